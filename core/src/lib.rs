@@ -1,0 +1,21 @@
+//! c2d: Azure IoT Hub cloud-to-device messaging.
+//!
+//! This crate is the engine shared by the `c2d` command, the local hub and the C, Python and
+//! Node.js bindings: connection strings, SAS tokens, the message and feedback model, and the
+//! registry client.
+
+pub mod connection_string;
+pub mod error;
+pub mod identity;
+pub mod message;
+pub mod property_bag;
+pub mod sas;
+pub mod service;
+pub mod timestamp;
+pub mod tls;
+
+pub use connection_string::{ConnectionString, ConnectionStringKind, Credential};
+pub use error::{Error, ErrorKind, Result};
+pub use message::{Ack, Message, MessageId};
+pub use service::feedback::{FeedbackRecord, FeedbackStatus};
+pub use service::registry::{Device, PurgeResult, RegistryClient, RegistryOptions};
