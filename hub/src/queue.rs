@@ -1,0 +1,564 @@
+//! The C2D state machine: one queue per device with IoT Hub's rules, plus the hub-wide
+//! feedback queue (DESIGN.md, "Queue rules"; PROTOCOL.md §6.1).
+//!
+//! [`HubState`] is pure: every operation takes the current time and mutates memory, and
+//! records what it changed in a journal that the store writes to SQLite in the same commit.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::time::SystemTime;
+
+use c2d::{FeedbackRecord, FeedbackStatus, Message};
+use uuid::Uuid;
+
+use crate::feedback::FeedbackQueue;
+use crate::limits::Limits;
+use crate::registry::{Registry, RegistryError};
+
+/// Where a message is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MessageState {
+    /// Waiting to be delivered.
+    Enqueued,
+    /// Delivered and locked, waiting for complete, reject or abandon.
+    Invisible,
+}
+
+/// The lock of a delivered message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lock {
+    /// The lock token (the AMQP delivery tag, the HTTP ETag).
+    pub token: Uuid,
+    /// When the lock ends and the message is enqueued again.
+    pub expires: SystemTime,
+    /// The connection (receiver) that holds it.
+    pub owner: u64,
+}
+
+/// A message in a device's queue.
+#[derive(Debug, Clone, PartialEq)]
+pub struct QueuedMessage {
+    /// Hub-wide sequence number (FIFO order).
+    pub seq: u64,
+    /// The device.
+    pub device_id: String,
+    /// The message as the service sent it.
+    pub message: Message,
+    /// Enqueued or Invisible.
+    pub state: MessageState,
+    /// Abandons so far.
+    pub delivery_count: u32,
+    /// The lock, while Invisible.
+    pub lock: Option<Lock>,
+    /// When the hub accepted it.
+    pub enqueued: SystemTime,
+    /// When it expires.
+    pub expires: SystemTime,
+}
+
+/// A message handed to a device.
+#[derive(Debug, Clone)]
+pub struct Delivery {
+    /// Sequence number.
+    pub seq: u64,
+    /// The lock token to settle it with.
+    pub lock_token: Uuid,
+    /// The message.
+    pub message: Message,
+    /// Abandons before this delivery.
+    pub delivery_count: u32,
+    /// When the hub accepted it.
+    pub enqueued: SystemTime,
+    /// When it expires.
+    pub expires: SystemTime,
+}
+
+/// Why a send was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SendError {
+    /// The device is not registered (404001).
+    #[error("device '{0}' is not registered")]
+    DeviceNotFound(String),
+    /// The queue is full (403004).
+    #[error("C2D messages enqueued for device '{device}' exceeded the queue limit of {limit}")]
+    QueueFull {
+        /// The device.
+        device: String,
+        /// The limit.
+        limit: usize,
+    },
+    /// The message is too large (413001).
+    #[error("message of {size} bytes exceeds the limit of {limit} bytes")]
+    TooLarge {
+        /// The message's size.
+        size: usize,
+        /// The limit.
+        limit: usize,
+    },
+}
+
+/// How a device settles a message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Settlement {
+    /// Done: Completed, `Success` feedback.
+    Complete,
+    /// Dead-lettered: `Rejected` feedback.
+    Reject,
+    /// Back to the queue with delivery count + 1; dead-lettered at the limit.
+    Abandon,
+}
+
+/// The lock is unknown, expired or another device's (412002 DeviceMessageLockLost).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the message lock was lost or has expired")]
+pub struct LockLost;
+
+/// A row that an operation changed; the store rewrites (or deletes) it from memory.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Dirty {
+    /// A device row.
+    Device(String),
+    /// A new message row (body included).
+    NewMessage(String, u64),
+    /// A message's state columns (or the row's removal).
+    Message(String, u64),
+    /// All of a device's messages were removed.
+    DeviceMessages(String),
+    /// A feedback record row.
+    FeedbackRecord(u64),
+    /// A feedback batch row.
+    FeedbackBatch(u64),
+}
+
+/// What a commit should wake.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Wakeup {
+    /// A device's queue has deliverable messages.
+    Device(String),
+    /// The feedback queue has a deliverable batch.
+    Feedback,
+}
+
+/// The whole mutable state of the hub.
+#[derive(Debug)]
+pub struct HubState {
+    /// The rules.
+    pub limits: Limits,
+    /// Devices and policies.
+    pub registry: Registry,
+    pub(crate) queues: HashMap<String, BTreeMap<u64, QueuedMessage>>,
+    locks: HashMap<Uuid, (String, u64)>,
+    /// The feedback queue.
+    pub feedback: FeedbackQueue,
+    pub(crate) next_seq: u64,
+    /// Rows changed since the store last drained it.
+    pub journal: Vec<Dirty>,
+    /// Waiters to wake after the next commit.
+    pub wakeups: HashSet<Wakeup>,
+}
+
+impl HubState {
+    /// An empty hub.
+    pub fn new(limits: Limits) -> Self {
+        HubState {
+            limits,
+            registry: Registry::default(),
+            queues: HashMap::new(),
+            locks: HashMap::new(),
+            feedback: FeedbackQueue::default(),
+            next_seq: 1,
+            journal: Vec::new(),
+            wakeups: HashSet::new(),
+        }
+    }
+
+    /// Restores a message loaded from the store: whatever its state was, it is Enqueued now.
+    pub fn restore_message(&mut self, mut m: QueuedMessage) {
+        m.state = MessageState::Enqueued;
+        m.lock = None;
+        self.next_seq = self.next_seq.max(m.seq + 1);
+        self.queues
+            .entry(m.device_id.clone())
+            .or_default()
+            .insert(m.seq, m);
+    }
+
+    /// A message by device and sequence number.
+    pub fn message(&self, device_id: &str, seq: u64) -> Option<&QueuedMessage> {
+        self.queues.get(device_id)?.get(&seq)
+    }
+
+    /// Messages queued for a device (any state).
+    pub fn queue_depth(&self, device_id: &str) -> usize {
+        self.queues.get(device_id).map_or(0, BTreeMap::len)
+    }
+
+    /// Accepts a message for a device, or refuses it.
+    pub fn send(
+        &mut self,
+        now: SystemTime,
+        device_id: &str,
+        mut message: Message,
+    ) -> Result<u64, SendError> {
+        if self.registry.device(device_id).is_none() {
+            return Err(SendError::DeviceNotFound(device_id.to_string()));
+        }
+        let size = message.wire_size();
+        if size > self.limits.max_message_size {
+            return Err(SendError::TooLarge {
+                size,
+                limit: self.limits.max_message_size,
+            });
+        }
+        let depth = self.queue_depth(device_id);
+        if depth >= self.limits.max_queue_depth {
+            return Err(SendError::QueueFull {
+                device: device_id.to_string(),
+                limit: self.limits.max_queue_depth,
+            });
+        }
+        let latest = now + self.limits.max_ttl;
+        let expires = match message.expiry_time {
+            Some(t) if t > latest => latest,
+            Some(t) => t,
+            None => now + self.limits.default_ttl,
+        };
+        if message.expiry_time.is_some_and(|t| t > latest) {
+            message.expiry_time = Some(latest);
+        }
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        self.queues
+            .entry(device_id.to_string())
+            .or_default()
+            .insert(
+                seq,
+                QueuedMessage {
+                    seq,
+                    device_id: device_id.to_string(),
+                    message,
+                    state: MessageState::Enqueued,
+                    delivery_count: 0,
+                    lock: None,
+                    enqueued: now,
+                    expires,
+                },
+            );
+        self.journal
+            .push(Dirty::NewMessage(device_id.to_string(), seq));
+        self.wakeups.insert(Wakeup::Device(device_id.to_string()));
+        Ok(seq)
+    }
+
+    /// Locks and returns the device's oldest deliverable message, for `owner`. Expired
+    /// messages met on the way are dead-lettered.
+    pub fn receive(&mut self, now: SystemTime, device_id: &str, owner: u64) -> Option<Delivery> {
+        self.receive_with_lock(now, device_id, owner, self.limits.lock_timeout)
+    }
+
+    /// Like [`receive`](Self::receive), with a lock of the given length (HTTPS devices ask
+    /// for their own).
+    pub fn receive_with_lock(
+        &mut self,
+        now: SystemTime,
+        device_id: &str,
+        owner: u64,
+        lock_for: std::time::Duration,
+    ) -> Option<Delivery> {
+        let queue = self.queues.get(device_id)?;
+        let mut expired = Vec::new();
+        let mut chosen = None;
+        for m in queue.values() {
+            if m.expires <= now {
+                expired.push(m.seq);
+            } else if m.state == MessageState::Enqueued {
+                chosen = Some(m.seq);
+                break;
+            }
+        }
+        for seq in expired {
+            self.dead_letter(now, device_id, seq, FeedbackStatus::Expired);
+        }
+        let seq = chosen?;
+        let token = Uuid::new_v4();
+        let m = self.queues.get_mut(device_id)?.get_mut(&seq)?;
+        m.state = MessageState::Invisible;
+        m.lock = Some(Lock {
+            token,
+            expires: now + lock_for,
+            owner,
+        });
+        self.locks.insert(token, (device_id.to_string(), seq));
+        self.journal
+            .push(Dirty::Message(device_id.to_string(), seq));
+        Some(Delivery {
+            seq,
+            lock_token: token,
+            message: m.message.clone(),
+            delivery_count: m.delivery_count,
+            enqueued: m.enqueued,
+            expires: m.expires,
+        })
+    }
+
+    /// Settles a locked message of `device_id`.
+    pub fn settle(
+        &mut self,
+        now: SystemTime,
+        device_id: &str,
+        token: Uuid,
+        how: Settlement,
+    ) -> Result<(), LockLost> {
+        let (dev, seq) = self.locks.get(&token).cloned().ok_or(LockLost)?;
+        if dev != device_id {
+            return Err(LockLost);
+        }
+        let m = self
+            .queues
+            .get(&dev)
+            .and_then(|q| q.get(&seq))
+            .ok_or(LockLost)?;
+        let lock_ok = m
+            .lock
+            .as_ref()
+            .is_some_and(|l| l.token == token && l.expires > now);
+        if !lock_ok {
+            self.unlock(now, &dev, seq);
+            return Err(LockLost);
+        }
+        match how {
+            Settlement::Complete => {
+                self.remove(&dev, seq, now, Some(FeedbackStatus::Success));
+            }
+            Settlement::Reject => self.dead_letter(now, &dev, seq, FeedbackStatus::Rejected),
+            Settlement::Abandon => {
+                let max = self.limits.max_delivery_count;
+                let m = self
+                    .queues
+                    .get_mut(&dev)
+                    .and_then(|q| q.get_mut(&seq))
+                    .ok_or(LockLost)?;
+                m.delivery_count += 1;
+                if m.delivery_count >= max {
+                    self.dead_letter(now, &dev, seq, FeedbackStatus::DeliveryCountExceeded);
+                } else {
+                    self.unlock(now, &dev, seq);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Puts back every message `owner` holds locked (its connection went away); their
+    /// delivery counts do not change.
+    pub fn release_owner(&mut self, now: SystemTime, owner: u64) {
+        let held: Vec<(String, u64)> = self
+            .locks
+            .values()
+            .filter(|(d, s)| {
+                self.message(d, *s)
+                    .and_then(|m| m.lock.as_ref())
+                    .is_some_and(|l| l.owner == owner)
+            })
+            .cloned()
+            .collect();
+        for (d, s) in held {
+            self.unlock(now, &d, s);
+        }
+    }
+
+    /// Removes every message of a device (`Purged` feedback); returns how many.
+    pub fn purge(&mut self, now: SystemTime, device_id: &str) -> Result<u64, RegistryError> {
+        if self.registry.device(device_id).is_none() {
+            return Err(RegistryError::DeviceNotFound(device_id.to_string()));
+        }
+        let seqs: Vec<u64> = self
+            .queues
+            .get(device_id)
+            .map(|q| q.keys().copied().collect())
+            .unwrap_or_default();
+        for &seq in &seqs {
+            self.remove(device_id, seq, now, Some(FeedbackStatus::Purged));
+        }
+        Ok(seqs.len() as u64)
+    }
+
+    /// Creates or updates a device.
+    pub fn put_device(
+        &mut self,
+        now: SystemTime,
+        id: &str,
+        body: c2d::Device,
+        if_match: Option<&str>,
+    ) -> Result<c2d::Device, RegistryError> {
+        let mut d = self.registry.put_device(id, body, if_match, now)?;
+        self.journal.push(Dirty::Device(id.to_string()));
+        d.cloud_to_device_message_count = self.queue_depth(id) as u64;
+        Ok(d)
+    }
+
+    /// Deletes a device, its queue and its pending feedback.
+    pub fn delete_device(&mut self, id: &str, if_match: Option<&str>) -> Result<(), RegistryError> {
+        self.registry.delete_device(id, if_match)?;
+        self.journal.push(Dirty::Device(id.to_string()));
+        if let Some(q) = self.queues.remove(id) {
+            for m in q.values() {
+                if let Some(l) = &m.lock {
+                    self.locks.remove(&l.token);
+                }
+            }
+            self.journal.push(Dirty::DeviceMessages(id.to_string()));
+        }
+        for dirty in self.feedback.drop_device(id) {
+            self.journal.push(dirty);
+        }
+        Ok(())
+    }
+
+    /// Applies every rule that time triggers: TTL expiry, lock expiry, feedback flushing
+    /// and feedback expiry.
+    pub fn sweep(&mut self, now: SystemTime) {
+        let mut expired = Vec::new();
+        let mut unlocked = Vec::new();
+        for (dev, q) in &self.queues {
+            for m in q.values() {
+                if m.expires <= now {
+                    expired.push((dev.clone(), m.seq));
+                } else if m.lock.as_ref().is_some_and(|l| l.expires <= now) {
+                    unlocked.push((dev.clone(), m.seq));
+                }
+            }
+        }
+        for (d, s) in expired {
+            self.dead_letter(now, &d, s, FeedbackStatus::Expired);
+        }
+        for (d, s) in unlocked {
+            self.unlock(now, &d, s);
+        }
+        let (dirty, wake) = self.feedback.sweep(now, &self.limits);
+        self.journal.extend(dirty);
+        if wake {
+            self.wakeups.insert(Wakeup::Feedback);
+        }
+    }
+
+    /// The next time at which [`sweep`](Self::sweep) has something to do.
+    pub fn next_deadline(&self) -> Option<SystemTime> {
+        let queues = self
+            .queues
+            .values()
+            .flat_map(|q| q.values())
+            .map(|m| match &m.lock {
+                Some(l) => l.expires.min(m.expires),
+                None => m.expires,
+            });
+        queues
+            .chain(self.feedback.next_deadline(&self.limits))
+            .min()
+    }
+
+    /// Locks the oldest deliverable feedback batch for `owner`.
+    pub fn feedback_receive(
+        &mut self,
+        now: SystemTime,
+        owner: u64,
+    ) -> Option<crate::feedback::FeedbackDelivery> {
+        let (delivery, dirty) = self.feedback.receive(now, owner, &self.limits)?;
+        self.journal.push(dirty);
+        Some(delivery)
+    }
+
+    /// Settles a delivered feedback batch.
+    pub fn feedback_settle(
+        &mut self,
+        now: SystemTime,
+        token: Uuid,
+        how: Settlement,
+    ) -> Result<(), LockLost> {
+        let (dirty, wake) = self.feedback.settle(now, token, how, &self.limits)?;
+        self.journal.extend(dirty);
+        if wake {
+            self.wakeups.insert(Wakeup::Feedback);
+        }
+        Ok(())
+    }
+
+    /// Unlocks every feedback batch `owner` holds (its link went away).
+    pub fn feedback_release_owner(&mut self, owner: u64) {
+        let dirty = self.feedback.release_owner(owner);
+        if !dirty.is_empty() {
+            self.wakeups.insert(Wakeup::Feedback);
+        }
+        self.journal.extend(dirty);
+    }
+
+    fn unlock(&mut self, _now: SystemTime, device_id: &str, seq: u64) {
+        if let Some(m) = self.queues.get_mut(device_id).and_then(|q| q.get_mut(&seq)) {
+            if let Some(l) = m.lock.take() {
+                self.locks.remove(&l.token);
+            }
+            m.state = MessageState::Enqueued;
+            self.journal
+                .push(Dirty::Message(device_id.to_string(), seq));
+            self.wakeups.insert(Wakeup::Device(device_id.to_string()));
+        }
+    }
+
+    fn dead_letter(&mut self, now: SystemTime, device_id: &str, seq: u64, why: FeedbackStatus) {
+        self.remove(device_id, seq, now, Some(why));
+    }
+
+    /// Removes a message and records its feedback if its ack asks for it.
+    fn remove(
+        &mut self,
+        device_id: &str,
+        seq: u64,
+        now: SystemTime,
+        outcome: Option<FeedbackStatus>,
+    ) {
+        let Some(m) = self.queues.get_mut(device_id).and_then(|q| q.remove(&seq)) else {
+            return;
+        };
+        if let Some(l) = &m.lock {
+            self.locks.remove(&l.token);
+        }
+        if self.queues.get(device_id).is_some_and(BTreeMap::is_empty) {
+            self.queues.remove(device_id);
+        }
+        self.journal
+            .push(Dirty::Message(device_id.to_string(), seq));
+        let Some(status) = outcome else { return };
+        let ack = m.message.ack_mode();
+        let wanted = if status.is_positive() {
+            ack.wants_positive()
+        } else {
+            ack.wants_negative()
+        };
+        if !wanted {
+            return;
+        }
+        let generation = self
+            .registry
+            .device(device_id)
+            .map(|d| d.generation_id.clone())
+            .unwrap_or_default();
+        let record = FeedbackRecord::new(
+            m.message
+                .message_id
+                .as_ref()
+                .map(ToString::to_string)
+                .unwrap_or_default(),
+            device_id,
+            generation,
+            now,
+            status,
+        );
+        let (dirty, wake) = self.feedback.add(now, record, &self.limits);
+        self.journal.extend(dirty);
+        if wake {
+            self.wakeups.insert(Wakeup::Feedback);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
