@@ -1,1 +1,52 @@
-fn main() {}
+//! `c2d`: run a local IoT hub and manage its devices.
+
+mod hub;
+mod registry;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Azure IoT Hub cloud-to-device messaging: a local hub and its tools.
+#[derive(Parser)]
+#[command(name = "c2d", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a local IoT-Hub-compatible hub in the foreground (or `hub info`).
+    Hub(hub::HubArgs),
+    /// Create, show, delete or list devices through the hub's REST registry.
+    Device(registry::DeviceArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    c2d::tls::install_crypto_provider();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("c2d: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async {
+        match cli.command {
+            Command::Hub(args) => hub::run(args).await,
+            Command::Device(args) => registry::run(args).await,
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("c2d: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,7 +1,21 @@
 //! A local, Azure-IoT-Hub-compatible hub for cloud-to-device messaging.
+//!
+//! Start one with [`LocalHub::start`]; it serves IoT Hub's own wire protocols so the official
+//! Azure SDKs and c2d's clients work against it unchanged.
 
+pub mod auth;
 pub mod clock;
 pub mod feedback;
+mod http;
 pub mod limits;
+mod local_hub;
+mod mqtt;
 pub mod queue;
 pub mod registry;
+pub mod store;
+pub mod tls;
+
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use limits::Limits;
+pub use local_hub::{HubConfig, LocalHub, StartError};
+pub use store::Durability;

@@ -1,0 +1,227 @@
+//! `c2d hub` and `c2d hub info`.
+
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use c2d_hub::{Durability, HubConfig, LocalHub};
+use clap::{Args, Subcommand, ValueEnum};
+use serde_json::json;
+
+/// File in the data directory where a running hub records its host name and ports.
+const ENDPOINTS_FILE: &str = "endpoints.json";
+
+#[derive(Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct HubArgs {
+    #[command(subcommand)]
+    action: Option<HubAction>,
+    #[command(flatten)]
+    run: RunArgs,
+}
+
+#[derive(Subcommand)]
+enum HubAction {
+    /// Print the hub's connection strings, CA file, host name and ports without starting it.
+    Info(InfoArgs),
+}
+
+#[derive(Args)]
+struct InfoArgs {
+    /// The hub's data directory.
+    #[arg(long, default_value = ".c2d-hub")]
+    data_dir: PathBuf,
+    /// Print JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum DurabilityArg {
+    /// Every accepted message is synced to disk (survives power loss).
+    Fsync,
+    /// Leave syncing to the OS (survives a hub crash, not a power loss).
+    Os,
+}
+
+#[derive(Args)]
+struct RunArgs {
+    /// Where the database and the development CA live.
+    #[arg(long, default_value = ".c2d-hub")]
+    data_dir: PathBuf,
+    /// Host name devices and services use (`HostName=` in connection strings).
+    #[arg(long, default_value = "localhost")]
+    hostname: String,
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1")]
+    bind: IpAddr,
+    /// MQTT over TLS port (0: any free port).
+    #[arg(long, default_value_t = 8883)]
+    mqtt_port: u16,
+    /// AMQP over TLS port (0: any free port).
+    #[arg(long, default_value_t = 5671)]
+    amqp_port: u16,
+    /// HTTPS port (0: any free port).
+    #[arg(long, default_value_t = 443)]
+    https_port: u16,
+    /// Messages a device's queue may hold.
+    #[arg(long, default_value_t = 50)]
+    max_queue_depth: usize,
+    /// Largest message in bytes (body and properties).
+    #[arg(long, default_value_t = 65536)]
+    max_message_size: usize,
+    /// Time to live of messages that set no expiry (e.g. 1h, 90s).
+    #[arg(long, default_value = "1h", value_parser = humantime::parse_duration)]
+    default_ttl: Duration,
+    /// How long a delivered message stays locked before it is delivered again.
+    #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
+    lock_timeout: Duration,
+    /// Abandons after which a message is dead-lettered.
+    #[arg(long, default_value_t = 10)]
+    max_delivery_count: u32,
+    /// Least time between two feedback messages.
+    #[arg(long, default_value = "15s", value_parser = humantime::parse_duration)]
+    feedback_interval: Duration,
+    /// fsync: every accepted message is on disk; os: faster, survives crashes but not power loss.
+    #[arg(long, value_enum, default_value = "fsync")]
+    durability: DurabilityArg,
+}
+
+pub async fn run(args: HubArgs) -> Result<()> {
+    match args.action {
+        Some(HubAction::Info(info)) => print_info(&info),
+        None => serve(args.run).await,
+    }
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false)
+        .try_init();
+}
+
+async fn serve(a: RunArgs) -> Result<()> {
+    init_logging();
+    let mut config = HubConfig::new(&a.data_dir);
+    config.host_name = a.hostname;
+    config.bind_address = a.bind;
+    config.mqtt_port = a.mqtt_port;
+    config.amqp_port = a.amqp_port;
+    config.https_port = a.https_port;
+    config.limits.max_queue_depth = a.max_queue_depth;
+    config.limits.max_message_size = a.max_message_size;
+    config.limits.default_ttl = a.default_ttl;
+    config.limits.lock_timeout = a.lock_timeout;
+    config.limits.max_delivery_count = a.max_delivery_count;
+    config.limits.feedback_interval = a.feedback_interval;
+    config.durability = match a.durability {
+        DurabilityArg::Fsync => Durability::Fsync,
+        DurabilityArg::Os => Durability::Os,
+    };
+    let hub = LocalHub::start(config).await.context("starting the hub")?;
+    let endpoints = json!({
+        "hostname": hub.host_name(),
+        "mqtt_port": hub.mqtt_port(),
+        "amqp_port": hub.amqp_port(),
+        "https_port": hub.https_port(),
+    });
+    std::fs::write(a.data_dir.join(ENDPOINTS_FILE), endpoints.to_string())
+        .context("writing the endpoints file")?;
+    let owner = hub.owner_connection_string();
+    let https = if hub.https_port() == 443 {
+        String::new()
+    } else {
+        format!(" --endpoint {}", hub.https_endpoint())
+    };
+    println!(
+        "c2d hub is running on {} (MQTT {}, AMQP {}, HTTPS {})",
+        hub.host_name(),
+        hub.mqtt_port(),
+        hub.amqp_port(),
+        hub.https_port()
+    );
+    println!(
+        "  service connection string:     {}",
+        hub.service_connection_string()
+    );
+    println!("  iothubowner connection string: {owner}");
+    println!(
+        "  CA certificate to trust:       {}",
+        hub.ca_path().display()
+    );
+    println!("Create a device with:");
+    println!(
+        "  c2d device create dev1 --connection-string '{owner}' --ca-file {}{https}",
+        hub.ca_path().display()
+    );
+    println!("Stop with Ctrl-C.");
+    wait_for_signal().await;
+    eprintln!("stopping…");
+    hub.stop().await;
+    Ok(())
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+fn print_info(a: &InfoArgs) -> Result<()> {
+    let info = hub_info(&a.data_dir)?;
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&info)?);
+    } else if let Some(map) = info.as_object() {
+        for (k, v) in map {
+            println!(
+                "{k}: {}",
+                v.as_str().map_or_else(|| v.to_string(), str::to_string)
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Reads (making it first if needed) the data directory's policies and CA.
+fn hub_info(data_dir: &Path) -> Result<serde_json::Value> {
+    let endpoints: serde_json::Value = std::fs::read_to_string(data_dir.join(ENDPOINTS_FILE))
+        .ok()
+        .and_then(|s| serde_json::from_str(&s).ok())
+        .unwrap_or_else(|| json!({"hostname": "localhost", "mqtt_port": 8883, "amqp_port": 5671, "https_port": 443}));
+    let host = endpoints["hostname"]
+        .as_str()
+        .unwrap_or("localhost")
+        .to_string();
+    let summary =
+        c2d_hub::store::summary(data_dir, &host).context("reading the hub's data directory")?;
+    Ok(json!({
+        "service_connection_string": summary.connection_string("service"),
+        "iothubowner_connection_string": summary.connection_string("iothubowner"),
+        "ca_file": summary.ca_file,
+        "hostname": host,
+        "mqtt_port": endpoints["mqtt_port"],
+        "amqp_port": endpoints["amqp_port"],
+        "https_port": endpoints["https_port"],
+        "data_dir": data_dir,
+    }))
+}

@@ -1,0 +1,145 @@
+//! `PUT/GET/DELETE /devices/{id}`, `GET /devices` and `DELETE /devices/{id}/commands`.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use c2d::{Device, PurgeResult};
+
+use super::HttpError;
+use crate::auth::Access;
+use crate::local_hub::Shared;
+
+fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+/// Authorizes a request from its `Authorization` header.
+fn authorize(
+    shared: &Shared,
+    headers: &HeaderMap,
+    access: Access<'_>,
+    what: &str,
+) -> Result<(), HttpError> {
+    let token = header(headers, "authorization").unwrap_or("");
+    let result = shared.authorize(token, access);
+    if let Err(e) = &result {
+        tracing::warn!(error = %e, "REST {what} refused");
+    }
+    result?;
+    Ok(())
+}
+
+fn device_response(status: StatusCode, d: Device) -> Response {
+    let etag = HeaderValue::from_str(&format!("\"{}\"", d.etag)).ok();
+    let mut resp = (status, Json(d)).into_response();
+    if let Some(etag) = etag {
+        resp.headers_mut().insert("etag", etag);
+    }
+    resp
+}
+
+pub(super) async fn put_device(
+    State(shared): State<Arc<Shared>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Result<Response, HttpError> {
+    authorize(
+        &shared,
+        &headers,
+        Access::RegistryWrite,
+        "device create/update",
+    )?;
+    let device: Device = serde_json::from_slice(&body)
+        .map_err(|e| HttpError::bad_request(format!("the body is not a device: {e}")))?;
+    let if_match = header(&headers, "if-match").map(str::to_string);
+    let id2 = id.clone();
+    let device = shared
+        .store
+        .exec(move |s, now| s.put_device(now, &id2, device, if_match.as_deref()))
+        .await??;
+    tracing::info!(device = %id, "device registered or updated");
+    Ok(device_response(StatusCode::OK, device))
+}
+
+pub(super) async fn get_device(
+    State(shared): State<Arc<Shared>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, HttpError> {
+    authorize(&shared, &headers, Access::RegistryRead, "device read")?;
+    let device = shared.store.read(|s| {
+        s.registry.device(&id).cloned().map(|mut d| {
+            d.cloud_to_device_message_count = s.queue_depth(&id) as u64;
+            d
+        })
+    });
+    let device = device.ok_or(crate::registry::RegistryError::DeviceNotFound(id))?;
+    Ok(device_response(StatusCode::OK, device))
+}
+
+pub(super) async fn list_devices(
+    State(shared): State<Arc<Shared>>,
+    Query(query): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+) -> Result<Json<Vec<Device>>, HttpError> {
+    authorize(&shared, &headers, Access::RegistryRead, "device list")?;
+    let top = match query.get("top") {
+        Some(t) => t
+            .parse::<usize>()
+            .map_err(|_| HttpError::bad_request("top must be a number"))?,
+        None => 1000,
+    };
+    let devices = shared.store.read(|s| {
+        s.registry
+            .devices()
+            .take(top)
+            .map(|d| {
+                let mut d = d.clone();
+                d.cloud_to_device_message_count = s.queue_depth(&d.device_id) as u64;
+                d
+            })
+            .collect()
+    });
+    Ok(Json(devices))
+}
+
+pub(super) async fn delete_device(
+    State(shared): State<Arc<Shared>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<StatusCode, HttpError> {
+    authorize(&shared, &headers, Access::RegistryWrite, "device delete")?;
+    let if_match = header(&headers, "if-match").map(str::to_string);
+    let id2 = id.clone();
+    shared
+        .store
+        .exec(move |s, _| s.delete_device(&id2, if_match.as_deref()))
+        .await??;
+    shared.disconnect_device(&id);
+    tracing::info!(device = %id, "device deleted");
+    Ok(StatusCode::NO_CONTENT)
+}
+
+pub(super) async fn purge_queue(
+    State(shared): State<Arc<Shared>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Json<PurgeResult>, HttpError> {
+    authorize(&shared, &headers, Access::Service, "queue purge")?;
+    let id2 = id.clone();
+    let total = shared
+        .store
+        .exec(move |s, now| s.purge(now, &id2))
+        .await??;
+    tracing::info!(device = %id, purged = total, "queue purged");
+    Ok(Json(PurgeResult {
+        total_messages_purged: total,
+        device_id: id,
+        module_id: None,
+    }))
+}

@@ -1,0 +1,524 @@
+//! [`LocalHub`]: start the hub's store, TLS identity and listeners, report where they are,
+//! and stop them.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use c2d::Device;
+use rumqttc::mqttbytes::QoS;
+use tokio::net::TcpListener;
+use tokio::sync::{oneshot, watch, Notify};
+use tokio_rustls::TlsAcceptor;
+
+use crate::auth::{self, Access, AuthError, Grant};
+use crate::clock::{Clock, SystemClock};
+use crate::limits::Limits;
+use crate::store::{Durability, Store};
+use crate::tls::{self, HubTls};
+
+/// How to run a hub.
+#[derive(Debug, Clone)]
+pub struct HubConfig {
+    /// Where the database and the CA live (made if missing).
+    pub data_dir: PathBuf,
+    /// The hub's host name: what devices put in `HostName` and what SAS tokens are scoped to.
+    pub host_name: String,
+    /// Address to listen on.
+    pub bind_address: IpAddr,
+    /// MQTT over TLS (IoT Hub: 8883; 0 = any free port).
+    pub mqtt_port: u16,
+    /// AMQP over TLS (IoT Hub: 5671; 0 = any free port).
+    pub amqp_port: u16,
+    /// HTTPS (IoT Hub: 443; 0 = any free port).
+    pub https_port: u16,
+    /// Queue rules.
+    pub limits: Limits,
+    /// How hard commits wait for the disk.
+    pub durability: Durability,
+    /// Unacknowledged MQTT PUBLISHes per device connection.
+    pub mqtt_in_flight: usize,
+    /// The clock (a [`crate::clock::ManualClock`] in tests).
+    pub clock: Arc<dyn Clock>,
+}
+
+impl HubConfig {
+    /// IoT Hub's ports and rules, with data in `data_dir`, on 127.0.0.1 as `localhost`.
+    pub fn new(data_dir: impl Into<PathBuf>) -> Self {
+        HubConfig {
+            data_dir: data_dir.into(),
+            host_name: "localhost".into(),
+            bind_address: IpAddr::V4(Ipv4Addr::LOCALHOST),
+            mqtt_port: 8883,
+            amqp_port: 5671,
+            https_port: 443,
+            limits: Limits::default(),
+            durability: Durability::Fsync,
+            mqtt_in_flight: 16,
+            clock: Arc::new(SystemClock),
+        }
+    }
+
+    /// Like [`new`](Self::new), on free ports chosen by the system (for tests).
+    pub fn ephemeral(data_dir: impl Into<PathBuf>) -> Self {
+        HubConfig {
+            mqtt_port: 0,
+            amqp_port: 0,
+            https_port: 0,
+            ..HubConfig::new(data_dir)
+        }
+    }
+}
+
+/// Why a hub could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The data directory or the store could not be opened.
+    #[error("store: {0}")]
+    Store(String),
+    /// The TLS identity could not be made or loaded.
+    #[error("TLS: {0}")]
+    Tls(String),
+    /// A port could not be bound.
+    #[error("cannot listen on {addr} ({what}): {error}")]
+    Bind {
+        /// Which listener.
+        what: &'static str,
+        /// The address.
+        addr: SocketAddr,
+        /// The OS error.
+        error: std::io::Error,
+    },
+}
+
+pub(crate) struct MqttSession {
+    pub owner: u64,
+    pub kick: Option<oneshot::Sender<()>>,
+    pub done: watch::Receiver<bool>,
+}
+
+/// What every connection task shares.
+pub(crate) struct Shared {
+    pub store: Store,
+    pub host_name: String,
+    pub mqtt_in_flight: usize,
+    shutdown: watch::Receiver<bool>,
+    next_owner: AtomicU64,
+    mqtt_sessions: Mutex<HashMap<String, MqttSession>>,
+    mqtt_subscriptions: Mutex<HashMap<String, QoS>>,
+    connections: AtomicUsize,
+    idle: Notify,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Shared {
+    /// Verifies a SAS token and checks it grants `access`.
+    pub fn authorize(&self, token: &str, access: Access<'_>) -> Result<Grant, AuthError> {
+        let now = self.store.now();
+        let grant = self
+            .store
+            .read(|s| auth::authenticate(&s.registry, &self.host_name, token, now))?;
+        grant.check(&self.host_name, access)?;
+        Ok(grant)
+    }
+
+    /// A new id for a receiver (connection or link) that locks messages.
+    pub fn new_owner(&self) -> u64 {
+        self.next_owner.fetch_add(1, Ordering::Relaxed) + 1
+    }
+
+    pub fn shutdown_signal(&self) -> watch::Receiver<bool> {
+        self.shutdown.clone()
+    }
+
+    pub fn replace_mqtt_session(&self, device: &str, session: MqttSession) -> Option<MqttSession> {
+        lock(&self.mqtt_sessions).insert(device.to_string(), session)
+    }
+
+    /// Starts a session; returns whether a previous one (CleanSession=0) was kept.
+    pub fn mqtt_begin_session(&self, device: &str, clean: bool) -> bool {
+        let mut subs = lock(&self.mqtt_subscriptions);
+        if clean {
+            subs.remove(device);
+            false
+        } else {
+            subs.contains_key(device)
+        }
+    }
+
+    pub fn end_mqtt_session(&self, device: &str, owner: u64, clean: bool) {
+        let mut sessions = lock(&self.mqtt_sessions);
+        if sessions.get(device).is_some_and(|s| s.owner == owner) {
+            sessions.remove(device);
+            if clean {
+                lock(&self.mqtt_subscriptions).remove(device);
+            }
+        }
+    }
+
+    pub fn mqtt_subscription(&self, device: &str) -> Option<QoS> {
+        lock(&self.mqtt_subscriptions).get(device).copied()
+    }
+
+    pub fn mqtt_subscribe(&self, device: &str, qos: QoS) {
+        lock(&self.mqtt_subscriptions).insert(device.to_string(), qos);
+    }
+
+    pub fn mqtt_unsubscribe(&self, device: &str) {
+        lock(&self.mqtt_subscriptions).remove(device);
+    }
+
+    /// Closes a device's connections (it was deleted).
+    pub fn disconnect_device(&self, device: &str) {
+        if let Some(mut s) = lock(&self.mqtt_sessions).remove(device) {
+            if let Some(k) = s.kick.take() {
+                let _ = k.send(());
+            }
+        }
+        lock(&self.mqtt_subscriptions).remove(device);
+    }
+}
+
+/// Counts a connection task for the whole of its life.
+struct ConnectionGuard(Arc<Shared>);
+
+impl ConnectionGuard {
+    fn new(shared: &Arc<Shared>) -> Self {
+        shared.connections.fetch_add(1, Ordering::SeqCst);
+        ConnectionGuard(shared.clone())
+    }
+}
+
+impl Drop for ConnectionGuard {
+    fn drop(&mut self) {
+        if self.0.connections.fetch_sub(1, Ordering::SeqCst) == 1 {
+            self.0.idle.notify_waiters();
+        }
+    }
+}
+
+/// A running hub.
+pub struct LocalHub {
+    shared: Arc<Shared>,
+    shutdown: watch::Sender<bool>,
+    tls: HubTls,
+    mqtt: SocketAddr,
+    amqp: SocketAddr,
+    https: SocketAddr,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for LocalHub {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LocalHub")
+            .field("host_name", &self.shared.host_name)
+            .field("mqtt", &self.mqtt)
+            .field("amqp", &self.amqp)
+            .field("https", &self.https)
+            .finish()
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Protocol {
+    Mqtt,
+    Amqp,
+    Https,
+}
+
+impl LocalHub {
+    /// Opens the store, loads or makes the TLS identity, binds the listeners and starts
+    /// serving. Must be called inside a tokio runtime.
+    pub async fn start(config: HubConfig) -> Result<LocalHub, StartError> {
+        std::fs::create_dir_all(&config.data_dir)
+            .map_err(|e| StartError::Store(format!("{}: {e}", config.data_dir.display())))?;
+        let tls =
+            tls::load_or_create(&config.data_dir, &config.host_name).map_err(StartError::Tls)?;
+        let store = Store::open(
+            &config.data_dir.join("hub.db"),
+            config.limits.clone(),
+            config.durability,
+            config.clock.clone(),
+        )
+        .map_err(|e| StartError::Store(e.to_string()))?;
+        let bind = |what: &'static str, port: u16| {
+            let addr = SocketAddr::new(config.bind_address, port);
+            async move {
+                TcpListener::bind(addr)
+                    .await
+                    .map_err(|error| StartError::Bind { what, addr, error })
+            }
+        };
+        let listeners = async {
+            Ok::<_, StartError>((
+                bind("MQTT", config.mqtt_port).await?,
+                bind("AMQP", config.amqp_port).await?,
+                bind("HTTPS", config.https_port).await?,
+            ))
+        }
+        .await;
+        let (mqtt_l, amqp_l, https_l) = match listeners {
+            Ok(l) => l,
+            Err(e) => {
+                store.close();
+                return Err(e);
+            }
+        };
+        let (shutdown, shutdown_rx) = watch::channel(false);
+        let shared = Arc::new(Shared {
+            store,
+            host_name: config.host_name.clone(),
+            mqtt_in_flight: config.mqtt_in_flight.max(1),
+            shutdown: shutdown_rx,
+            next_owner: AtomicU64::new(0),
+            mqtt_sessions: Mutex::new(HashMap::new()),
+            mqtt_subscriptions: Mutex::new(HashMap::new()),
+            connections: AtomicUsize::new(0),
+            idle: Notify::new(),
+        });
+        let local = |l: &TcpListener| l.local_addr().expect("a bound listener has an address");
+        let (mqtt, amqp, https) = (local(&mqtt_l), local(&amqp_l), local(&https_l));
+        let acceptor = TlsAcceptor::from(tls.config.clone());
+        let mut tasks = vec![
+            tokio::spawn(accept_loop(
+                shared.clone(),
+                mqtt_l,
+                acceptor.clone(),
+                Protocol::Mqtt,
+            )),
+            tokio::spawn(accept_loop(
+                shared.clone(),
+                amqp_l,
+                acceptor.clone(),
+                Protocol::Amqp,
+            )),
+            tokio::spawn(accept_loop(
+                shared.clone(),
+                https_l,
+                acceptor,
+                Protocol::Https,
+            )),
+        ];
+        tasks.push(tokio::spawn(sweeper(shared.clone())));
+        tracing::info!(host = %config.host_name, %mqtt, %amqp, %https, data_dir = %config.data_dir.display(), "hub started");
+        Ok(LocalHub {
+            shared,
+            shutdown,
+            tls,
+            mqtt,
+            amqp,
+            https,
+            tasks,
+        })
+    }
+
+    /// The hub's host name.
+    pub fn host_name(&self) -> &str {
+        &self.shared.host_name
+    }
+
+    /// The bound MQTT port.
+    pub fn mqtt_port(&self) -> u16 {
+        self.mqtt.port()
+    }
+
+    /// The bound AMQP port.
+    pub fn amqp_port(&self) -> u16 {
+        self.amqp.port()
+    }
+
+    /// The bound HTTPS port.
+    pub fn https_port(&self) -> u16 {
+        self.https.port()
+    }
+
+    /// Path of the CA certificate clients must trust.
+    pub fn ca_path(&self) -> &std::path::Path {
+        &self.tls.ca_path
+    }
+
+    /// The CA certificate (PEM).
+    pub fn ca_pem(&self) -> &str {
+        &self.tls.ca_pem
+    }
+
+    /// The connection string of a shared access policy (`service`, `iothubowner`, …).
+    pub fn policy_connection_string(&self, policy: &str) -> Option<String> {
+        self.shared.store.read(|s| {
+            s.registry.policy(policy).map(|p| {
+                format!(
+                    "HostName={};SharedAccessKeyName={};SharedAccessKey={}",
+                    self.shared.host_name, p.name, p.primary_key
+                )
+            })
+        })
+    }
+
+    /// The connection string of the `service` policy (send, feedback, purge).
+    pub fn service_connection_string(&self) -> String {
+        self.policy_connection_string("service")
+            .expect("every hub has the service policy")
+    }
+
+    /// The connection string of the `iothubowner` policy (everything, registry included).
+    pub fn owner_connection_string(&self) -> String {
+        self.policy_connection_string("iothubowner")
+            .expect("every hub has the iothubowner policy")
+    }
+
+    /// `host:port` of the HTTPS endpoint, for clients of a hub on a non-standard port.
+    pub fn https_endpoint(&self) -> String {
+        format!("{}:{}", self.shared.host_name, self.https.port())
+    }
+
+    /// Registers a device directly (as the REST registry would) and returns it with its keys.
+    pub async fn create_device(&self, id: &str) -> Result<Device, c2d::Error> {
+        let id2 = id.to_string();
+        let r = self
+            .shared
+            .store
+            .exec(move |s, now| s.put_device(now, &id2, Device::new_sas(&id2), None))
+            .await
+            .map_err(|e| c2d::Error::new(c2d::ErrorKind::Unavailable, e.to_string()))?;
+        r.map_err(|e| c2d::Error::invalid_argument(e.to_string()))
+    }
+
+    /// The connection string of a registered device.
+    pub fn device_connection_string(&self, id: &str) -> Option<String> {
+        self.shared.store.read(|s| {
+            s.registry
+                .device(id)
+                .and_then(|d| d.connection_string(&self.shared.host_name))
+        })
+    }
+
+    /// Messages queued for a device (any state).
+    pub fn queue_depth(&self, id: &str) -> usize {
+        self.shared.store.read(|s| s.queue_depth(id))
+    }
+
+    /// Stops accepting, closes every connection (their in-flight messages go back to the
+    /// queues) and closes the store.
+    pub async fn stop(mut self) {
+        let _ = self.shutdown.send(true);
+        for t in self.tasks.drain(..) {
+            t.abort();
+            let _ = t.await;
+        }
+        let wait_idle = async {
+            loop {
+                let notified = self.shared.idle.notified();
+                if self.shared.connections.load(Ordering::SeqCst) == 0 {
+                    break;
+                }
+                notified.await;
+            }
+        };
+        if tokio::time::timeout(Duration::from_secs(10), wait_idle)
+            .await
+            .is_err()
+        {
+            tracing::warn!("some connections did not close within 10 s");
+        }
+        self.shared.store.close();
+        tracing::info!("hub stopped");
+    }
+}
+
+async fn accept_loop(
+    shared: Arc<Shared>,
+    listener: TcpListener,
+    acceptor: TlsAcceptor,
+    protocol: Protocol,
+) {
+    loop {
+        let (tcp, peer) = match listener.accept().await {
+            Ok(x) => x,
+            Err(e) => {
+                tracing::warn!(error = %e, "accept failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let _ = tcp.set_nodelay(true);
+        let shared = shared.clone();
+        let acceptor = acceptor.clone();
+        tokio::spawn(async move {
+            let guard = ConnectionGuard::new(&shared);
+            let mut shutdown = shared.shutdown_signal();
+            tokio::select! {
+                _ = serve_connection(shared.clone(), tcp, peer, acceptor, protocol) => {}
+                _ = until_true(&mut shutdown) => {}
+            }
+            drop(guard);
+        });
+    }
+}
+
+async fn serve_connection(
+    shared: Arc<Shared>,
+    tcp: tokio::net::TcpStream,
+    peer: SocketAddr,
+    acceptor: TlsAcceptor,
+    protocol: Protocol,
+) {
+    let tls = match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(tcp)).await {
+        Ok(Ok(s)) => s,
+        Ok(Err(e)) => {
+            tracing::debug!(%peer, error = %e, "TLS handshake failed");
+            return;
+        }
+        Err(_) => {
+            tracing::debug!(%peer, "TLS handshake timed out");
+            return;
+        }
+    };
+    match protocol {
+        Protocol::Mqtt => crate::mqtt::serve(shared, tls, peer.to_string()).await,
+        Protocol::Https => crate::http::serve(shared, tls).await,
+        Protocol::Amqp => {
+            tracing::warn!(%peer, "AMQP is not served yet; closing");
+        }
+    }
+}
+
+/// Applies the time-driven rules (TTL, lock expiry, feedback batching) on time, whether or
+/// not any device is connected.
+async fn sweeper(shared: Arc<Shared>) {
+    const MAX_NAP: Duration = Duration::from_millis(250);
+    let mut jumps = shared.store.clock().jumps();
+    loop {
+        let now = shared.store.now();
+        let due = shared
+            .store
+            .read(|s| s.next_deadline())
+            .is_some_and(|d| d <= now);
+        if due {
+            if let Err(e) = shared.store.exec(|s, now| s.sweep(now)).await {
+                tracing::warn!(error = %e, "sweep failed");
+            }
+            continue;
+        }
+        let nap = tokio::time::sleep(MAX_NAP);
+        match &mut jumps {
+            Some(j) => {
+                tokio::select! {
+                    _ = nap => {}
+                    _ = j.changed() => {}
+                }
+            }
+            None => nap.await,
+        }
+    }
+}
+
+/// Resolves once the watched flag is true (or its sender is gone).
+pub(crate) async fn until_true(rx: &mut watch::Receiver<bool>) {
+    let _ = rx.wait_for(|s| *s).await;
+}

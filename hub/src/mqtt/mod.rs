@@ -1,0 +1,471 @@
+//! The MQTT 3.1.1 device endpoint (PROTOCOL.md §2, checklist §8.3).
+//!
+//! One task per connection reads packets, and between reads delivers the device's queued
+//! messages as QoS 1 PUBLISHes while fewer than the in-flight window are unacknowledged. A
+//! PUBACK completes the oldest in-flight message (PUBACKs come in order); when the connection
+//! ends, whatever is still in flight goes back to the queue for the next connection.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::BytesMut;
+use c2d::message::device_bound_address;
+use c2d::property_bag;
+use rumqttc::mqttbytes::v4::{
+    ConnAck, ConnectReturnCode, Packet, PingResp, Publish, SubAck, SubscribeReasonCode, UnsubAck,
+};
+use rumqttc::mqttbytes::{Error as CodecError, Protocol, QoS};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::sync::oneshot;
+use uuid::Uuid;
+
+use crate::auth::Access;
+use crate::local_hub::{until_true, MqttSession, Shared};
+use crate::queue::{Delivery, Settlement};
+
+/// Largest packet a device may send (IoT Hub's device-to-cloud limit is 256 KB).
+const MAX_INCOMING_PACKET: usize = 256 * 1024 + 1024;
+/// How long a new connection has to send CONNECT.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// The longest keep-alive timeout IoT Hub applies (its load balancer's idle limit).
+const MAX_KEEP_ALIVE_TIMEOUT: Duration = Duration::from_secs(1767);
+
+/// Why a connection ended.
+#[derive(Debug)]
+enum End {
+    /// The device sent DISCONNECT or closed the socket.
+    Closed,
+    /// Another connection for the same device replaced this one.
+    Replaced,
+    /// The hub is stopping or the device was deleted.
+    Kicked,
+    /// The device broke a rule; the connection is closed.
+    Violation(String),
+    /// No packet within 1.5 × keep-alive.
+    KeepAliveTimeout,
+    /// The store failed.
+    Store(String),
+}
+
+struct InFlight {
+    pkid: u16,
+    lock_token: Uuid,
+}
+
+/// Serves one device connection (after TLS, or inside a WebSocket).
+pub(crate) async fn serve<S>(shared: Arc<Shared>, stream: S, peer: String)
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send,
+{
+    let (mut reader, mut writer) = tokio::io::split(stream);
+    let mut buf = BytesMut::with_capacity(4096);
+    let connect = match tokio::time::timeout(CONNECT_TIMEOUT, read_packet(&mut reader, &mut buf))
+        .await
+    {
+        Ok(Ok(Some(Packet::Connect(c)))) => c,
+        Ok(Ok(Some(other))) => {
+            tracing::warn!(%peer, packet = ?packet_name(&other), "MQTT: first packet is not CONNECT; closing");
+            return;
+        }
+        Ok(Ok(None)) => return,
+        Ok(Err(e)) => {
+            tracing::warn!(%peer, error = %e, "MQTT: unreadable CONNECT; closing");
+            return;
+        }
+        Err(_) => {
+            tracing::warn!(%peer, "MQTT: no CONNECT within 10 s; closing");
+            return;
+        }
+    };
+    if connect.protocol != Protocol::V4 {
+        tracing::warn!(%peer, "MQTT: refusing a protocol other than MQTT 3.1.1");
+        let _ = write_packet(&mut writer, |b| {
+            ConnAck::new(ConnectReturnCode::RefusedProtocolVersion, false).write(b)
+        })
+        .await;
+        return;
+    }
+    let device_id = match check_connect(&shared, &connect) {
+        Ok(id) => id,
+        Err(why) => {
+            tracing::warn!(%peer, client_id = %connect.client_id, reason = %why, "MQTT: CONNECT refused (CONNACK 5)");
+            let _ = write_packet(&mut writer, |b| {
+                ConnAck::new(ConnectReturnCode::NotAuthorized, false).write(b)
+            })
+            .await;
+            return;
+        }
+    };
+
+    let owner = shared.new_owner();
+    let (kick_tx, kick_rx) = oneshot::channel();
+    let (done_tx, done_rx) = tokio::sync::watch::channel(false);
+    let previous = shared.replace_mqtt_session(
+        &device_id,
+        MqttSession {
+            owner,
+            kick: Some(kick_tx),
+            done: done_rx,
+        },
+    );
+    if let Some(mut old) = previous {
+        tracing::info!(device = %device_id, "MQTT: a new connection replaces the device's previous one");
+        if let Some(k) = old.kick.take() {
+            let _ = k.send(());
+        }
+        let _ = tokio::time::timeout(Duration::from_secs(5), until_true(&mut old.done)).await;
+    }
+    let session_present = shared.mqtt_begin_session(&device_id, connect.clean_session);
+    if write_packet(&mut writer, |b| {
+        ConnAck::new(ConnectReturnCode::Success, session_present).write(b)
+    })
+    .await
+    .is_err()
+    {
+        finish(&shared, &device_id, owner, connect.clean_session, done_tx).await;
+        return;
+    }
+    tracing::info!(%peer, device = %device_id, clean_session = connect.clean_session, keep_alive = connect.keep_alive, "MQTT: device connected");
+
+    let keep_alive = match connect.keep_alive {
+        0 => None,
+        k => Some((Duration::from_secs(u64::from(k)) * 3 / 2).min(MAX_KEEP_ALIVE_TIMEOUT)),
+    };
+    let mut conn = Connection {
+        shared: shared.clone(),
+        device_id: device_id.clone(),
+        owner,
+        in_flight: VecDeque::new(),
+        next_pkid: 1,
+    };
+    let end = conn
+        .run(&mut reader, &mut writer, &mut buf, keep_alive, kick_rx)
+        .await;
+    match &end {
+        End::Closed => tracing::info!(device = %device_id, "MQTT: device disconnected"),
+        End::Violation(why) => {
+            tracing::warn!(device = %device_id, reason = %why, "MQTT: connection closed")
+        }
+        End::Store(e) => {
+            tracing::error!(device = %device_id, error = %e, "MQTT: store failure; connection closed")
+        }
+        other => tracing::info!(device = %device_id, reason = ?other, "MQTT: connection closed"),
+    }
+    let _ = writer.shutdown().await;
+    finish(&shared, &device_id, owner, connect.clean_session, done_tx).await;
+}
+
+/// Returns in-flight messages to the queue and ends the session.
+async fn finish(
+    shared: &Shared,
+    device_id: &str,
+    owner: u64,
+    clean_session: bool,
+    done: tokio::sync::watch::Sender<bool>,
+) {
+    if let Err(e) = shared
+        .store
+        .exec(move |s, now| s.release_owner(now, owner))
+        .await
+    {
+        tracing::error!(error = %e, "MQTT: could not return in-flight messages to the queue");
+    }
+    shared.end_mqtt_session(device_id, owner, clean_session);
+    let _ = done.send(true);
+}
+
+/// Checks client id, user name and SAS password; returns the device id.
+fn check_connect(shared: &Shared, c: &rumqttc::mqttbytes::v4::Connect) -> Result<String, String> {
+    let client_id = c.client_id.as_str();
+    if client_id.contains('/') {
+        return Err("module identities do not receive C2D messages on this hub".into());
+    }
+    c2d::identity::validate_id(client_id)?;
+    let login = c
+        .login
+        .as_ref()
+        .ok_or("no user name and password (X.509 is not supported)")?;
+    // {host}/{clientId}/?api-version=…  (the host part and the query are not checked)
+    let after_host = login
+        .username
+        .split_once('/')
+        .map(|(_, rest)| rest)
+        .unwrap_or("");
+    let named = after_host.split('/').next().unwrap_or("");
+    if named != client_id {
+        return Err(format!(
+            "user name '{}' does not name client id '{client_id}'",
+            login.username
+        ));
+    }
+    shared
+        .authorize(&login.password, Access::Device(client_id))
+        .map_err(|e| e.to_string())?;
+    Ok(client_id.to_string())
+}
+
+struct Connection {
+    shared: Arc<Shared>,
+    device_id: String,
+    owner: u64,
+    in_flight: VecDeque<InFlight>,
+    next_pkid: u16,
+}
+
+impl Connection {
+    async fn run<R, W>(
+        &mut self,
+        reader: &mut R,
+        writer: &mut W,
+        buf: &mut BytesMut,
+        keep_alive: Option<Duration>,
+        mut kick: oneshot::Receiver<()>,
+    ) -> End
+    where
+        R: AsyncRead + Unpin,
+        W: AsyncWrite + Unpin,
+    {
+        let mut wake = self.shared.store.waker().device(&self.device_id);
+        let mut shutdown = self.shared.shutdown_signal();
+        loop {
+            if let Err(end) = self.deliver(writer).await {
+                return end;
+            }
+            let idle = async {
+                match keep_alive {
+                    Some(d) => tokio::time::sleep(d).await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                packet = read_packet(reader, buf) => match packet {
+                    Ok(Some(p)) => {
+                        if let Err(end) = self.on_packet(p, writer).await {
+                            return end;
+                        }
+                    }
+                    Ok(None) => return End::Closed,
+                    Err(e) => return End::Violation(e),
+                },
+                changed = wake.changed() => if changed.is_err() { return End::Kicked },
+                _ = &mut kick => return End::Replaced,
+                _ = until_true(&mut shutdown) => return End::Kicked,
+                _ = idle => return End::KeepAliveTimeout,
+            }
+        }
+    }
+
+    /// Publishes queued messages while the window has room.
+    async fn deliver<W: AsyncWrite + Unpin>(&mut self, writer: &mut W) -> Result<(), End> {
+        let Some(qos) = self.shared.mqtt_subscription(&self.device_id) else {
+            return Ok(());
+        };
+        let room = self
+            .shared
+            .mqtt_in_flight
+            .saturating_sub(self.in_flight.len());
+        if room == 0 {
+            return Ok(());
+        }
+        let (device, owner) = (self.device_id.clone(), self.owner);
+        let batch: Vec<Delivery> = self
+            .shared
+            .store
+            .exec(move |s, now| {
+                std::iter::from_fn(|| s.receive(now, &device, owner))
+                    .take(room)
+                    .collect()
+            })
+            .await
+            .map_err(|e| End::Store(e.to_string()))?;
+        for d in batch {
+            let topic = format!(
+                "devices/{}/messages/devicebound/{}",
+                self.device_id,
+                property_bag::encode(&d.message, &device_bound_address(&self.device_id))
+            );
+            let mut publish = Publish::new(topic, qos, d.message.body.clone());
+            if qos == QoS::AtLeastOnce {
+                publish.pkid = self.take_pkid();
+                self.in_flight.push_back(InFlight {
+                    pkid: publish.pkid,
+                    lock_token: d.lock_token,
+                });
+            }
+            write_packet(writer, |b| publish.write(b))
+                .await
+                .map_err(|_| End::Closed)?;
+            if qos == QoS::AtMostOnce {
+                // QoS 0 is fire-and-forget: published means completed (as IoT Hub's gateway does)
+                self.settle(d.lock_token).await?;
+            }
+        }
+        Ok(())
+    }
+
+    fn take_pkid(&mut self) -> u16 {
+        loop {
+            let id = self.next_pkid;
+            self.next_pkid = self.next_pkid.checked_add(1).unwrap_or(1);
+            if !self.in_flight.iter().any(|f| f.pkid == id) {
+                return id;
+            }
+        }
+    }
+
+    async fn settle(&self, token: Uuid) -> Result<(), End> {
+        let device = self.device_id.clone();
+        let result = self
+            .shared
+            .store
+            .exec(move |s, now| s.settle(now, &device, token, Settlement::Complete))
+            .await
+            .map_err(|e| End::Store(e.to_string()))?;
+        if result.is_err() {
+            tracing::warn!(device = %self.device_id, "MQTT: PUBACK for a message whose lock had expired; it will be delivered again");
+        }
+        Ok(())
+    }
+
+    async fn on_packet<W: AsyncWrite + Unpin>(
+        &mut self,
+        packet: Packet,
+        writer: &mut W,
+    ) -> Result<(), End> {
+        match packet {
+            Packet::PubAck(ack) => {
+                match self.in_flight.front() {
+                    Some(f) if f.pkid == ack.pkid => {
+                        let token = f.lock_token;
+                        self.in_flight.pop_front();
+                        self.settle(token).await?;
+                    }
+                    _ => {
+                        tracing::warn!(device = %self.device_id, pkid = ack.pkid, "MQTT: PUBACK out of order or unknown; ignored")
+                    }
+                }
+                Ok(())
+            }
+            Packet::Subscribe(sub) => {
+                let codes: Vec<SubscribeReasonCode> = sub
+                    .filters
+                    .iter()
+                    .map(|f| {
+                        if is_c2d_filter(&f.path, &self.device_id) {
+                            let qos = if f.qos == QoS::AtMostOnce { QoS::AtMostOnce } else { QoS::AtLeastOnce };
+                            self.shared.mqtt_subscribe(&self.device_id, qos);
+                            SubscribeReasonCode::Success(qos)
+                        } else {
+                            tracing::warn!(device = %self.device_id, filter = %f.path, "MQTT: subscription to an unsupported topic refused");
+                            SubscribeReasonCode::Failure
+                        }
+                    })
+                    .collect();
+                let ack = SubAck::new(sub.pkid, codes);
+                write_packet(writer, |b| ack.write(b))
+                    .await
+                    .map_err(|_| End::Closed)
+            }
+            Packet::Unsubscribe(unsub) => {
+                if unsub
+                    .topics
+                    .iter()
+                    .any(|t| is_c2d_filter(t, &self.device_id))
+                {
+                    self.shared.mqtt_unsubscribe(&self.device_id);
+                }
+                let ack = UnsubAck::new(unsub.pkid);
+                write_packet(writer, |b| ack.write(b))
+                    .await
+                    .map_err(|_| End::Closed)
+            }
+            Packet::PingReq => write_packet(writer, |b| PingResp.write(b))
+                .await
+                .map_err(|_| End::Closed),
+            Packet::Disconnect => Err(End::Closed),
+            Packet::Publish(p) if p.qos == QoS::ExactlyOnce => {
+                Err(End::Violation("PUBLISH with QoS 2".into()))
+            }
+            Packet::Publish(p) => Err(End::Violation(format!(
+                "PUBLISH to '{}': this hub serves cloud-to-device messaging only",
+                p.topic
+            ))),
+            other => Err(End::Violation(format!(
+                "unexpected {} packet",
+                packet_name(&other)
+            ))),
+        }
+    }
+}
+
+/// `devices/{id}/messages/devicebound/#`, with `+` allowed for the id.
+fn is_c2d_filter(filter: &str, device_id: &str) -> bool {
+    filter
+        .strip_prefix("devices/")
+        .and_then(|rest| rest.strip_suffix("/messages/devicebound/#"))
+        .is_some_and(|id| id == device_id || id == "+")
+}
+
+fn packet_name(p: &Packet) -> &'static str {
+    match p {
+        Packet::Connect(_) => "CONNECT",
+        Packet::ConnAck(_) => "CONNACK",
+        Packet::Publish(_) => "PUBLISH",
+        Packet::PubAck(_) => "PUBACK",
+        Packet::PubRec(_) => "PUBREC",
+        Packet::PubRel(_) => "PUBREL",
+        Packet::PubComp(_) => "PUBCOMP",
+        Packet::Subscribe(_) => "SUBSCRIBE",
+        Packet::SubAck(_) => "SUBACK",
+        Packet::Unsubscribe(_) => "UNSUBSCRIBE",
+        Packet::UnsubAck(_) => "UNSUBACK",
+        Packet::PingReq => "PINGREQ",
+        Packet::PingResp => "PINGRESP",
+        Packet::Disconnect => "DISCONNECT",
+    }
+}
+
+/// Reads one packet; `None` at a clean end of stream.
+async fn read_packet<R: AsyncRead + Unpin>(
+    reader: &mut R,
+    buf: &mut BytesMut,
+) -> Result<Option<Packet>, String> {
+    loop {
+        match Packet::read(buf, MAX_INCOMING_PACKET) {
+            Ok(p) => return Ok(Some(p)),
+            Err(CodecError::InsufficientBytes(_)) => {}
+            Err(e) => return Err(format!("malformed packet: {e}")),
+        }
+        match reader.read_buf(buf).await {
+            Ok(0) if buf.is_empty() => return Ok(None),
+            Ok(0) => return Err("the connection closed inside a packet".into()),
+            Ok(_) => {}
+            Err(e) => return Err(format!("read error: {e}")),
+        }
+    }
+}
+
+async fn write_packet<W: AsyncWrite + Unpin>(
+    writer: &mut W,
+    encode: impl FnOnce(&mut BytesMut) -> Result<usize, CodecError>,
+) -> std::io::Result<()> {
+    let mut out = BytesMut::new();
+    encode(&mut out).map_err(|e| std::io::Error::other(e.to_string()))?;
+    writer.write_all(&out).await?;
+    writer.flush().await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_c2d_filter;
+
+    #[test]
+    fn only_the_c2d_filters_are_served() {
+        assert!(is_c2d_filter("devices/d1/messages/devicebound/#", "d1"));
+        assert!(is_c2d_filter("devices/+/messages/devicebound/#", "d1"));
+        assert!(!is_c2d_filter("devices/d2/messages/devicebound/#", "d1"));
+        assert!(!is_c2d_filter("$iothub/twin/res/#", "d1"));
+        assert!(!is_c2d_filter("devices/d1/messages/devicebound", "d1"));
+    }
+}

@@ -1,0 +1,322 @@
+//! Durable state: SQLite in WAL mode, written by one thread with group commit.
+//!
+//! Every operation runs as a job on the writer thread: it mutates [`HubState`] in memory, the
+//! rows it changed are written in the batch's transaction, and the job's answer is released
+//! only after that transaction has committed (synced to disk with [`Durability::Fsync`]).
+//! Many jobs share one commit and one fsync. If a commit fails, the batch's jobs fail and
+//! the memory state is reloaded from disk, so the two never disagree.
+
+mod rows;
+
+use std::collections::{HashMap, HashSet};
+use std::path::Path;
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+use std::time::SystemTime;
+
+use rusqlite::Connection;
+use tokio::sync::{oneshot, watch};
+
+use crate::clock::Clock;
+use crate::limits::Limits;
+use crate::queue::{HubState, Wakeup};
+
+/// How hard a commit waits for the disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Durability {
+    /// `synchronous=FULL`: an accepted message survives a crash and a power loss.
+    #[default]
+    Fsync,
+    /// `synchronous=NORMAL`: survives a crash of the hub, not a power loss; faster.
+    Os,
+}
+
+/// Why a store operation failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StoreError {
+    /// The store was closed (the hub is stopping).
+    #[error("the hub is shutting down")]
+    Closed,
+    /// Writing to disk failed; nothing of the operation was kept.
+    #[error("the hub could not write to its store: {0}")]
+    Io(String),
+}
+
+type Reply = Box<dyn FnOnce(bool) + Send>;
+type Job = Box<dyn FnOnce(&mut HubState, SystemTime) -> Reply + Send>;
+
+/// Wakes the tasks waiting for a device's messages or for feedback.
+#[derive(Debug)]
+pub struct Waker {
+    devices: Mutex<HashMap<String, watch::Sender<u64>>>,
+    feedback: watch::Sender<u64>,
+}
+
+impl Waker {
+    fn new() -> Self {
+        Waker {
+            devices: Mutex::new(HashMap::new()),
+            feedback: watch::channel(0).0,
+        }
+    }
+
+    /// Changes whenever a device's queue may have something to deliver.
+    pub fn device(&self, id: &str) -> watch::Receiver<u64> {
+        let mut devices = self.devices.lock().unwrap_or_else(|e| e.into_inner());
+        devices
+            .entry(id.to_string())
+            .or_insert_with(|| watch::channel(0).0)
+            .subscribe()
+    }
+
+    /// Changes whenever the feedback queue may have something to deliver.
+    pub fn feedback(&self) -> watch::Receiver<u64> {
+        self.feedback.subscribe()
+    }
+
+    fn wake(&self, w: &Wakeup) {
+        match w {
+            Wakeup::Device(id) => {
+                let devices = self.devices.lock().unwrap_or_else(|e| e.into_inner());
+                if let Some(tx) = devices.get(id) {
+                    tx.send_modify(|n| *n += 1);
+                }
+            }
+            Wakeup::Feedback => self.feedback.send_modify(|n| *n += 1),
+        }
+    }
+}
+
+struct Inner {
+    jobs: Mutex<Option<mpsc::Sender<Job>>>,
+    state: Arc<Mutex<HubState>>,
+    waker: Arc<Waker>,
+    clock: Arc<dyn Clock>,
+    thread: Mutex<Option<JoinHandle<()>>>,
+}
+
+/// The hub's durable state and its writer thread. Cheap to clone.
+#[derive(Clone)]
+pub struct Store {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").finish_non_exhaustive()
+    }
+}
+
+impl Store {
+    /// Opens (or creates) the store at `path` and loads the state. A new store gets the
+    /// default shared access policies.
+    pub fn open(
+        path: &Path,
+        limits: Limits,
+        durability: Durability,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Store, StoreError> {
+        let mut conn = Connection::open(path).map_err(io)?;
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(io)?;
+        let sync = match durability {
+            Durability::Fsync => "FULL",
+            Durability::Os => "NORMAL",
+        };
+        conn.pragma_update(None, "synchronous", sync).map_err(io)?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))
+            .map_err(io)?;
+        conn.execute_batch(include_str!("schema.sql")).map_err(io)?;
+        rows::init_policies(&mut conn).map_err(io)?;
+        let state = rows::load(&conn, limits).map_err(io)?;
+        let state = Arc::new(Mutex::new(state));
+        let waker = Arc::new(Waker::new());
+        let (tx, rx) = mpsc::channel::<Job>();
+        let thread = {
+            let state = state.clone();
+            let waker = waker.clone();
+            let clock = clock.clone();
+            std::thread::Builder::new()
+                .name("c2d-hub-store".into())
+                .spawn(move || writer(conn, rx, state, waker, clock))
+                .map_err(|e| StoreError::Io(e.to_string()))?
+        };
+        Ok(Store {
+            inner: Arc::new(Inner {
+                jobs: Mutex::new(Some(tx)),
+                state,
+                waker,
+                clock,
+                thread: Mutex::new(Some(thread)),
+            }),
+        })
+    }
+
+    /// Runs `f` on the writer thread and answers once its changes are committed.
+    pub async fn exec<R, F>(&self, f: F) -> Result<R, StoreError>
+    where
+        R: Send + 'static,
+        F: FnOnce(&mut HubState, SystemTime) -> R + Send + 'static,
+    {
+        let (tx, rx) = oneshot::channel::<Result<R, StoreError>>();
+        let job: Job = Box::new(move |state, now| {
+            let r = f(state, now);
+            Box::new(move |ok| {
+                let _ = tx.send(if ok {
+                    Ok(r)
+                } else {
+                    Err(StoreError::Io("the commit failed".into()))
+                });
+            })
+        });
+        {
+            let jobs = self.inner.jobs.lock().unwrap_or_else(|e| e.into_inner());
+            let sender = jobs.as_ref().ok_or(StoreError::Closed)?;
+            sender.send(job).map_err(|_| StoreError::Closed)?;
+        }
+        rx.await.unwrap_or_else(|_| {
+            Err(StoreError::Io(
+                "the store stopped during the operation".into(),
+            ))
+        })
+    }
+
+    /// Reads the state without going through the writer (it may include changes whose
+    /// commit is still under way).
+    pub fn read<R>(&self, f: impl FnOnce(&HubState) -> R) -> R {
+        f(&self.lock())
+    }
+
+    fn lock(&self) -> MutexGuard<'_, HubState> {
+        self.inner.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Wakes waiters for devices and feedback.
+    pub fn waker(&self) -> &Waker {
+        &self.inner.waker
+    }
+
+    /// The hub's clock.
+    pub fn now(&self) -> SystemTime {
+        self.inner.clock.now()
+    }
+
+    /// The hub's clock, shared.
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.inner.clock
+    }
+
+    /// Stops the writer after the jobs already sent, and waits for it.
+    pub fn close(&self) {
+        self.inner
+            .jobs
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        let thread = self
+            .inner
+            .thread
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        if let Some(t) = thread {
+            let _ = t.join();
+        }
+    }
+}
+
+fn io(e: rusqlite::Error) -> StoreError {
+    StoreError::Io(e.to_string())
+}
+
+/// Most jobs one commit takes.
+const MAX_BATCH: usize = 512;
+
+fn writer(
+    mut conn: Connection,
+    rx: mpsc::Receiver<Job>,
+    state: Arc<Mutex<HubState>>,
+    waker: Arc<Waker>,
+    clock: Arc<dyn Clock>,
+) {
+    while let Ok(first) = rx.recv() {
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        let mut replies = Vec::with_capacity(batch.len());
+        let mut wakeups = HashSet::new();
+        let result = (|| -> rusqlite::Result<()> {
+            let tx = conn.transaction()?;
+            for job in batch {
+                let mut st = state.lock().unwrap_or_else(|e| e.into_inner());
+                replies.push(job(&mut st, clock.now()));
+                wakeups.extend(st.wakeups.drain());
+                let journal = std::mem::take(&mut st.journal);
+                rows::write(&tx, &st, &journal)?;
+            }
+            tx.commit()
+        })();
+        let ok = match result {
+            Ok(()) => true,
+            Err(e) => {
+                tracing::error!(error = %e, "store commit failed; reloading the state from disk");
+                let mut st = state.lock().unwrap_or_else(|e| e.into_inner());
+                let limits = st.limits.clone();
+                match rows::load(&conn, limits) {
+                    Ok(fresh) => *st = fresh,
+                    Err(e) => tracing::error!(error = %e, "reloading the store failed"),
+                }
+                false
+            }
+        };
+        for reply in replies {
+            reply(ok);
+        }
+        for w in &wakeups {
+            waker.wake(w);
+        }
+    }
+}
+
+/// What `c2d hub info` shows of a data directory, read without starting a hub.
+#[derive(Debug, Clone)]
+pub struct Summary {
+    /// The host name connection strings use.
+    pub host_name: String,
+    /// The shared access policies.
+    pub policies: Vec<crate::registry::Policy>,
+    /// Path of the CA certificate.
+    pub ca_file: std::path::PathBuf,
+}
+
+impl Summary {
+    /// The connection string of a policy.
+    pub fn connection_string(&self, policy: &str) -> Option<String> {
+        self.policies.iter().find(|p| p.name == policy).map(|p| {
+            format!(
+                "HostName={};SharedAccessKeyName={};SharedAccessKey={}",
+                self.host_name, p.name, p.primary_key
+            )
+        })
+    }
+}
+
+/// Reads a data directory's policies and CA, making them first if the directory is new.
+pub fn summary(data_dir: &Path, host_name: &str) -> Result<Summary, StoreError> {
+    std::fs::create_dir_all(data_dir).map_err(|e| StoreError::Io(e.to_string()))?;
+    let tls = crate::tls::load_or_create(data_dir, host_name).map_err(StoreError::Io)?;
+    let mut conn = Connection::open(data_dir.join("hub.db")).map_err(io)?;
+    conn.execute_batch(include_str!("schema.sql")).map_err(io)?;
+    rows::init_policies(&mut conn).map_err(io)?;
+    let state = rows::load(&conn, Limits::default()).map_err(io)?;
+    Ok(Summary {
+        host_name: host_name.to_string(),
+        policies: state.registry.policies.values().cloned().collect(),
+        ca_file: tls.ca_path,
+    })
+}
