@@ -3,6 +3,7 @@
 //! Start one with [`LocalHub::start`]; it serves IoT Hub's own wire protocols so the official
 //! Azure SDKs and c2d's clients work against it unchanged.
 
+mod amqp;
 pub mod auth;
 pub mod clock;
 pub mod feedback;

@@ -468,6 +468,9 @@ async fn serve_connection(
     acceptor: TlsAcceptor,
     protocol: Protocol,
 ) {
+    if let Protocol::Amqp = protocol {
+        return crate::amqp::serve_tcp(shared, tcp, peer, acceptor).await;
+    }
     let tls = match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(tcp)).await {
         Ok(Ok(s)) => s,
         Ok(Err(e)) => {
@@ -482,9 +485,7 @@ async fn serve_connection(
     match protocol {
         Protocol::Mqtt => crate::mqtt::serve(shared, tls, peer.to_string()).await,
         Protocol::Https => crate::http::serve(shared, tls).await,
-        Protocol::Amqp => {
-            tracing::warn!(%peer, "AMQP is not served yet; closing");
-        }
+        Protocol::Amqp => unreachable!("AMQP connections are served by serve_tcp"),
     }
 }
 
