@@ -468,7 +468,6 @@ impl<W: AsyncWrite + Unpin> Conn<W> {
         } else {
             tracing::debug!(peer = %self.peer, %address, ?kind, "AMQP: link attached");
         }
-        let max_message_size = self.shared.store.read(|s| s.limits.max_message_size) as u64;
         let reply = Attach {
             name: attach.name.clone(),
             handle: Handle(handle),
@@ -484,8 +483,9 @@ impl<W: AsyncWrite + Unpin> Conn<W> {
             unsettled: None,
             incomplete_unsettled: false,
             initial_delivery_count: if we_receive { None } else { Some(0) },
-            // the hub checks sizes itself so that it can answer with IoT Hub's error
-            max_message_size: Some(max_message_size.max(1024) * 4),
+            // no limit is announced: the hub checks sizes itself and answers with IoT Hub's
+            // error, rather than have clients refuse locally
+            max_message_size: None,
             offered_capabilities: None,
             desired_capabilities: None,
             properties: None,

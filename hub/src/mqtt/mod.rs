@@ -60,17 +60,23 @@ where
 {
     let (mut reader, mut writer) = tokio::io::split(stream);
     let mut buf = BytesMut::with_capacity(4096);
-    let connect = match tokio::time::timeout(CONNECT_TIMEOUT, read_packet(&mut reader, &mut buf))
+    let connect = match tokio::time::timeout(CONNECT_TIMEOUT, read_connect(&mut reader, &mut buf))
         .await
     {
-        Ok(Ok(Some(Packet::Connect(c)))) => c,
-        Ok(Ok(Some(other))) => {
-            tracing::warn!(%peer, packet = ?packet_name(&other), "MQTT: first packet is not CONNECT; closing");
+        Ok(Ok(Some(c))) => c,
+        Ok(Ok(None)) => return,
+        Ok(Err(ConnectError::Level(level))) => {
+            tracing::warn!(%peer, level, "MQTT: refusing a protocol level other than 4 (MQTT 3.1.1)");
+            let _ = write_packet(&mut writer, |b| {
+                ConnAck::new(ConnectReturnCode::RefusedProtocolVersion, false).write(b)
+            })
+            .await;
+            let _ = writer.shutdown().await;
             return;
         }
-        Ok(Ok(None)) => return,
-        Ok(Err(e)) => {
-            tracing::warn!(%peer, error = %e, "MQTT: unreadable CONNECT; closing");
+        Ok(Err(ConnectError::Other(e))) => {
+            tracing::warn!(%peer, error = %e, "MQTT: no valid CONNECT; closing");
+            let _ = writer.shutdown().await;
             return;
         }
         Err(_) => {
@@ -78,14 +84,6 @@ where
             return;
         }
     };
-    if connect.protocol != Protocol::V4 {
-        tracing::warn!(%peer, "MQTT: refusing a protocol other than MQTT 3.1.1");
-        let _ = write_packet(&mut writer, |b| {
-            ConnAck::new(ConnectReturnCode::RefusedProtocolVersion, false).write(b)
-        })
-        .await;
-        return;
-    }
     let device_id = match check_connect(&shared, &connect) {
         Ok(id) => id,
         Err(why) => {
@@ -94,6 +92,7 @@ where
                 ConnAck::new(ConnectReturnCode::NotAuthorized, false).write(b)
             })
             .await;
+            let _ = writer.shutdown().await;
             return;
         }
     };
@@ -423,6 +422,65 @@ fn packet_name(p: &Packet) -> &'static str {
         Packet::PingReq => "PINGREQ",
         Packet::PingResp => "PINGRESP",
         Packet::Disconnect => "DISCONNECT",
+    }
+}
+
+enum ConnectError {
+    /// A CONNECT of another protocol level (MQTT 5 is 5, MQTT 3.1 is 3).
+    Level(u8),
+    Other(String),
+}
+
+/// The protocol level of a CONNECT at the start of `buf`, once enough of it has arrived.
+fn connect_level(buf: &[u8]) -> Option<Result<u8, String>> {
+    let first = *buf.first()?;
+    if first >> 4 != 1 {
+        return Some(Err(format!(
+            "the first packet is of type {}, not CONNECT",
+            first >> 4
+        )));
+    }
+    let mut i = 1;
+    loop {
+        let b = *buf.get(i)?;
+        i += 1;
+        if b & 0x80 == 0 {
+            break;
+        }
+        if i > 4 {
+            return Some(Err("malformed remaining length".into()));
+        }
+    }
+    let name_len = u16::from_be_bytes([*buf.get(i)?, *buf.get(i + 1)?]) as usize;
+    let level = *buf.get(i + 2 + name_len)?;
+    Some(Ok(level))
+}
+
+/// Reads the first packet, which must be a CONNECT of MQTT 3.1.1.
+async fn read_connect<R: AsyncRead + Unpin>(
+    reader: &mut R,
+    buf: &mut BytesMut,
+) -> Result<Option<rumqttc::mqttbytes::v4::Connect>, ConnectError> {
+    loop {
+        match connect_level(buf) {
+            Some(Ok(4)) => break,
+            Some(Ok(level)) => return Err(ConnectError::Level(level)),
+            Some(Err(e)) => return Err(ConnectError::Other(e)),
+            None if buf.len() > 64 => return Err(ConnectError::Other("unreadable CONNECT".into())),
+            None => match reader.read_buf(buf).await {
+                Ok(0) => return Ok(None),
+                Ok(_) => {}
+                Err(e) => return Err(ConnectError::Other(e.to_string())),
+            },
+        }
+    }
+    match read_packet(reader, buf).await {
+        Ok(Some(Packet::Connect(c))) if c.protocol == Protocol::V4 => Ok(Some(c)),
+        Ok(Some(_)) => Err(ConnectError::Other(
+            "the first packet is not an MQTT 3.1.1 CONNECT".into(),
+        )),
+        Ok(None) => Ok(None),
+        Err(e) => Err(ConnectError::Other(e)),
     }
 }
 
