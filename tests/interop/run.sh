@@ -1,0 +1,135 @@
+#!/usr/bin/env bash
+# Interop with the official Azure IoT SDKs: a c2d hub on IoT Hub's own ports (8883, 5671,
+# 443, which the SDKs cannot change), a device registered through the REST registry, and the
+# official clients of ../shared/interop driving it. Prints one line per case and a closing
+# "N passed, N failed" line; exits non-zero if any case failed.
+set -uo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/../.." && pwd)
+shared=${C2D_SHARED_INTEROP:-$root/../shared/interop}
+deps=$here/.deps
+c2d=${C2D_BIN:-$root/target/debug/c2d}
+
+[ -d "$shared" ] || { echo "interop: $shared not found (../shared beside the repository)"; exit 1; }
+[ -x "$c2d" ] || { echo "interop: $c2d not built (cargo build -p c2d-cli)"; exit 1; }
+
+# --- install the official SDKs (package registries only) into a git-ignored folder ---------
+if [ ! -x "$deps/venv/bin/python" ] || ! "$deps/venv/bin/python" -c 'import azure.iot.device' 2>/dev/null; then
+    echo "interop: installing azure-iot-device into $deps/venv"
+    python3 -m venv "$deps/venv" && "$deps/venv/bin/pip" install -q -r "$shared/requirements.txt" || exit 1
+fi
+if [ ! -d "$deps/node/node_modules/azure-iothub" ]; then
+    echo "interop: installing azure-iothub into $deps/node"
+    mkdir -p "$deps/node" && cp "$shared/node/package.json" "$deps/node/" &&
+        (cd "$deps/node" && npm install --no-audit --no-fund --loglevel=error) || exit 1
+fi
+py=$deps/venv/bin/python
+# node_send VAR=value ...: the Node service client with those variables set
+node_send() { env NODE_PATH="$deps/node/node_modules" "$@" node "$shared/node/node_service_send.js"; }
+
+for port in 8883 5671 443; do
+    if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+        echo "interop: port $port is in use; these tests need IoT Hub's ports free"
+        exit 1
+    fi
+done
+
+work=$(mktemp -d)
+hub_pid=
+cleanup() {
+    [ -n "$hub_pid" ] && kill "$hub_pid" 2>/dev/null && wait "$hub_pid" 2>/dev/null
+    rm -rf "$work"
+}
+trap cleanup EXIT
+
+start_hub() {
+    "$c2d" hub --data-dir "$work/hub" --feedback-interval 1s >>"$work/hub.log" 2>&1 &
+    hub_pid=$!
+    for _ in $(seq 100); do
+        (exec 3<>/dev/tcp/127.0.0.1/443) 2>/dev/null && return 0
+        sleep 0.1
+    done
+    echo "interop: the hub did not start"; cat "$work/hub.log"; exit 1
+}
+stop_hub() { kill "$hub_pid" && wait "$hub_pid"; hub_pid=; }
+
+start_hub
+info() { "$c2d" hub info --data-dir "$work/hub" --json | "$py" -c "import json,sys; print(json.load(sys.stdin)['$1'])"; }
+export IOTHUB_CA_FILE=$work/hub/ca.pem
+export IOTHUB_SERVICE_CONNECTION_STRING=$(info service_connection_string)
+owner=$(info iothubowner_connection_string)
+create() { "$c2d" device create "$1" --connection-string "$owner" --ca-file "$IOTHUB_CA_FILE"; }
+export IOTHUB_DEVICE_CONNECTION_STRING=$(create dev1) || exit 1
+export TIMEOUT_S=30
+
+passed=0 failed=0
+result() { # name, ok?, detail
+    if [ "$2" = 0 ]; then passed=$((passed + 1)); echo "PASS $1"; else failed=$((failed + 1)); echo "FAIL $1: $3"; fi
+}
+
+# Starts the Python device in the background and waits for READY.
+device_start() { # log prefix, env...
+    local log=$1; shift
+    env "$@" "$py" "$shared/py_device_receive.py" >"$log.out" 2>"$log.err" &
+    dev_pid=$!
+    for _ in $(seq 300); do grep -q READY "$log.err" && return 0; kill -0 $dev_pid 2>/dev/null || break; sleep 0.1; done
+    return 1
+}
+device_wait() { wait "$dev_pid"; }
+
+# 1. Python device (MQTT) receives what the Node service (AMQP) sends, with properties and
+#    ack=full; the service sees one Success record per message.
+case_basic() { # name, extra env
+    local name=$1; shift
+    local props='{"colour":"deep blue","path":"a/b c","math":"1+1=2&3"}'
+    if ! device_start "$work/$name-dev" C2D_COUNT=3 C2D_RUN_ID="$name" C2D_PROPERTIES="$props" "$@"; then
+        result "$name" 1 "device did not start: $(tail -n 3 "$work/$name-dev.err")"; return
+    fi
+    node_send C2D_COUNT=3 C2D_RUN_ID="$name" C2D_PROPERTIES="$props" "$@" >"$work/$name-svc.out" 2>"$work/$name-svc.err"
+    local s=$?
+    device_wait; local d=$?
+    result "$name" $((s | d)) "service: $(tail -n 1 "$work/$name-svc.out"); device: $(tail -n 1 "$work/$name-dev.out")"
+}
+case_basic py-mqtt-device_node-amqp-service
+case_basic uuid-message-ids C2D_UUID_IDS=1
+
+# 2. Store and forward: the service sends while the device is offline; the device connects
+#    later, receives everything, and the feedback reaches the waiting service.
+name=store-and-forward
+node_send C2D_COUNT=3 C2D_RUN_ID=$name >"$work/$name-svc.out" 2>"$work/$name-svc.err" &
+svc_pid=$!
+for _ in $(seq 300); do [ "$(grep -c '"event":"sent"' "$work/$name-svc.out" 2>/dev/null)" = 3 ] && break; sleep 0.1; done
+sleep 1
+device_start "$work/$name-dev" C2D_COUNT=3 C2D_RUN_ID=$name
+device_wait; d=$?
+wait $svc_pid; s=$?
+result $name $((s | d)) "service: $(tail -n 1 "$work/$name-svc.out"); device: $(tail -n 1 "$work/$name-dev.out")"
+
+# 3. Across a hub restart: accepted messages wait in the store for the device.
+name=across-hub-restart
+node_send C2D_COUNT=3 C2D_RUN_ID=$name C2D_WAIT_FEEDBACK=0 >"$work/$name-svc.out" 2>"$work/$name-svc.err"
+s=$?
+stop_hub; start_hub
+device_start "$work/$name-dev" C2D_COUNT=3 C2D_RUN_ID=$name
+device_wait; d=$?
+result $name $((s | d)) "service: $(tail -n 1 "$work/$name-svc.out"); device: $(tail -n 1 "$work/$name-dev.out")"
+
+# 4. The Node SDK's own errors: an unknown device, and the 51st message of a full queue.
+name=device-not-found
+out=$(node_send C2D_DEVICE_ID=no-such-device C2D_COUNT=1 2>/dev/null | tail -n 1)
+[[ "$out" == FAIL:*DeviceNotFoundError* ]]; result $name $? "$out"
+
+name=queue-depth-exceeded
+create dev-full >/dev/null
+out=$(node_send C2D_DEVICE_ID=dev-full C2D_COUNT=51 C2D_WAIT_FEEDBACK=0 2>/dev/null | tail -n 1)
+queued=$("$c2d" device show dev-full --connection-string "$owner" --ca-file "$IOTHUB_CA_FILE" |
+    "$py" -c 'import json,sys; print(json.load(sys.stdin)["cloudToDeviceMessageCount"])')
+[[ "$out" == "FAIL: send #51 failed: DeviceMaximumQueueDepthExceededError"* && "$queued" == 50 ]]
+result $name $? "$out (queued: $queued)"
+
+if [ "$failed" -gt 0 ]; then
+    echo "--- hub log (last 40 lines)"; tail -n 40 "$work/hub.log"
+fi
+echo "interop: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]
