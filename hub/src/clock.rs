@@ -69,3 +69,17 @@ impl Clock for ManualClock {
         Some(self.jumps.subscribe())
     }
 }
+
+/// Sleeps for `d`, or less if the clock jumps meanwhile (`jumps` from [`Clock::jumps`]).
+pub(crate) async fn nap(jumps: &mut Option<watch::Receiver<u64>>, d: Duration) {
+    let sleep = tokio::time::sleep(d);
+    match jumps {
+        Some(j) => {
+            tokio::select! {
+                _ = sleep => {}
+                _ = j.changed() => {}
+            }
+        }
+        None => sleep.await,
+    }
+}

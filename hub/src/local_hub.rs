@@ -501,21 +501,12 @@ async fn sweeper(shared: Arc<Shared>) {
             .read(|s| s.next_deadline())
             .is_some_and(|d| d <= now);
         if due {
-            if let Err(e) = shared.store.exec(|s, now| s.sweep(now)).await {
-                tracing::warn!(error = %e, "sweep failed");
+            match shared.store.exec(|s, now| s.sweep(now)).await {
+                Ok(()) => continue,
+                Err(e) => tracing::warn!(error = %e, "sweep failed"),
             }
-            continue;
         }
-        let nap = tokio::time::sleep(MAX_NAP);
-        match &mut jumps {
-            Some(j) => {
-                tokio::select! {
-                    _ = nap => {}
-                    _ = j.changed() => {}
-                }
-            }
-            None => nap.await,
-        }
+        crate::clock::nap(&mut jumps, MAX_NAP).await;
     }
 }
 

@@ -270,3 +270,31 @@ async fn queued_messages_and_feedback_survive_a_restart() {
     service.close().await;
     th.hub.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_connection_whose_token_expires_is_closed() {
+    let th = hub_with(true, |_| {}).await;
+    th.device("dev1").await;
+    let mut service = Service::connect(&th).await;
+    let mut sender = service.sender().await.unwrap();
+    assert!(matches!(
+        send(&mut sender, "dev1", &Message::new("before")).await,
+        Outcome::Accepted(_)
+    ));
+    th.advance(Duration::from_secs(3600 + 301));
+    let closed = tokio::time::timeout(WAIT, async {
+        loop {
+            match sender
+                .send(amqp_message("dev1", &Message::new("after")))
+                .await
+            {
+                Ok(Outcome::Accepted(_)) => tokio::time::sleep(Duration::from_millis(100)).await,
+                other => return format!("{other:?}"),
+            }
+        }
+    })
+    .await
+    .expect("the hub closes the connection within its 5 s check");
+    assert!(!closed.is_empty());
+    th.hub.stop().await;
+}

@@ -40,7 +40,13 @@ fn child_hub_process() {
 fn spawn_hub(dir: &Path) -> Child {
     let _ = std::fs::remove_file(dir.join("ports"));
     Command::new(std::env::current_exe().unwrap())
-        .args(["child_hub_process", "--exact", "--ignored", "--nocapture", "--test-threads=1"])
+        .args([
+            "child_hub_process",
+            "--exact",
+            "--ignored",
+            "--nocapture",
+            "--test-threads=1",
+        ])
         .env(CHILD_DIR, dir)
         .spawn()
         .unwrap()
@@ -80,11 +86,18 @@ async fn kill_9_while_sending_loses_no_accepted_message() {
                 Ok(s) => s,
                 Err(_) => return,
             };
-            let Ok(mut sender) = service.sender().await else { return };
+            let Ok(mut sender) = service.sender().await else {
+                return;
+            };
             for i in 0.. {
                 let id = format!("w{worker}-{i}");
                 let m = Message::new(id.clone()).message_id(id.as_str());
-                match tokio::time::timeout(Duration::from_secs(5), sender.send(amqp_message("dev1", &m))).await {
+                match tokio::time::timeout(
+                    Duration::from_secs(5),
+                    sender.send(amqp_message("dev1", &m)),
+                )
+                .await
+                {
                     Ok(Ok(Outcome::Accepted(_))) => {
                         accepted.lock().unwrap().insert(id);
                     }
@@ -105,11 +118,21 @@ async fn kill_9_while_sending_loses_no_accepted_message() {
     let accepted = accepted.lock().unwrap().clone();
     assert!(accepted.len() >= 200);
 
-    let th = TestHub { hub: LocalHub::start(HubConfig::ephemeral(dir.path())).await.unwrap(), dir, clock: None };
+    let th = TestHub {
+        hub: LocalHub::start(HubConfig::ephemeral(dir.path()))
+            .await
+            .unwrap(),
+        dir,
+        clock: None,
+    };
     let mut device = Device::connect(&th, &dev, true, true).await;
     let mut delivered = HashSet::new();
     let depth = th.hub.queue_depth("dev1");
-    assert!(depth >= accepted.len(), "{depth} queued after the crash, {} accepted", accepted.len());
+    assert!(
+        depth >= accepted.len(),
+        "{depth} queued after the crash, {} accepted",
+        accepted.len()
+    );
     while delivered.len() < depth {
         let p = device.next().await;
         delivered.insert(String::from_utf8(p.payload.to_vec()).unwrap());

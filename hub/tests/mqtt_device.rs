@@ -325,3 +325,19 @@ async fn qos_2_publishes_and_foreign_subscriptions_are_refused() {
     assert!(!err.is_empty());
     th.hub.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_device_whose_token_expires_is_disconnected() {
+    let th = hub_with(true, |_| {}).await;
+    let dev = th.device("dev1").await;
+    let mut device = Device::connect(&th, &dev, false, true).await;
+    tokio::time::timeout(WAIT, device.connacks.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    // the token is valid for an hour; the hub allows five more minutes of skew
+    th.advance(Duration::from_secs(3600 + 301));
+    let err = device.error().await;
+    assert!(!err.is_empty());
+    th.hub.stop().await;
+}

@@ -55,8 +55,8 @@ fn amqp_error(condition: impl Into<ErrorCondition>, description: impl Into<Strin
 enum LinkKind {
     /// The client's `$cbs` sender: put-token requests.
     CbsRequests,
-    /// The client's `$cbs` receiver: replies go here.
-    CbsReplies { reply_to: Option<String> },
+    /// The client's `$cbs` receiver (its target address): replies go here.
+    CbsReplies { address: Option<String> },
     /// The service's `/messages/devicebound` sender.
     C2dSend,
     /// The service's `/messages/serviceBound/feedback` receiver.
@@ -432,7 +432,7 @@ impl<W: AsyncWrite + Unpin> Conn<W> {
                     #[allow(unreachable_patterns)]
                     _ => None,
                 });
-                (LinkKind::CbsReplies { reply_to }, None)
+                (LinkKind::CbsReplies { address: reply_to }, None)
             }
         } else if we_receive && path == "/messages/devicebound" {
             if self.authorized(Access::Service) {
@@ -612,11 +612,13 @@ impl<W: AsyncWrite + Unpin> Conn<W> {
     fn on_delivery(&mut self, channel: u16, kind: LinkKind, d: Partial, limit: usize) {
         match kind {
             LinkKind::CbsRequests => {
-                let reply = match convert::decode(&d.payload) {
-                    Ok(m) => self.put_token(&m),
-                    Err(e) => convert::cbs_reply(None, 400, &e),
+                let (reply_to, reply) = match convert::decode(&d.payload) {
+                    Ok(m) => (
+                        m.properties.as_ref().and_then(|p| p.reply_to.clone()),
+                        self.put_token(&m),
+                    ),
+                    Err(e) => (None, convert::cbs_reply(None, 400, &e)),
                 };
-                let reply_to = None;
                 self.cbs_replies.push_back((reply_to, reply));
                 if !d.settled {
                     self.dispose(channel, d.delivery_id, DeliveryState::Accepted(Accepted {}));
@@ -999,17 +1001,25 @@ impl<W: AsyncWrite + Unpin> Conn<W> {
     fn send_cbs_replies(&mut self) {
         let max_frame = self.remote_max_frame;
         while let Some((reply_to, _)) = self.cbs_replies.front() {
-            let target = self.sessions.iter_mut().find_map(|(ch, s)| {
-                let handle = s.links.iter().find_map(|(h, l)| match &l.kind {
-                    LinkKind::CbsReplies { reply_to: rt }
-                        if l.peer_credit > 0 && (reply_to.is_none() || rt == reply_to) =>
-                    {
-                        Some(*h)
-                    }
-                    _ => None,
-                })?;
-                Some((*ch, handle))
-            });
+            // the link whose target is the request's reply-to (C#), else any `$cbs` receiver
+            // link with credit (Node says `cbs`, uAMQP says nothing)
+            let candidates: Vec<(u16, u32, bool)> = self
+                .sessions
+                .iter()
+                .flat_map(|(ch, s)| {
+                    s.links.iter().filter_map(move |(h, l)| match &l.kind {
+                        LinkKind::CbsReplies { address } if l.peer_credit > 0 => {
+                            Some((*ch, *h, reply_to.is_some() && address == reply_to))
+                        }
+                        _ => None,
+                    })
+                })
+                .collect();
+            let target = candidates
+                .iter()
+                .find(|(_, _, exact)| *exact)
+                .or(candidates.first())
+                .map(|(ch, h, _)| (*ch, *h));
             let Some((channel, handle)) = target else {
                 return;
             };

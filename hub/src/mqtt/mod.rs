@@ -44,6 +44,9 @@ enum End {
     Violation(String),
     /// No packet within 1.5 × keep-alive.
     KeepAliveTimeout,
+    /// The SAS token of the CONNECT expired (plus the allowed skew); the device must
+    /// reconnect with a new one.
+    TokenExpired,
     /// The store failed.
     Store(String),
 }
@@ -84,8 +87,8 @@ where
             return;
         }
     };
-    let device_id = match check_connect(&shared, &connect) {
-        Ok(id) => id,
+    let (device_id, token_expiry) = match check_connect(&shared, &connect) {
+        Ok(x) => x,
         Err(why) => {
             tracing::warn!(%peer, client_id = %connect.client_id, reason = %why, "MQTT: CONNECT refused (CONNACK 5)");
             let _ = write_packet(&mut writer, |b| {
@@ -139,7 +142,14 @@ where
         next_pkid: 1,
     };
     let end = conn
-        .run(&mut reader, &mut writer, &mut buf, keep_alive, kick_rx)
+        .run(
+            &mut reader,
+            &mut writer,
+            &mut buf,
+            keep_alive,
+            token_expiry,
+            kick_rx,
+        )
         .await;
     match &end {
         End::Closed => tracing::info!(device = %device_id, "MQTT: device disconnected"),
@@ -174,8 +184,12 @@ async fn finish(
     let _ = done.send(true);
 }
 
-/// Checks client id, user name and SAS password; returns the device id.
-fn check_connect(shared: &Shared, c: &rumqttc::mqttbytes::v4::Connect) -> Result<String, String> {
+/// Checks client id, user name and SAS password; returns the device id and when its token
+/// expires (Unix seconds).
+fn check_connect(
+    shared: &Shared,
+    c: &rumqttc::mqttbytes::v4::Connect,
+) -> Result<(String, u64), String> {
     let client_id = c.client_id.as_str();
     if client_id.contains('/') {
         return Err("module identities do not receive C2D messages on this hub".into());
@@ -198,10 +212,10 @@ fn check_connect(shared: &Shared, c: &rumqttc::mqttbytes::v4::Connect) -> Result
             login.username
         ));
     }
-    shared
+    let grant = shared
         .authorize(&login.password, Access::Device(client_id))
         .map_err(|e| e.to_string())?;
-    Ok(client_id.to_string())
+    Ok((client_id.to_string(), grant.expiry))
 }
 
 struct Connection {
@@ -219,6 +233,7 @@ impl Connection {
         writer: &mut W,
         buf: &mut BytesMut,
         keep_alive: Option<Duration>,
+        token_expiry: u64,
         mut kick: oneshot::Receiver<()>,
     ) -> End
     where
@@ -227,19 +242,22 @@ impl Connection {
     {
         let mut wake = self.shared.store.waker().device(&self.device_id);
         let mut shutdown = self.shared.shutdown_signal();
+        // only what the device sends counts as activity for the keep-alive
+        let mut last_heard = tokio::time::Instant::now();
         loop {
             if let Err(end) = self.deliver(writer).await {
                 return end;
             }
             let idle = async {
                 match keep_alive {
-                    Some(d) => tokio::time::sleep(d).await,
+                    Some(d) => tokio::time::sleep_until(last_heard + d).await,
                     None => std::future::pending().await,
                 }
             };
             tokio::select! {
                 packet = read_packet(reader, buf) => match packet {
                     Ok(Some(p)) => {
+                        last_heard = tokio::time::Instant::now();
                         if let Err(end) = self.on_packet(p, writer).await {
                             return end;
                         }
@@ -251,7 +269,22 @@ impl Connection {
                 _ = &mut kick => return End::Replaced,
                 _ = until_true(&mut shutdown) => return End::Kicked,
                 _ = idle => return End::KeepAliveTimeout,
+                _ = self.token_expired(token_expiry) => return End::TokenExpired,
             }
+        }
+    }
+
+    /// Resolves when the connection's token has expired on the hub's clock.
+    async fn token_expired(&self, expiry: u64) {
+        let deadline = std::time::UNIX_EPOCH
+            + Duration::from_secs(expiry.saturating_add(c2d::sas::MAX_CLOCK_SKEW_SECS));
+        let mut jumps = self.shared.store.clock().jumps();
+        loop {
+            let left = match deadline.duration_since(self.shared.store.now()) {
+                Ok(left) if !left.is_zero() => left,
+                _ => return,
+            };
+            crate::clock::nap(&mut jumps, left.min(Duration::from_secs(60))).await;
         }
     }
 

@@ -276,10 +276,16 @@ pub async fn put_token(session: &mut SessionHandle<()>, token: &str) -> Result<(
 }
 
 /// A service connection (SASL PLAIN) to a hub in another process, given its data dir.
-pub async fn service_on_port(dir: &std::path::Path, port: u16, token: &str) -> Result<Service, String> {
+pub async fn service_on_port(
+    dir: &std::path::Path,
+    port: u16,
+    token: &str,
+) -> Result<Service, String> {
     let ca = std::fs::read(dir.join("ca.pem")).map_err(|e| e.to_string())?;
     let config = c2d::tls::client_config_trusting(&ca).unwrap();
-    let tcp = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.map_err(|e| e.to_string())?;
+    let tcp = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .map_err(|e| e.to_string())?;
     let stream = tokio_rustls::TlsConnector::from(config)
         .connect("localhost".try_into().unwrap(), tcp)
         .await
@@ -287,11 +293,16 @@ pub async fn service_on_port(dir: &std::path::Path, port: u16, token: &str) -> R
     let mut conn = fe2o3_amqp::Connection::builder()
         .container_id("c2d-test")
         .hostname("localhost")
-        .sasl_profile(SaslProfile::Plain { username: "service@sas.root.localhost".into(), password: token.to_string() })
+        .sasl_profile(SaslProfile::Plain {
+            username: "service@sas.root.localhost".into(),
+            password: token.to_string(),
+        })
         .open_with_stream(stream)
         .await
         .map_err(|e| format!("{e:?}"))?;
-    let session = fe2o3_amqp::Session::begin(&mut conn).await.map_err(|e| format!("{e:?}"))?;
+    let session = fe2o3_amqp::Session::begin(&mut conn)
+        .await
+        .map_err(|e| format!("{e:?}"))?;
     Ok(Service { conn, session })
 }
 
