@@ -100,6 +100,12 @@ pub(crate) struct MqttSession {
     pub done: watch::Receiver<bool>,
 }
 
+/// The AMQP link receiving a device's messages, and how to reach its connection.
+pub(crate) struct AmqpReceiver {
+    pub owner: u64,
+    pub control: tokio::sync::mpsc::UnboundedSender<crate::amqp::Control>,
+}
+
 /// What every connection task shares.
 pub(crate) struct Shared {
     pub store: Store,
@@ -109,6 +115,7 @@ pub(crate) struct Shared {
     next_owner: AtomicU64,
     mqtt_sessions: Mutex<HashMap<String, MqttSession>>,
     mqtt_subscriptions: Mutex<HashMap<String, QoS>>,
+    amqp_receivers: Mutex<HashMap<String, AmqpReceiver>>,
     connections: AtomicUsize,
     idle: Notify,
 }
@@ -174,8 +181,28 @@ impl Shared {
         lock(&self.mqtt_subscriptions).remove(device);
     }
 
+    /// Makes `receiver` the device's AMQP receiving link; returns the one it replaces.
+    pub fn replace_amqp_receiver(
+        &self,
+        device: &str,
+        receiver: AmqpReceiver,
+    ) -> Option<AmqpReceiver> {
+        lock(&self.amqp_receivers).insert(device.to_string(), receiver)
+    }
+
+    /// Forgets the device's AMQP receiving link if it is still `owner`'s.
+    pub fn end_amqp_receiver(&self, device: &str, owner: u64) {
+        let mut receivers = lock(&self.amqp_receivers);
+        if receivers.get(device).is_some_and(|r| r.owner == owner) {
+            receivers.remove(device);
+        }
+    }
+
     /// Closes a device's connections (it was deleted).
     pub fn disconnect_device(&self, device: &str) {
+        if let Some(r) = lock(&self.amqp_receivers).remove(device) {
+            let _ = r.control.send(crate::amqp::Control::Steal(r.owner));
+        }
         if let Some(mut s) = lock(&self.mqtt_sessions).remove(device) {
             if let Some(k) = s.kick.take() {
                 let _ = k.send(());
@@ -279,6 +306,7 @@ impl LocalHub {
             next_owner: AtomicU64::new(0),
             mqtt_sessions: Mutex::new(HashMap::new()),
             mqtt_subscriptions: Mutex::new(HashMap::new()),
+            amqp_receivers: Mutex::new(HashMap::new()),
             connections: AtomicUsize::new(0),
             idle: Notify::new(),
         });

@@ -1,4 +1,5 @@
-//! One AMQP connection: sessions, links, CBS, C2D sends and feedback deliveries.
+//! One AMQP connection: sessions, links, CBS, C2D sends, C2D deliveries to devices and
+//! feedback deliveries to services.
 //!
 //! A reader task turns bytes into frames; this task owns all state, answers frames in
 //! order, and runs store operations as futures whose completions (a send committed, a
@@ -28,10 +29,11 @@ use uuid::Uuid;
 
 use super::convert::{self, AmqpMessage};
 use super::frames::{self, RawFrame};
+use super::Control;
 use crate::auth::{Access, Grant};
 use crate::feedback::FeedbackDelivery;
-use crate::local_hub::{until_true, Shared};
-use crate::queue::{SendError, Settlement};
+use crate::local_hub::{until_true, AmqpReceiver, Shared};
+use crate::queue::{Delivery, SendError, Settlement};
 
 /// Largest frame the hub accepts.
 const MAX_FRAME: usize = 256 * 1024;
@@ -61,6 +63,8 @@ enum LinkKind {
     C2dSend,
     /// The service's `/messages/serviceBound/feedback` receiver.
     Feedback { owner: u64 },
+    /// A device's `/devices/{id}/messages/devicebound` receiver.
+    DeviceReceive { device: String, owner: u64 },
     /// Attached, then detached with an error.
     Refused,
 }
@@ -84,7 +88,34 @@ struct Link {
     sent_count: u32,
     drain: bool,
     fetching: bool,
-    ready: Option<FeedbackDelivery>,
+    /// The last fetch found nothing: wait for a wake-up before fetching again.
+    empty: bool,
+    ready: Option<Outgoing>,
+    /// Forwards the device's queue wake-ups to the connection (device links).
+    wake: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Drop for Link {
+    fn drop(&mut self) {
+        if let Some(t) = self.wake.take() {
+            t.abort();
+        }
+    }
+}
+
+/// A delivery fetched from the store, waiting for credit.
+enum Outgoing {
+    Feedback(FeedbackDelivery),
+    Message(Box<Delivery>),
+}
+
+impl Outgoing {
+    fn lock_token(&self) -> Uuid {
+        match self {
+            Outgoing::Feedback(d) => d.lock_token,
+            Outgoing::Message(d) => d.lock_token,
+        }
+    }
 }
 
 impl Link {
@@ -98,7 +129,9 @@ impl Link {
             sent_count: 0,
             drain: false,
             fetching: false,
+            empty: false,
             ready: None,
+            wake: None,
         }
     }
 }
@@ -121,12 +154,13 @@ enum Done {
         settled: bool,
         outcome: DeliveryState,
     },
-    FeedbackFetched {
+    Fetched {
         channel: u16,
         handle: u32,
-        delivery: Option<FeedbackDelivery>,
+        owner: u64,
+        item: Option<Box<Outgoing>>,
     },
-    FeedbackSettled {
+    Settled {
         channel: u16,
         delivery_id: u32,
         reply: Option<DeliveryState>,
@@ -145,6 +179,7 @@ struct Conn<W> {
     grants: Vec<Grant>,
     cbs_replies: VecDeque<(Option<String>, AmqpMessage)>,
     pending: FuturesUnordered<BoxFuture<'static, Done>>,
+    control: mpsc::UnboundedSender<Control>,
     opened: bool,
 }
 
@@ -168,6 +203,7 @@ where
             }
         }
     });
+    let (control, mut control_rx) = mpsc::unbounded_channel();
     let mut conn: Conn<WriteHalf<S>> = Conn {
         shared: shared.clone(),
         writer,
@@ -179,6 +215,7 @@ where
         grants: sasl_grant.into_iter().collect(),
         cbs_replies: VecDeque::new(),
         pending: FuturesUnordered::new(),
+        control,
         opened: false,
     };
     let mut feedback_wake = shared.store.waker().feedback();
@@ -207,9 +244,13 @@ where
             Some(done) = conn.pending.next(), if !conn.pending.is_empty() => conn.on_done(done),
             changed = feedback_wake.changed() => {
                 if changed.is_ok() {
-                    conn.pump_feedback();
+                    conn.wake(|k| matches!(k, LinkKind::Feedback { .. }));
                 }
             }
+            Some(control) = control_rx.recv() => match control {
+                Control::Wake(device) => conn.wake(|k| matches!(k, LinkKind::DeviceReceive { device: d, .. } if *d == device)),
+                Control::Steal(owner) => conn.steal(owner),
+            },
             _ = async { heartbeat.as_mut().expect("guarded").tick().await }, if heartbeat.is_some() => {
                 frames::heartbeat(&mut conn.out);
             }
@@ -239,11 +280,15 @@ where
     reader_task.abort();
     // finish the store operations under way, then give back what this connection held
     while conn.pending.next().await.is_some() {}
-    for owner in conn.owners() {
-        let _ = shared
-            .store
-            .exec(move |s, _| s.feedback_release_owner(owner))
-            .await;
+    let kinds: Vec<LinkKind> = conn
+        .sessions
+        .values()
+        .flat_map(|s| s.links.values().map(|l| l.kind.clone()))
+        .collect();
+    for kind in kinds {
+        if let Some(release) = release_of(&shared, &kind) {
+            release.await;
+        }
     }
     tracing::debug!(peer = %conn.peer, "AMQP: connection ended");
 }
@@ -256,17 +301,6 @@ impl<W: AsyncWrite + Unpin> Conn<W> {
         self.writer.write_all(&self.out).await?;
         self.out.clear();
         self.writer.flush().await
-    }
-
-    fn owners(&self) -> Vec<u64> {
-        self.sessions
-            .values()
-            .flat_map(|s| s.links.values())
-            .filter_map(|l| match l.kind {
-                LinkKind::Feedback { owner } => Some(owner),
-                _ => None,
-            })
-            .collect()
     }
 
     /// Empty frames at half the peer's idle timeout keep the connection open.
@@ -294,20 +328,79 @@ impl<W: AsyncWrite + Unpin> Conn<W> {
         })
     }
 
-    /// Closes the connection when the tokens behind its service links have expired.
+    /// Closes the connection when the tokens behind its links have expired.
     fn check_auth(&self) -> Result<(), Fatal> {
-        let needs_service = self
+        let expired = self
             .sessions
             .values()
             .flat_map(|s| s.links.values())
-            .any(|l| matches!(l.kind, LinkKind::C2dSend | LinkKind::Feedback { .. }));
-        if needs_service && !self.authorized(Access::Service) {
+            .any(|l| match &l.kind {
+                LinkKind::C2dSend | LinkKind::Feedback { .. } => !self.authorized(Access::Service),
+                LinkKind::DeviceReceive { device, .. } => !self.authorized(Access::Device(device)),
+                _ => false,
+            });
+        if expired {
             return Err(Fatal(
                 AmqpError::UnauthorizedAccess.into(),
                 "the connection's token has expired".into(),
             ));
         }
         Ok(())
+    }
+
+    /// Marks matching links as worth fetching for again, and pumps.
+    fn wake(&mut self, which: impl Fn(&LinkKind) -> bool) {
+        for link in self
+            .sessions
+            .values_mut()
+            .flat_map(|s| s.links.values_mut())
+        {
+            if which(&link.kind) {
+                link.empty = false;
+            }
+        }
+        self.pump();
+    }
+
+    /// Another link of the same device replaced this one: detach it as stolen.
+    fn steal(&mut self, owner: u64) {
+        let found = self.sessions.iter().find_map(|(ch, s)| {
+            s.links.iter().find_map(|(h, l)| match &l.kind {
+                LinkKind::DeviceReceive { owner: o, .. } if *o == owner => Some((*ch, *h)),
+                _ => None,
+            })
+        });
+        let Some((channel, handle)) = found else {
+            return;
+        };
+        tracing::info!(peer = %self.peer, "AMQP: a new receiving link replaces this device's link");
+        let error = amqp_error(
+            LinkError::Stolen,
+            "a new receiving link for this device replaced this one",
+        );
+        self.send(
+            channel,
+            &Detach {
+                handle: Handle(handle),
+                closed: true,
+                error: Some(error),
+            },
+        );
+        self.remove_link(channel, handle);
+    }
+
+    /// Forgets a link and gives back what it held.
+    fn remove_link(&mut self, channel: u16, handle: u32) -> Option<LinkKind> {
+        let session = self.sessions.get_mut(&channel)?;
+        let link = session.links.remove(&handle)?;
+        session.unsettled.retain(|_, (h, _)| *h != handle);
+        if let Some(release) = release_of(&self.shared, &link.kind) {
+            self.pending.push(Box::pin(async move {
+                release.await;
+                Done::Nothing
+            }));
+        }
+        Some(link.kind.clone())
     }
 
     /// Handles one frame; `Ok(false)` when the connection is closed.
@@ -440,6 +533,22 @@ impl<W: AsyncWrite + Unpin> Conn<W> {
             } else {
                 (LinkKind::Refused, Some(amqp_error(AmqpError::UnauthorizedAccess, "sending C2D messages needs a ServiceConnect token (CBS put-token or SASL PLAIN)")))
             }
+        } else if let (false, Some(device)) = (we_receive, convert::device_of_to(&address)) {
+            if self.authorized(Access::Device(&device)) {
+                (
+                    LinkKind::DeviceReceive {
+                        device,
+                        owner: self.shared.new_owner(),
+                    },
+                    None,
+                )
+            } else {
+                let why = format!("receiving for device '{device}' needs that device's token (CBS put-token or SASL PLAIN)");
+                (
+                    LinkKind::Refused,
+                    Some(amqp_error(AmqpError::UnauthorizedAccess, why)),
+                )
+            }
         } else if !we_receive && path == "/messages/servicebound/feedback" {
             if self.authorized(Access::Service) {
                 (
@@ -492,6 +601,25 @@ impl<W: AsyncWrite + Unpin> Conn<W> {
         };
         self.send(channel, &reply);
         let mut link = Link::new(kind);
+        if let LinkKind::DeviceReceive { device, owner } = &link.kind {
+            // one receiving link per device: the newest wins
+            let me = AmqpReceiver {
+                owner: *owner,
+                control: self.control.clone(),
+            };
+            if let Some(old) = self.shared.replace_amqp_receiver(device, me) {
+                let _ = old.control.send(Control::Steal(old.owner));
+            }
+            let mut changes = self.shared.store.waker().device(device);
+            let (control, device) = (self.control.clone(), device.clone());
+            link.wake = Some(tokio::spawn(async move {
+                while changes.changed().await.is_ok() {
+                    if control.send(Control::Wake(device.clone())).is_err() {
+                        break;
+                    }
+                }
+            }));
+        }
         if let Some(error) = refusal {
             self.send(
                 channel,
@@ -527,7 +655,9 @@ impl<W: AsyncWrite + Unpin> Conn<W> {
             if let Some(link) = session.links.get_mut(&h) {
                 if matches!(
                     link.kind,
-                    LinkKind::Feedback { .. } | LinkKind::CbsReplies { .. }
+                    LinkKind::Feedback { .. }
+                        | LinkKind::CbsReplies { .. }
+                        | LinkKind::DeviceReceive { .. }
                 ) {
                     let their_count = flow.delivery_count.unwrap_or(link.sent_count);
                     link.peer_credit = their_count
@@ -542,7 +672,7 @@ impl<W: AsyncWrite + Unpin> Conn<W> {
             self.send(channel, &reply);
         }
         self.send_cbs_replies();
-        self.pump_feedback();
+        self.pump();
         Ok(())
     }
 
@@ -633,7 +763,10 @@ impl<W: AsyncWrite + Unpin> Conn<W> {
                     }
                 }
             }
-            LinkKind::CbsReplies { .. } | LinkKind::Feedback { .. } | LinkKind::Refused => {}
+            LinkKind::CbsReplies { .. }
+            | LinkKind::Feedback { .. }
+            | LinkKind::DeviceReceive { .. }
+            | LinkKind::Refused => {}
         }
     }
 
@@ -775,38 +908,57 @@ impl<W: AsyncWrite + Unpin> Conn<W> {
             _ => None,
         };
         let Some(how) = how else { return Ok(()) };
+        let reply_wanted = !d.settled;
         let session = self.session(channel)?;
         let last = d.last.unwrap_or(d.first);
-        let mut settled = Vec::new();
+        let mut work = Vec::new();
         let mut id = d.first;
         loop {
-            if let Some(entry) = session.unsettled.remove(&id) {
-                settled.push((id, entry));
-            }
+            // (delivery id, what to settle): None when the delivery is unknown here
+            let entry = session.unsettled.remove(&id).and_then(|(handle, token)| {
+                session.links.get(&handle).map(|l| (l.kind.clone(), token))
+            });
+            work.push((id, entry));
             if id == last {
                 break;
             }
             id = id.wrapping_add(1);
         }
-        for (delivery_id, (_handle, token)) in settled {
+        for (delivery_id, entry) in work {
             let store = self.shared.store.clone();
-            let reply_wanted = !d.settled;
+            let Some((kind, token)) = entry else {
+                // a lock from before a reconnect, or settled twice
+                if reply_wanted {
+                    let d = Disposition {
+                        role: Role::Sender,
+                        first: delivery_id,
+                        last: None,
+                        settled: true,
+                        state: Some(lock_lost()),
+                        batchable: false,
+                    };
+                    self.send(channel, &d);
+                }
+                continue;
+            };
             self.pending.push(Box::pin(async move {
-                let result = store
-                    .exec(move |s, now| s.feedback_settle(now, token, how))
-                    .await;
+                let result = match kind {
+                    LinkKind::DeviceReceive { device, .. } => {
+                        store
+                            .exec(move |s, now| s.settle(now, &device, token, how))
+                            .await
+                    }
+                    _ => {
+                        store
+                            .exec(move |s, now| s.feedback_settle(now, token, how))
+                            .await
+                    }
+                };
                 let reply = reply_wanted.then(|| match result {
                     Ok(Ok(())) => DeliveryState::Accepted(Accepted {}),
-                    _ => DeliveryState::Rejected(Rejected {
-                        error: Some(amqp_error(
-                            ErrorCondition::Custom(fe2o3_amqp_types::primitives::Symbol::from(
-                                "com.microsoft:message-lock-lost",
-                            )),
-                            "the lock was lost",
-                        )),
-                    }),
+                    _ => lock_lost(),
                 });
-                Done::FeedbackSettled {
+                Done::Settled {
                     channel,
                     delivery_id,
                     reply,
@@ -817,47 +969,30 @@ impl<W: AsyncWrite + Unpin> Conn<W> {
     }
 
     fn on_detach(&mut self, channel: u16, detach: Detach) {
-        let Some(session) = self.sessions.get_mut(&channel) else {
-            return;
-        };
         let handle = detach.handle.0;
-        if let Some(link) = session.links.remove(&handle) {
-            session.unsettled.retain(|_, (h, _)| *h != handle);
-            if link.kind != LinkKind::Refused {
-                self.send(
-                    channel,
-                    &Detach {
-                        handle: Handle(handle),
-                        closed: detach.closed,
-                        error: None,
-                    },
-                );
-            }
-            if let LinkKind::Feedback { owner } = link.kind {
-                self.release(owner);
+        if let Some(kind) = self.remove_link(channel, handle) {
+            if kind != LinkKind::Refused {
+                let reply = Detach {
+                    handle: Handle(handle),
+                    closed: detach.closed,
+                    error: None,
+                };
+                self.send(channel, &reply);
             }
         }
     }
 
     fn on_end(&mut self, channel: u16) {
-        if let Some(session) = self.sessions.remove(&channel) {
-            for link in session.links.values() {
-                if let LinkKind::Feedback { owner } = link.kind {
-                    self.release(owner);
-                }
-            }
+        let handles: Vec<u32> = self
+            .sessions
+            .get(&channel)
+            .map(|s| s.links.keys().copied().collect())
+            .unwrap_or_default();
+        for h in handles {
+            self.remove_link(channel, h);
         }
+        self.sessions.remove(&channel);
         self.send(channel, &End { error: None });
-    }
-
-    fn release(&mut self, owner: u64) {
-        let store = self.shared.store.clone();
-        self.pending.push(Box::pin(async move {
-            let _ = store
-                .exec(move |s, _| s.feedback_release_owner(owner))
-                .await;
-            Done::Nothing
-        }));
     }
 
     fn on_done(&mut self, done: Done) {
@@ -875,7 +1010,7 @@ impl<W: AsyncWrite + Unpin> Conn<W> {
                     self.dispose(channel, delivery_id, outcome);
                 }
             }
-            Done::FeedbackSettled {
+            Done::Settled {
                 channel,
                 delivery_id,
                 reply,
@@ -894,36 +1029,46 @@ impl<W: AsyncWrite + Unpin> Conn<W> {
                     }
                 }
             }
-            Done::FeedbackFetched {
+            Done::Fetched {
                 channel,
                 handle,
-                delivery,
+                owner,
+                item,
             } => {
                 let link = self
                     .sessions
                     .get_mut(&channel)
                     .and_then(|s| s.links.get_mut(&handle));
-                match (link, delivery) {
-                    (Some(link), d) => {
+                match link {
+                    Some(link) => {
                         link.fetching = false;
-                        link.ready = d;
+                        link.empty = item.is_none();
+                        link.ready = item.map(|b| *b);
                     }
-                    (None, Some(_)) => {
-                        // the link went away while the batch was being fetched
-                        tracing::debug!(
-                            "AMQP: feedback fetched for a detached link; its lock will expire"
-                        );
+                    None if item.is_some() => {
+                        // the link went away while its delivery was being fetched
+                        let store = self.shared.store.clone();
+                        self.pending.push(Box::pin(async move {
+                            let _ = store
+                                .exec(move |s, now| {
+                                    s.release_owner(now, owner);
+                                    s.feedback_release_owner(owner);
+                                })
+                                .await;
+                            Done::Nothing
+                        }));
                     }
-                    (None, None) => {}
+                    None => {}
                 }
-                self.pump_feedback();
+                self.pump();
             }
             Done::Nothing => {}
         }
     }
 
-    /// Sends fetched feedback where credit allows, and fetches more for links with credit.
-    fn pump_feedback(&mut self) {
+    /// Sends fetched deliveries where credit allows, and fetches more for the links that
+    /// have credit (device links: the device's queue; feedback links: the feedback queue).
+    fn pump(&mut self) {
         let hub_name = c2d::connection_string::hub_name_of(&self.shared.host_name).to_string();
         let max_frame = self.remote_max_frame;
         let channels: Vec<u16> = self.sessions.keys().copied().collect();
@@ -932,30 +1077,38 @@ impl<W: AsyncWrite + Unpin> Conn<W> {
             let handles: Vec<u32> = session.links.keys().copied().collect();
             for handle in handles {
                 let link = session.links.get_mut(&handle).expect("listed above");
-                let LinkKind::Feedback { owner } = link.kind else {
-                    continue;
+                let fetch = match &link.kind {
+                    LinkKind::Feedback { owner } => Fetch::Feedback(*owner),
+                    LinkKind::DeviceReceive { device, owner } => {
+                        Fetch::Device(device.clone(), *owner)
+                    }
+                    _ => continue,
                 };
                 if link.peer_credit > 0 && session.remote_incoming_window > 0 {
-                    if let Some(d) = link.ready.take() {
-                        let message = convert::feedback_message(
-                            &hub_name,
-                            d.enqueued,
-                            encode_batch(&d.records),
-                        );
+                    if let Some(item) = link.ready.take() {
+                        let message = match &item {
+                            Outgoing::Feedback(d) => convert::feedback_message(
+                                &hub_name,
+                                d.enqueued,
+                                encode_batch(&d.records),
+                            ),
+                            Outgoing::Message(d) => convert::device_message(d),
+                        };
                         link.peer_credit -= 1;
                         link.sent_count = link.sent_count.wrapping_add(1);
+                        let token = item.lock_token();
                         let delivery_id = session.next_delivery_id;
                         session.next_delivery_id = session.next_delivery_id.wrapping_add(1);
-                        session
-                            .unsettled
-                            .insert(delivery_id, (handle, d.lock_token));
+                        session.unsettled.insert(delivery_id, (handle, token));
                         let payload = convert::encode(&message);
+                        // the tag is the lock token in .NET's byte order, as C# reads it
+                        let tag = token.to_bytes_le();
                         transfer(
                             session,
                             channel,
                             handle,
                             delivery_id,
-                            d.lock_token.as_bytes(),
+                            &tag,
                             false,
                             &payload,
                             max_frame,
@@ -964,26 +1117,35 @@ impl<W: AsyncWrite + Unpin> Conn<W> {
                     }
                 }
                 let link = session.links.get_mut(&handle).expect("listed above");
-                if link.peer_credit > 0 && link.ready.is_none() && !link.fetching {
+                if link.peer_credit > 0 && link.ready.is_none() && !link.fetching && !link.empty {
                     link.fetching = true;
                     let store = self.shared.store.clone();
                     self.pending.push(Box::pin(async move {
-                        let delivery = store
-                            .exec(move |s, now| s.feedback_receive(now, owner))
-                            .await
-                            .ok()
-                            .flatten();
-                        Done::FeedbackFetched {
+                        let (owner, item) = match fetch {
+                            Fetch::Feedback(owner) => {
+                                let d = store
+                                    .exec(move |s, now| s.feedback_receive(now, owner))
+                                    .await;
+                                (owner, d.ok().flatten().map(Outgoing::Feedback))
+                            }
+                            Fetch::Device(device, owner) => {
+                                let d = store
+                                    .exec(move |s, now| s.receive(now, &device, owner))
+                                    .await;
+                                (
+                                    owner,
+                                    d.ok().flatten().map(|d| Outgoing::Message(Box::new(d))),
+                                )
+                            }
+                        };
+                        Done::Fetched {
                             channel,
                             handle,
-                            delivery,
+                            owner,
+                            item: item.map(Box::new),
                         }
                     }));
-                } else if link.drain
-                    && link.ready.is_none()
-                    && !link.fetching
-                    && link.peer_credit > 0
-                {
+                } else if link.drain && link.empty && !link.fetching && link.peer_credit > 0 {
                     // nothing to send: use up the credit as drain asks
                     link.sent_count = link.sent_count.wrapping_add(link.peer_credit);
                     link.peer_credit = 0;
@@ -1044,6 +1206,44 @@ impl<W: AsyncWrite + Unpin> Conn<W> {
                 &mut self.out,
             );
         }
+    }
+}
+
+/// What a sending link fetches from the store.
+enum Fetch {
+    Feedback(u64),
+    Device(String, u64),
+}
+
+/// The answer to a settlement whose lock is gone (PROTOCOL.md §3.6).
+fn lock_lost() -> DeliveryState {
+    DeliveryState::Rejected(Rejected {
+        error: Some(amqp_error(
+            ErrorCondition::Custom(fe2o3_amqp_types::primitives::Symbol::from(
+                "com.microsoft:message-lock-lost",
+            )),
+            "the message lock was lost or has expired",
+        )),
+    })
+}
+
+/// Gives back what a link held: locked messages or feedback go back to their queue, and a
+/// device's receiving link stops being the device's.
+fn release_of(shared: &Arc<Shared>, kind: &LinkKind) -> Option<BoxFuture<'static, ()>> {
+    let store = shared.store.clone();
+    match kind.clone() {
+        LinkKind::Feedback { owner } => Some(Box::pin(async move {
+            let _ = store
+                .exec(move |s, _| s.feedback_release_owner(owner))
+                .await;
+        })),
+        LinkKind::DeviceReceive { device, owner } => {
+            shared.end_amqp_receiver(&device, owner);
+            Some(Box::pin(async move {
+                let _ = store.exec(move |s, now| s.release_owner(now, owner)).await;
+            }))
+        }
+        _ => None,
     }
 }
 

@@ -36,6 +36,15 @@ pub fn id_from_amqp(id: &AmqpId) -> MessageId {
     }
 }
 
+pub fn id_to_amqp(id: &MessageId) -> AmqpId {
+    match id {
+        MessageId::String(s) => AmqpId::String(s.clone()),
+        MessageId::Uuid(u) => AmqpId::Uuid((*u.as_bytes()).into()),
+        MessageId::Ulong(n) => AmqpId::Ulong(*n),
+        MessageId::Binary(b) => AmqpId::Binary(Binary::from(b.clone())),
+    }
+}
+
 /// The text of a simple application-property value.
 fn simple_to_string(v: &SimpleValue) -> String {
     match v {
@@ -153,6 +162,63 @@ pub fn feedback_message(hub_name: &str, enqueued: SystemTime, body: Vec<u8>) -> 
         }),
         application_properties: None,
         body: Body::Data(TransparentVec::new(vec![Data(Binary::from(body))])),
+        footer: None,
+    }
+}
+
+fn timestamp(t: SystemTime) -> Timestamp {
+    Timestamp::from_milliseconds(to_unix_millis(t))
+}
+
+/// A C2D message as delivered to a device (PROTOCOL.md §3.5): the sender's properties (its
+/// message-id type kept), `iothub-ack` and the application properties, IoT Hub's
+/// annotations, and the body as one data section.
+pub fn device_message(d: &crate::queue::Delivery) -> AmqpMessage {
+    use fe2o3_amqp_types::messaging::annotations::OwnedKey;
+    let m = &d.message;
+    let mut annotations = fe2o3_amqp_types::messaging::Annotations::new();
+    let mut annotate = |k: &str, v: Value| {
+        annotations.insert(OwnedKey::Symbol(Symbol::from(k)), v);
+    };
+    annotate(
+        "iothub-enqueuedtime",
+        Value::Timestamp(timestamp(d.enqueued)),
+    );
+    annotate("iothub-deliverycount", Value::Uint(d.delivery_count));
+    annotate("x-opt-sequence-number", Value::Ulong(d.seq));
+    annotate("x-opt-lock-token", Value::String(d.lock_token.to_string()));
+    let mut props = OrderedMap::new();
+    if let Some(ack) = m.ack {
+        props.insert(
+            "iothub-ack".to_string(),
+            SimpleValue::String(ack.as_str().to_string()),
+        );
+    }
+    for (k, v) in &m.properties {
+        props.insert(k.clone(), SimpleValue::String(v.clone()));
+    }
+    Message {
+        header: Some(fe2o3_amqp_types::messaging::Header {
+            delivery_count: d.delivery_count,
+            ..Default::default()
+        }),
+        delivery_annotations: None,
+        message_annotations: Some(MessageAnnotations(annotations)),
+        properties: Some(Properties {
+            message_id: m.message_id.as_ref().map(id_to_amqp),
+            user_id: m.user_id.clone().map(Binary::from),
+            to: m.to.clone(),
+            correlation_id: m.correlation_id.as_ref().map(id_to_amqp),
+            content_type: m.content_type.clone().map(Symbol::from),
+            content_encoding: m.content_encoding.clone().map(Symbol::from),
+            absolute_expiry_time: m.expiry_time.map(timestamp),
+            creation_time: m.creation_time.map(timestamp),
+            ..Default::default()
+        }),
+        application_properties: Some(ApplicationProperties(props)),
+        body: Body::Data(TransparentVec::new(vec![Data(Binary::from(
+            m.body.clone(),
+        ))])),
         footer: None,
     }
 }

@@ -23,6 +23,16 @@ use tokio_rustls::TlsAcceptor;
 use crate::local_hub::Shared;
 use frames::{AMQP_HEADER, SASL_HEADER, TLS_HEADER};
 
+/// What other tasks tell an AMQP connection.
+#[derive(Debug)]
+pub(crate) enum Control {
+    /// A device's queue may have messages for its receiving link.
+    Wake(String),
+    /// The receiving link of this owner was replaced by a newer one (or its device was
+    /// deleted): detach it.
+    Steal(u64),
+}
+
 /// Serves a TCP connection on the AMQP port: a TLS ClientHello goes straight to TLS; an
 /// `AMQP 2 1 0 0` header is answered and then TLS follows; plain AMQP is refused.
 pub(crate) async fn serve_tcp(

@@ -2,6 +2,8 @@
 //! (fe2o3-amqp) and an MQTT device client (rumqttc).
 #![allow(dead_code)]
 
+pub mod raw_amqp;
+
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
