@@ -478,13 +478,8 @@ async fn accept_loop(
         let shared = shared.clone();
         let acceptor = acceptor.clone();
         tokio::spawn(async move {
-            let guard = ConnectionGuard::new(&shared);
-            let mut shutdown = shared.shutdown_signal();
-            tokio::select! {
-                _ = serve_connection(shared.clone(), tcp, peer, acceptor, protocol) => {}
-                _ = until_true(&mut shutdown) => {}
-            }
-            drop(guard);
+            let serve = serve_connection(shared.clone(), tcp, peer, acceptor, protocol);
+            run_connection(&shared, serve).await;
         });
     }
 }
@@ -512,7 +507,7 @@ async fn serve_connection(
     };
     match protocol {
         Protocol::Mqtt => crate::mqtt::serve(shared, tls, peer.to_string()).await,
-        Protocol::Https => crate::http::serve(shared, tls).await,
+        Protocol::Https => crate::http::serve(shared, tls, peer.to_string()).await,
         Protocol::Amqp => unreachable!("AMQP connections are served by serve_tcp"),
     }
 }
@@ -535,6 +530,20 @@ async fn sweeper(shared: Arc<Shared>) {
             }
         }
         crate::clock::nap(&mut jumps, MAX_NAP).await;
+    }
+}
+
+/// Runs a connection's task, counted (so that `stop` can wait for it) and ended when the
+/// hub stops.
+pub(crate) async fn run_connection(
+    shared: &Arc<Shared>,
+    serve: impl std::future::Future<Output = ()>,
+) {
+    let _guard = ConnectionGuard::new(shared);
+    let mut shutdown = shared.shutdown_signal();
+    tokio::select! {
+        _ = serve => {}
+        _ = until_true(&mut shutdown) => {}
     }
 }
 

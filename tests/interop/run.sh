@@ -93,6 +93,7 @@ case_basic() { # name, extra env
 }
 case_basic py-mqtt-device_node-amqp-service
 case_basic uuid-message-ids C2D_UUID_IDS=1
+case_basic py-mqttws-device_node-amqpws-service DEVICE_TRANSPORT=mqttws SERVICE_TRANSPORT=amqpws
 
 # 2. Store and forward: the service sends while the device is offline; the device connects
 #    later, receives everything, and the feedback reaches the waiting service.

@@ -4,6 +4,7 @@
 
 mod error;
 mod registry;
+mod websocket;
 
 use std::sync::Arc;
 
@@ -17,7 +18,7 @@ use crate::local_hub::Shared;
 
 pub(crate) use error::HttpError;
 
-/// The REST routes.
+/// The REST routes and the WebSocket endpoints.
 pub(crate) fn router(shared: Arc<Shared>) -> Router {
     Router::new()
         .route("/devices", get(registry::list_devices))
@@ -31,13 +32,24 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
             "/devices/{id}/commands",
             axum::routing::delete(registry::purge_queue),
         )
+        .route("/$iothub/websocket", get(websocket::upgrade))
+        .route("/$servicebus/websocket", get(websocket::upgrade))
+        .route("/$servicebus/websocket/", get(websocket::upgrade))
         .fallback(error::not_found)
         .with_state(shared)
 }
 
-/// Serves one TLS connection with HTTP/1.1.
-pub(crate) async fn serve(shared: Arc<Shared>, stream: TlsStream<tokio::net::TcpStream>) {
-    let service = TowerToHyperService::new(router(shared));
+/// The address of the client of an HTTPS connection.
+#[derive(Debug, Clone)]
+pub(crate) struct PeerAddr(pub String);
+
+/// Serves one TLS connection with HTTP/1.1 (and WebSocket upgrades).
+pub(crate) async fn serve(
+    shared: Arc<Shared>,
+    stream: TlsStream<tokio::net::TcpStream>,
+    peer: String,
+) {
+    let service = TowerToHyperService::new(router(shared).layer(axum::Extension(PeerAddr(peer))));
     let conn = hyper::server::conn::http1::Builder::new()
         .serve_connection(TokioIo::new(stream), service)
         .with_upgrades();
