@@ -1,14 +1,15 @@
-//! HTTPS on 443: the registry REST API and queue purge, exactly as IoT Hub answers them
-//! (PROTOCOL.md §5). WebSockets, feedback over REST and device HTTPS receive arrive later on
-//! the same listener.
+//! HTTPS on 443, as IoT Hub answers it (PROTOCOL.md §4.5, §5): the registry, queue purge,
+//! feedback over REST, device C2D over HTTPS, and WebSockets for MQTT and AMQP.
 
+mod device;
 mod error;
+mod feedback;
 mod registry;
 mod websocket;
 
 use std::sync::Arc;
 
-use axum::routing::{get, put};
+use axum::routing::{delete, get, post, put};
 use axum::Router;
 use hyper_util::rt::TokioIo;
 use hyper_util::service::TowerToHyperService;
@@ -28,9 +29,42 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
                 .get(registry::get_device)
                 .delete(registry::delete_device),
         )
+        .route("/devices/{id}/commands", delete(registry::purge_queue))
+        .route("/devices/{id}/messages/deviceBound", get(device::receive))
+        .route("/devices/{id}/messages/devicebound", get(device::receive))
         .route(
-            "/devices/{id}/commands",
-            axum::routing::delete(registry::purge_queue),
+            "/devices/{id}/messages/deviceBound/{lock}",
+            delete(device::complete_or_reject),
+        )
+        .route(
+            "/devices/{id}/messages/devicebound/{lock}",
+            delete(device::complete_or_reject),
+        )
+        .route(
+            "/devices/{id}/messages/deviceBound/{lock}/abandon",
+            post(device::abandon),
+        )
+        .route(
+            "/devices/{id}/messages/devicebound/{lock}/abandon",
+            post(device::abandon),
+        )
+        .route("/messages/serviceBound/feedback", get(feedback::receive))
+        .route("/messages/servicebound/feedback", get(feedback::receive))
+        .route(
+            "/messages/serviceBound/feedback/{lock}",
+            delete(feedback::complete),
+        )
+        .route(
+            "/messages/servicebound/feedback/{lock}",
+            delete(feedback::complete),
+        )
+        .route(
+            "/messages/serviceBound/feedback/{lock}/abandon",
+            post(feedback::abandon),
+        )
+        .route(
+            "/messages/servicebound/feedback/{lock}/abandon",
+            post(feedback::abandon),
         )
         .route("/$iothub/websocket", get(websocket::upgrade))
         .route("/$servicebus/websocket", get(websocket::upgrade))

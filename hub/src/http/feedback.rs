@@ -1,0 +1,116 @@
+//! Feedback over REST (PROTOCOL.md §4.5), as the Python `azure-iot-hub` SDK reads it:
+//! receive a batch with its lock token in `ETag`, then complete or abandon it.
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use c2d::service::feedback::{encode_batch, FEEDBACK_CONTENT_TYPE};
+use uuid::Uuid;
+
+use super::HttpError;
+use crate::auth::Access;
+use crate::local_hub::Shared;
+use crate::queue::Settlement;
+
+/// The owner of feedback locks taken over REST (released by their lock timeout only).
+const HTTP_OWNER: u64 = 0;
+
+fn authorize(shared: &Shared, headers: &HeaderMap) -> Result<(), HttpError> {
+    let token = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    shared
+        .authorize(token, Access::Service)
+        .map(|_| ())
+        .map_err(|e| {
+            tracing::warn!(error = %e, "REST feedback request refused");
+            HttpError::from(e)
+        })
+}
+
+/// `GET /messages/serviceBound/feedback`: 204 when empty, else one batch, locked.
+pub(super) async fn receive(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+) -> Result<Response, HttpError> {
+    authorize(&shared, &headers)?;
+    let batch = shared
+        .store
+        .exec(|s, now| s.feedback_receive(now, HTTP_OWNER))
+        .await?;
+    let Some(batch) = batch else {
+        return Ok(StatusCode::NO_CONTENT.into_response());
+    };
+    let mut resp = (StatusCode::OK, Body::from(encode_batch(&batch.records))).into_response();
+    let h = resp.headers_mut();
+    let mut set = |name: &'static str, value: String| {
+        if let Ok(v) = HeaderValue::from_str(&value) {
+            h.insert(name, v);
+        }
+    };
+    set("etag", format!("\"{}\"", batch.lock_token));
+    set("content-type", FEEDBACK_CONTENT_TYPE.to_string());
+    set(
+        "iothub-enqueuedtime",
+        c2d::timestamp::format_utc(batch.enqueued),
+    );
+    set("iothub-deliverycount", batch.delivery_count.to_string());
+    set(
+        "iothub-userid",
+        c2d::connection_string::hub_name_of(&shared.host_name).to_string(),
+    );
+    Ok(resp)
+}
+
+async fn settle(
+    shared: &Shared,
+    headers: &HeaderMap,
+    lock: &str,
+    how: Settlement,
+) -> Result<StatusCode, HttpError> {
+    authorize(shared, headers)?;
+    let lock_lost = || {
+        HttpError::new(
+            StatusCode::PRECONDITION_FAILED,
+            "PreconditionFailed",
+            412001,
+            "the feedback lock was lost or has expired",
+        )
+    };
+    let t = lock.trim().trim_matches('"');
+    let token = Uuid::parse_str(
+        c2d::sas::url_decode(t)
+            .unwrap_or_default()
+            .trim_matches('"'),
+    )
+    .map_err(|_| lock_lost())?;
+    let result = shared
+        .store
+        .exec(move |s, now| s.feedback_settle(now, token, how))
+        .await?;
+    result
+        .map(|_| StatusCode::NO_CONTENT)
+        .map_err(|_| lock_lost())
+}
+
+/// `DELETE /messages/serviceBound/feedback/{lockToken}`: complete.
+pub(super) async fn complete(
+    State(shared): State<Arc<Shared>>,
+    Path(lock): Path<String>,
+    headers: HeaderMap,
+) -> Result<StatusCode, HttpError> {
+    settle(&shared, &headers, &lock, Settlement::Complete).await
+}
+
+/// `POST /messages/serviceBound/feedback/{lockToken}/abandon`.
+pub(super) async fn abandon(
+    State(shared): State<Arc<Shared>>,
+    Path(lock): Path<String>,
+    headers: HeaderMap,
+) -> Result<StatusCode, HttpError> {
+    settle(&shared, &headers, &lock, Settlement::Abandon).await
+}
