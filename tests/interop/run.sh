@@ -24,9 +24,20 @@ if [ ! -d "$deps/node/node_modules/azure-iothub" ]; then
     mkdir -p "$deps/node" && cp "$shared/node/package.json" "$deps/node/" &&
         (cd "$deps/node" && npm install --no-audit --no-fund --loglevel=error) || exit 1
 fi
+if [ ! -x "$deps/venv-hub/bin/python" ] || ! "$deps/venv-hub/bin/python" -c 'import azure.iot.hub, six' 2>/dev/null; then
+    echo "interop: installing azure-iot-hub into $deps/venv-hub"
+    python3 -m venv "$deps/venv-hub" && "$deps/venv-hub/bin/pip" install -q -r "$here/requirements-hub.txt" || exit 1
+fi
+if [ ! -d "$deps/node-device/node_modules/azure-iot-device-http" ]; then
+    echo "interop: installing azure-iot-device and its transports into $deps/node-device"
+    mkdir -p "$deps/node-device" && cp "$here/node-device/package.json" "$deps/node-device/" &&
+        (cd "$deps/node-device" && npm install --no-audit --no-fund --loglevel=error) || exit 1
+fi
 py=$deps/venv/bin/python
+pyhub=$deps/venv-hub/bin/python
 # node_send VAR=value ...: the Node service client with those variables set
 node_send() { env NODE_PATH="$deps/node/node_modules" "$@" node "$shared/node/node_service_send.js"; }
+node_registry() { env NODE_PATH="$deps/node/node_modules" "$@" node "$here/node_registry.js"; }
 
 for port in 8883 5671 443; do
     if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
@@ -128,6 +139,56 @@ queued=$("$c2d" device show dev-full --connection-string "$owner" --ca-file "$IO
     "$py" -c 'import json,sys; print(json.load(sys.stdin)["cloudToDeviceMessageCount"])')
 [[ "$out" == "FAIL: send #51 failed: DeviceMaximumQueueDepthExceededError"* && "$queued" == 50 ]]
 result $name $? "$out (queued: $queued)"
+
+# 5. The Node device SDK over each of its transports, settling as each message asks; the
+#    service sees Success, Rejected, a redelivery after abandon, and DeliveryCountExceeded
+#    after the last allowed abandon. MQTT can only complete (reject/abandon must throw).
+node_device_start() { # log prefix, env...
+    local log=$1; shift
+    env NODE_PATH="$deps/node-device/node_modules" "$@" node "$here/node_device.js" >"$log.out" 2>"$log.err" &
+    dev_pid=$!
+    for _ in $(seq 300); do grep -q READY "$log.err" && return 0; kill -0 $dev_pid 2>/dev/null || break; sleep 0.1; done
+    return 1
+}
+for transport in mqtt mqttws amqp amqpws http; do
+    name=node-device-$transport
+    if [[ $transport == mqtt* ]]; then
+        actions=complete,reject expect=Success,Success
+    else
+        actions=complete,reject,abandon-once,abandon expect=Success,Rejected,Success,DeliveryCountExceeded
+    fi
+    if ! node_device_start "$work/$name-dev" DEVICE_TRANSPORT=$transport C2D_COUNT=4 C2D_RUN_ID=$name; then
+        result $name 1 "device did not start: $(tail -n 3 "$work/$name-dev.out" "$work/$name-dev.err")"; continue
+    fi
+    node_send C2D_COUNT=4 C2D_RUN_ID=$name C2D_ACTIONS=$actions C2D_EXPECT_FEEDBACK=$expect \
+        >"$work/$name-svc.out" 2>"$work/$name-svc.err"
+    s=$?
+    device_wait; d=$?
+    result $name $((s | d)) "service: $(tail -n 1 "$work/$name-svc.out"); device: $(tail -n 1 "$work/$name-dev.out")"
+done
+
+# 6. The Python service SDK (azure-iot-hub): registry create, send over AMQP and AMQP over
+#    WebSockets to a Python MQTT device, feedback read over REST, registry delete.
+name=py-hub-registry-create
+pydev=$(IOTHUB_SERVICE_CONNECTION_STRING=$owner "$pyhub" "$here/py_hub_service.py" create py-hub-dev 2>"$work/$name.err")
+[[ $pydev == HostName=*DeviceId=py-hub-dev* ]]; result $name $? "$pydev $(tail -n 3 "$work/$name.err")"
+for transport in amqp amqpws; do
+    name=py-hub-send-$transport
+    device_start "$work/$name-dev" IOTHUB_DEVICE_CONNECTION_STRING="$pydev" C2D_COUNT=3 C2D_RUN_ID=$name
+    IOTHUB_SERVICE_CONNECTION_STRING=$owner SERVICE_TRANSPORT=$transport C2D_COUNT=3 C2D_RUN_ID=$name \
+        "$pyhub" "$here/py_hub_service.py" send py-hub-dev >"$work/$name-svc.out" 2>"$work/$name-svc.err"
+    s=$?
+    device_wait; d=$?
+    result $name $((s | d)) "service: $(tail -n 1 "$work/$name-svc.out") $(tail -n 2 "$work/$name-svc.err"); device: $(tail -n 1 "$work/$name-dev.out")"
+done
+name=py-hub-registry-delete
+out=$(IOTHUB_SERVICE_CONNECTION_STRING=$owner "$pyhub" "$here/py_hub_service.py" delete py-hub-dev 2>&1 | tail -n 1)
+[[ $out == OK:* ]]; result $name $? "$out"
+
+# 7. The Node service SDK's Registry: create, get, list, delete.
+name=node-registry
+out=$(node_registry IOTHUB_SERVICE_CONNECTION_STRING="$owner" 2>&1 | tail -n 1)
+[[ $out == OK:* ]]; result $name $? "$out"
 
 if [ "$failed" -gt 0 ]; then
     echo "--- hub log (last 40 lines)"; tail -n 40 "$work/hub.log"

@@ -85,7 +85,8 @@ where
     }
     let mut sasl_grant = None;
     if header == SASL_HEADER {
-        if stream.write_all(&SASL_HEADER).await.is_err() {
+        // flushed at once: a WebSocket sends nothing until flushed
+        if stream.write_all(&SASL_HEADER).await.is_err() || stream.flush().await.is_err() {
             return;
         }
         match sasl::negotiate(&shared, &mut stream).await {
@@ -109,9 +110,10 @@ where
     if header != AMQP_HEADER {
         tracing::warn!(%peer, header = ?header, "AMQP: unsupported protocol header");
         let _ = stream.write_all(&AMQP_HEADER).await;
+        let _ = stream.flush().await;
         return;
     }
-    if stream.write_all(&AMQP_HEADER).await.is_err() {
+    if stream.write_all(&AMQP_HEADER).await.is_err() || stream.flush().await.is_err() {
         return;
     }
     connection::run(shared, stream, peer, sasl_grant).await

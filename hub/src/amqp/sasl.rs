@@ -35,6 +35,7 @@ pub async fn negotiate<S: AsyncRead + AsyncWrite + Unpin>(
         .write_all(&sasl_frame(&Frame::Mechanisms(mechanisms)))
         .await
         .map_err(|e| e.to_string())?;
+    stream.flush().await.map_err(|e| e.to_string())?;
     let frame = read_frame(stream, 65536)
         .await?
         .ok_or("the connection closed during SASL")?;

@@ -101,7 +101,8 @@ impl IntoResponse for HttpError {
 }
 
 /// Any path the hub does not serve.
-pub(crate) async fn not_found(uri: axum::http::Uri) -> HttpError {
+pub(crate) async fn not_found(method: axum::http::Method, uri: axum::http::Uri) -> HttpError {
+    tracing::warn!(%method, path = %uri.path(), "HTTPS: no endpoint");
     HttpError::new(
         StatusCode::NOT_FOUND,
         "IotHubNotFound",

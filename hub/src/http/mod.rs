@@ -23,6 +23,7 @@ pub(crate) use error::HttpError;
 pub(crate) fn router(shared: Arc<Shared>) -> Router {
     Router::new()
         .route("/devices", get(registry::list_devices))
+        .route("/devices/", get(registry::list_devices))
         .route(
             "/devices/{id}",
             put(registry::put_device)
@@ -77,13 +78,27 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
 #[derive(Debug, Clone)]
 pub(crate) struct PeerAddr(pub String);
 
+/// Logs every request with its answer (at debug level).
+async fn log_request(
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let (method, path) = (req.method().clone(), req.uri().path().to_string());
+    let resp = next.run(req).await;
+    tracing::debug!(%method, %path, status = resp.status().as_u16(), "HTTPS request");
+    resp
+}
+
 /// Serves one TLS connection with HTTP/1.1 (and WebSocket upgrades).
 pub(crate) async fn serve(
     shared: Arc<Shared>,
     stream: TlsStream<tokio::net::TcpStream>,
     peer: String,
 ) {
-    let service = TowerToHyperService::new(router(shared).layer(axum::Extension(PeerAddr(peer))));
+    let router = router(shared)
+        .layer(axum::Extension(PeerAddr(peer)))
+        .layer(axum::middleware::from_fn(log_request));
+    let service = TowerToHyperService::new(router);
     let conn = hyper::server::conn::http1::Builder::new()
         .serve_connection(TokioIo::new(stream), service)
         .with_upgrades();
