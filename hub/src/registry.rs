@@ -36,6 +36,16 @@ impl Rights {
         Rights(self.0 | other.0)
     }
 
+    /// The rights as stored: RegistryRead 1, RegistryWrite 2, ServiceConnect 4, DeviceConnect 8.
+    pub fn bits(self) -> u8 {
+        self.0
+    }
+
+    /// Rights from their stored bits (unknown bits are dropped).
+    pub fn from_bits(bits: u8) -> Rights {
+        Rights(bits & Rights::ALL.0)
+    }
+
     /// Names of the rights, as IoT Hub spells them.
     pub fn names(self) -> Vec<&'static str> {
         [

@@ -298,3 +298,30 @@ async fn a_connection_whose_token_expires_is_closed() {
     assert!(!closed.is_empty());
     th.hub.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sasl_anonymous_then_cbs_works_as_java_does_it() {
+    use fe2o3_amqp::sasl_profile::SaslProfile;
+    let th = hub().await;
+    th.device("dev1").await;
+    let stream = tls(&th.hub, th.hub.amqp_port()).await;
+    let mut conn = fe2o3_amqp::Connection::builder()
+        .container_id("c2d-test")
+        .hostname("localhost")
+        .sasl_profile(SaslProfile::Anonymous)
+        .open_with_stream(stream)
+        .await
+        .unwrap();
+    let mut session = fe2o3_amqp::Session::begin(&mut conn).await.unwrap();
+    put_token(&mut session, &th.policy_token("service"))
+        .await
+        .unwrap();
+    let mut service = Service { conn, session };
+    let mut sender = service.sender().await.unwrap();
+    assert!(matches!(
+        send(&mut sender, "dev1", &Message::new("anonymous")).await,
+        Outcome::Accepted(_)
+    ));
+    service.close().await;
+    th.hub.stop().await;
+}

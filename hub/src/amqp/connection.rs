@@ -751,7 +751,12 @@ impl<W: AsyncWrite + Unpin> Conn<W> {
                 };
                 self.cbs_replies.push_back((reply_to, reply));
                 if !d.settled {
-                    self.dispose(channel, d.delivery_id, DeliveryState::Accepted(Accepted {}));
+                    self.dispose(
+                        channel,
+                        Role::Receiver,
+                        d.delivery_id,
+                        DeliveryState::Accepted(Accepted {}),
+                    );
                 }
                 self.send_cbs_replies();
             }
@@ -759,7 +764,7 @@ impl<W: AsyncWrite + Unpin> Conn<W> {
                 let outcome = self.c2d_send(channel, &d, limit);
                 if let Some(state) = outcome {
                     if !d.settled {
-                        self.dispose(channel, d.delivery_id, state);
+                        self.dispose(channel, Role::Receiver, d.delivery_id, state);
                     }
                 }
             }
@@ -770,9 +775,10 @@ impl<W: AsyncWrite + Unpin> Conn<W> {
         }
     }
 
-    fn dispose(&mut self, channel: u16, delivery_id: u32, state: DeliveryState) {
+    /// Settles one delivery: ours (`Role::Sender`) or the peer's (`Role::Receiver`).
+    fn dispose(&mut self, channel: u16, role: Role, delivery_id: u32, state: DeliveryState) {
         let d = Disposition {
-            role: Role::Receiver,
+            role,
             first: delivery_id,
             last: None,
             settled: true,
@@ -929,15 +935,7 @@ impl<W: AsyncWrite + Unpin> Conn<W> {
             let Some((kind, token)) = entry else {
                 // a lock from before a reconnect, or settled twice
                 if reply_wanted {
-                    let d = Disposition {
-                        role: Role::Sender,
-                        first: delivery_id,
-                        last: None,
-                        settled: true,
-                        state: Some(lock_lost()),
-                        batchable: false,
-                    };
-                    self.send(channel, &d);
+                    self.dispose(channel, Role::Sender, delivery_id, lock_lost());
                 }
                 continue;
             };
@@ -1007,7 +1005,7 @@ impl<W: AsyncWrite + Unpin> Conn<W> {
                     tracing::info!(peer = %self.peer, error = ?r.error.as_ref().and_then(|e| e.description.clone()), "AMQP: C2D send refused");
                 }
                 if !settled && self.sessions.contains_key(&channel) {
-                    self.dispose(channel, delivery_id, outcome);
+                    self.dispose(channel, Role::Receiver, delivery_id, outcome);
                 }
             }
             Done::Settled {
@@ -1017,15 +1015,7 @@ impl<W: AsyncWrite + Unpin> Conn<W> {
             } => {
                 if let Some(state) = reply {
                     if self.sessions.contains_key(&channel) {
-                        let d = Disposition {
-                            role: Role::Sender,
-                            first: delivery_id,
-                            last: None,
-                            settled: true,
-                            state: Some(state),
-                            batchable: false,
-                        };
-                        self.send(channel, &d);
+                        self.dispose(channel, Role::Sender, delivery_id, state);
                     }
                 }
             }

@@ -23,37 +23,10 @@ pub(super) fn init_policies(conn: &mut Connection) -> rusqlite::Result<()> {
     for p in default_policies() {
         tx.execute(
             "INSERT INTO policies (name, primary_key, secondary_key, rights) VALUES (?1, ?2, ?3, ?4)",
-            params![p.name, p.primary_key, p.secondary_key, rights_bits(p.rights)],
+            params![p.name, p.primary_key, p.secondary_key, p.rights.bits()],
         )?;
     }
     tx.commit()
-}
-
-fn rights_bits(r: Rights) -> i64 {
-    [
-        Rights::REGISTRY_READ,
-        Rights::REGISTRY_WRITE,
-        Rights::SERVICE_CONNECT,
-        Rights::DEVICE_CONNECT,
-    ]
-    .iter()
-    .enumerate()
-    .filter(|(_, x)| r.contains(**x))
-    .map(|(i, _)| 1i64 << i)
-    .sum()
-}
-
-fn rights_of(bits: i64) -> Rights {
-    [
-        Rights::REGISTRY_READ,
-        Rights::REGISTRY_WRITE,
-        Rights::SERVICE_CONNECT,
-        Rights::DEVICE_CONNECT,
-    ]
-    .iter()
-    .enumerate()
-    .filter(|(i, _)| bits & (1 << i) != 0)
-    .fold(Rights::default(), |acc, (_, r)| acc.with(*r))
 }
 
 fn token_blob(l: Option<&crate::queue::Lock>) -> (Option<Vec<u8>>, Option<i64>) {
@@ -210,7 +183,7 @@ pub(super) fn load(conn: &Connection, limits: Limits) -> rusqlite::Result<HubSta
             name: r.get(0)?,
             primary_key: r.get(1)?,
             secondary_key: r.get(2)?,
-            rights: rights_of(r.get(3)?),
+            rights: Rights::from_bits(r.get(3)?),
         })
     })?;
     for p in policies {
