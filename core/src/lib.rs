@@ -4,11 +4,14 @@
 //! Node.js bindings: connection strings, SAS tokens, the message and feedback model, and the
 //! registry client.
 
+pub mod amqp;
 pub mod connection_string;
 pub mod error;
 pub mod identity;
 pub mod message;
 pub mod property_bag;
+pub mod retry;
+pub mod runtime;
 pub mod sas;
 pub mod service;
 pub mod timestamp;
@@ -17,5 +20,6 @@ pub mod tls;
 pub use connection_string::{ConnectionString, ConnectionStringKind, Credential};
 pub use error::{Error, ErrorKind, Result};
 pub use message::{Ack, Message, MessageId};
+pub use retry::RetryPolicy;
 pub use service::feedback::{FeedbackRecord, FeedbackStatus};
 pub use service::registry::{Device, PurgeResult, RegistryClient, RegistryOptions};

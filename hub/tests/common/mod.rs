@@ -309,43 +309,10 @@ pub async fn service_on_port(
 }
 
 /// The AMQP form of a C2D message to `device`.
-pub fn amqp_message(
-    device: &str,
-    m: &Message,
-) -> fe2o3_amqp::types::messaging::Message<Body<Value>> {
-    let mut props = OrderedMap::new();
-    if let Some(ack) = m.ack {
-        props.insert(
-            "iothub-ack".to_string(),
-            SimpleValue::String(ack.as_str().into()),
-        );
-    }
-    for (k, v) in &m.properties {
-        props.insert(k.clone(), SimpleValue::String(v.clone()));
-    }
-    fe2o3_amqp::types::messaging::Message {
-        header: None,
-        delivery_annotations: None,
-        message_annotations: None,
-        properties: Some(Properties {
-            message_id: m
-                .message_id
-                .as_ref()
-                .map(|id| fe2o3_amqp::types::messaging::MessageId::String(id.to_string())),
-            to: Some(c2d::message::device_bound_address(device)),
-            absolute_expiry_time: m.expiry_time.map(|t| {
-                fe2o3_amqp::types::primitives::Timestamp::from_milliseconds(
-                    c2d::timestamp::to_unix_millis(t),
-                )
-            }),
-            ..Default::default()
-        }),
-        application_properties: Some(fe2o3_amqp::types::messaging::ApplicationProperties(props)),
-        body: Body::Data(serde_amqp::extensions::TransparentVec::new(vec![
-            fe2o3_amqp::types::messaging::Data(m.body.clone().into()),
-        ])),
-        footer: None,
-    }
+pub fn amqp_message(device: &str, m: &Message) -> fe2o3_amqp::types::messaging::Message<Body<Value>> {
+    let mut m = m.clone();
+    m.to = Some(c2d::message::device_bound_address(device));
+    c2d::amqp::from_c2d(&m)
 }
 
 /// Sends a message and returns the hub's outcome.
