@@ -6,6 +6,7 @@
 
 pub mod amqp;
 pub mod connection_string;
+pub mod device;
 pub mod error;
 pub mod identity;
 pub mod message;
@@ -14,12 +15,19 @@ pub mod retry;
 pub mod runtime;
 pub mod sas;
 pub mod service;
+pub mod status;
 pub mod timestamp;
 pub mod tls;
+pub mod transport;
 
 pub use connection_string::{ConnectionString, ConnectionStringKind, Credential};
+pub use device::{DeviceClient, DeviceClientBuilder, ReceivedMessage, Transport};
 pub use error::{Error, ErrorKind, Result};
 pub use message::{Ack, Message, MessageId};
 pub use retry::RetryPolicy;
+pub use service::client::{
+    FeedbackReceiver, SentMessage, ServiceClient, ServiceClientBuilder, ServiceTransport,
+};
 pub use service::feedback::{FeedbackRecord, FeedbackStatus};
 pub use service::registry::{Device, PurgeResult, RegistryClient, RegistryOptions};
+pub use status::{ConnectionStatus, StatusReceiver};

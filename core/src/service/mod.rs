@@ -1,4 +1,6 @@
-//! The service (back-end) side: delivery feedback and the identity registry.
+//! The service (back-end) side: the service client, delivery feedback and the identity
+//! registry.
 
+pub mod client;
 pub mod feedback;
 pub mod registry;

@@ -2,8 +2,9 @@
 //!
 //! One task per connection reads packets, and between reads delivers the device's queued
 //! messages as QoS 1 PUBLISHes while fewer than the in-flight window are unacknowledged. A
-//! PUBACK completes the oldest in-flight message (PUBACKs come in order); when the connection
-//! ends, whatever is still in flight goes back to the queue for the next connection.
+//! PUBACK completes its message (PUBACKs come in order; one out of order still completes its
+//! own message); when the connection ends, whatever is still in flight goes back to the queue
+//! for the next connection.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -367,14 +368,19 @@ impl Connection {
     ) -> Result<(), End> {
         match packet {
             Packet::PubAck(ack) => {
-                match self.in_flight.front() {
-                    Some(f) if f.pkid == ack.pkid => {
-                        let token = f.lock_token;
-                        self.in_flight.pop_front();
-                        self.settle(token).await?;
+                match self.in_flight.iter().position(|f| f.pkid == ack.pkid) {
+                    Some(i) => {
+                        if i > 0 {
+                            // devices should acknowledge in order; one that skipped a message
+                            // (it could not process it) still completes this one, and the
+                            // skipped one comes back when its lock ends
+                            tracing::debug!(device = %self.device_id, pkid = ack.pkid, "MQTT: PUBACK out of order");
+                        }
+                        let f = self.in_flight.remove(i).expect("found above");
+                        self.settle(f.lock_token).await?;
                     }
-                    _ => {
-                        tracing::warn!(device = %self.device_id, pkid = ack.pkid, "MQTT: PUBACK out of order or unknown; ignored")
+                    None => {
+                        tracing::warn!(device = %self.device_id, pkid = ack.pkid, "MQTT: PUBACK for no message in flight; ignored")
                     }
                 }
                 Ok(())

@@ -309,7 +309,10 @@ pub async fn service_on_port(
 }
 
 /// The AMQP form of a C2D message to `device`.
-pub fn amqp_message(device: &str, m: &Message) -> fe2o3_amqp::types::messaging::Message<Body<Value>> {
+pub fn amqp_message(
+    device: &str,
+    m: &Message,
+) -> fe2o3_amqp::types::messaging::Message<Body<Value>> {
     let mut m = m.clone();
     m.to = Some(c2d::message::device_bound_address(device));
     c2d::amqp::from_c2d(&m)

@@ -1,0 +1,444 @@
+//! The device client: receive the C2D messages queued for a device and complete, reject or
+//! abandon each one, over MQTT, MQTT over WebSockets, AMQP or AMQP over WebSockets.
+//!
+//! A connection task on the engine's runtime keeps the device connected: it reconnects (and
+//! subscribes or attaches again) as the retry policy says, renews the SAS token before it
+//! expires, and reports each change of [`ConnectionStatus`].
+
+mod amqp;
+mod mqtt;
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use tokio::sync::{mpsc, oneshot, watch};
+
+use crate::connection_string::{ConnectionString, Credential};
+use crate::error::{Error, ErrorKind, Result};
+use crate::message::Message;
+use crate::retry::RetryPolicy;
+use crate::status::{ConnectionStatus, StatusReceiver};
+
+/// How a device reaches the hub.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Transport {
+    /// MQTT 3.1.1 over TLS, port 8883. Complete only: MQTT cannot reject or abandon.
+    #[default]
+    Mqtt,
+    /// MQTT over a WebSocket, port 443.
+    MqttWs,
+    /// AMQP 1.0 over TLS, port 5671.
+    Amqp,
+    /// AMQP over a WebSocket, port 443.
+    AmqpWs,
+}
+
+impl Transport {
+    fn default_port(self) -> u16 {
+        match self {
+            Transport::Mqtt => 8883,
+            Transport::Amqp => 5671,
+            Transport::MqttWs | Transport::AmqpWs => 443,
+        }
+    }
+}
+
+/// How a received message is settled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Settlement {
+    Complete,
+    Reject,
+    Abandon,
+}
+
+/// What the connection task is asked to do.
+pub(crate) enum Command {
+    Settle {
+        epoch: u64,
+        id: u64,
+        how: Settlement,
+        reply: oneshot::Sender<Result<()>>,
+    },
+    /// The application let go of a message without settling it.
+    GiveUp { epoch: u64, id: u64 },
+}
+
+/// The IoT Hub lock on a delivered message (fixed at one minute for MQTT and AMQP).
+pub(crate) const LOCK: Duration = Duration::from_secs(60);
+/// How long the tokens this client makes are valid; they are renewed at 80 %.
+pub(crate) const TOKEN_TTL: Duration = Duration::from_secs(3600);
+
+/// Options for [`DeviceClient`].
+#[derive(Debug, Clone)]
+pub struct DeviceClientBuilder {
+    pub(crate) host_name: String,
+    pub(crate) connect_host: String,
+    pub(crate) device_id: String,
+    pub(crate) key: Option<String>,
+    pub(crate) fixed_token: Option<String>,
+    pub(crate) transport: Transport,
+    pub(crate) trusted_ca_pem: Option<Vec<u8>>,
+    pub(crate) port: Option<u16>,
+    pub(crate) retry: RetryPolicy,
+    pub(crate) timeout: Duration,
+    pub(crate) in_flight: u16,
+}
+
+impl DeviceClientBuilder {
+    /// The transport (MQTT by default).
+    pub fn transport(mut self, transport: Transport) -> Self {
+        self.transport = transport;
+        self
+    }
+
+    /// Trust only these PEM roots (a local hub's dev CA) instead of the platform's.
+    pub fn trusted_ca_pem(mut self, pem: impl Into<Vec<u8>>) -> Self {
+        self.trusted_ca_pem = Some(pem.into());
+        self
+    }
+
+    /// The port of the chosen transport, for a hub not on IoT Hub's ports.
+    pub fn port(mut self, port: u16) -> Self {
+        self.port = Some(port);
+        self
+    }
+
+    /// How connecting is retried (exponential back-off with jitter by default).
+    pub fn retry(mut self, retry: RetryPolicy) -> Self {
+        self.retry = retry;
+        self
+    }
+
+    /// How long one connection attempt or settlement may take (30 s by default).
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// How many messages may be received and not yet settled (AMQP credit; 16 by default).
+    pub fn in_flight(mut self, n: u16) -> Self {
+        self.in_flight = n.max(1);
+        self
+    }
+
+    pub(crate) fn port_or_default(&self) -> u16 {
+        self.port.unwrap_or(self.transport.default_port())
+    }
+
+    /// A SAS token for this device, and when it expires.
+    pub(crate) fn token(&self) -> Result<(String, SystemTime)> {
+        if let Some(t) = &self.fixed_token {
+            let parsed = crate::sas::SasToken::parse(t)?;
+            return Ok((t.clone(), UNIX_EPOCH + Duration::from_secs(parsed.expiry())));
+        }
+        let key = self
+            .key
+            .as_deref()
+            .ok_or_else(|| Error::invalid_argument("no key"))?;
+        let expiry = SystemTime::now() + TOKEN_TTL;
+        let secs = expiry.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+        let resource = format!("{}/devices/{}", self.host_name, self.device_id);
+        Ok((
+            crate::sas::generate_token(&resource, key, None, secs)?,
+            expiry,
+        ))
+    }
+
+    /// Connects (retrying as the policy says) and starts receiving.
+    pub async fn connect(self) -> Result<DeviceClient> {
+        let tls = crate::transport::tls_config(self.trusted_ca_pem.as_deref())?;
+        let (messages_tx, messages_rx) = mpsc::unbounded_channel();
+        let (commands_tx, commands_rx) = mpsc::unbounded_channel();
+        let (status_tx, _) = watch::channel(ConnectionStatus::Reconnecting);
+        let (first_tx, first_rx) = oneshot::channel();
+        let fatal = Arc::new(Mutex::new(None));
+        let link = Link {
+            config: self.clone(),
+            tls,
+            messages: messages_tx,
+            commands: commands_rx,
+            commands_tx: commands_tx.clone(),
+            status: status_tx.clone(),
+            first: Some(first_tx),
+            fatal: fatal.clone(),
+        };
+        let task = match self.transport {
+            Transport::Mqtt | Transport::MqttWs => crate::runtime::spawn(mqtt::run(link))?,
+            Transport::Amqp | Transport::AmqpWs => crate::runtime::spawn(amqp::run(link))?,
+        };
+        match first_rx.await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                task.abort();
+                return Err(e);
+            }
+            Err(_) => return Err(Error::new(ErrorKind::Internal, "the connection task ended")),
+        }
+        Ok(DeviceClient {
+            inner: Arc::new(DeviceInner {
+                messages: tokio::sync::Mutex::new(messages_rx),
+                status: status_tx,
+                fatal,
+                task: Mutex::new(Some(task)),
+                transport: self.transport,
+            }),
+        })
+    }
+}
+
+/// What a connection task owns.
+pub(crate) struct Link {
+    pub config: DeviceClientBuilder,
+    pub tls: Arc<rustls::ClientConfig>,
+    pub messages: mpsc::UnboundedSender<ReceivedMessage>,
+    pub commands: mpsc::UnboundedReceiver<Command>,
+    pub commands_tx: mpsc::UnboundedSender<Command>,
+    pub status: watch::Sender<ConnectionStatus>,
+    /// Answered once, with the first connection's result.
+    pub first: Option<oneshot::Sender<Result<()>>>,
+    /// The error that stopped the task for good.
+    pub fatal: Arc<Mutex<Option<Error>>>,
+}
+
+impl Link {
+    /// Records a connection failure; returns the wait before the next attempt, or `None`
+    /// (after recording the error as fatal) when the task must stop.
+    pub fn failed(&mut self, attempt: u32, e: Error) -> Option<Duration> {
+        tracing::debug!(error = %e, "c2d device: connection failed");
+        let _ = self
+            .status
+            .send(ConnectionStatus::Disconnected(e.to_string()));
+        if let Some(first) = self.first.take() {
+            // the first connection fails fast: the caller retries `connect` if it wants to
+            if !e.is_transient() || matches!(self.config.retry, RetryPolicy::None) {
+                let _ = first.send(Err(e));
+                return None;
+            }
+            self.first = Some(first);
+        }
+        match self.config.retry.next_delay(attempt, &e) {
+            Some(d) => {
+                let _ = self.status.send(ConnectionStatus::Reconnecting);
+                Some(d)
+            }
+            None => {
+                if let Some(first) = self.first.take() {
+                    let _ = first.send(Err(e.clone()));
+                }
+                *self.fatal.lock().unwrap_or_else(|x| x.into_inner()) = Some(e);
+                None
+            }
+        }
+    }
+
+    /// Records a successful connection.
+    pub fn connected(&mut self) {
+        let _ = self.status.send(ConnectionStatus::Connected);
+        if let Some(first) = self.first.take() {
+            let _ = first.send(Ok(()));
+        }
+    }
+}
+
+struct DeviceInner {
+    messages: tokio::sync::Mutex<mpsc::UnboundedReceiver<ReceivedMessage>>,
+    status: watch::Sender<ConnectionStatus>,
+    fatal: Arc<Mutex<Option<Error>>>,
+    task: Mutex<Option<tokio::task::JoinHandle<()>>>,
+    transport: Transport,
+}
+
+/// A device's connection to its hub. Cheap to clone; clones share the connection.
+#[derive(Clone)]
+pub struct DeviceClient {
+    inner: Arc<DeviceInner>,
+}
+
+impl std::fmt::Debug for DeviceClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DeviceClient")
+            .field("transport", &self.inner.transport)
+            .finish_non_exhaustive()
+    }
+}
+
+impl DeviceClient {
+    /// Starts building a client from a device connection string
+    /// (`HostName=…;DeviceId=…;SharedAccessKey=…[;GatewayHostName=…]`).
+    pub fn builder(connection_string: &str) -> Result<DeviceClientBuilder> {
+        crate::tls::install_crypto_provider();
+        let cs = ConnectionString::parse_device(connection_string)?;
+        if cs.module_id.is_some() {
+            return Err(Error::new(
+                ErrorKind::Unsupported,
+                "modules do not receive C2D messages",
+            ));
+        }
+        let (key, fixed_token) = match &cs.credential {
+            Credential::SharedAccessKey { key_name: None, key } => (Some(key.clone()), None),
+            Credential::SharedAccessSignature(t) => (None, Some(t.clone())),
+            Credential::SharedAccessKey { key_name: Some(_), .. } => {
+                return Err(Error::new(ErrorKind::Unsupported, "device connection strings with SharedAccessKeyName are not supported; use the device's own key"))
+            }
+            Credential::X509 => return Err(Error::new(ErrorKind::Unsupported, "X.509 authentication is not supported")),
+        };
+        Ok(DeviceClientBuilder {
+            connect_host: cs.connect_host().to_string(),
+            host_name: cs.host_name.clone(),
+            device_id: cs
+                .device_id
+                .clone()
+                .expect("a device connection string has a DeviceId"),
+            key,
+            fixed_token,
+            transport: Transport::Mqtt,
+            trusted_ca_pem: None,
+            port: None,
+            retry: RetryPolicy::default(),
+            timeout: Duration::from_secs(30),
+            in_flight: 16,
+        })
+    }
+
+    /// The next message; `None` once the client is closed. An error when the connection
+    /// was lost for good (credentials refused, retries exhausted).
+    pub async fn recv(&self) -> Result<Option<ReceivedMessage>> {
+        let mut rx = self.inner.messages.lock().await;
+        match rx.recv().await {
+            Some(m) => Ok(Some(m)),
+            None => match self
+                .inner
+                .fatal
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .clone()
+            {
+                Some(e) => Err(e),
+                None => Ok(None),
+            },
+        }
+    }
+
+    /// The transport in use.
+    pub fn transport(&self) -> Transport {
+        self.inner.transport
+    }
+
+    /// Connection status changes.
+    pub fn status(&self) -> StatusReceiver {
+        StatusReceiver::new(self.inner.status.subscribe())
+    }
+
+    /// Disconnects. Messages received and not settled go back to the hub's queue.
+    pub async fn close(&self) {
+        let task = self
+            .inner
+            .task
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        if let Some(t) = task {
+            t.abort();
+            let _ = t.await;
+        }
+        let _ = self
+            .inner
+            .status
+            .send(ConnectionStatus::Disconnected("closed".into()));
+    }
+}
+
+/// A received message, to be settled once with [`complete`](Self::complete),
+/// [`reject`](Self::reject) or [`abandon`](Self::abandon).
+#[derive(Debug)]
+pub struct ReceivedMessage {
+    message: Message,
+    delivery_count: u32,
+    enqueued_time: Option<SystemTime>,
+    sequence_number: Option<u64>,
+    lock_token: Option<String>,
+    epoch: u64,
+    id: u64,
+    /// Taken by the settlement; still here when the message is dropped unsettled.
+    commands: Option<mpsc::UnboundedSender<Command>>,
+}
+
+impl Drop for ReceivedMessage {
+    /// An unsettled message is given up: it stays locked at the hub and comes back when its
+    /// lock ends (over MQTT, it no longer holds back the PUBACKs of later messages).
+    fn drop(&mut self) {
+        if let Some(commands) = self.commands.take() {
+            let _ = commands.send(Command::GiveUp {
+                epoch: self.epoch,
+                id: self.id,
+            });
+        }
+    }
+}
+
+impl ReceivedMessage {
+    /// The message: body, system and application properties.
+    pub fn message(&self) -> &Message {
+        &self.message
+    }
+
+    /// The body.
+    pub fn body(&self) -> &[u8] {
+        &self.message.body
+    }
+
+    /// Abandons before this delivery (AMQP; 0 over MQTT, which does not say).
+    pub fn delivery_count(&self) -> u32 {
+        self.delivery_count
+    }
+
+    /// When the hub accepted the message (AMQP).
+    pub fn enqueued_time(&self) -> Option<SystemTime> {
+        self.enqueued_time
+    }
+
+    /// The hub's sequence number (AMQP).
+    pub fn sequence_number(&self) -> Option<u64> {
+        self.sequence_number
+    }
+
+    /// The lock token (AMQP).
+    pub fn lock_token(&self) -> Option<&str> {
+        self.lock_token.as_deref()
+    }
+
+    async fn settle(mut self, how: Settlement) -> Result<()> {
+        let (reply, rx) = oneshot::channel();
+        let commands = self.commands.take().ok_or_else(|| {
+            Error::new(ErrorKind::AlreadySettled, "the message was already settled")
+        })?;
+        commands
+            .send(Command::Settle {
+                epoch: self.epoch,
+                id: self.id,
+                how,
+                reply,
+            })
+            .map_err(|_| Error::new(ErrorKind::Closed, "the device client was closed"))?;
+        rx.await
+            .map_err(|_| Error::new(ErrorKind::Closed, "the device client was closed"))?
+    }
+
+    /// Done: the hub removes the message (and sends `Success` feedback if asked). Over MQTT
+    /// this sends the PUBACK, after those of the messages received before it.
+    pub async fn complete(self) -> Result<()> {
+        self.settle(Settlement::Complete).await
+    }
+
+    /// Dead-letters the message (`Rejected` feedback). AMQP only: over MQTT this is an
+    /// `Unsupported` error, and the message comes back when its lock ends.
+    pub async fn reject(self) -> Result<()> {
+        self.settle(Settlement::Reject).await
+    }
+
+    /// Puts the message back for another delivery (delivery count + 1). AMQP only: over MQTT
+    /// this is an `Unsupported` error, and the message comes back when its lock ends.
+    pub async fn abandon(self) -> Result<()> {
+        self.settle(Settlement::Abandon).await
+    }
+}

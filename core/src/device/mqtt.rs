@@ -1,0 +1,231 @@
+//! The MQTT connection task: subscribe to the device's C2D topic, hand each PUBLISH to the
+//! application, and send PUBACKs only when the application completes, in arrival order.
+
+use std::collections::VecDeque;
+use std::time::{Duration, SystemTime};
+
+use rumqttc::{
+    AsyncClient, ConnectReturnCode, ConnectionError, Event, MqttOptions, Packet, Publish, QoS,
+    TlsConfiguration,
+};
+
+use super::{Command, Link, ReceivedMessage, Settlement, LOCK, TOKEN_TTL};
+use crate::error::{Error, ErrorKind, Result};
+
+/// A PUBLISH waiting for its PUBACK.
+struct Pending {
+    id: u64,
+    publish: Publish,
+    /// Completed by the application: its PUBACK goes out once those before it did.
+    completed: bool,
+    /// Given up (dropped, or rejected or abandoned, which MQTT cannot do): no PUBACK; the
+    /// hub delivers it again when its lock ends.
+    given_up: bool,
+    received: tokio::time::Instant,
+}
+
+fn options(link: &Link) -> Result<(MqttOptions, SystemTime)> {
+    let c = &link.config;
+    let (token, expiry) = c.token()?;
+    let port = c.port_or_default();
+    let websocket = c.transport == super::Transport::MqttWs;
+    let broker = if websocket {
+        format!("wss://{}:{port}/$iothub/websocket", c.connect_host)
+    } else {
+        c.connect_host.clone()
+    };
+    let mut o = MqttOptions::new(&c.device_id, broker, port);
+    let user = format!(
+        "{}/{}/?api-version=2021-04-12&DeviceClientType={}",
+        c.host_name,
+        c.device_id,
+        crate::sas::url_encode(concat!("c2d/", env!("CARGO_PKG_VERSION")))
+    );
+    o.set_credentials(user, token);
+    o.set_clean_session(false);
+    o.set_manual_acks(true);
+    o.set_keep_alive(Duration::from_secs(60));
+    o.set_max_packet_size(256 * 1024, 256 * 1024);
+    let tls = TlsConfiguration::Rustls(link.tls.clone());
+    o.set_transport(if websocket {
+        rumqttc::Transport::wss_with_config(tls)
+    } else {
+        rumqttc::Transport::tls_with_config(tls)
+    });
+    Ok((o, expiry))
+}
+
+fn connection_error(e: ConnectionError) -> Error {
+    match e {
+        ConnectionError::ConnectionRefused(
+            ConnectReturnCode::NotAuthorized | ConnectReturnCode::BadUserNamePassword,
+        ) => Error::new(
+            ErrorKind::Unauthorized,
+            "the hub refused the device's credentials (CONNACK 5)",
+        ),
+        ConnectionError::ConnectionRefused(code) => Error::new(
+            ErrorKind::Unavailable,
+            format!("the hub refused the connection: {code:?}"),
+        ),
+        other => Error::new(ErrorKind::Unavailable, format!("MQTT: {other}")),
+    }
+}
+
+pub(super) async fn run(mut link: Link) {
+    let topic = format!("devices/{}/messages/devicebound/#", link.config.device_id);
+    let mut epoch = 0u64;
+    let mut attempt = 0u32;
+    loop {
+        let (options, token_expiry) = match options(&link) {
+            Ok(o) => o,
+            Err(e) => {
+                link.failed(
+                    u32::MAX,
+                    Error::new(ErrorKind::InvalidArgument, e.message()),
+                );
+                return;
+            }
+        };
+        let (client, mut eventloop) = AsyncClient::new(options, 64);
+        epoch += 1;
+        let mut pending: VecDeque<Pending> = VecDeque::new();
+        let mut next_id = 0u64;
+        let renew_at = token_expiry - TOKEN_TTL / 5;
+        let renew = tokio::time::sleep(
+            renew_at
+                .duration_since(SystemTime::now())
+                .unwrap_or(Duration::ZERO),
+        );
+        tokio::pin!(renew);
+        let error: Error = loop {
+            tokio::select! {
+                event = eventloop.poll() => match event {
+                    Ok(Event::Incoming(Packet::ConnAck(_))) => {
+                        if let Err(e) = client.subscribe(topic.clone(), QoS::AtLeastOnce).await {
+                            break Error::new(ErrorKind::Unavailable, format!("subscribing: {e}"));
+                        }
+                    }
+                    Ok(Event::Incoming(Packet::SubAck(ack))) => {
+                        if ack.return_codes.iter().any(|c| matches!(c, rumqttc::SubscribeReasonCode::Failure)) {
+                            break Error::new(ErrorKind::Unauthorized, "the hub refused the C2D subscription");
+                        }
+                        attempt = 0;
+                        link.connected();
+                    }
+                    Ok(Event::Incoming(Packet::Publish(p))) => {
+                        let bag = p.topic.splitn(5, '/').nth(4).unwrap_or("");
+                        let message = match crate::property_bag::to_message(p.payload.to_vec(), bag) {
+                            Ok(m) => m,
+                            Err(e) => {
+                                tracing::warn!(error = %e, topic = %p.topic, "c2d device: unreadable C2D topic; the message is completed to keep the queue moving");
+                                crate::property_bag::to_message(p.payload.to_vec(), "").unwrap_or_default()
+                            }
+                        };
+                        next_id += 1;
+                        pending.push_back(Pending { id: next_id, publish: p, completed: false, given_up: false, received: tokio::time::Instant::now() });
+                        let received = ReceivedMessage {
+                            message,
+                            delivery_count: 0,
+                            enqueued_time: None,
+                            sequence_number: None,
+                            lock_token: None,
+                            epoch,
+                            id: next_id,
+                            commands: Some(link.commands_tx.clone()),
+                        };
+                        if link.messages.send(received).is_err() {
+                            return; // the client is gone
+                        }
+                    }
+                    Ok(_) => {}
+                    Err(e) => break connection_error(e),
+                },
+                command = link.commands.recv() => match command {
+                    Some(Command::Settle { epoch: e, id, how, reply }) => {
+                        let _ = reply.send(settle(&client, &mut pending, epoch, e, id, how).await);
+                    }
+                    Some(Command::GiveUp { epoch: e, id }) => {
+                        if e == epoch {
+                            if let Some(p) = pending.iter_mut().find(|p| p.id == id) {
+                                p.given_up = true;
+                            }
+                            let _ = flush(&client, &mut pending).await;
+                        }
+                    }
+                    None => return,
+                },
+                _ = &mut renew => {
+                    // a new token needs a new CONNECT; the session (and its messages) stays
+                    let _ = client.disconnect().await;
+                    break Error::new(ErrorKind::Unavailable, "renewing the SAS token");
+                }
+            }
+        };
+        attempt += 1;
+        let renewing = error.message() == "renewing the SAS token";
+        if renewing {
+            attempt = 0;
+            continue;
+        }
+        match link.failed(attempt, error) {
+            Some(delay) => tokio::time::sleep(delay).await,
+            None => return,
+        }
+    }
+}
+
+/// Completes a message: PUBACKs go out in arrival order, so a completion waits for those of
+/// the messages received before it.
+async fn settle(
+    client: &AsyncClient,
+    pending: &mut VecDeque<Pending>,
+    epoch: u64,
+    message_epoch: u64,
+    id: u64,
+    how: Settlement,
+) -> Result<()> {
+    if message_epoch == epoch && how != Settlement::Complete {
+        if let Some(p) = pending.iter_mut().find(|p| p.id == id) {
+            p.given_up = true;
+        }
+        flush(client, pending).await?;
+    }
+    if how != Settlement::Complete {
+        return Err(Error::new(
+            ErrorKind::Unsupported,
+            "MQTT cannot reject or abandon a message (use AMQP); it comes back when its lock ends",
+        ));
+    }
+    if message_epoch != epoch {
+        return Err(Error::new(
+            ErrorKind::MessageLockLost,
+            "the connection that received the message is gone; the hub delivers it again",
+        ));
+    }
+    let entry = pending
+        .iter_mut()
+        .find(|p| p.id == id)
+        .ok_or_else(|| Error::new(ErrorKind::AlreadySettled, "the message was already settled"))?;
+    if entry.received.elapsed() > LOCK {
+        return Err(Error::new(
+            ErrorKind::MessageLockLost,
+            "the message's lock expired; the hub delivers it again",
+        ));
+    }
+    entry.completed = true;
+    flush(client, pending).await
+}
+
+/// Sends the PUBACKs that are due: from the oldest message on, while each is completed (or
+/// given up, which is skipped).
+async fn flush(client: &AsyncClient, pending: &mut VecDeque<Pending>) -> Result<()> {
+    while pending.front().is_some_and(|p| p.completed || p.given_up) {
+        let p = pending.pop_front().expect("checked");
+        if p.completed {
+            client.ack(&p.publish).await.map_err(|e| {
+                Error::new(ErrorKind::Unavailable, format!("sending the PUBACK: {e}"))
+            })?;
+        }
+    }
+    Ok(())
+}
