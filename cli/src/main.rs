@@ -1,6 +1,8 @@
 //! `c2d`: run a local IoT hub and manage its devices.
 
+mod demo;
 mod hub;
+mod messaging;
 mod registry;
 
 use std::process::ExitCode;
@@ -21,6 +23,16 @@ enum Command {
     Hub(hub::HubArgs),
     /// Create, show, delete or list devices through the hub's REST registry.
     Device(registry::DeviceArgs),
+    /// Send a C2D message to a device (service side).
+    Send(messaging::SendArgs),
+    /// Receive C2D messages as a device, and complete, reject or abandon each.
+    Receive(messaging::ReceiveArgs),
+    /// Print delivery feedback records as they arrive (service side).
+    Feedback(messaging::FeedbackArgs),
+    /// Remove every message queued for a device (service side).
+    Purge(messaging::PurgeArgs),
+    /// Run the whole of C2D messaging on an embedded hub, and exit.
+    Demo,
 }
 
 fn main() -> ExitCode {
@@ -40,6 +52,11 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Hub(args) => hub::run(args).await,
             Command::Device(args) => registry::run(args).await,
+            Command::Send(args) => messaging::send(args).await,
+            Command::Receive(args) => messaging::receive(args).await,
+            Command::Feedback(args) => messaging::feedback(args).await,
+            Command::Purge(args) => messaging::purge(args).await,
+            Command::Demo => demo::run().await,
         }
     });
     match result {

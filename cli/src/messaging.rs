@@ -1,0 +1,373 @@
+//! `c2d send`, `c2d receive`, `c2d feedback` and `c2d purge`: the service and device clients
+//! from the command line (after `az iot device c2d-message` and `az iot hub monitor-feedback`).
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use c2d::{Ack, DeviceClient, FeedbackRecord, Message, ServiceClient, Transport};
+use clap::{Args, ValueEnum};
+use serde_json::json;
+
+/// Where and how to connect, for the service commands.
+#[derive(Args, Clone)]
+pub struct ServiceArgs {
+    /// Service connection string (a policy with ServiceConnect; iothubowner for everything).
+    #[arg(long, env = "IOTHUB_SERVICE_CONNECTION_STRING", hide_env_values = true)]
+    connection_string: String,
+    /// PEM file of the CA to trust (a local hub's ca.pem) instead of the system's roots.
+    #[arg(long, env = "IOTHUB_CA_FILE")]
+    ca_file: Option<PathBuf>,
+    /// AMQP port, for a hub not on 5671.
+    #[arg(long)]
+    amqp_port: Option<u16>,
+    /// HTTPS port, for a hub not on 443.
+    #[arg(long)]
+    https_port: Option<u16>,
+    /// Print JSON lines.
+    #[arg(long)]
+    json: bool,
+}
+
+fn read_ca(path: &Option<PathBuf>) -> Result<Option<Vec<u8>>> {
+    path.as_ref()
+        .map(|p| std::fs::read(p).with_context(|| format!("reading {}", p.display())))
+        .transpose()
+}
+
+impl ServiceArgs {
+    async fn connect(&self) -> Result<ServiceClient> {
+        let mut b = ServiceClient::builder(&self.connection_string)?;
+        if let Some(ca) = read_ca(&self.ca_file)? {
+            b = b.trusted_ca_pem(ca);
+        }
+        if let Some(p) = self.amqp_port {
+            b = b.port(p);
+        }
+        if let Some(p) = self.https_port {
+            b = b.https_port(p);
+        }
+        Ok(b.connect().await?)
+    }
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum AckArg {
+    None,
+    Positive,
+    Negative,
+    Full,
+}
+
+/// `c2d send`.
+#[derive(Args)]
+pub struct SendArgs {
+    #[command(flatten)]
+    service: ServiceArgs,
+    /// The device to send to.
+    #[arg(long)]
+    device: String,
+    /// Message id (a UUID is generated when absent).
+    #[arg(long)]
+    message_id: Option<String>,
+    /// Correlation id.
+    #[arg(long)]
+    correlation_id: Option<String>,
+    /// An application property, as NAME=VALUE (repeatable).
+    #[arg(long = "property", value_parser = parse_property)]
+    properties: Vec<(String, String)>,
+    /// Which outcomes produce feedback.
+    #[arg(long, value_enum, default_value = "none")]
+    ack: AckArg,
+    /// Time to live (e.g. 10m); the hub's default (1 h) when absent.
+    #[arg(long, value_parser = humantime::parse_duration)]
+    ttl: Option<Duration>,
+    /// Content type.
+    #[arg(long)]
+    content_type: Option<String>,
+    /// Content encoding.
+    #[arg(long)]
+    content_encoding: Option<String>,
+    /// Wait for this message's feedback and print it (needs --ack other than none).
+    #[arg(long)]
+    wait: bool,
+    /// The body.
+    body: String,
+}
+
+fn parse_property(s: &str) -> Result<(String, String), String> {
+    s.split_once('=')
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .ok_or_else(|| format!("'{s}' is not NAME=VALUE"))
+}
+
+fn record_json(r: &FeedbackRecord) -> serde_json::Value {
+    json!({
+        "originalMessageId": r.original_message_id,
+        "deviceId": r.device_id,
+        "statusCode": r.status.as_str(),
+        "description": r.description,
+        "enqueuedTimeUtc": c2d::timestamp::format_utc(r.enqueued_time),
+    })
+}
+
+fn print_record(r: &FeedbackRecord, as_json: bool) {
+    if as_json {
+        println!("{}", record_json(r));
+    } else {
+        println!(
+            "{}\t{}\t{}\t{}",
+            c2d::timestamp::format_utc(r.enqueued_time),
+            r.device_id,
+            r.original_message_id,
+            r.status
+        );
+    }
+}
+
+fn progress(text: &str) {
+    if std::io::stderr().is_terminal() {
+        eprintln!("{text}");
+    }
+}
+
+pub async fn send(a: SendArgs) -> Result<()> {
+    let ack = match a.ack {
+        AckArg::None => Ack::None,
+        AckArg::Positive => Ack::Positive,
+        AckArg::Negative => Ack::Negative,
+        AckArg::Full => Ack::Full,
+    };
+    if a.wait && ack == Ack::None {
+        bail!("--wait needs --ack positive, negative or full: with ack=none no feedback comes");
+    }
+    let mut m = Message::new(a.body.into_bytes()).ack(ack);
+    if let Some(id) = a.message_id {
+        m = m.message_id(id);
+    }
+    if let Some(id) = a.correlation_id {
+        m = m.correlation_id(id);
+    }
+    if let Some(ttl) = a.ttl {
+        m = m.ttl(ttl);
+    }
+    if let Some(ct) = a.content_type {
+        m = m.content_type(ct);
+    }
+    if let Some(ce) = a.content_encoding {
+        m = m.content_encoding(ce);
+    }
+    for (k, v) in a.properties {
+        m = m.property(k, v);
+    }
+    let service = a.service.connect().await?;
+    let sent = service.send(&a.device, m).await?;
+    if a.service.json {
+        println!(
+            "{}",
+            json!({"event": "sent", "deviceId": a.device, "messageId": sent.message_id()})
+        );
+    } else {
+        println!("sent {} to {}", sent.message_id(), a.device);
+    }
+    if a.wait {
+        progress("waiting for the message's feedback… (Ctrl-C to stop)");
+        let record = sent.outcome().await?;
+        print_record(&record, a.service.json);
+    }
+    service.close().await;
+    Ok(())
+}
+
+/// `c2d feedback`.
+#[derive(Args)]
+pub struct FeedbackArgs {
+    #[command(flatten)]
+    service: ServiceArgs,
+    /// Only records of this device.
+    #[arg(long)]
+    device: Option<String>,
+    /// Stop after this many records.
+    #[arg(long)]
+    count: Option<usize>,
+}
+
+pub async fn feedback(a: FeedbackArgs) -> Result<()> {
+    let service = a.service.connect().await?;
+    let mut records = service.feedback()?;
+    progress("waiting for feedback… (Ctrl-C to stop)");
+    let mut seen = 0;
+    while a.count.is_none_or(|c| seen < c) {
+        let Some(r) = records.recv().await else { break };
+        if a.device.as_deref().is_some_and(|d| d != r.device_id) {
+            continue;
+        }
+        print_record(&r, a.service.json);
+        seen += 1;
+    }
+    service.close().await;
+    Ok(())
+}
+
+/// `c2d purge`.
+#[derive(Args)]
+pub struct PurgeArgs {
+    #[command(flatten)]
+    service: ServiceArgs,
+    /// The device whose queue to empty.
+    #[arg(long)]
+    device: String,
+}
+
+pub async fn purge(a: PurgeArgs) -> Result<()> {
+    let service = a.service.connect().await?;
+    let r = service.purge(&a.device).await?;
+    if a.service.json {
+        println!(
+            "{}",
+            json!({"deviceId": r.device_id, "totalMessagesPurged": r.total_messages_purged})
+        );
+    } else {
+        println!(
+            "purged {} message(s) of {}",
+            r.total_messages_purged, r.device_id
+        );
+    }
+    service.close().await;
+    Ok(())
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum TransportArg {
+    Mqtt,
+    MqttWs,
+    Amqp,
+    AmqpWs,
+}
+
+impl From<TransportArg> for Transport {
+    fn from(t: TransportArg) -> Transport {
+        match t {
+            TransportArg::Mqtt => Transport::Mqtt,
+            TransportArg::MqttWs => Transport::MqttWs,
+            TransportArg::Amqp => Transport::Amqp,
+            TransportArg::AmqpWs => Transport::AmqpWs,
+        }
+    }
+}
+
+/// `c2d receive`.
+#[derive(Args)]
+#[command(group = clap::ArgGroup::new("settle").args(["complete", "reject", "abandon"]))]
+pub struct ReceiveArgs {
+    /// Device connection string.
+    #[arg(long, env = "IOTHUB_DEVICE_CONNECTION_STRING", hide_env_values = true)]
+    connection_string: String,
+    /// PEM file of the CA to trust (a local hub's ca.pem) instead of the system's roots.
+    #[arg(long, env = "IOTHUB_CA_FILE")]
+    ca_file: Option<PathBuf>,
+    /// The transport.
+    #[arg(long, value_enum, default_value = "mqtt")]
+    transport: TransportArg,
+    /// The transport's port, for a hub not on IoT Hub's ports.
+    #[arg(long)]
+    port: Option<u16>,
+    /// Stop after this many messages.
+    #[arg(long)]
+    count: Option<usize>,
+    /// Complete each message (the default).
+    #[arg(long)]
+    complete: bool,
+    /// Reject each message (AMQP).
+    #[arg(long)]
+    reject: bool,
+    /// Abandon each message (AMQP).
+    #[arg(long)]
+    abandon: bool,
+    /// Stop when no message arrives for this long (e.g. 30s).
+    #[arg(long, value_parser = humantime::parse_duration)]
+    timeout: Option<Duration>,
+    /// Print JSON lines.
+    #[arg(long)]
+    json: bool,
+}
+
+fn message_json(m: &c2d::ReceivedMessage) -> serde_json::Value {
+    let msg = m.message();
+    let props: serde_json::Map<String, serde_json::Value> = msg
+        .properties
+        .iter()
+        .map(|(k, v)| (k.clone(), json!(v)))
+        .collect();
+    json!({
+        "body": String::from_utf8_lossy(m.body()),
+        "messageId": msg.message_id.as_ref().map(ToString::to_string),
+        "correlationId": msg.correlation_id.as_ref().map(ToString::to_string),
+        "contentType": msg.content_type,
+        "contentEncoding": msg.content_encoding,
+        "ack": msg.ack.map(|a| a.as_str()),
+        "expiryTimeUtc": msg.expiry_time.map(c2d::timestamp::format_utc),
+        "deliveryCount": m.delivery_count(),
+        "properties": props,
+    })
+}
+
+fn m_props(line: &serde_json::Value) -> Vec<String> {
+    line["properties"]
+        .as_object()
+        .map(|o| {
+            o.iter()
+                .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or("")))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+pub async fn receive(a: ReceiveArgs) -> Result<()> {
+    let mut b = DeviceClient::builder(&a.connection_string)?.transport(a.transport.into());
+    if let Some(ca) = read_ca(&a.ca_file)? {
+        b = b.trusted_ca_pem(ca);
+    }
+    if let Some(p) = a.port {
+        b = b.port(p);
+    }
+    let device = b.connect().await?;
+    progress("waiting for messages… (Ctrl-C to stop)");
+    let mut seen = 0;
+    while a.count.is_none_or(|c| seen < c) {
+        let next = match a.timeout {
+            Some(t) => match tokio::time::timeout(t, device.recv()).await {
+                Ok(r) => r?,
+                Err(_) => break,
+            },
+            None => device.recv().await?,
+        };
+        let Some(m) = next else { break };
+        let line = message_json(&m);
+        let action = if a.reject {
+            m.reject().await.map(|_| "rejected")
+        } else if a.abandon {
+            m.abandon().await.map(|_| "abandoned")
+        } else {
+            m.complete().await.map(|_| "completed")
+        };
+        let action = action?;
+        if a.json {
+            let mut line = line;
+            line["action"] = json!(action);
+            println!("{line}");
+        } else {
+            let props: Vec<String> = m_props(&line);
+            println!(
+                "{action}\t{}\t{}\t{}",
+                line["messageId"].as_str().unwrap_or("-"),
+                line["body"].as_str().unwrap_or(""),
+                props.join(" ")
+            );
+        }
+        seen += 1;
+    }
+    device.close().await;
+    Ok(())
+}
