@@ -33,7 +33,7 @@ impl Drop for Hub {
 
 fn start_hub() -> Hub {
     let dir = tempfile::tempdir().unwrap();
-    let child = c2d()
+    let mut child = c2d()
         .args([
             "hub",
             "--mqtt-port",
@@ -64,6 +64,8 @@ fn start_hub() -> Hub {
         }
         std::thread::sleep(Duration::from_millis(50));
     }
+    let _ = child.kill();
+    let _ = child.wait();
     panic!("the hub did not start");
 }
 
