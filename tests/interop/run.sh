@@ -190,6 +190,46 @@ name=node-registry
 out=$(node_registry IOTHUB_SERVICE_CONNECTION_STRING="$owner" 2>&1 | tail -n 1)
 [[ $out == OK:* ]]; result $name $? "$out"
 
+# 8. c2d's own clients against the official SDKs (c2d's CLI is a thin layer on them).
+export C2D_DEVICE_CS=$(create c2d-dev) || exit 1
+c2d_receive() { IOTHUB_DEVICE_CONNECTION_STRING=$C2D_DEVICE_CS "$c2d" receive --json --timeout 30s "$@"; }
+#  a. c2d's ServiceClient → the official Python device SDK
+name=c2d-service_py-device
+device_start "$work/$name-dev" IOTHUB_DEVICE_CONNECTION_STRING="$C2D_DEVICE_CS" C2D_COUNT=2 C2D_RUN_ID=$name
+s=0
+for i in 1 2; do
+    out=$("$c2d" send --device c2d-dev --ack full --wait --json --message-id "$name-$i" \
+        --property run=$name --property seq=$i "c2d-$name-$i" 2>&1)
+    [[ $out == *'"statusCode":"Success"'* ]] || { s=1; echo "$out" >>"$work/$name-svc.out"; }
+done
+device_wait; d=$?
+result $name $((s | d)) "service: $(tail -n 2 "$work/$name-svc.out" 2>/dev/null); device: $(tail -n 1 "$work/$name-dev.out")"
+#  b. the official Node service SDK → c2d's DeviceClient, on every transport
+for transport in mqtt mqtt-ws amqp amqp-ws; do
+    name=node-service_c2d-device-$transport
+    c2d_receive --transport $transport --count 2 --complete >"$work/$name-dev.out" 2>"$work/$name-dev.err" &
+    rpid=$!
+    node_send C2D_DEVICE_ID=c2d-dev C2D_COUNT=2 C2D_RUN_ID=$name C2D_PROPERTIES='{"k":"v w"}' \
+        >"$work/$name-svc.out" 2>"$work/$name-svc.err"
+    s=$?
+    wait $rpid; d=$?
+    [ "$(grep -c '"action":"completed"' "$work/$name-dev.out")" = 2 ] && grep -q '"k":"v w"' "$work/$name-dev.out" || d=1
+    result $name $((s | d)) "service: $(tail -n 1 "$work/$name-svc.out"); device: $(tail -n 2 "$work/$name-dev.out" "$work/$name-dev.err")"
+done
+#  c. c2d's device rejects and abandons over AMQP; the Node service SDK sees the outcomes
+for action in reject abandon; do
+    name=c2d-device-${action}_node-feedback
+    count=1; [ $action = abandon ] && count=10 # IoT Hub's max delivery count
+    expect=Rejected; [ $action = abandon ] && expect=DeliveryCountExceeded
+    c2d_receive --transport amqp --count $count --$action >"$work/$name-dev.out" 2>"$work/$name-dev.err" &
+    rpid=$!
+    node_send C2D_DEVICE_ID=c2d-dev C2D_COUNT=1 C2D_RUN_ID=$name C2D_ACTIONS=$action C2D_EXPECT_FEEDBACK=$expect \
+        >"$work/$name-svc.out" 2>"$work/$name-svc.err"
+    s=$?
+    wait $rpid; d=$?
+    result $name $((s | d)) "service: $(tail -n 1 "$work/$name-svc.out"); device: $(tail -n 2 "$work/$name-dev.out" "$work/$name-dev.err")"
+done
+
 if [ "$failed" -gt 0 ]; then
     echo "--- hub log (last 40 lines)"; tail -n 40 "$work/hub.log"
 fi

@@ -11,7 +11,7 @@ use fe2o3_amqp::types::messaging::message::Body;
 use fe2o3_amqp::types::primitives::Value;
 use fe2o3_amqp::Receiver;
 
-use super::{Command, Link, ReceivedMessage, Settlement, LOCK, TOKEN_TTL};
+use super::{Command, Link, ReceivedMessage, Settlement, LOCK};
 use crate::error::{Error, ErrorKind, Result};
 use crate::transport::AmqpSession;
 
@@ -104,7 +104,9 @@ pub(super) async fn run(mut link: Link) {
         let mut held: HashMap<u64, Held> = HashMap::new();
         let mut next_id = 0u64;
         let error: Error = loop {
-            let renew_in = (expiry - TOKEN_TTL / 5)
+            let renew_in = link
+                .config
+                .renew_at(expiry)
                 .duration_since(SystemTime::now())
                 .unwrap_or(Duration::ZERO);
             tokio::select! {
@@ -147,6 +149,12 @@ pub(super) async fn run(mut link: Link) {
                             // unsettled: the hub's lock ends and it delivers the message again
                             held.remove(&id);
                             continue;
+                        }
+                        Some(Command::Close { done }) => {
+                            let _ = receiver.close().await;
+                            amqp.close().await;
+                            let _ = done.send(());
+                            return;
                         }
                         None => return,
                     };

@@ -11,13 +11,13 @@ mod mqtt;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{mpsc, oneshot};
 
 use crate::connection_string::{ConnectionString, Credential};
 use crate::error::{Error, ErrorKind, Result};
 use crate::message::Message;
 use crate::retry::RetryPolicy;
-use crate::status::{ConnectionStatus, StatusReceiver};
+use crate::status::{ConnectionStatus, StatusReceiver, StatusSender};
 
 /// How a device reaches the hub.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -61,12 +61,21 @@ pub(crate) enum Command {
     },
     /// The application let go of a message without settling it.
     GiveUp { epoch: u64, id: u64 },
+    /// Close gracefully (settlements already sent reach the hub), then end the task.
+    Close { done: oneshot::Sender<()> },
 }
 
 /// The IoT Hub lock on a delivered message (fixed at one minute for MQTT and AMQP).
 pub(crate) const LOCK: Duration = Duration::from_secs(60);
-/// How long the tokens this client makes are valid; they are renewed at 80 %.
+/// How long the tokens this client makes are valid by default; they are renewed at 80 %.
 pub(crate) const TOKEN_TTL: Duration = Duration::from_secs(3600);
+
+impl DeviceClientBuilder {
+    /// When to renew a token that expires at `expiry`: at 80 % of its life.
+    pub(crate) fn renew_at(&self, expiry: SystemTime) -> SystemTime {
+        expiry - self.token_ttl / 5
+    }
+}
 
 /// Options for [`DeviceClient`].
 #[derive(Debug, Clone)]
@@ -82,9 +91,17 @@ pub struct DeviceClientBuilder {
     pub(crate) retry: RetryPolicy,
     pub(crate) timeout: Duration,
     pub(crate) in_flight: u16,
+    pub(crate) token_ttl: Duration,
 }
 
 impl DeviceClientBuilder {
+    /// How long the SAS tokens this client makes are valid (1 h by default); each is renewed
+    /// at 80 % of its life (MQTT: a new CONNECT; AMQP: an in-band `put-token`).
+    pub fn sas_token_ttl(mut self, ttl: Duration) -> Self {
+        self.token_ttl = ttl.max(Duration::from_secs(1));
+        self
+    }
+
     /// The transport (MQTT by default).
     pub fn transport(mut self, transport: Transport) -> Self {
         self.transport = transport;
@@ -135,7 +152,7 @@ impl DeviceClientBuilder {
             .key
             .as_deref()
             .ok_or_else(|| Error::invalid_argument("no key"))?;
-        let expiry = SystemTime::now() + TOKEN_TTL;
+        let expiry = SystemTime::now() + self.token_ttl;
         let secs = expiry.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
         let resource = format!("{}/devices/{}", self.host_name, self.device_id);
         Ok((
@@ -149,7 +166,7 @@ impl DeviceClientBuilder {
         let tls = crate::transport::tls_config(self.trusted_ca_pem.as_deref())?;
         let (messages_tx, messages_rx) = mpsc::unbounded_channel();
         let (commands_tx, commands_rx) = mpsc::unbounded_channel();
-        let (status_tx, _) = watch::channel(ConnectionStatus::Reconnecting);
+        let status_tx = StatusSender::new(ConnectionStatus::Reconnecting);
         let (first_tx, first_rx) = oneshot::channel();
         let fatal = Arc::new(Mutex::new(None));
         let link = Link {
@@ -180,6 +197,7 @@ impl DeviceClientBuilder {
                 status: status_tx,
                 fatal,
                 task: Mutex::new(Some(task)),
+                commands: commands_tx,
                 transport: self.transport,
             }),
         })
@@ -193,7 +211,7 @@ pub(crate) struct Link {
     pub messages: mpsc::UnboundedSender<ReceivedMessage>,
     pub commands: mpsc::UnboundedReceiver<Command>,
     pub commands_tx: mpsc::UnboundedSender<Command>,
-    pub status: watch::Sender<ConnectionStatus>,
+    pub status: StatusSender,
     /// Answered once, with the first connection's result.
     pub first: Option<oneshot::Sender<Result<()>>>,
     /// The error that stopped the task for good.
@@ -205,8 +223,7 @@ impl Link {
     /// (after recording the error as fatal) when the task must stop.
     pub fn failed(&mut self, attempt: u32, e: Error) -> Option<Duration> {
         tracing::debug!(error = %e, "c2d device: connection failed");
-        let _ = self
-            .status
+        self.status
             .send(ConnectionStatus::Disconnected(e.to_string()));
         if let Some(first) = self.first.take() {
             // the first connection fails fast: the caller retries `connect` if it wants to
@@ -218,7 +235,7 @@ impl Link {
         }
         match self.config.retry.next_delay(attempt, &e) {
             Some(d) => {
-                let _ = self.status.send(ConnectionStatus::Reconnecting);
+                self.status.send(ConnectionStatus::Reconnecting);
                 Some(d)
             }
             None => {
@@ -233,7 +250,7 @@ impl Link {
 
     /// Records a successful connection.
     pub fn connected(&mut self) {
-        let _ = self.status.send(ConnectionStatus::Connected);
+        self.status.send(ConnectionStatus::Connected);
         if let Some(first) = self.first.take() {
             let _ = first.send(Ok(()));
         }
@@ -242,9 +259,10 @@ impl Link {
 
 struct DeviceInner {
     messages: tokio::sync::Mutex<mpsc::UnboundedReceiver<ReceivedMessage>>,
-    status: watch::Sender<ConnectionStatus>,
+    status: StatusSender,
     fatal: Arc<Mutex<Option<Error>>>,
     task: Mutex<Option<tokio::task::JoinHandle<()>>>,
+    commands: mpsc::UnboundedSender<Command>,
     transport: Transport,
 }
 
@@ -297,6 +315,7 @@ impl DeviceClient {
             retry: RetryPolicy::default(),
             timeout: Duration::from_secs(30),
             in_flight: 16,
+            token_ttl: TOKEN_TTL,
         })
     }
 
@@ -326,10 +345,11 @@ impl DeviceClient {
 
     /// Connection status changes.
     pub fn status(&self) -> StatusReceiver {
-        StatusReceiver::new(self.inner.status.subscribe())
+        self.inner.status.subscribe()
     }
 
-    /// Disconnects. Messages received and not settled go back to the hub's queue.
+    /// Disconnects, after the settlements already made have reached the hub. Messages
+    /// received and not settled go back to the hub's queue.
     pub async fn close(&self) {
         let task = self
             .inner
@@ -338,11 +358,14 @@ impl DeviceClient {
             .unwrap_or_else(|e| e.into_inner())
             .take();
         if let Some(t) = task {
+            let (done, closed) = oneshot::channel();
+            if self.inner.commands.send(Command::Close { done }).is_ok() {
+                let _ = tokio::time::timeout(Duration::from_secs(5), closed).await;
+            }
             t.abort();
             let _ = t.await;
         }
-        let _ = self
-            .inner
+        self.inner
             .status
             .send(ConnectionStatus::Disconnected("closed".into()));
     }

@@ -9,8 +9,12 @@ use rumqttc::{
     TlsConfiguration,
 };
 
-use super::{Command, Link, ReceivedMessage, Settlement, LOCK, TOKEN_TTL};
+use super::{Command, Link, ReceivedMessage, Settlement, LOCK};
 use crate::error::{Error, ErrorKind, Result};
+
+/// Why the connection ends when its token is due for renewal (a new CONNECT carries the
+/// new token; the session and its messages stay at the hub).
+const RENEWING: &str = "renewing the SAS token";
 
 /// A PUBLISH waiting for its PUBACK.
 struct Pending {
@@ -90,7 +94,7 @@ pub(super) async fn run(mut link: Link) {
         epoch += 1;
         let mut pending: VecDeque<Pending> = VecDeque::new();
         let mut next_id = 0u64;
-        let renew_at = token_expiry - TOKEN_TTL / 5;
+        let renew_at = link.config.renew_at(token_expiry);
         let renew = tokio::time::sleep(
             renew_at
                 .duration_since(SystemTime::now())
@@ -144,6 +148,20 @@ pub(super) async fn run(mut link: Link) {
                     Some(Command::Settle { epoch: e, id, how, reply }) => {
                         let _ = reply.send(settle(&client, &mut pending, epoch, e, id, how).await);
                     }
+                    Some(Command::Close { done }) => {
+                        // DISCONNECT goes out after the PUBACKs already queued
+                        let _ = client.disconnect().await;
+                        let _ = tokio::time::timeout(Duration::from_secs(5), async {
+                            while let Ok(event) = eventloop.poll().await {
+                                if matches!(event, Event::Outgoing(rumqttc::Outgoing::Disconnect)) {
+                                    break;
+                                }
+                            }
+                        })
+                        .await;
+                        let _ = done.send(());
+                        return;
+                    }
                     Some(Command::GiveUp { epoch: e, id }) => {
                         if e == epoch {
                             if let Some(p) = pending.iter_mut().find(|p| p.id == id) {
@@ -157,14 +175,17 @@ pub(super) async fn run(mut link: Link) {
                 _ = &mut renew => {
                     // a new token needs a new CONNECT; the session (and its messages) stays
                     let _ = client.disconnect().await;
-                    break Error::new(ErrorKind::Unavailable, "renewing the SAS token");
+                    break Error::new(ErrorKind::Unavailable, RENEWING);
                 }
             }
         };
         attempt += 1;
-        let renewing = error.message() == "renewing the SAS token";
-        if renewing {
+        if error.message() == RENEWING {
             attempt = 0;
+            link.status
+                .send(crate::status::ConnectionStatus::Disconnected(
+                    RENEWING.into(),
+                ));
             continue;
         }
         match link.failed(attempt, error) {

@@ -9,7 +9,7 @@ use fe2o3_amqp::types::definitions::{AmqpError, ErrorCondition, LinkError};
 use fe2o3_amqp::types::messaging::{message::Body, Outcome};
 use fe2o3_amqp::types::primitives::Value;
 use fe2o3_amqp::{Receiver, Sender};
-use tokio::sync::{broadcast, oneshot, watch};
+use tokio::sync::{broadcast, oneshot};
 
 use crate::connection_string::{ConnectionString, Credential};
 use crate::error::{Error, ErrorKind, Result};
@@ -17,7 +17,7 @@ use crate::message::{device_bound_address, Ack, Message, MessageId};
 use crate::retry::RetryPolicy;
 use crate::service::feedback::{decode_batch, FeedbackRecord};
 use crate::service::registry::{PurgeResult, RegistryClient, RegistryOptions};
-use crate::status::{ConnectionStatus, StatusReceiver};
+use crate::status::{ConnectionStatus, StatusReceiver, StatusSender};
 use crate::transport::{tls_config, AmqpSession};
 
 /// How a service client reaches the hub.
@@ -32,7 +32,7 @@ pub enum ServiceTransport {
 
 /// Records kept for `outcome()` calls that come after their record arrived.
 const RECENT_RECORDS: usize = 10_000;
-/// How long the tokens this client makes are valid; they are renewed well before.
+/// How long the tokens this client makes are valid by default; they are renewed well before.
 const TOKEN_TTL: Duration = Duration::from_secs(3600);
 
 /// Options for [`ServiceClient`].
@@ -48,9 +48,17 @@ pub struct ServiceClientBuilder {
     https_port: Option<u16>,
     retry: RetryPolicy,
     timeout: Duration,
+    token_ttl: Duration,
 }
 
 impl ServiceClientBuilder {
+    /// How long the SAS tokens this client makes are valid (1 h by default); each is renewed
+    /// in-band (`put-token`) at 75 % of its life.
+    pub fn sas_token_ttl(mut self, ttl: Duration) -> Self {
+        self.token_ttl = ttl.max(Duration::from_secs(1));
+        self
+    }
+
     /// AMQP (default) or AMQP over WebSockets.
     pub fn transport(mut self, transport: ServiceTransport) -> Self {
         self.transport = transport;
@@ -98,8 +106,8 @@ impl ServiceClientBuilder {
                 timeout: Some(self.timeout),
             },
         )?;
-        let (status_tx, _) =
-            watch::channel(ConnectionStatus::Disconnected("not connected yet".into()));
+        let status_tx =
+            StatusSender::new(ConnectionStatus::Disconnected("not connected yet".into()));
         let inner = Arc::new(Inner {
             config: self,
             tls,
@@ -144,7 +152,7 @@ struct Inner {
     registry: RegistryClient,
     link: tokio::sync::Mutex<Option<SendLink>>,
     feedback: Feedback,
-    status: watch::Sender<ConnectionStatus>,
+    status: StatusSender,
     closed: std::sync::atomic::AtomicBool,
 }
 
@@ -202,7 +210,7 @@ fn rejection(condition: &ErrorCondition, description: Option<&str>) -> Error {
 
 impl Inner {
     fn token(&self) -> Result<(String, SystemTime)> {
-        let expiry = SystemTime::now() + TOKEN_TTL;
+        let expiry = SystemTime::now() + self.config.token_ttl;
         let secs = expiry.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
         let token = crate::sas::generate_token(
             &self.config.host_name,
@@ -223,7 +231,7 @@ impl Inner {
     /// A connection authorized by CBS, with the C2D sender link attached.
     async fn open_link(&self) -> Result<SendLink> {
         self.check_open()?;
-        let _ = self.status.send(ConnectionStatus::Reconnecting);
+        self.status.send(ConnectionStatus::Reconnecting);
         let result: Result<SendLink> = async {
             let mut amqp = self.open_session().await?;
             let expiry = self.authorize(&mut amqp).await?;
@@ -248,11 +256,10 @@ impl Inner {
         .await;
         match &result {
             Ok(_) => {
-                let _ = self.status.send(ConnectionStatus::Connected);
+                self.status.send(ConnectionStatus::Connected);
             }
             Err(e) => {
-                let _ = self
-                    .status
+                self.status
                     .send(ConnectionStatus::Disconnected(e.to_string()));
             }
         }
@@ -296,7 +303,7 @@ impl Inner {
             *guard = Some(self.open_link().await?);
         }
         let link = guard.as_mut().expect("set above");
-        if link.token_expiry <= SystemTime::now() + TOKEN_TTL / 4 {
+        if link.token_expiry <= SystemTime::now() + self.config.token_ttl / 4 {
             let (token, expiry) = self.token()?;
             link.amqp
                 .put_token(&self.config.host_name, &token, self.config.timeout)
@@ -311,8 +318,7 @@ impl Inner {
                 // the link or connection is gone: forget it, the retry reconnects
                 *guard = None;
                 let e = Error::new(ErrorKind::Unavailable, format!("sending: {e:?}"));
-                let _ = self
-                    .status
+                self.status
                     .send(ConnectionStatus::Disconnected(e.to_string()));
                 return Err(e);
             }
@@ -424,9 +430,10 @@ async fn feedback_pump(inner: std::sync::Weak<Inner>) {
             }
         };
         attempt = 0;
+        let strong_ttl = strong.config.token_ttl;
         drop(strong);
         loop {
-            let renew_at = expiry - TOKEN_TTL / 4;
+            let renew_at = expiry - strong_ttl / 4;
             let wait = renew_at
                 .duration_since(SystemTime::now())
                 .unwrap_or(Duration::ZERO);
@@ -499,6 +506,7 @@ impl ServiceClient {
             https_port: None,
             retry: RetryPolicy::default(),
             timeout: Duration::from_secs(30),
+            token_ttl: TOKEN_TTL,
         })
     }
 
@@ -576,7 +584,7 @@ impl ServiceClient {
 
     /// Connection status changes.
     pub fn status(&self) -> StatusReceiver {
-        StatusReceiver::new(self.inner.status.subscribe())
+        self.inner.status.subscribe()
     }
 
     /// Closes the connection and stops the feedback pump; waiting calls end with `Closed`.
@@ -610,8 +618,7 @@ impl ServiceClient {
             let _ = link.sender.close().await;
             link.amqp.close().await;
         }
-        let _ = self
-            .inner
+        self.inner
             .status
             .send(ConnectionStatus::Disconnected("closed".into()));
     }

@@ -90,6 +90,8 @@ struct Link {
     fetching: bool,
     /// The last fetch found nothing: wait for a wake-up before fetching again.
     empty: bool,
+    /// A wake-up came while a fetch was under way: that fetch's "nothing" may be stale.
+    woken_while_fetching: bool,
     ready: Option<Outgoing>,
     /// Forwards the device's queue wake-ups to the connection (device links).
     wake: Option<tokio::task::JoinHandle<()>>,
@@ -130,6 +132,7 @@ impl Link {
             drain: false,
             fetching: false,
             empty: false,
+            woken_while_fetching: false,
             ready: None,
             wake: None,
         }
@@ -189,7 +192,9 @@ where
 {
     let (mut reader, writer) = tokio::io::split(stream);
     let (tx, mut rx) = mpsc::channel::<Result<RawFrame, String>>(64);
-    let reader_task = tokio::spawn(async move {
+    // aborted however this task ends (it may be dropped when the hub stops): the reader
+    // holds half of the socket, which must close with the connection
+    let _reader = AbortOnDrop(tokio::spawn(async move {
         loop {
             let frame = frames::read_frame(&mut reader, MAX_FRAME).await;
             let end = !matches!(frame, Ok(Some(_)));
@@ -202,7 +207,7 @@ where
                 break;
             }
         }
-    });
+    }));
     let (control, mut control_rx) = mpsc::unbounded_channel();
     let mut conn: Conn<WriteHalf<S>> = Conn {
         shared: shared.clone(),
@@ -277,7 +282,6 @@ where
     }
     let _ = conn.flush().await;
     let _ = conn.writer.shutdown().await;
-    reader_task.abort();
     // finish the store operations under way, then give back what this connection held
     while conn.pending.next().await.is_some() {}
     let kinds: Vec<LinkKind> = conn
@@ -357,6 +361,7 @@ impl<W: AsyncWrite + Unpin> Conn<W> {
         {
             if which(&link.kind) {
                 link.empty = false;
+                link.woken_while_fetching = link.fetching;
             }
         }
         self.pump();
@@ -1032,7 +1037,8 @@ impl<W: AsyncWrite + Unpin> Conn<W> {
                 match link {
                     Some(link) => {
                         link.fetching = false;
-                        link.empty = item.is_none();
+                        link.empty = item.is_none() && !link.woken_while_fetching;
+                        link.woken_while_fetching = false;
                         link.ready = item.map(|b| *b);
                     }
                     None if item.is_some() => {
@@ -1196,6 +1202,15 @@ impl<W: AsyncWrite + Unpin> Conn<W> {
                 &mut self.out,
             );
         }
+    }
+}
+
+/// Aborts a task when dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 
