@@ -383,14 +383,7 @@ impl<W: AsyncWrite + Unpin> Conn<W> {
             LinkError::Stolen,
             "a new receiving link for this device replaced this one",
         );
-        self.send(
-            channel,
-            &Detach {
-                handle: Handle(handle),
-                closed: true,
-                error: Some(error),
-            },
-        );
+        self.detach(channel, handle, error);
         self.remove_link(channel, handle);
     }
 
@@ -626,14 +619,7 @@ impl<W: AsyncWrite + Unpin> Conn<W> {
             }));
         }
         if let Some(error) = refusal {
-            self.send(
-                channel,
-                &Detach {
-                    handle: Handle(handle),
-                    closed: true,
-                    error: Some(error),
-                },
-            );
+            self.detach(channel, handle, error);
         } else if we_receive {
             link.delivery_count = attach.initial_delivery_count.unwrap_or(0);
             link.credit = CREDIT;
@@ -778,6 +764,16 @@ impl<W: AsyncWrite + Unpin> Conn<W> {
             | LinkKind::DeviceReceive { .. }
             | LinkKind::Refused => {}
         }
+    }
+
+    /// Closes a link with an error.
+    fn detach(&mut self, channel: u16, handle: u32, error: AmqpErr) {
+        let detach = Detach {
+            handle: Handle(handle),
+            closed: true,
+            error: Some(error),
+        };
+        self.send(channel, &detach);
     }
 
     /// Settles one delivery: ours (`Role::Sender`) or the peer's (`Role::Receiver`).
