@@ -45,11 +45,6 @@ impl ManualClock {
         }
     }
 
-    /// The current time of this clock.
-    pub fn now_for_test(&self) -> SystemTime {
-        Clock::now(self)
-    }
-
     /// Moves the clock forward.
     pub fn advance(&self, by: Duration) {
         {

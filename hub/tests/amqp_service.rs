@@ -141,7 +141,8 @@ async fn feedback_messages_look_like_iot_hubs_and_settle_like_messages() {
     let mut m = Message::new("short-lived")
         .message_id("exp-1")
         .ack(Ack::Negative);
-    m.expiry_time = Some(th.clock.as_ref().unwrap().now_for_test() + Duration::from_secs(30));
+    m.expiry_time =
+        Some(c2d_hub::Clock::now(th.clock.as_ref().unwrap().as_ref()) + Duration::from_secs(30));
     send(&mut sender, "dev1", &m).await;
     th.advance(Duration::from_secs(31)); // no device ever connected
 

@@ -10,13 +10,10 @@ use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use uuid::Uuid;
 
-use super::HttpError;
+use super::{HttpError, HTTP_OWNER};
 use crate::auth::Access;
 use crate::local_hub::Shared;
 use crate::queue::{Delivery, LockLost, Settlement};
-
-/// The owner of locks taken over HTTPS: no connection holds them, only their lock timeout.
-const HTTP_OWNER: u64 = 0;
 
 fn authorize(shared: &Shared, headers: &HeaderMap, device: &str) -> Result<(), HttpError> {
     let token = headers

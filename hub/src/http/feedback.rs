@@ -10,13 +10,10 @@ use axum::response::{IntoResponse, Response};
 use c2d::service::feedback::{encode_batch, FEEDBACK_CONTENT_TYPE};
 use uuid::Uuid;
 
-use super::HttpError;
+use super::{HttpError, HTTP_OWNER};
 use crate::auth::Access;
 use crate::local_hub::Shared;
 use crate::queue::Settlement;
-
-/// The owner of feedback locks taken over REST (released by their lock timeout only).
-const HTTP_OWNER: u64 = 0;
 
 fn authorize(shared: &Shared, headers: &HeaderMap) -> Result<(), HttpError> {
     let token = headers

@@ -19,6 +19,10 @@ use crate::local_hub::Shared;
 
 pub(crate) use error::HttpError;
 
+/// The owner of locks taken over HTTPS (device receives, feedback reads): no connection
+/// holds them, so only their lock timeout ends them.
+const HTTP_OWNER: u64 = 0;
+
 /// The REST routes and the WebSocket endpoints.
 pub(crate) fn router(shared: Arc<Shared>) -> Router {
     Router::new()
