@@ -1,8 +1,11 @@
 //! c2d: Azure IoT Hub cloud-to-device messaging.
 //!
 //! This crate is the engine shared by the `c2d` command, the local hub and the C, Python and
-//! Node.js bindings: connection strings, SAS tokens, the message and feedback model, and the
-//! registry client.
+//! Node.js bindings: [`DeviceClient`] and [`ServiceClient`], and what they stand on:
+//! connection strings, SAS tokens, the message and feedback model, the MQTT property bag,
+//! AMQP messages, retry policies, the process-wide runtime and the registry client.
+
+#![warn(missing_docs)]
 
 pub mod amqp;
 pub mod connection_string;

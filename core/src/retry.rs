@@ -1,5 +1,5 @@
 //! Retry policies: how long to wait before trying again, and when to stop. Errors that
-//! retrying cannot fix (see [`ErrorKind::is_transient`]) are never retried.
+//! retrying cannot fix (see [`crate::ErrorKind::is_transient`]) are never retried.
 
 use std::fmt;
 use std::sync::Arc;

@@ -3,6 +3,8 @@
 //! Start one with [`LocalHub::start`]; it serves IoT Hub's own wire protocols so the official
 //! Azure SDKs and c2d's clients work against it unchanged.
 
+#![warn(missing_docs)]
+
 mod amqp;
 pub mod auth;
 pub mod clock;
