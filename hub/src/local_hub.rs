@@ -379,12 +379,9 @@ impl LocalHub {
     /// The connection string of a shared access policy (`service`, `iothubowner`, …).
     pub fn policy_connection_string(&self, policy: &str) -> Option<String> {
         self.shared.store.read(|s| {
-            s.registry.policy(policy).map(|p| {
-                format!(
-                    "HostName={};SharedAccessKeyName={};SharedAccessKey={}",
-                    self.shared.host_name, p.name, p.primary_key
-                )
-            })
+            s.registry
+                .policy(policy)
+                .map(|p| p.connection_string(&self.shared.host_name))
         })
     }
 

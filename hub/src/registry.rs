@@ -74,6 +74,16 @@ pub struct Policy {
     pub rights: Rights,
 }
 
+impl Policy {
+    /// The connection string of this policy on the hub `host_name`.
+    pub fn connection_string(&self, host_name: &str) -> String {
+        format!(
+            "HostName={host_name};SharedAccessKeyName={};SharedAccessKey={}",
+            self.name, self.primary_key
+        )
+    }
+}
+
 /// The policies a new hub gets, as IoT Hub creates them.
 pub fn default_policies() -> Vec<Policy> {
     [

@@ -10,24 +10,10 @@ use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use uuid::Uuid;
 
-use super::{HttpError, HTTP_OWNER};
+use super::{authorize, HttpError, HTTP_OWNER};
 use crate::auth::Access;
 use crate::local_hub::Shared;
 use crate::queue::{Delivery, LockLost, Settlement};
-
-fn authorize(shared: &Shared, headers: &HeaderMap, device: &str) -> Result<(), HttpError> {
-    let token = headers
-        .get("authorization")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    shared
-        .authorize(token, Access::Device(device))
-        .map(|_| ())
-        .map_err(|e| {
-            tracing::warn!(%device, error = %e, "HTTPS device request refused");
-            HttpError::from(e)
-        })
-}
 
 fn lock_lost() -> HttpError {
     HttpError::new(
@@ -38,11 +24,8 @@ fn lock_lost() -> HttpError {
     )
 }
 
-/// A lock token as sent in the path or `If-Match`: a GUID, quoted or not.
 fn parse_lock(token: &str) -> Result<Uuid, HttpError> {
-    let t = token.trim().trim_matches('"');
-    let t = c2d::sas::url_decode(t).unwrap_or_else(|_| t.to_string());
-    Uuid::parse_str(t.trim_matches('"')).map_err(|_| lock_lost())
+    super::lock_token(token).ok_or_else(lock_lost)
 }
 
 /// `GET /devices/{id}/messages/deviceBound`: 204 when empty, else the oldest message, locked.
@@ -51,7 +34,7 @@ pub(super) async fn receive(
     Path(device): Path<String>,
     headers: HeaderMap,
 ) -> Result<Response, HttpError> {
-    authorize(&shared, &headers, &device)?;
+    authorize(&shared, &headers, Access::Device(&device), "device request")?;
     let lock = headers
         .get("iothub-messagelocktimeout")
         .and_then(|v| v.to_str().ok())
@@ -158,7 +141,7 @@ pub(super) async fn complete_or_reject(
     RawQuery(query): RawQuery,
     headers: HeaderMap,
 ) -> Result<StatusCode, HttpError> {
-    authorize(&shared, &headers, &device)?;
+    authorize(&shared, &headers, Access::Device(&device), "device request")?;
     let how = if wants_reject(query.as_deref()) {
         Settlement::Reject
     } else {
@@ -173,7 +156,7 @@ pub(super) async fn abandon(
     Path((device, lock)): Path<(String, String)>,
     headers: HeaderMap,
 ) -> Result<StatusCode, HttpError> {
-    authorize(&shared, &headers, &device)?;
+    authorize(&shared, &headers, Access::Device(&device), "device request")?;
     settle(&shared, device, parse_lock(&lock)?, Settlement::Abandon).await
 }
 

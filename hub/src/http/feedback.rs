@@ -8,33 +8,18 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use c2d::service::feedback::{encode_batch, FEEDBACK_CONTENT_TYPE};
-use uuid::Uuid;
 
-use super::{HttpError, HTTP_OWNER};
+use super::{authorize, HttpError, HTTP_OWNER};
 use crate::auth::Access;
 use crate::local_hub::Shared;
 use crate::queue::Settlement;
-
-fn authorize(shared: &Shared, headers: &HeaderMap) -> Result<(), HttpError> {
-    let token = headers
-        .get("authorization")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    shared
-        .authorize(token, Access::Service)
-        .map(|_| ())
-        .map_err(|e| {
-            tracing::warn!(error = %e, "REST feedback request refused");
-            HttpError::from(e)
-        })
-}
 
 /// `GET /messages/serviceBound/feedback`: 204 when empty, else one batch, locked.
 pub(super) async fn receive(
     State(shared): State<Arc<Shared>>,
     headers: HeaderMap,
 ) -> Result<Response, HttpError> {
-    authorize(&shared, &headers)?;
+    authorize(&shared, &headers, Access::Service, "feedback request")?;
     let batch = shared
         .store
         .exec(|s, now| s.feedback_receive(now, HTTP_OWNER))
@@ -69,7 +54,7 @@ async fn settle(
     lock: &str,
     how: Settlement,
 ) -> Result<StatusCode, HttpError> {
-    authorize(shared, headers)?;
+    authorize(shared, headers, Access::Service, "feedback request")?;
     let lock_lost = || {
         HttpError::new(
             StatusCode::PRECONDITION_FAILED,
@@ -78,13 +63,7 @@ async fn settle(
             "the feedback lock was lost or has expired",
         )
     };
-    let t = lock.trim().trim_matches('"');
-    let token = Uuid::parse_str(
-        c2d::sas::url_decode(t)
-            .unwrap_or_default()
-            .trim_matches('"'),
-    )
-    .map_err(|_| lock_lost())?;
+    let token = super::lock_token(lock).ok_or_else(lock_lost)?;
     let result = shared
         .store
         .exec(move |s, now| s.feedback_settle(now, token, how))

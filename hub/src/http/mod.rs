@@ -19,6 +19,31 @@ use crate::local_hub::Shared;
 
 pub(crate) use error::HttpError;
 
+/// Authorizes a request from its `Authorization` header; a refusal is logged with `what`.
+fn authorize(
+    shared: &Shared,
+    headers: &axum::http::HeaderMap,
+    access: crate::auth::Access<'_>,
+    what: &str,
+) -> Result<(), HttpError> {
+    let token = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    shared.authorize(token, access).map(|_| ()).map_err(|e| {
+        tracing::warn!(error = %e, "HTTPS {what} refused");
+        HttpError::from(e)
+    })
+}
+
+/// A lock token as sent in a path or `If-Match`: a GUID, quoted (even percent-encoded
+/// quotes) or not.
+fn lock_token(text: &str) -> Option<uuid::Uuid> {
+    let t = text.trim().trim_matches('"');
+    let t = c2d::sas::url_decode(t).unwrap_or_else(|_| t.to_string());
+    uuid::Uuid::parse_str(t.trim_matches('"')).ok()
+}
+
 /// The owner of locks taken over HTTPS (device receives, feedback reads): no connection
 /// holds them, so only their lock timeout ends them.
 const HTTP_OWNER: u64 = 0;

@@ -9,28 +9,12 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use c2d::{Device, PurgeResult};
 
-use super::HttpError;
+use super::{authorize, HttpError};
 use crate::auth::Access;
 use crate::local_hub::Shared;
 
 fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers.get(name).and_then(|v| v.to_str().ok())
-}
-
-/// Authorizes a request from its `Authorization` header.
-fn authorize(
-    shared: &Shared,
-    headers: &HeaderMap,
-    access: Access<'_>,
-    what: &str,
-) -> Result<(), HttpError> {
-    let token = header(headers, "authorization").unwrap_or("");
-    let result = shared.authorize(token, access);
-    if let Err(e) = &result {
-        tracing::warn!(error = %e, "REST {what} refused");
-    }
-    result?;
-    Ok(())
 }
 
 fn device_response(status: StatusCode, d: Device) -> Response {

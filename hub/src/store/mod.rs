@@ -297,12 +297,10 @@ pub struct Summary {
 impl Summary {
     /// The connection string of a policy.
     pub fn connection_string(&self, policy: &str) -> Option<String> {
-        self.policies.iter().find(|p| p.name == policy).map(|p| {
-            format!(
-                "HostName={};SharedAccessKeyName={};SharedAccessKey={}",
-                self.host_name, p.name, p.primary_key
-            )
-        })
+        self.policies
+            .iter()
+            .find(|p| p.name == policy)
+            .map(|p| p.connection_string(&self.host_name))
     }
 }
 
