@@ -1,0 +1,477 @@
+//! A local IoT-Hub-compatible hub in the process, for tests and for running without a cloud.
+
+use std::ffi::{c_char, CString};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+use ::c2d_hub::{Durability, HubConfig, LocalHub, ManualClock, StartError};
+use c2d_core::{Error, ErrorKind};
+
+use crate::args::{from_handle, get, get_mut, into_handle, owned_string, text, Out};
+use crate::error::{c2d_result, call, call_infallible, invalid};
+use crate::runtime::block_on;
+
+/// How the hub's store commits.
+pub type c2d_durability = u32;
+/// Every commit waits for the disk (`fsync`): an accepted message survives a crash and a
+/// power loss. The default.
+pub const C2D_DURABILITY_FSYNC: c2d_durability = 0;
+/// Commits reach the OS, not the disk: an accepted message survives a crash of the hub, not a
+/// power loss; faster.
+pub const C2D_DURABILITY_OS: c2d_durability = 1;
+
+/// Options for `c2d_hub_start`: made by `c2d_hub_options_new`, changed by the setters,
+/// copied by `c2d_hub_start`, freed by `c2d_hub_options_free`.
+pub struct c2d_hub_options {
+    config: HubConfig,
+    manual_clock: bool,
+}
+
+/// Makes hub options with IoT Hub's defaults: data in `./.c2d-hub`, host `localhost`, ports
+/// 8883 (MQTT), 5671 (AMQP) and 443 (HTTPS and WebSockets) on 127.0.0.1, queue depth 50,
+/// 64 KB messages, lock 60 s, TTL 1 h, 10 deliveries, feedback batched every 15 s.
+///
+/// @param out_options Receives the options, owned by the caller (free them with
+///                    `c2d_hub_options_free`).
+/// @retval C2D_RESULT_OK The options were made.
+/// @retval C2D_RESULT_INVALID_ARGUMENT `out_options` is NULL.
+///
+/// Thread safety: callable from any thread.
+#[no_mangle]
+#[must_use]
+pub extern "C" fn c2d_hub_options_new(out_options: *mut *mut c2d_hub_options) -> c2d_result {
+    call(|| {
+        Out::new(out_options, "out_options")?.write(into_handle(c2d_hub_options {
+            config: HubConfig::new(".c2d-hub"),
+            manual_clock: false,
+        }));
+        Ok(())
+    })
+}
+
+/// Frees hub options.
+///
+/// @param options The options, or NULL (nothing happens).
+///
+/// Thread safety: callable from any thread, once per options object.
+#[no_mangle]
+pub extern "C" fn c2d_hub_options_free(options: *mut c2d_hub_options) {
+    // SAFETY: the options came from c2d_hub_options_new (the C contract).
+    call_infallible(|| drop(unsafe { from_handle(options) }))
+}
+
+fn set(
+    options: *mut c2d_hub_options,
+    f: impl FnOnce(&mut c2d_hub_options) -> c2d_core::Result<()>,
+) -> c2d_result {
+    call(|| f(get_mut(options, "options")?))
+}
+
+/// Sets the data directory: the store (`hub.db`), the dev CA (`ca.pem`) and the policies
+/// live there, and survive restarts. Created if missing.
+///
+/// @param options The options.
+/// @param path The directory (copied).
+/// @retval C2D_RESULT_OK The directory was set.
+/// @retval C2D_RESULT_INVALID_ARGUMENT An argument is NULL or `path` is not UTF-8.
+///
+/// Thread safety: not concurrently with other calls on the same options.
+#[no_mangle]
+#[must_use]
+pub extern "C" fn c2d_hub_options_set_data_dir(
+    options: *mut c2d_hub_options,
+    path: *const c_char,
+) -> c2d_result {
+    set(options, |o| {
+        o.config.data_dir = PathBuf::from(text(path, "path")?);
+        Ok(())
+    })
+}
+
+/// Sets the three ports; 0 lets the system choose a free one (read it back with
+/// `c2d_hub_mqtt_port` and the like).
+///
+/// @param options The options.
+/// @param mqtt_port MQTT over TLS (IoT Hub: 8883).
+/// @param amqp_port AMQP over TLS (IoT Hub: 5671).
+/// @param https_port HTTPS, MQTT and AMQP over WebSockets (IoT Hub: 443).
+/// @retval C2D_RESULT_OK The ports were set.
+/// @retval C2D_RESULT_INVALID_ARGUMENT `options` is NULL.
+///
+/// Thread safety: not concurrently with other calls on the same options.
+#[no_mangle]
+#[must_use]
+pub extern "C" fn c2d_hub_options_set_ports(
+    options: *mut c2d_hub_options,
+    mqtt_port: u16,
+    amqp_port: u16,
+    https_port: u16,
+) -> c2d_result {
+    set(options, |o| {
+        o.config.mqtt_port = mqtt_port;
+        o.config.amqp_port = amqp_port;
+        o.config.https_port = https_port;
+        Ok(())
+    })
+}
+
+/// Sets how the store commits (`C2D_DURABILITY_FSYNC` by default).
+///
+/// @param options The options.
+/// @param durability One of the `C2D_DURABILITY_*` values.
+/// @retval C2D_RESULT_OK The durability was set.
+/// @retval C2D_RESULT_INVALID_ARGUMENT `options` is NULL or `durability` is not one.
+///
+/// Thread safety: not concurrently with other calls on the same options.
+#[no_mangle]
+#[must_use]
+pub extern "C" fn c2d_hub_options_set_durability(
+    options: *mut c2d_hub_options,
+    durability: c2d_durability,
+) -> c2d_result {
+    set(options, |o| {
+        o.config.durability = match durability {
+            C2D_DURABILITY_FSYNC => Durability::Fsync,
+            C2D_DURABILITY_OS => Durability::Os,
+            other => return Err(invalid(format!("{other} is not a c2d_durability"))),
+        };
+        Ok(())
+    })
+}
+
+/// Sets the queue rules that differ between tests most often.
+///
+/// @param options The options.
+/// @param max_queue_depth Messages a device's queue holds; the next send fails with
+///        `C2D_RESULT_QUEUE_FULL` (IoT Hub: 50).
+/// @param max_message_size Bytes of body and properties a message may have (IoT Hub: 65536).
+/// @param max_delivery_count Abandons after which a message is dead-lettered with
+///        `DeliveryCountExceeded` (IoT Hub: 10).
+/// @param feedback_interval_ms How long the hub gathers feedback records into one batch
+///        (IoT Hub: 15000; 0 sends each at once).
+/// @retval C2D_RESULT_OK The limits were set.
+/// @retval C2D_RESULT_INVALID_ARGUMENT `options` is NULL, or a count or size is 0.
+///
+/// Thread safety: not concurrently with other calls on the same options.
+#[no_mangle]
+#[must_use]
+pub extern "C" fn c2d_hub_options_set_limits(
+    options: *mut c2d_hub_options,
+    max_queue_depth: u32,
+    max_message_size: u32,
+    max_delivery_count: u32,
+    feedback_interval_ms: u32,
+) -> c2d_result {
+    set(options, |o| {
+        if max_queue_depth == 0 || max_message_size == 0 || max_delivery_count == 0 {
+            return Err(invalid(
+                "max_queue_depth, max_message_size and max_delivery_count must be at least 1",
+            ));
+        }
+        let limits = &mut o.config.limits;
+        limits.max_queue_depth = max_queue_depth as usize;
+        limits.max_message_size = max_message_size as usize;
+        limits.max_delivery_count = max_delivery_count;
+        limits.feedback_interval = Duration::from_millis(feedback_interval_ms.into());
+        Ok(())
+    })
+}
+
+/// Runs the hub on a manual clock that stands still until `c2d_hub_advance_clock` moves it:
+/// tests can then pass TTLs and lock timeouts without sleeping.
+///
+/// @param options The options.
+/// @retval C2D_RESULT_OK The hub will use a manual clock.
+/// @retval C2D_RESULT_INVALID_ARGUMENT `options` is NULL.
+///
+/// Thread safety: not concurrently with other calls on the same options.
+#[no_mangle]
+#[must_use]
+pub extern "C" fn c2d_hub_options_use_manual_clock(options: *mut c2d_hub_options) -> c2d_result {
+    set(options, |o| {
+        o.manual_clock = true;
+        Ok(())
+    })
+}
+
+/// A running local hub. Made by `c2d_hub_start`, stopped by `c2d_hub_stop`, freed by
+/// `c2d_hub_free`. Every function may be called from any thread, except `_free`, which must
+/// be the last call.
+pub struct c2d_hub {
+    hub: Mutex<Option<LocalHub>>,
+    clock: Option<Arc<ManualClock>>,
+    host_name: CString,
+    ca_pem: CString,
+    ca_path: CString,
+    service: CString,
+    owner: CString,
+    ports: (u16, u16, u16),
+}
+
+fn c_string(s: impl Into<Vec<u8>>) -> c2d_core::Result<CString> {
+    CString::new(s).map_err(|_| invalid("text holds a NUL byte"))
+}
+
+/// Starts a hub: opens (or creates) its data directory, makes its dev CA and server
+/// certificate on first start, and listens. Creates the policies `iothubowner`, `service`,
+/// `registryReadWrite` and `device` on first start.
+///
+/// @param options Options, or NULL for the defaults (see `c2d_hub_options_new`). Copied.
+/// @param out_hub Receives the hub, owned by the caller (free it with `c2d_hub_free`).
+/// @retval C2D_RESULT_OK The hub is serving.
+/// @retval C2D_RESULT_INVALID_ARGUMENT `out_hub` is NULL.
+/// @retval C2D_RESULT_UNAVAILABLE A port is taken or cannot be bound.
+/// @retval C2D_RESULT_INTERNAL The data directory, store or certificates could not be opened
+///         or made (the last error message says which).
+///
+/// Thread safety: callable from any thread. Blocks.
+#[no_mangle]
+#[must_use]
+pub extern "C" fn c2d_hub_start(
+    options: *const c2d_hub_options,
+    out_hub: *mut *mut c2d_hub,
+) -> c2d_result {
+    call(|| {
+        let out = Out::new(out_hub, "out_hub")?;
+        c2d_core::tls::install_crypto_provider();
+        // SAFETY: NULL means the defaults; otherwise options from c2d_hub_options_new.
+        let (mut config, manual) = match unsafe { options.as_ref() } {
+            Some(o) => (o.config.clone(), o.manual_clock),
+            None => (HubConfig::new(".c2d-hub"), false),
+        };
+        let clock = manual.then(|| Arc::new(ManualClock::new(SystemTime::now())));
+        if let Some(c) = &clock {
+            config.clock = c.clone();
+        }
+        let hub = block_on(LocalHub::start(config))?.map_err(|e| {
+            let kind = match e {
+                StartError::Bind { .. } => ErrorKind::Unavailable,
+                _ => ErrorKind::Internal,
+            };
+            Error::new(kind, e.to_string())
+        })?;
+        let handle = c2d_hub {
+            clock,
+            host_name: c_string(hub.host_name())?,
+            ca_pem: c_string(hub.ca_pem())?,
+            ca_path: c_string(hub.ca_path().display().to_string())?,
+            service: c_string(hub.service_connection_string())?,
+            owner: c_string(hub.owner_connection_string())?,
+            ports: (hub.mqtt_port(), hub.amqp_port(), hub.https_port()),
+            hub: Mutex::new(Some(hub)),
+        };
+        out.write(into_handle(handle));
+        Ok(())
+    })
+}
+
+/// Reads the hub's ports (the chosen ones, where the options said 0).
+///
+/// @param hub The hub.
+/// @param out_mqtt_port Receives the MQTT port.
+/// @param out_amqp_port Receives the AMQP port.
+/// @param out_https_port Receives the HTTPS / WebSocket port.
+/// @retval C2D_RESULT_OK The ports were read.
+/// @retval C2D_RESULT_INVALID_ARGUMENT An argument is NULL.
+///
+/// Thread safety: callable from any thread.
+#[no_mangle]
+#[must_use]
+pub extern "C" fn c2d_hub_ports(
+    hub: *const c2d_hub,
+    out_mqtt_port: *mut u16,
+    out_amqp_port: *mut u16,
+    out_https_port: *mut u16,
+) -> c2d_result {
+    call(|| {
+        let mqtt = Out::new(out_mqtt_port, "out_mqtt_port")?;
+        let amqp = Out::new(out_amqp_port, "out_amqp_port")?;
+        let https = Out::new(out_https_port, "out_https_port")?;
+        let (m, a, h) = get(hub, "hub")?.ports;
+        mqtt.write(m);
+        amqp.write(a);
+        https.write(h);
+        Ok(())
+    })
+}
+
+/// What `c2d_hub_text` reads.
+pub type c2d_hub_text_kind = u32;
+/// The host name clients must dial (and that the certificate names): `localhost`.
+pub const C2D_HUB_TEXT_HOST_NAME: c2d_hub_text_kind = 0;
+/// The dev CA certificate, PEM: give it to `c2d_*_options_set_trusted_ca_pem`.
+pub const C2D_HUB_TEXT_CA_PEM: c2d_hub_text_kind = 1;
+/// The path of the dev CA file (`ca.pem` in the data directory).
+pub const C2D_HUB_TEXT_CA_PATH: c2d_hub_text_kind = 2;
+/// The connection string of the `service` policy (ServiceConnect: send, feedback, purge).
+pub const C2D_HUB_TEXT_SERVICE_CONNECTION_STRING: c2d_hub_text_kind = 3;
+/// The connection string of the `iothubowner` policy (every right, registry writes too).
+pub const C2D_HUB_TEXT_OWNER_CONNECTION_STRING: c2d_hub_text_kind = 4;
+
+/// Reads one of the hub's texts: host name, CA, connection strings.
+///
+/// @param hub The hub.
+/// @param kind One of the `C2D_HUB_TEXT_*` values.
+/// @param out_text Receives the text, NUL-terminated and owned by the hub (valid until
+///                 `c2d_hub_free`).
+/// @retval C2D_RESULT_OK The text was read.
+/// @retval C2D_RESULT_INVALID_ARGUMENT An argument is NULL or `kind` is not one of them.
+///
+/// Thread safety: callable from any thread.
+#[no_mangle]
+#[must_use]
+pub extern "C" fn c2d_hub_text(
+    hub: *const c2d_hub,
+    kind: c2d_hub_text_kind,
+    out_text: *mut *const c_char,
+) -> c2d_result {
+    call(|| {
+        let out = Out::new(out_text, "out_text")?;
+        let h = get(hub, "hub")?;
+        let text = match kind {
+            C2D_HUB_TEXT_HOST_NAME => &h.host_name,
+            C2D_HUB_TEXT_CA_PEM => &h.ca_pem,
+            C2D_HUB_TEXT_CA_PATH => &h.ca_path,
+            C2D_HUB_TEXT_SERVICE_CONNECTION_STRING => &h.service,
+            C2D_HUB_TEXT_OWNER_CONNECTION_STRING => &h.owner,
+            other => return Err(invalid(format!("{other} is not a c2d_hub_text_kind"))),
+        };
+        out.write(text.as_ptr());
+        Ok(())
+    })
+}
+
+impl c2d_hub {
+    /// Runs `f` on the running hub; `Closed` once it was stopped.
+    fn with<T>(&self, f: impl FnOnce(&LocalHub) -> c2d_core::Result<T>) -> c2d_core::Result<T> {
+        let hub = self.hub.lock().unwrap_or_else(|e| e.into_inner());
+        f(hub
+            .as_ref()
+            .ok_or_else(|| Error::new(ErrorKind::Closed, "the hub was stopped"))?)
+    }
+}
+
+/// Registers a device (as the REST registry would) and returns its connection string.
+///
+/// @param hub The hub.
+/// @param device_id The new device's id.
+/// @param out_connection_string Receives `HostName=...;DeviceId=...;SharedAccessKey=...`,
+///        owned by the caller (free it with `c2d_string_free`).
+/// @retval C2D_RESULT_OK The device was created.
+/// @retval C2D_RESULT_INVALID_ARGUMENT An argument is NULL, the id is not valid, or the device
+///         exists already.
+/// @retval C2D_RESULT_CLOSED The hub was stopped.
+///
+/// Thread safety: callable from any thread. Blocks.
+#[no_mangle]
+#[must_use]
+pub extern "C" fn c2d_hub_create_device(
+    hub: *const c2d_hub,
+    device_id: *const c_char,
+    out_connection_string: *mut *mut c_char,
+) -> c2d_result {
+    call(|| {
+        let out = Out::new(out_connection_string, "out_connection_string")?;
+        let device_id = text(device_id, "device_id")?;
+        let h = get(hub, "hub")?;
+        let cs = h.with(|hub| {
+            let device = block_on(hub.create_device(device_id))??;
+            device
+                .connection_string(hub.host_name())
+                .ok_or_else(|| Error::new(ErrorKind::Internal, "the device has no symmetric key"))
+        })?;
+        out.write(owned_string(cs)?);
+        Ok(())
+    })
+}
+
+/// Counts the messages queued for a device, in any state (waiting, or delivered and not yet
+/// settled).
+///
+/// @param hub The hub.
+/// @param device_id The device.
+/// @param out_depth Receives the count (0 for an unknown device).
+/// @retval C2D_RESULT_OK The queue was counted.
+/// @retval C2D_RESULT_INVALID_ARGUMENT An argument is NULL.
+/// @retval C2D_RESULT_CLOSED The hub was stopped.
+///
+/// Thread safety: callable from any thread.
+#[no_mangle]
+#[must_use]
+pub extern "C" fn c2d_hub_queue_depth(
+    hub: *const c2d_hub,
+    device_id: *const c_char,
+    out_depth: *mut usize,
+) -> c2d_result {
+    call(|| {
+        let out = Out::new(out_depth, "out_depth")?;
+        let device_id = text(device_id, "device_id")?;
+        out.write(get(hub, "hub")?.with(|h| Ok(h.queue_depth(device_id)))?);
+        Ok(())
+    })
+}
+
+/// Moves the hub's manual clock forward: messages whose TTL passes expire, locks that end
+/// return their messages to the queue, and so on, as if that time had gone by.
+///
+/// @param hub A hub started with `c2d_hub_options_use_manual_clock`.
+/// @param ms How far to move the clock, in milliseconds.
+/// @retval C2D_RESULT_OK The clock moved.
+/// @retval C2D_RESULT_INVALID_ARGUMENT `hub` is NULL or runs on the system clock.
+///
+/// Thread safety: callable from any thread.
+#[no_mangle]
+#[must_use]
+pub extern "C" fn c2d_hub_advance_clock(hub: *const c2d_hub, ms: u64) -> c2d_result {
+    call(|| {
+        let clock = get(hub, "hub")?.clock.as_ref().ok_or_else(|| {
+            invalid("the hub runs on the system clock (see c2d_hub_options_use_manual_clock)")
+        })?;
+        clock.advance(Duration::from_millis(ms));
+        Ok(())
+    })
+}
+
+/// Stops the hub: stops listening, closes every connection (messages in flight go back to
+/// their queues) and closes the store. Everything accepted is on disk; starting a hub on the
+/// same data directory serves it again. Stopping twice is not an error.
+///
+/// @param hub The hub.
+/// @retval C2D_RESULT_OK The hub stopped.
+/// @retval C2D_RESULT_INVALID_ARGUMENT `hub` is NULL.
+///
+/// Thread safety: callable from any thread. Blocks.
+#[no_mangle]
+#[must_use]
+pub extern "C" fn c2d_hub_stop(hub: *const c2d_hub) -> c2d_result {
+    call(|| {
+        let running = get(hub, "hub")?
+            .hub
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        if let Some(h) = running {
+            block_on(h.stop())?;
+        }
+        Ok(())
+    })
+}
+
+/// Stops the hub (as `c2d_hub_stop`) and frees it.
+///
+/// @param hub The hub, or NULL (nothing happens).
+///
+/// Thread safety: callable from any thread, once, when no other call is using the hub.
+#[no_mangle]
+pub extern "C" fn c2d_hub_free(hub: *mut c2d_hub) {
+    call_infallible(|| {
+        // SAFETY: the hub came from c2d_hub_start and is freed once.
+        if let Some(h) = unsafe { from_handle(hub) } {
+            let running = h.hub.lock().unwrap_or_else(|e| e.into_inner()).take();
+            if let Some(running) = running {
+                let _ = block_on(running.stop());
+            }
+        }
+    })
+}

@@ -1,0 +1,547 @@
+//! The service client: send, wait for a message's outcome, read feedback, purge, close.
+
+use std::ffi::{c_char, CString};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use c2d_core::{
+    Error, ErrorKind, FeedbackReceiver, RetryPolicy, SentMessage, ServiceClient,
+    ServiceClientBuilder, ServiceTransport,
+};
+
+use crate::args::{from_handle, get, get_mut, into_handle, text, Out};
+use crate::error::{c2d_result, call, call_infallible, invalid};
+use crate::message::c2d_message;
+use crate::retry::{c2d_retry_policy, policy_of};
+use crate::runtime::{block_on, block_on_for};
+use crate::service::feedback::c2d_feedback_record;
+use crate::tls::{pem_arg, read_ca_file};
+
+/// How a service client talks to the hub.
+pub type c2d_service_transport = u32;
+/// AMQP 1.0 over TLS, port 5671 (the default).
+pub const C2D_SERVICE_TRANSPORT_AMQP: c2d_service_transport = 0;
+/// AMQP over WebSockets over TLS, port 443.
+pub const C2D_SERVICE_TRANSPORT_AMQP_WS: c2d_service_transport = 1;
+
+/// Options for `c2d_service_client_connect`: made by `c2d_service_options_new`, changed by
+/// the setters, copied by the connect call, freed by `c2d_service_options_free`.
+#[derive(Default)]
+pub struct c2d_service_options {
+    transport: Option<ServiceTransport>,
+    trusted_ca_pem: Option<Vec<u8>>,
+    port: Option<u16>,
+    https_port: Option<u16>,
+    retry: Option<RetryPolicy>,
+    timeout: Option<Duration>,
+}
+
+impl c2d_service_options {
+    fn apply(&self, mut b: ServiceClientBuilder) -> ServiceClientBuilder {
+        if let Some(t) = self.transport {
+            b = b.transport(t);
+        }
+        if let Some(ca) = &self.trusted_ca_pem {
+            b = b.trusted_ca_pem(ca.clone());
+        }
+        if let Some(p) = self.port {
+            b = b.port(p);
+        }
+        if let Some(p) = self.https_port {
+            b = b.https_port(p);
+        }
+        if let Some(r) = &self.retry {
+            b = b.retry(r.clone());
+        }
+        if let Some(t) = self.timeout {
+            b = b.timeout(t);
+        }
+        b
+    }
+}
+
+/// Makes service options with every setting at its default.
+///
+/// @param out_options Receives the options, owned by the caller (free them with
+///                    `c2d_service_options_free`).
+/// @retval C2D_RESULT_OK The options were made.
+/// @retval C2D_RESULT_INVALID_ARGUMENT `out_options` is NULL.
+///
+/// Thread safety: callable from any thread.
+#[no_mangle]
+#[must_use]
+pub extern "C" fn c2d_service_options_new(
+    out_options: *mut *mut c2d_service_options,
+) -> c2d_result {
+    call(|| {
+        Out::new(out_options, "out_options")?.write(into_handle(c2d_service_options::default()));
+        Ok(())
+    })
+}
+
+/// Frees service options. Clients connected with them keep their own copy.
+///
+/// @param options The options, or NULL (nothing happens).
+///
+/// Thread safety: callable from any thread, once per options object.
+#[no_mangle]
+pub extern "C" fn c2d_service_options_free(options: *mut c2d_service_options) {
+    // SAFETY: the options came from c2d_service_options_new (the C contract).
+    call_infallible(|| drop(unsafe { from_handle(options) }))
+}
+
+fn set(
+    options: *mut c2d_service_options,
+    f: impl FnOnce(&mut c2d_service_options) -> c2d_core::Result<()>,
+) -> c2d_result {
+    call(|| f(get_mut(options, "options")?))
+}
+
+/// Chooses the transport (`C2D_SERVICE_TRANSPORT_AMQP` by default).
+///
+/// @param options The options.
+/// @param transport One of the `C2D_SERVICE_TRANSPORT_*` values.
+/// @retval C2D_RESULT_OK The transport was set.
+/// @retval C2D_RESULT_INVALID_ARGUMENT `options` is NULL or `transport` is not a transport.
+///
+/// Thread safety: not concurrently with other calls on the same options.
+#[no_mangle]
+#[must_use]
+pub extern "C" fn c2d_service_options_set_transport(
+    options: *mut c2d_service_options,
+    transport: c2d_service_transport,
+) -> c2d_result {
+    set(options, |o| {
+        o.transport = Some(match transport {
+            C2D_SERVICE_TRANSPORT_AMQP => ServiceTransport::Amqp,
+            C2D_SERVICE_TRANSPORT_AMQP_WS => ServiceTransport::AmqpWs,
+            other => return Err(invalid(format!("{other} is not a c2d_service_transport"))),
+        });
+        Ok(())
+    })
+}
+
+/// Trusts the CA certificates in `pem` (for example a local hub's dev CA) instead of the
+/// system's roots, for AMQP and for REST.
+///
+/// @param options The options.
+/// @param pem PEM text of one or more certificates (copied).
+/// @param pem_len Its length in bytes.
+/// @retval C2D_RESULT_OK The CA was set (it is parsed at connect).
+/// @retval C2D_RESULT_INVALID_ARGUMENT An argument is NULL or `pem_len` is 0.
+///
+/// Thread safety: not concurrently with other calls on the same options.
+#[no_mangle]
+#[must_use]
+pub extern "C" fn c2d_service_options_set_trusted_ca_pem(
+    options: *mut c2d_service_options,
+    pem: *const u8,
+    pem_len: usize,
+) -> c2d_result {
+    set(options, |o| {
+        o.trusted_ca_pem = Some(pem_arg(pem, pem_len)?);
+        Ok(())
+    })
+}
+
+/// Trusts the CA certificates in the PEM file at `path` instead of the system's roots.
+///
+/// @param options The options.
+/// @param path The file's path; it is read now.
+/// @retval C2D_RESULT_OK The file was read.
+/// @retval C2D_RESULT_INVALID_ARGUMENT An argument is NULL, or the file cannot be read or is
+///         empty.
+///
+/// Thread safety: not concurrently with other calls on the same options.
+#[no_mangle]
+#[must_use]
+pub extern "C" fn c2d_service_options_set_trusted_ca_file(
+    options: *mut c2d_service_options,
+    path: *const c_char,
+) -> c2d_result {
+    set(options, |o| {
+        o.trusted_ca_pem = Some(read_ca_file(text(path, "path")?)?);
+        Ok(())
+    })
+}
+
+/// Overrides the AMQP port (5671, or 443 for AMQP over WebSockets), for a local hub on
+/// non-standard ports.
+///
+/// @param options The options.
+/// @param port The TCP port.
+/// @retval C2D_RESULT_OK The port was set.
+/// @retval C2D_RESULT_INVALID_ARGUMENT `options` is NULL or `port` is 0.
+///
+/// Thread safety: not concurrently with other calls on the same options.
+#[no_mangle]
+#[must_use]
+pub extern "C" fn c2d_service_options_set_port(
+    options: *mut c2d_service_options,
+    port: u16,
+) -> c2d_result {
+    set(options, |o| {
+        if port == 0 {
+            return Err(invalid("port 0 cannot be dialled"));
+        }
+        o.port = Some(port);
+        Ok(())
+    })
+}
+
+/// Overrides the HTTPS port of the REST calls (registry, purge; 443 by default).
+///
+/// @param options The options.
+/// @param port The TCP port.
+/// @retval C2D_RESULT_OK The port was set.
+/// @retval C2D_RESULT_INVALID_ARGUMENT `options` is NULL or `port` is 0.
+///
+/// Thread safety: not concurrently with other calls on the same options.
+#[no_mangle]
+#[must_use]
+pub extern "C" fn c2d_service_options_set_https_port(
+    options: *mut c2d_service_options,
+    port: u16,
+) -> c2d_result {
+    set(options, |o| {
+        if port == 0 {
+            return Err(invalid("port 0 cannot be dialled"));
+        }
+        o.https_port = Some(port);
+        Ok(())
+    })
+}
+
+/// Sets the retry policy for connecting and operations (exponential back-off with jitter by
+/// default).
+///
+/// @param options The options.
+/// @param policy The policy (copied; the caller keeps and frees it).
+/// @retval C2D_RESULT_OK The policy was set.
+/// @retval C2D_RESULT_INVALID_ARGUMENT An argument is NULL.
+///
+/// Thread safety: not concurrently with other calls on the same options.
+#[no_mangle]
+#[must_use]
+pub extern "C" fn c2d_service_options_set_retry(
+    options: *mut c2d_service_options,
+    policy: *const c2d_retry_policy,
+) -> c2d_result {
+    set(options, |o| {
+        o.retry = Some(policy_of(policy)?);
+        Ok(())
+    })
+}
+
+/// Sets how long one attempt of an operation may take (30 s by default).
+///
+/// @param options The options.
+/// @param timeout_ms The limit in milliseconds (at least 1).
+/// @retval C2D_RESULT_OK The timeout was set.
+/// @retval C2D_RESULT_INVALID_ARGUMENT `options` is NULL or `timeout_ms` is 0.
+///
+/// Thread safety: not concurrently with other calls on the same options.
+#[no_mangle]
+#[must_use]
+pub extern "C" fn c2d_service_options_set_timeout_ms(
+    options: *mut c2d_service_options,
+    timeout_ms: u32,
+) -> c2d_result {
+    set(options, |o| {
+        if timeout_ms == 0 {
+            return Err(invalid("timeout_ms must be at least 1"));
+        }
+        o.timeout = Some(Duration::from_millis(timeout_ms.into()));
+        Ok(())
+    })
+}
+
+/// A back-end's connection to the hub: sends, feedback, purge and the device registry.
+///
+/// Made by `c2d_service_client_connect`, freed by `c2d_service_client_free`. Every function
+/// may be called from any thread, concurrently, except `_free`, which must be the last call.
+pub struct c2d_service_client {
+    pub(crate) client: ServiceClient,
+    closed: AtomicBool,
+    /// The subscription `c2d_service_client_feedback_receive` reads, made by its first call.
+    feedback: tokio::sync::Mutex<Option<FeedbackReceiver>>,
+}
+
+impl c2d_service_client {
+    pub(crate) fn check_open(&self) -> c2d_core::Result<()> {
+        if self.closed.load(Ordering::SeqCst) {
+            return Err(Error::new(
+                ErrorKind::Closed,
+                "the service client was closed",
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Connects a back-end to the hub with a policy connection string.
+///
+/// @param connection_string `HostName=...;SharedAccessKeyName=...;SharedAccessKey=...`; the
+///        policy needs ServiceConnect to send and read feedback, RegistryWrite to create
+///        devices.
+/// @param options Options, or NULL for the defaults (AMQP, system CAs, standard ports).
+///                Copied: the caller keeps and frees them.
+/// @param out_client Receives the client, owned by the caller (free it with
+///                   `c2d_service_client_free`).
+/// @retval C2D_RESULT_OK Connected.
+/// @retval C2D_RESULT_INVALID_ARGUMENT An argument is NULL, or the connection string or CA is
+///         malformed.
+/// @retval C2D_RESULT_UNAUTHORIZED The hub refused the credentials.
+/// @retval C2D_RESULT_UNAVAILABLE The hub could not be reached (after the retries).
+/// @retval C2D_RESULT_TIMEOUT Connecting took longer than the timeout.
+///
+/// Thread safety: callable from any thread. Blocks.
+#[no_mangle]
+#[must_use]
+pub extern "C" fn c2d_service_client_connect(
+    connection_string: *const c_char,
+    options: *const c2d_service_options,
+    out_client: *mut *mut c2d_service_client,
+) -> c2d_result {
+    call(|| {
+        let out = Out::new(out_client, "out_client")?;
+        let cs = text(connection_string, "connection_string")?;
+        let default = c2d_service_options::default();
+        // SAFETY: NULL means the defaults; otherwise options from c2d_service_options_new.
+        let opts = unsafe { options.as_ref() }.unwrap_or(&default);
+        let client = block_on(opts.apply(ServiceClient::builder(cs)?).connect())??;
+        out.write(into_handle(c2d_service_client {
+            client,
+            closed: AtomicBool::new(false),
+            feedback: tokio::sync::Mutex::new(None),
+        }));
+        Ok(())
+    })
+}
+
+/// A sent message: its id, and a way to wait for its own feedback record.
+/// Owned by the caller, freed with `c2d_sent_message_free`.
+pub struct c2d_sent_message {
+    sent: SentMessage,
+    message_id: CString,
+}
+
+/// Sends a message to a device's queue, waiting until the hub has accepted it (stored it
+/// durably). Without a message id, a UUID is made for it.
+///
+/// @param client The client.
+/// @param device_id The device.
+/// @param message The message (made by `c2d_message_new`; the caller keeps and frees it).
+/// @param out_sent Receives the sent message, owned by the caller (free it with
+///                 `c2d_sent_message_free`), to read its id or wait for its outcome. May be
+///                 NULL when neither is needed.
+/// @retval C2D_RESULT_OK The hub accepted the message.
+/// @retval C2D_RESULT_INVALID_ARGUMENT An argument is NULL or `device_id` is not UTF-8.
+/// @retval C2D_RESULT_DEVICE_NOT_FOUND The device is not registered.
+/// @retval C2D_RESULT_QUEUE_FULL The device's queue is full (IoT Hub: 50 messages).
+/// @retval C2D_RESULT_MESSAGE_TOO_LARGE The message is larger than the hub accepts (64 KB).
+/// @retval C2D_RESULT_UNAUTHORIZED The policy lacks ServiceConnect.
+/// @retval C2D_RESULT_UNAVAILABLE, C2D_RESULT_TIMEOUT The hub could not be reached in time
+///         (after the retries).
+/// @retval C2D_RESULT_CLOSED The client was closed.
+///
+/// Thread safety: callable from any thread. Blocks.
+#[no_mangle]
+#[must_use]
+pub extern "C" fn c2d_service_client_send(
+    client: *const c2d_service_client,
+    device_id: *const c_char,
+    message: *const c2d_message,
+    out_sent: *mut *mut c2d_sent_message,
+) -> c2d_result {
+    call(|| {
+        let c = get(client, "client")?;
+        let device_id = text(device_id, "device_id")?;
+        let message = get(message, "message")?.message().clone();
+        c.check_open()?;
+        let sent = block_on(c.client.send(device_id, message))??;
+        if let Some(out) = std::ptr::NonNull::new(out_sent) {
+            let message_id = CString::new(sent.message_id())
+                .map_err(|_| invalid("the message id holds a NUL byte"))?;
+            // SAFETY: a non-NULL out-parameter given by the caller.
+            unsafe {
+                out.as_ptr()
+                    .write(into_handle(c2d_sent_message { sent, message_id }))
+            };
+        }
+        Ok(())
+    })
+}
+
+/// Reads the id of a sent message (the one it was given, or the one made for it).
+///
+/// @param sent The sent message.
+/// @param out_message_id Receives the id, NUL-terminated and owned by `sent`.
+/// @retval C2D_RESULT_OK The id was read.
+/// @retval C2D_RESULT_INVALID_ARGUMENT An argument is NULL.
+///
+/// Thread safety: callable from any thread while `sent` is not being freed.
+#[no_mangle]
+#[must_use]
+pub extern "C" fn c2d_sent_message_id(
+    sent: *const c2d_sent_message,
+    out_message_id: *mut *const c_char,
+) -> c2d_result {
+    call(|| {
+        let out = Out::new(out_message_id, "out_message_id")?;
+        out.write(get(sent, "sent")?.message_id.as_ptr());
+        Ok(())
+    })
+}
+
+/// Waits for this message's own feedback record. The message's ack mode decides which
+/// outcomes produce one: with `C2D_ACK_POSITIVE` a rejected message produces none, with
+/// `C2D_ACK_NEGATIVE` a completed one produces none; the timeout ends such waits.
+///
+/// @param sent The sent message.
+/// @param timeout_ms How long to wait, in milliseconds, or `C2D_TIMEOUT_INFINITE`.
+/// @param out_record Receives the record, owned by the caller (free it with
+///                   `c2d_feedback_record_free`).
+/// @retval C2D_RESULT_OK The record arrived.
+/// @retval C2D_RESULT_TIMEOUT No record within `timeout_ms`.
+/// @retval C2D_RESULT_INVALID_ARGUMENT An argument is NULL, or the message was sent with
+///         `C2D_ACK_NONE`.
+/// @retval C2D_RESULT_CLOSED The client was closed.
+///
+/// Thread safety: callable from any thread. Blocks.
+#[no_mangle]
+#[must_use]
+pub extern "C" fn c2d_sent_message_wait_outcome(
+    sent: *const c2d_sent_message,
+    timeout_ms: u32,
+    out_record: *mut *mut c2d_feedback_record,
+) -> c2d_result {
+    call(|| {
+        let out = Out::new(out_record, "out_record")?;
+        let s = get(sent, "sent")?;
+        let record = block_on_for(timeout_ms, "the message's feedback", s.sent.outcome())??;
+        out.write(into_handle(c2d_feedback_record::new(record)));
+        Ok(())
+    })
+}
+
+/// Frees a sent message (the message itself is at the hub; nothing is cancelled).
+///
+/// @param sent The sent message, or NULL (nothing happens).
+///
+/// Thread safety: callable from any thread, once, when no other call is using it.
+#[no_mangle]
+pub extern "C" fn c2d_sent_message_free(sent: *mut c2d_sent_message) {
+    // SAFETY: `sent` came from c2d_service_client_send (the C contract).
+    call_infallible(|| drop(unsafe { from_handle(sent) }))
+}
+
+/// Waits up to `timeout_ms` for the next feedback record of any message. The hub's feedback
+/// queue is one for the whole hub: the client reads it and hands each record both to the
+/// waiter of that message (`c2d_sent_message_wait_outcome`) and to this call. Records that
+/// arrived before the first call of this function on a client are not returned by it.
+///
+/// @param client The client.
+/// @param timeout_ms How long to wait, in milliseconds, or `C2D_TIMEOUT_INFINITE`.
+/// @param out_record Receives the record, owned by the caller (free it with
+///                   `c2d_feedback_record_free`).
+/// @retval C2D_RESULT_OK A record arrived.
+/// @retval C2D_RESULT_TIMEOUT No record within `timeout_ms`.
+/// @retval C2D_RESULT_INVALID_ARGUMENT An argument is NULL.
+/// @retval C2D_RESULT_UNAUTHORIZED The policy lacks ServiceConnect.
+/// @retval C2D_RESULT_CLOSED The client was closed.
+///
+/// Thread safety: callable from any thread; concurrent callers take turns.
+#[no_mangle]
+#[must_use]
+pub extern "C" fn c2d_service_client_feedback_receive(
+    client: *const c2d_service_client,
+    timeout_ms: u32,
+    out_record: *mut *mut c2d_feedback_record,
+) -> c2d_result {
+    call(|| {
+        let out = Out::new(out_record, "out_record")?;
+        let c = get(client, "client")?;
+        c.check_open()?;
+        let next = block_on_for(timeout_ms, "a feedback record", async {
+            let mut feedback = c.feedback.lock().await;
+            let receiver = match feedback.as_mut() {
+                Some(r) => r,
+                None => feedback.insert(c.client.feedback()?),
+            };
+            receiver
+                .recv()
+                .await
+                .ok_or_else(|| Error::new(ErrorKind::Closed, "the service client was closed"))
+        })??;
+        out.write(into_handle(c2d_feedback_record::new(next)));
+        Ok(())
+    })
+}
+
+/// Removes every message queued for a device (`Purged` feedback for those that asked).
+///
+/// @param client The client.
+/// @param device_id The device.
+/// @param out_purged Receives how many messages were removed.
+/// @retval C2D_RESULT_OK The queue was purged.
+/// @retval C2D_RESULT_INVALID_ARGUMENT An argument is NULL or `device_id` is not UTF-8.
+/// @retval C2D_RESULT_DEVICE_NOT_FOUND The device is not registered.
+/// @retval C2D_RESULT_UNAUTHORIZED The policy lacks ServiceConnect.
+/// @retval C2D_RESULT_CLOSED The client was closed.
+///
+/// Thread safety: callable from any thread. Blocks.
+#[no_mangle]
+#[must_use]
+pub extern "C" fn c2d_service_client_purge(
+    client: *const c2d_service_client,
+    device_id: *const c_char,
+    out_purged: *mut u64,
+) -> c2d_result {
+    call(|| {
+        let out = Out::new(out_purged, "out_purged")?;
+        let c = get(client, "client")?;
+        let device_id = text(device_id, "device_id")?;
+        c.check_open()?;
+        let r = block_on(c.client.purge(device_id))??;
+        out.write(r.total_messages_purged);
+        Ok(())
+    })
+}
+
+/// Closes the connection; outcome waits and feedback reads end with `C2D_RESULT_CLOSED`, and
+/// so do later calls. Closing twice is not an error.
+///
+/// @param client The client.
+/// @retval C2D_RESULT_OK Closed.
+/// @retval C2D_RESULT_INVALID_ARGUMENT `client` is NULL.
+///
+/// Thread safety: callable from any thread. Blocks.
+#[no_mangle]
+#[must_use]
+pub extern "C" fn c2d_service_client_close(client: *const c2d_service_client) -> c2d_result {
+    call(|| {
+        let c = get(client, "client")?;
+        if !c.closed.swap(true, Ordering::SeqCst) {
+            block_on(c.client.close())?;
+        }
+        Ok(())
+    })
+}
+
+/// Closes the client (as `c2d_service_client_close`) and frees it.
+///
+/// @param client The client, or NULL (nothing happens).
+///
+/// Thread safety: callable from any thread, once, when no other call is using the client.
+#[no_mangle]
+pub extern "C" fn c2d_service_client_free(client: *mut c2d_service_client) {
+    call_infallible(|| {
+        // SAFETY: the client came from c2d_service_client_connect and is freed once.
+        if let Some(c) = unsafe { from_handle(client) } {
+            if !c.closed.swap(true, Ordering::SeqCst) {
+                let _ = block_on(c.client.close());
+            }
+        }
+    })
+}

@@ -1,0 +1,5 @@
+//! The service side: client, feedback records, registry.
+
+pub mod client;
+pub mod feedback;
+pub mod registry;

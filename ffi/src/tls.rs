@@ -1,0 +1,23 @@
+//! Trusted CA certificates given from memory or from a file.
+
+use c2d_core::Result;
+
+use crate::args::bytes;
+use crate::error::invalid;
+
+/// A PEM buffer argument, copied.
+pub(crate) fn pem_arg(pem: *const u8, pem_len: usize) -> Result<Vec<u8>> {
+    if pem_len == 0 {
+        return Err(invalid("pem is empty"));
+    }
+    Ok(bytes(pem, pem_len, "pem")?.to_vec())
+}
+
+/// The contents of a PEM file.
+pub(crate) fn read_ca_file(path: &str) -> Result<Vec<u8>> {
+    let pem = std::fs::read(path).map_err(|e| invalid(format!("cannot read {path}: {e}")))?;
+    if pem.is_empty() {
+        return Err(invalid(format!("{path} is empty")));
+    }
+    Ok(pem)
+}

@@ -1,0 +1,346 @@
+/* DESIGN.md's scenario list through the C API, on every device transport, against a local hub
+ * started by the test on free ports: complete; reject -> Rejected; abandon -> redelivery;
+ * max delivery -> DeliveryCountExceeded; TTL -> Expired; purge -> Purged; lock expiry ->
+ * redelivery; queue full; too large; unknown device; bad token; closed client. Also the
+ * message callback and connection status callback, feedback records, and the registry. */
+#define _POSIX_C_SOURCE 200809L
+#include <pthread.h>
+#include <stdbool.h>
+#include <time.h>
+
+#include "test.h"
+
+#ifndef WAIT_MS
+#define WAIT_MS 15000
+#endif
+
+static void step(const char *what) {
+    if (getenv("C2D_TEST_VERBOSE")) fprintf(stderr, "  %s\n", what);
+}
+
+static c2d_message *receive(c2d_device_client *device) {
+    c2d_message *m = NULL;
+    OK(c2d_device_client_receive(device, WAIT_MS, &m));
+    return m;
+}
+
+static void check_body(const c2d_message *m, const char *want) {
+    const uint8_t *body = NULL;
+    size_t len = 0;
+    OK(c2d_message_body(m, &body, &len));
+    CHECK(len == strlen(want) && memcmp(body, want, len) == 0);
+}
+
+static c2d_message *new_message(const char *body, c2d_ack ack) {
+    c2d_message *m = NULL;
+    OK(c2d_message_new((const uint8_t *)body, strlen(body), &m));
+    OK(c2d_message_set_ack(m, ack));
+    return m;
+}
+
+static c2d_sent_message *send_text(c2d_service_client *s, const char *device, const char *body,
+                                   c2d_ack ack) {
+    c2d_message *m = new_message(body, ack);
+    c2d_sent_message *sent = NULL;
+    OK(c2d_service_client_send(s, device, m, &sent));
+    c2d_message_free(m);
+    return sent;
+}
+
+static c2d_feedback_status outcome(c2d_sent_message *sent) {
+    c2d_feedback_record *r = NULL;
+    c2d_feedback_status status;
+    OK(c2d_sent_message_wait_outcome(sent, WAIT_MS, &r));
+    OK(c2d_feedback_record_status(r, &status));
+    const char *id = NULL, *mine = NULL;
+    OK(c2d_feedback_record_original_message_id(r, &id));
+    OK(c2d_sent_message_id(sent, &mine));
+    CHECK_STR(id, mine);
+    c2d_feedback_record_free(r);
+    c2d_sent_message_free(sent);
+    return status;
+}
+
+static void scenarios(c2d_transport transport) {
+    test_hub t;
+    test_hub_start(&t);
+    c2d_service_client *service = test_service(&t);
+    char *cs = NULL;
+    OK(c2d_service_client_create_device(service, "dev1", &cs));
+    c2d_device_client *device = NULL;
+    OK(test_device(&t, cs, transport, &device));
+    bool amqp = transport == C2D_TRANSPORT_AMQP || transport == C2D_TRANSPORT_AMQP_WS;
+    c2d_connection_status status;
+    OK(c2d_device_client_connection_status(device, &status));
+    CHECK(status == C2D_CONNECTION_STATUS_CONNECTED);
+
+    step("complete -> Success, with the properties kept");
+    c2d_message *m = new_message("hello", C2D_ACK_FULL);
+    OK(c2d_message_set_property(m, "colour", "blue"));
+    OK(c2d_message_set_property(m, "size", "XL"));
+    OK(c2d_message_set_correlation_id(m, "c-1"));
+    OK(c2d_message_set_content_type(m, "text/plain"));
+    OK(c2d_message_set_ttl_ms(m, 600000));
+    c2d_sent_message *sent = NULL;
+    OK(c2d_service_client_send(service, "dev1", m, &sent));
+    c2d_message_free(m);
+    m = receive(device);
+    check_body(m, "hello");
+    const char *value = NULL, *name = NULL, *sent_id = NULL;
+    OK(c2d_message_property(m, "colour", &value));
+    CHECK_STR(value, "blue");
+    OK(c2d_message_property(m, "missing", &value));
+    CHECK(value == NULL);
+    size_t count = 0;
+    OK(c2d_message_property_count(m, &count));
+    CHECK(count == 2);
+    OK(c2d_message_property_at(m, 1, &name, &value));
+    CHECK_STR(name, "size");
+    CHECK_STR(value, "XL");
+    OK(c2d_message_correlation_id(m, &value));
+    CHECK_STR(value, "c-1");
+    OK(c2d_message_content_type(m, &value));
+    CHECK_STR(value, "text/plain");
+    OK(c2d_message_message_id(m, &value));
+    OK(c2d_sent_message_id(sent, &sent_id));
+    CHECK_STR(value, sent_id);
+    c2d_ack ack;
+    OK(c2d_message_ack(m, &ack));
+    CHECK(ack == C2D_ACK_FULL);
+    int64_t expiry = 0;
+    OK(c2d_message_expiry_time_ms(m, &expiry));
+    CHECK(expiry > (int64_t)time(NULL) * 1000);
+    uint32_t deliveries = 99;
+    OK(c2d_message_delivery_count(m, &deliveries));
+    CHECK(deliveries == 0);
+    OK(c2d_message_complete(m));
+    EXPECT(C2D_RESULT_ALREADY_SETTLED, c2d_message_complete(m));
+    c2d_message_free(m);
+    CHECK(outcome(sent) == C2D_FEEDBACK_STATUS_SUCCESS);
+
+    step("reject -> Rejected; abandon -> redelivery; max delivery -> DeliveryCountExceeded");
+    sent = send_text(service, "dev1", "reject me", C2D_ACK_FULL);
+    m = receive(device);
+    if (amqp) {
+        OK(c2d_message_reject(m));
+        c2d_message_free(m);
+        CHECK(outcome(sent) == C2D_FEEDBACK_STATUS_REJECTED);
+        sent = send_text(service, "dev1", "abandon me", C2D_ACK_FULL);
+        for (uint32_t n = 0; n < 3; n++) {
+            m = receive(device);
+            check_body(m, "abandon me");
+            OK(c2d_message_delivery_count(m, &deliveries));
+            CHECK(deliveries == n);
+            OK(c2d_message_abandon(m));
+            c2d_message_free(m);
+        }
+        CHECK(outcome(sent) == C2D_FEEDBACK_STATUS_DELIVERY_COUNT_EXCEEDED);
+    } else {
+        /* MQTT cannot reject: the message stays locked and comes back when the lock ends */
+        EXPECT(C2D_RESULT_UNSUPPORTED, c2d_message_reject(m));
+        c2d_message_free(m);
+        OK(c2d_hub_advance_clock(t.hub, 61000));
+        m = receive(device);
+        check_body(m, "reject me");
+        OK(c2d_message_complete(m));
+        c2d_message_free(m);
+        CHECK(outcome(sent) == C2D_FEEDBACK_STATUS_SUCCESS);
+    }
+
+    step("unknown device; TTL -> Expired (the hub's clock passes the expiry)");
+    m = new_message("x", C2D_ACK_NONE);
+    EXPECT(C2D_RESULT_DEVICE_NOT_FOUND, c2d_service_client_send(service, "nobody", m, NULL));
+    char *offline = NULL;
+    OK(c2d_hub_create_device(t.hub, "offline", &offline));
+    c2d_string_free(offline);
+    c2d_message *late = new_message("late", C2D_ACK_NEGATIVE);
+    OK(c2d_message_set_ttl_ms(late, 30000));
+    OK(c2d_service_client_send(service, "offline", late, &sent));
+    c2d_message_free(late);
+    /* the expiry counts from the real time of the send, which runs ahead of the hub's manual
+     * clock by however long the test has taken so far (a lot, under valgrind) */
+    OK(c2d_hub_advance_clock(t.hub, 300000));
+    CHECK(outcome(sent) == C2D_FEEDBACK_STATUS_EXPIRED);
+
+    step("purge -> Purged");
+    sent = send_text(service, "offline", "p", C2D_ACK_FULL);
+    uint64_t purged = 0;
+    OK(c2d_service_client_purge(service, "offline", &purged));
+    CHECK(purged == 1);
+    CHECK(outcome(sent) == C2D_FEEDBACK_STATUS_PURGED);
+
+    step("queue full (depth 5); too large (1000 bytes)");
+    for (int i = 0; i < 5; i++) OK(c2d_service_client_send(service, "offline", m, NULL));
+    size_t depth = 0;
+    OK(c2d_hub_queue_depth(t.hub, "offline", &depth));
+    CHECK(depth == 5);
+    EXPECT(C2D_RESULT_QUEUE_FULL, c2d_service_client_send(service, "offline", m, NULL));
+    c2d_message_free(m);
+    static uint8_t big[2000];
+    OK(c2d_message_new(big, sizeof big, &m));
+    EXPECT(C2D_RESULT_MESSAGE_TOO_LARGE, c2d_service_client_send(service, "dev1", m, NULL));
+    c2d_message_free(m);
+
+    step("lock expiry -> redelivery (the first delivery is given up by freeing it unsettled)");
+    c2d_sent_message_free(send_text(service, "dev1", "slow", C2D_ACK_NONE));
+    c2d_message *first = receive(device);
+    OK(c2d_hub_advance_clock(t.hub, 61000));
+    m = receive(device);
+    check_body(m, "slow");
+    OK(c2d_message_complete(m));
+    c2d_message_free(m);
+    c2d_message_free(first);
+
+    step("every feedback record, through feedback_receive");
+    c2d_feedback_record *record = NULL;
+    EXPECT(C2D_RESULT_TIMEOUT, c2d_service_client_feedback_receive(service, 0, &record));
+    sent = send_text(service, "dev1", "watched", C2D_ACK_POSITIVE);
+    m = receive(device);
+    OK(c2d_message_complete(m));
+    c2d_message_free(m);
+    OK(c2d_sent_message_id(sent, &sent_id));
+    for (;;) {
+        OK(c2d_service_client_feedback_receive(service, WAIT_MS, &record));
+        const char *id = NULL, *dev = NULL;
+        OK(c2d_feedback_record_original_message_id(record, &id));
+        if (strcmp(id, sent_id) == 0) {
+            c2d_feedback_status s;
+            OK(c2d_feedback_record_status(record, &s));
+            CHECK(s == C2D_FEEDBACK_STATUS_SUCCESS);
+            OK(c2d_feedback_record_device_id(record, &dev));
+            CHECK_STR(dev, "dev1");
+            c2d_feedback_record_free(record);
+            break;
+        }
+        c2d_feedback_record_free(record);
+    }
+    c2d_sent_message_free(sent);
+
+    step("registry: delete, then the device is gone");
+    char *temp = NULL;
+    OK(c2d_service_client_create_device(service, "temp", &temp));
+    CHECK(strstr(temp, "DeviceId=temp;") != NULL);
+    c2d_string_free(temp);
+    OK(c2d_service_client_delete_device(service, "temp"));
+    EXPECT(C2D_RESULT_DEVICE_NOT_FOUND, c2d_service_client_delete_device(service, "temp"));
+
+    step("bad token");
+    char bad[512];
+    const char *key = strstr(cs, "SharedAccessKey=");
+    CHECK(key != NULL);
+    snprintf(bad, sizeof bad, "%.*sSharedAccessKey=AAAA%s", (int)(key - cs), cs,
+             key + strlen("SharedAccessKey="));
+    c2d_device_client *intruder = NULL;
+    EXPECT(C2D_RESULT_UNAUTHORIZED, test_device(&t, bad, transport, &intruder));
+    CHECK(intruder == NULL);
+
+    step("closed clients");
+    OK(c2d_device_client_close(device));
+    EXPECT(C2D_RESULT_CLOSED, c2d_device_client_receive(device, 0, &m));
+    OK(c2d_device_client_close(device));
+    OK(c2d_device_client_free(device));
+    OK(c2d_service_client_close(service));
+    m = new_message("x", C2D_ACK_NONE);
+    EXPECT(C2D_RESULT_CLOSED, c2d_service_client_send(service, "dev1", m, NULL));
+    c2d_message_free(m);
+    c2d_service_client_free(service);
+    c2d_string_free(cs);
+    test_hub_free(&t);
+}
+
+/* The callback form: messages and status changes on the client's own thread. */
+typedef struct seen {
+    pthread_mutex_t lock;
+    int completed;
+    int statuses;
+    c2d_connection_status first_status;
+    bool in_callback;
+    pthread_t thread;
+} seen;
+
+static void on_message(void *user_data, c2d_message *message) {
+    seen *s = user_data;
+    pthread_mutex_lock(&s->lock);
+    s->in_callback = true;
+    s->thread = pthread_self();
+    pthread_mutex_unlock(&s->lock);
+    OK(c2d_message_complete(message));
+    c2d_message_free(message);
+    pthread_mutex_lock(&s->lock);
+    s->completed++;
+    s->in_callback = false;
+    pthread_mutex_unlock(&s->lock);
+}
+
+static void on_status(void *user_data, c2d_connection_status status, const char *reason) {
+    seen *s = user_data;
+    (void)reason;
+    pthread_mutex_lock(&s->lock);
+    if (s->statuses++ == 0) s->first_status = status;
+    pthread_mutex_unlock(&s->lock);
+}
+
+static void callbacks(c2d_transport transport) {
+    test_hub t;
+    test_hub_start(&t);
+    c2d_service_client *service = test_service(&t);
+    char *cs = NULL;
+    OK(c2d_hub_create_device(t.hub, "cb", &cs));
+    seen s = {.lock = PTHREAD_MUTEX_INITIALIZER};
+    c2d_device_options *opts = test_device_options(&t, transport);
+    OK(c2d_device_options_set_message_callback(opts, on_message, &s));
+    OK(c2d_device_options_set_connection_status_callback(opts, on_status, &s));
+    c2d_device_client *device = NULL;
+    OK(c2d_device_client_connect(cs, opts, &device));
+    c2d_device_options_free(opts);
+    c2d_message *m = NULL;
+    EXPECT(C2D_RESULT_INVALID_ARGUMENT, c2d_device_client_receive(device, 0, &m));
+    for (int i = 0; i < 3; i++) c2d_sent_message_free(send_text(service, "cb", "ping", C2D_ACK_NONE));
+    for (int waited = 0; waited < WAIT_MS; waited += 10) {
+        pthread_mutex_lock(&s.lock);
+        int done = s.completed;
+        pthread_mutex_unlock(&s.lock);
+        if (done == 3) break;
+        sleep_ms(10);
+    }
+    OK(c2d_device_client_free(device));
+    /* after _free, no callback runs or will run */
+    pthread_mutex_lock(&s.lock);
+    CHECK(s.completed == 3);
+    CHECK(!s.in_callback);
+    CHECK(!pthread_equal(s.thread, pthread_self()));
+    CHECK(s.statuses >= 1 && s.first_status == C2D_CONNECTION_STATUS_CONNECTED);
+    pthread_mutex_unlock(&s.lock);
+    /* the completions reached the hub (it commits them a moment after they arrive) */
+    size_t depth = 99;
+    for (int waited = 0; waited < WAIT_MS && depth != 0; waited += 10) {
+        OK(c2d_hub_queue_depth(t.hub, "cb", &depth));
+        if (depth != 0) sleep_ms(10);
+    }
+    CHECK(depth == 0);
+    c2d_service_client_free(service);
+    c2d_string_free(cs);
+    test_hub_free(&t);
+}
+
+int main(void) {
+    setvbuf(stdout, NULL, _IOLBF, 0); /* progress shows even if the test hangs */
+    static const struct {
+        const char *name;
+        c2d_transport transport;
+    } transports[] = {
+        {"mqtt", C2D_TRANSPORT_MQTT},
+        {"mqtt-ws", C2D_TRANSPORT_MQTT_WS},
+        {"amqp", C2D_TRANSPORT_AMQP},
+        {"amqp-ws", C2D_TRANSPORT_AMQP_WS},
+    };
+    const char *only = getenv("C2D_TEST_TRANSPORT");
+    for (size_t i = 0; i < sizeof transports / sizeof transports[0]; i++) {
+        if (only && strcmp(only, transports[i].name) != 0) continue;
+        scenarios(transports[i].transport);
+        printf("ok scenarios %s\n", transports[i].name);
+        callbacks(transports[i].transport);
+        printf("ok callbacks %s\n", transports[i].name);
+    }
+    return 0;
+}
