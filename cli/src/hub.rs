@@ -38,7 +38,7 @@ struct InfoArgs {
 }
 
 #[derive(Clone, Copy, ValueEnum)]
-enum DurabilityArg {
+pub enum DurabilityArg {
     /// Every accepted message is synced to disk (survives power loss).
     Fsync,
     /// Leave syncing to the OS (survives a hub crash, not a power loss).
@@ -203,7 +203,7 @@ fn print_info(a: &InfoArgs) -> Result<()> {
 }
 
 /// Reads (making it first if needed) the data directory's policies and CA.
-fn hub_info(data_dir: &Path) -> Result<serde_json::Value> {
+pub fn hub_info(data_dir: &Path) -> Result<serde_json::Value> {
     let endpoints: serde_json::Value = std::fs::read_to_string(data_dir.join(ENDPOINTS_FILE))
         .ok()
         .and_then(|s| serde_json::from_str(&s).ok())

@@ -1,5 +1,6 @@
 //! `c2d`: run a local IoT hub and manage its devices.
 
+mod bench;
 mod demo;
 mod hub;
 mod messaging;
@@ -33,6 +34,8 @@ enum Command {
     Purge(messaging::PurgeArgs),
     /// Run the whole of C2D messaging on an embedded hub, and exit.
     Demo,
+    /// Measure end-to-end throughput, latency and the hub's CPU and memory under load.
+    Bench(bench::BenchArgs),
 }
 
 fn main() -> ExitCode {
@@ -57,6 +60,7 @@ fn main() -> ExitCode {
             Command::Feedback(args) => messaging::feedback(args).await,
             Command::Purge(args) => messaging::purge(args).await,
             Command::Demo => demo::run().await,
+            Command::Bench(args) => bench::run(args).await,
         }
     });
     match result {

@@ -60,6 +60,17 @@ pub enum AckArg {
     Full,
 }
 
+impl From<AckArg> for Ack {
+    fn from(a: AckArg) -> Ack {
+        match a {
+            AckArg::None => Ack::None,
+            AckArg::Positive => Ack::Positive,
+            AckArg::Negative => Ack::Negative,
+            AckArg::Full => Ack::Full,
+        }
+    }
+}
+
 /// `c2d send`.
 #[derive(Args)]
 pub struct SendArgs {
@@ -133,12 +144,7 @@ fn progress(text: &str) {
 }
 
 pub async fn send(a: SendArgs) -> Result<()> {
-    let ack = match a.ack {
-        AckArg::None => Ack::None,
-        AckArg::Positive => Ack::Positive,
-        AckArg::Negative => Ack::Negative,
-        AckArg::Full => Ack::Full,
-    };
+    let ack = Ack::from(a.ack);
     if a.wait && ack == Ack::None {
         bail!("--wait needs --ack positive, negative or full: with ack=none no feedback comes");
     }

@@ -558,30 +558,30 @@ impl c2d_device_client {
             .is_some_and(|c| c.id == id)
     }
 
-    /// Stops the callbacks (waiting for a running one, unless called from it) and closes the
-    /// connection after the settlements already made.
+    /// Stops the callbacks, waiting for a running one to return (unless called from it: the
+    /// callback thread then ends after this callback, and a later close or free from another
+    /// thread waits for that), then closes the connection after the settlements made.
     fn close(&self) -> c2d_core::Result<()> {
-        if self.closed.swap(true, Ordering::SeqCst) {
-            return Ok(());
-        }
+        let first = !self.closed.swap(true, Ordering::SeqCst);
         let callbacks = {
             let mut slot = self.callbacks.lock().unwrap_or_else(|e| e.into_inner());
-            let own = slot
-                .as_ref()
-                .is_some_and(|c| c.id == std::thread::current().id());
             if let Some(c) = slot.as_ref() {
                 let _ = c.stop.send(true);
             }
-            // The callback thread cannot wait for itself: it ends after this callback.
+            let own = slot
+                .as_ref()
+                .is_some_and(|c| c.id == std::thread::current().id());
             if own {
                 None
             } else {
                 slot.take()
             }
         };
-        block_on(self.client.close())?;
         if let Some(c) = callbacks {
             let _ = c.thread.join();
+        }
+        if first {
+            block_on(self.client.close())?;
         }
         Ok(())
     }
