@@ -109,6 +109,12 @@
 #define C2D_NODISCARD
 #endif
 
+/* The local hub (c2d_hub_*) is in the library unless it was built without it
+ * (`make install HUB=0`, whose c2d.pc then adds -DC2D_NO_HUB). */
+#if !defined(C2D_NO_HUB) && !defined(C2D_HUB)
+#define C2D_HUB
+#endif
+
 /**
  * `max_retries` value that means "retry without end".
  */
@@ -305,18 +311,22 @@ typedef struct c2d_device_options c2d_device_options;
  */
 typedef struct c2d_feedback_record c2d_feedback_record;
 
+#if defined(C2D_HUB)
 /**
  * A running local hub. Made by `c2d_hub_start`, stopped by `c2d_hub_stop`, freed by
  * `c2d_hub_free`. Every function may be called from any thread, except `_free`, which must
  * be the last call.
  */
 typedef struct c2d_hub c2d_hub;
+#endif
 
+#if defined(C2D_HUB)
 /**
  * Options for `c2d_hub_start`: made by `c2d_hub_options_new`, changed by the setters,
  * copied by `c2d_hub_start`, freed by `c2d_hub_options_free`.
  */
 typedef struct c2d_hub_options c2d_hub_options;
+#endif
 
 /**
  * A cloud-to-device message: a body, system properties and application properties.
@@ -390,15 +400,19 @@ typedef void (*c2d_connection_status_callback)(void *user_data,
                                                c2d_connection_status status,
                                                const char *reason);
 
+#if defined(C2D_HUB)
 /**
  * How the hub's store commits.
  */
 typedef uint32_t c2d_durability;
+#endif
 
+#if defined(C2D_HUB)
 /**
  * What `c2d_hub_text` reads.
  */
 typedef uint32_t c2d_hub_text_kind;
+#endif
 
 /**
  * Which outcomes of a sent message produce a feedback record (`iothub-ack`).
@@ -447,42 +461,56 @@ typedef uint32_t c2d_service_transport;
  */
 #define C2D_TRANSPORT_AMQP_WS 3
 
+#if defined(C2D_HUB)
 /**
  * Every commit waits for the disk (`fsync`): an accepted message survives a crash and a
  * power loss. The default.
  */
 #define C2D_DURABILITY_FSYNC 0
+#endif
 
+#if defined(C2D_HUB)
 /**
  * Commits reach the OS, not the disk: an accepted message survives a crash of the hub, not a
  * power loss; faster.
  */
 #define C2D_DURABILITY_OS 1
+#endif
 
+#if defined(C2D_HUB)
 /**
  * The host name clients must dial (and that the certificate names): `localhost`.
  */
 #define C2D_HUB_TEXT_HOST_NAME 0
+#endif
 
+#if defined(C2D_HUB)
 /**
  * The dev CA certificate, PEM: give it to `c2d_*_options_set_trusted_ca_pem`.
  */
 #define C2D_HUB_TEXT_CA_PEM 1
+#endif
 
+#if defined(C2D_HUB)
 /**
  * The path of the dev CA file (`ca.pem` in the data directory).
  */
 #define C2D_HUB_TEXT_CA_PATH 2
+#endif
 
+#if defined(C2D_HUB)
 /**
  * The connection string of the `service` policy (ServiceConnect: send, feedback, purge).
  */
 #define C2D_HUB_TEXT_SERVICE_CONNECTION_STRING 3
+#endif
 
+#if defined(C2D_HUB)
 /**
  * The connection string of the `iothubowner` policy (every right, registry writes too).
  */
 #define C2D_HUB_TEXT_OWNER_CONNECTION_STRING 4
+#endif
 
 /**
  * No feedback (the default).
@@ -829,6 +857,7 @@ const char *c2d_result_str(unsigned int result);
 size_t c2d_last_error_message(char *buf,
                               size_t len);
 
+#if defined(C2D_HUB)
 /**
  * Makes hub options with IoT Hub's defaults: data in `./.c2d-hub`, host `localhost`, ports
  * 8883 (MQTT), 5671 (AMQP) and 443 (HTTPS and WebSockets) on 127.0.0.1, queue depth 50,
@@ -843,7 +872,9 @@ size_t c2d_last_error_message(char *buf,
  */
 C2D_NODISCARD
 c2d_result c2d_hub_options_new(struct c2d_hub_options **out_options);
+#endif
 
+#if defined(C2D_HUB)
 /**
  * Frees hub options.
  *
@@ -852,7 +883,9 @@ c2d_result c2d_hub_options_new(struct c2d_hub_options **out_options);
  * Thread safety: callable from any thread, once per options object.
  */
 void c2d_hub_options_free(struct c2d_hub_options *options);
+#endif
 
+#if defined(C2D_HUB)
 /**
  * Sets the data directory: the store (`hub.db`), the dev CA (`ca.pem`) and the policies
  * live there, and survive restarts. Created if missing.
@@ -867,7 +900,9 @@ void c2d_hub_options_free(struct c2d_hub_options *options);
 C2D_NODISCARD
 c2d_result c2d_hub_options_set_data_dir(struct c2d_hub_options *options,
                                         const char *path);
+#endif
 
+#if defined(C2D_HUB)
 /**
  * Sets the three ports; 0 lets the system choose a free one (read it back with
  * `c2d_hub_mqtt_port` and the like).
@@ -886,7 +921,9 @@ c2d_result c2d_hub_options_set_ports(struct c2d_hub_options *options,
                                      uint16_t mqtt_port,
                                      uint16_t amqp_port,
                                      uint16_t https_port);
+#endif
 
+#if defined(C2D_HUB)
 /**
  * Sets how the store commits (`C2D_DURABILITY_FSYNC` by default).
  *
@@ -900,7 +937,9 @@ c2d_result c2d_hub_options_set_ports(struct c2d_hub_options *options,
 C2D_NODISCARD
 c2d_result c2d_hub_options_set_durability(struct c2d_hub_options *options,
                                           c2d_durability durability);
+#endif
 
+#if defined(C2D_HUB)
 /**
  * Sets the queue rules that differ between tests most often.
  *
@@ -923,7 +962,9 @@ c2d_result c2d_hub_options_set_limits(struct c2d_hub_options *options,
                                       uint32_t max_message_size,
                                       uint32_t max_delivery_count,
                                       uint32_t feedback_interval_ms);
+#endif
 
+#if defined(C2D_HUB)
 /**
  * Runs the hub on a manual clock that stands still until `c2d_hub_advance_clock` moves it:
  * tests can then pass TTLs and lock timeouts without sleeping.
@@ -936,7 +977,9 @@ c2d_result c2d_hub_options_set_limits(struct c2d_hub_options *options,
  */
 C2D_NODISCARD
 c2d_result c2d_hub_options_use_manual_clock(struct c2d_hub_options *options);
+#endif
 
+#if defined(C2D_HUB)
 /**
  * Starts a hub: opens (or creates) its data directory, makes its dev CA and server
  * certificate on first start, and listens. Creates the policies `iothubowner`, `service`,
@@ -955,7 +998,9 @@ c2d_result c2d_hub_options_use_manual_clock(struct c2d_hub_options *options);
 C2D_NODISCARD
 c2d_result c2d_hub_start(const struct c2d_hub_options *options,
                          struct c2d_hub **out_hub);
+#endif
 
+#if defined(C2D_HUB)
 /**
  * Reads the hub's ports (the chosen ones, where the options said 0).
  *
@@ -973,7 +1018,9 @@ c2d_result c2d_hub_ports(const struct c2d_hub *hub,
                          uint16_t *out_mqtt_port,
                          uint16_t *out_amqp_port,
                          uint16_t *out_https_port);
+#endif
 
+#if defined(C2D_HUB)
 /**
  * Reads one of the hub's texts: host name, CA, connection strings.
  *
@@ -990,7 +1037,9 @@ C2D_NODISCARD
 c2d_result c2d_hub_text(const struct c2d_hub *hub,
                         c2d_hub_text_kind kind,
                         const char **out_text);
+#endif
 
+#if defined(C2D_HUB)
 /**
  * Registers a device (as the REST registry would) and returns its connection string.
  *
@@ -1009,7 +1058,9 @@ C2D_NODISCARD
 c2d_result c2d_hub_create_device(const struct c2d_hub *hub,
                                  const char *device_id,
                                  char **out_connection_string);
+#endif
 
+#if defined(C2D_HUB)
 /**
  * Counts the messages queued for a device, in any state (waiting, or delivered and not yet
  * settled).
@@ -1027,7 +1078,9 @@ C2D_NODISCARD
 c2d_result c2d_hub_queue_depth(const struct c2d_hub *hub,
                                const char *device_id,
                                size_t *out_depth);
+#endif
 
+#if defined(C2D_HUB)
 /**
  * Moves the hub's manual clock forward: messages whose TTL passes expire, locks that end
  * return their messages to the queue, and so on, as if that time had gone by.
@@ -1042,7 +1095,9 @@ c2d_result c2d_hub_queue_depth(const struct c2d_hub *hub,
 C2D_NODISCARD
 c2d_result c2d_hub_advance_clock(const struct c2d_hub *hub,
                                  uint64_t ms);
+#endif
 
+#if defined(C2D_HUB)
 /**
  * Stops the hub: stops listening, closes every connection (messages in flight go back to
  * their queues) and closes the store. Everything accepted is on disk; starting a hub on the
@@ -1056,7 +1111,9 @@ c2d_result c2d_hub_advance_clock(const struct c2d_hub *hub,
  */
 C2D_NODISCARD
 c2d_result c2d_hub_stop(const struct c2d_hub *hub);
+#endif
 
+#if defined(C2D_HUB)
 /**
  * Stops the hub (as `c2d_hub_stop`) and frees it.
  *
@@ -1065,6 +1122,7 @@ c2d_result c2d_hub_stop(const struct c2d_hub *hub);
  * Thread safety: callable from any thread, once, when no other call is using the hub.
  */
 void c2d_hub_free(struct c2d_hub *hub);
+#endif
 
 /**
  * Makes a message to send, with a copy of `body`.

@@ -13,6 +13,7 @@
 pub mod args;
 pub mod device;
 pub mod error;
+#[cfg(feature = "hub")]
 pub mod hub;
 pub mod message;
 pub mod retry;

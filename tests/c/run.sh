@@ -20,6 +20,14 @@ exported=$(nm -D --defined-only "$lib/libc2d.so" | awk '{print $3}' | grep -c '^
 if [ -n "$others" ]; then echo "libc2d.so exports more than c2d_*:"; echo "$others" | head; result symbols 1
 else echo "libc2d.so exports $exported symbols, all c2d_*"; result symbols 0; fi
 
+# without the hub (C2D_NO_HUB, as `make install HUB=0` sets), the header still serves the
+# device and service API and hides c2d_hub_*
+if gcc -std=c11 -Wall -Wextra -Werror -fsyntax-only -DC2D_NO_HUB -I"$root/include" examples/c/device.c examples/c/backend.c &&
+    ! printf '#include "c2d.h"\nint main(void) { c2d_hub *h = 0; return c2d_hub_start(0, &h); }\n' |
+        gcc -std=c11 -Werror -fsyntax-only -DC2D_NO_HUB -I"$root/include" -x c - 2>/dev/null; then
+    result "header without the hub" 0
+else result "header without the hub" 1; fi
+
 version=$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)
 cflags=(-std=c11 -Wall -Wextra -Werror -pedantic -g -I"$root/include" -DC2D_CRATE_VERSION="\"$version\"")
 libs=(-L"$lib" -Wl,-rpath,"$lib" -lc2d -lpthread)
