@@ -57,6 +57,10 @@ pub struct BenchArgs {
     /// With --hub: the AMQP, HTTPS and device ports, for a hub not on IoT Hub's ports.
     #[arg(long, num_args = 3, value_names = ["AMQP", "HTTPS", "DEVICE"])]
     ports: Option<Vec<u16>>,
+    /// Instead of the load run: connect this many idle devices over TLS MQTT (a list runs one
+    /// embedded hub per count, e.g. 1000,5000,10000) and report the hub's memory per device.
+    #[arg(long, value_delimiter = ',')]
+    idle: Vec<usize>,
     /// Print the result as JSON.
     #[arg(long)]
     json: bool,
@@ -86,6 +90,20 @@ impl Drop for HubChild {
 }
 
 impl HubChild {
+    /// Resident memory now, in bytes.
+    fn rss(&self) -> Option<u64> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.process.id())).ok()?;
+        let kib: u64 = status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))?
+            .trim()
+            .trim_end_matches(" kB")
+            .trim()
+            .parse()
+            .ok()?;
+        Some(kib * 1024)
+    }
+
     /// CPU seconds (user + system) and peak resident memory in bytes, from /proc.
     fn usage(&self) -> Option<(f64, u64)> {
         let pid = self.process.id();
@@ -200,6 +218,9 @@ fn percentile(sorted: &[u64], p: f64) -> f64 {
 }
 
 pub async fn run(a: BenchArgs) -> Result<()> {
+    if !a.idle.is_empty() {
+        return idle(&a).await;
+    }
     if a.devices == 0 || a.messages == 0 || a.in_flight == 0 {
         bail!("--devices, --messages and --in-flight must be at least 1");
     }
@@ -464,6 +485,109 @@ pub async fn run(a: BenchArgs) -> Result<()> {
         println!(
             "  queue full, retried      {}",
             queue_full.load(Ordering::Relaxed)
+        );
+    }
+    Ok(())
+}
+
+/// `--idle`: the hub's memory per connected idle TLS MQTT device, and the time to connect them.
+async fn idle(a: &BenchArgs) -> Result<()> {
+    if a.hub.is_some() {
+        bail!("--idle measures an embedded hub's memory: it cannot be used with --hub");
+    }
+    let mut rows = Vec::new();
+    for &n in &a.idle {
+        let target = start_hub(a)?;
+        let child = target.child.as_ref().context("an embedded hub")?;
+        let mut service = ServiceClient::builder(&target.owner)?;
+        if let Some(ca) = &target.ca {
+            service = service.trusted_ca_pem(ca.clone());
+        }
+        if let (Some(amqp), Some(https)) = (target.amqp_port, target.https_port) {
+            service = service.port(amqp).https_port(https);
+        }
+        let service = service.connect().await.context("connecting the service")?;
+        let host = service.registry().host_name().to_string();
+        let limit = Arc::new(tokio::sync::Semaphore::new(32));
+        let mut created = tokio::task::JoinSet::new();
+        for i in 0..n {
+            let (service, limit, host) = (service.clone(), limit.clone(), host.clone());
+            created.spawn(async move {
+                let _permit = limit.acquire_owned().await?;
+                let d = service
+                    .registry()
+                    .create_device(&format!("idle-{i}"))
+                    .await?;
+                d.connection_string(&host).context("the device has no key")
+            });
+        }
+        let mut strings = Vec::with_capacity(n);
+        while let Some(cs) = created.join_next().await {
+            strings.push(cs??);
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let before = child.rss().context("reading the hub's memory")?;
+        let start = Instant::now();
+        let mut connected = tokio::task::JoinSet::new();
+        for cs in strings {
+            let (limit, ca, port) = (limit.clone(), target.ca.clone(), target.device_port);
+            connected.spawn(async move {
+                let _permit = limit.acquire_owned().await?;
+                let mut b = DeviceClient::builder(&cs)?
+                    .transport(Transport::Mqtt)
+                    .retry(RetryPolicy::fixed(Duration::from_millis(200)));
+                if let Some(ca) = ca {
+                    b = b.trusted_ca_pem(ca);
+                }
+                if let Some(p) = port {
+                    b = b.port(p);
+                }
+                Ok::<_, anyhow::Error>(b.connect().await?)
+            });
+        }
+        let mut devices = Vec::with_capacity(n);
+        while let Some(d) = connected.join_next().await {
+            devices.push(d??);
+            if std::io::stderr().is_terminal() && devices.len() % 500 == 0 {
+                eprint!("\r  {} / {n} connected", devices.len());
+            }
+        }
+        let connect_time = start.elapsed();
+        if std::io::stderr().is_terminal() {
+            eprintln!();
+        }
+        // let the hub finish each connection's setup (subscriptions, buffers)
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let after = child.rss().context("reading the hub's memory")?;
+        let per_device = after.saturating_sub(before) as f64 / n as f64;
+        rows.push(json!({
+            "devices": n,
+            "connect_seconds": connect_time.as_secs_f64(),
+            "hub_rss_before_bytes": before,
+            "hub_rss_after_bytes": after,
+            "hub_bytes_per_device": per_device,
+        }));
+        for d in &devices {
+            d.close().await;
+        }
+        service.close().await;
+        drop(target);
+    }
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&rows)?);
+        return Ok(());
+    }
+    println!("c2d bench --idle: idle TLS MQTT devices on an embedded hub");
+    println!("  devices   connect all   hub RSS before   hub RSS after   per device");
+    for r in &rows {
+        let mib = |k: &str| r[k].as_u64().unwrap_or(0) as f64 / (1024.0 * 1024.0);
+        println!(
+            "  {:>7}   {:>9.2} s   {:>10.1} MiB   {:>9.1} MiB   {:>6.1} KiB",
+            r["devices"],
+            r["connect_seconds"].as_f64().unwrap_or(0.0),
+            mib("hub_rss_before_bytes"),
+            mib("hub_rss_after_bytes"),
+            r["hub_bytes_per_device"].as_f64().unwrap_or(0.0) / 1024.0
         );
     }
     Ok(())

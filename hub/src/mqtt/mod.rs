@@ -63,7 +63,9 @@ where
     S: AsyncRead + AsyncWrite + Unpin + Send,
 {
     let (mut reader, mut writer) = tokio::io::split(stream);
-    let mut buf = BytesMut::with_capacity(4096);
+    // small at first: most devices send little more than PINGREQ and PUBACK; it grows for
+    // larger packets
+    let mut buf = BytesMut::with_capacity(512);
     let connect = match tokio::time::timeout(CONNECT_TIMEOUT, read_connect(&mut reader, &mut buf))
         .await
     {
