@@ -394,7 +394,9 @@ typedef void (*c2d_message_callback)(void *user_data,
  *               during the call.
  *
  * Called first with the status at connect (`C2D_CONNECTION_STATUS_CONNECTED`), then on each
- * change, serially with the message callback on the same thread; must return quickly.
+ * change (a connection lost for good, say with refused credentials, ends with
+ * `C2D_CONNECTION_STATUS_DISCONNECTED` and the reason), serially with the message callback on
+ * the same thread; must return quickly.
  */
 typedef void (*c2d_connection_status_callback)(void *user_data,
                                                c2d_connection_status status,

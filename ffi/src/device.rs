@@ -72,7 +72,9 @@ pub type c2d_message_callback =
 ///               during the call.
 ///
 /// Called first with the status at connect (`C2D_CONNECTION_STATUS_CONNECTED`), then on each
-/// change, serially with the message callback on the same thread; must return quickly.
+/// change (a connection lost for good, say with refused credentials, ends with
+/// `C2D_CONNECTION_STATUS_DISCONNECTED` and the reason), serially with the message callback on
+/// the same thread; must return quickly.
 pub type c2d_connection_status_callback = Option<
     unsafe extern "C" fn(
         user_data: *mut c_void,
@@ -418,13 +420,20 @@ fn callback_loop(
     enum Event {
         Message(Box<c2d_message>),
         Status(ConnectionStatus),
+        /// The connection was lost for good (credentials refused, retries exhausted).
+        Lost(String),
         Stop,
     }
     let Ok(runtime) = c2d_core::runtime::runtime() else {
         return;
     };
     let mut status = client.status();
-    let report = |s: ConnectionStatus| {
+    let mut last: Option<ConnectionStatus> = None;
+    let mut report = |s: ConnectionStatus| {
+        if last.as_ref() == Some(&s) {
+            return;
+        }
+        last = Some(s.clone());
         if let Some((cb, user_data)) = options.on_status {
             let (code, reason) = match s {
                 ConnectionStatus::Connected => (c2d_connection_status::Connected, None),
@@ -447,7 +456,8 @@ fn callback_loop(
                 _ = stop.wait_for(|s| *s) => Event::Stop,
                 m = client.recv(), if options.on_message.is_some() => match m {
                     Ok(Some(m)) => Event::Message(Box::new(c2d_message::received(m))),
-                    _ => Event::Stop,
+                    Ok(None) => Event::Stop,
+                    Err(e) => Event::Lost(e.to_string()),
                 },
                 s = status.recv(), if status_open => match s {
                     Some(s) => Event::Status(s),
@@ -457,6 +467,10 @@ fn callback_loop(
         });
         match event {
             Event::Stop => break,
+            Event::Lost(why) => {
+                report(ConnectionStatus::Disconnected(why));
+                break;
+            }
             Event::Status(s) => report(s),
             Event::Message(m) => {
                 if let Some((cb, user_data)) = options.on_message {

@@ -132,7 +132,12 @@ struct SendLink {
     amqp: AmqpSession,
     sender: Sender,
     token_expiry: SystemTime,
+    /// Tells this link from the one that replaces it after a failure.
+    generation: u64,
 }
+
+/// Numbers the send links a process opens.
+static LINK_GENERATION: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
 #[derive(Default)]
 struct Feedback {
@@ -251,6 +256,7 @@ impl Inner {
                 amqp,
                 sender,
                 token_expiry: expiry,
+                generation: LINK_GENERATION.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
             })
         }
         .await;
@@ -296,34 +302,69 @@ impl Inner {
         }
     }
 
-    /// One attempt to send: (re)connect if needed, renew the token if it is near its end.
-    async fn send_once(&self, amqp_message: &crate::amqp::AmqpMessage) -> Result<()> {
+    /// Drops the send link if it is still the one of `generation` (the next send reconnects).
+    async fn forget_link(&self, generation: u64) {
         let mut guard = self.link.lock().await;
-        if guard.is_none() {
-            *guard = Some(self.open_link().await?);
+        if guard.as_ref().is_some_and(|l| l.generation == generation) {
+            *guard = None;
         }
-        let link = guard.as_mut().expect("set above");
-        if link.token_expiry <= SystemTime::now() + self.config.token_ttl / 4 {
-            let (token, expiry) = self.token()?;
-            link.amqp
-                .put_token(&self.config.host_name, &token, self.config.timeout)
-                .await?;
-            link.token_expiry = expiry;
-        }
-        let sent =
-            tokio::time::timeout(self.config.timeout, link.sender.send(amqp_message.clone())).await;
-        let outcome = match sent {
+    }
+
+    /// The error for a lost link, also reported as the connection status.
+    fn lost(&self, what: String) -> Error {
+        let e = Error::new(ErrorKind::Unavailable, what);
+        self.status
+            .send(ConnectionStatus::Disconnected(e.to_string()));
+        e
+    }
+
+    /// One attempt to send: (re)connect if needed, renew the token if it is near its end, send
+    /// and wait for the hub's answer. The link is held only while the
+    /// transfer is written: the answer is awaited without it, so that concurrent sends are in
+    /// flight together (the hub commits them together).
+    async fn send_once(&self, amqp_message: &crate::amqp::AmqpMessage) -> Result<()> {
+        let (delivery, generation) = {
+            let mut guard = self.link.lock().await;
+            if guard.is_none() {
+                *guard = Some(self.open_link().await?);
+            }
+            let link = guard.as_mut().expect("set above");
+            if link.token_expiry <= SystemTime::now() + self.config.token_ttl / 4 {
+                let (token, expiry) = self.token()?;
+                link.amqp
+                    .put_token(&self.config.host_name, &token, self.config.timeout)
+                    .await?;
+                link.token_expiry = expiry;
+            }
+            let written = tokio::time::timeout(
+                self.config.timeout,
+                link.sender.send_batchable(amqp_message.clone()),
+            )
+            .await;
+            match written {
+                Ok(Ok(delivery)) => (delivery, link.generation),
+                Ok(Err(e)) => {
+                    // the link or connection is gone: forget it, the retry reconnects
+                    *guard = None;
+                    return Err(self.lost(format!("sending: {e:?}")));
+                }
+                Err(_) => {
+                    *guard = None;
+                    return Err(Error::new(
+                        ErrorKind::Timeout,
+                        format!("no room to send within {:?}", self.config.timeout),
+                    ));
+                }
+            }
+        };
+        let outcome = match tokio::time::timeout(self.config.timeout, delivery).await {
             Ok(Ok(outcome)) => outcome,
             Ok(Err(e)) => {
-                // the link or connection is gone: forget it, the retry reconnects
-                *guard = None;
-                let e = Error::new(ErrorKind::Unavailable, format!("sending: {e:?}"));
-                self.status
-                    .send(ConnectionStatus::Disconnected(e.to_string()));
-                return Err(e);
+                self.forget_link(generation).await;
+                return Err(self.lost(format!("sending: {e:?}")));
             }
             Err(_) => {
-                *guard = None;
+                self.forget_link(generation).await;
                 return Err(Error::new(
                     ErrorKind::Timeout,
                     format!("no answer to a send within {:?}", self.config.timeout),
