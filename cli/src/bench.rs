@@ -90,18 +90,23 @@ impl Drop for HubChild {
 }
 
 impl HubChild {
-    /// Resident memory now, in bytes.
-    fn rss(&self) -> Option<u64> {
+    /// A memory figure of /proc/PID/status (`VmRSS`, `VmHWM`), in bytes.
+    fn memory(&self, field: &str) -> Option<u64> {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.process.id())).ok()?;
         let kib: u64 = status
             .lines()
-            .find_map(|l| l.strip_prefix("VmRSS:"))?
+            .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))?
             .trim()
             .trim_end_matches(" kB")
             .trim()
             .parse()
             .ok()?;
         Some(kib * 1024)
+    }
+
+    /// Resident memory now, in bytes.
+    fn rss(&self) -> Option<u64> {
+        self.memory("VmRSS")
     }
 
     /// CPU seconds (user + system) and peak resident memory in bytes, from /proc.
@@ -112,17 +117,8 @@ impl HubChild {
         let fields: Vec<&str> = stat.rsplit_once(") ")?.1.split(' ').collect();
         let ticks: f64 =
             fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
-        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-        let hwm_kib: u64 = status
-            .lines()
-            .find_map(|l| l.strip_prefix("VmHWM:"))?
-            .trim()
-            .trim_end_matches(" kB")
-            .trim()
-            .parse()
-            .ok()?;
         // USER_HZ is 100 on Linux
-        Some((ticks / 100.0, hwm_kib * 1024))
+        Some((ticks / 100.0, self.memory("VmHWM")?))
     }
 }
 

@@ -43,6 +43,45 @@ pub(crate) fn bytes<'a>(ptr: *const u8, len: usize, name: &str) -> Result<&'a [u
     Ok(unsafe { std::slice::from_raw_parts(ptr, len) })
 }
 
+/// Applies a setter to an options object (`options` is the parameter's name in every setter).
+pub(crate) fn set_option<T>(
+    options: *mut T,
+    f: impl FnOnce(&mut T) -> Result<()>,
+) -> crate::error::c2d_result {
+    crate::error::call(|| f(get_mut(options, "options")?))
+}
+
+/// A port to dial (0 is not one).
+pub(crate) fn dial_port(port: u16) -> Result<u16> {
+    if port == 0 {
+        return Err(invalid("port 0 cannot be dialled"));
+    }
+    Ok(port)
+}
+
+/// An operation timeout in milliseconds (at least 1).
+pub(crate) fn timeout_ms(ms: u32) -> Result<std::time::Duration> {
+    if ms == 0 {
+        return Err(invalid("timeout_ms must be at least 1"));
+    }
+    Ok(std::time::Duration::from_millis(ms.into()))
+}
+
+/// Hands out one string of an object through `pick` (NULL when absent).
+pub(crate) fn read_text<T>(
+    object: *const T,
+    name: &str,
+    out_value: *mut *const c_char,
+    what: &str,
+    pick: impl FnOnce(&T) -> &CText,
+) -> crate::error::c2d_result {
+    crate::error::call(|| {
+        let out = Out::new(out_value, "out_value")?;
+        out.write(pick(get(object, name)?).ptr(what)?);
+        Ok(())
+    })
+}
+
 /// An out-parameter: checked for NULL before the work starts, written only on success.
 pub(crate) struct Out<T>(NonNull<T>);
 

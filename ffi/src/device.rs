@@ -11,7 +11,7 @@ use c2d_core::{
 };
 use tokio::sync::watch;
 
-use crate::args::{from_handle, get, get_mut, into_handle, text, Out};
+use crate::args::{dial_port, from_handle, get, into_handle, set_option, text, Out};
 use crate::error::{c2d_result, call, invalid};
 use crate::message::c2d_message;
 use crate::retry::{c2d_retry_policy, policy_of, UserData};
@@ -159,13 +159,6 @@ pub extern "C" fn c2d_device_options_free(options: *mut c2d_device_options) {
     crate::error::call_infallible(|| drop(unsafe { from_handle(options) }))
 }
 
-fn set(
-    options: *mut c2d_device_options,
-    f: impl FnOnce(&mut c2d_device_options) -> c2d_core::Result<()>,
-) -> c2d_result {
-    call(|| f(get_mut(options, "options")?))
-}
-
 /// Chooses the transport (`C2D_TRANSPORT_MQTT` by default).
 ///
 /// @param options The options.
@@ -180,7 +173,7 @@ pub extern "C" fn c2d_device_options_set_transport(
     options: *mut c2d_device_options,
     transport: c2d_transport,
 ) -> c2d_result {
-    set(options, |o| {
+    set_option(options, |o| {
         o.transport = Some(transport_of(transport)?);
         Ok(())
     })
@@ -203,7 +196,7 @@ pub extern "C" fn c2d_device_options_set_trusted_ca_pem(
     pem: *const u8,
     pem_len: usize,
 ) -> c2d_result {
-    set(options, |o| {
+    set_option(options, |o| {
         o.trusted_ca_pem = Some(crate::tls::pem_arg(pem, pem_len)?);
         Ok(())
     })
@@ -224,7 +217,7 @@ pub extern "C" fn c2d_device_options_set_trusted_ca_file(
     options: *mut c2d_device_options,
     path: *const c_char,
 ) -> c2d_result {
-    set(options, |o| {
+    set_option(options, |o| {
         o.trusted_ca_pem = Some(read_ca_file(text(path, "path")?)?);
         Ok(())
     })
@@ -245,11 +238,8 @@ pub extern "C" fn c2d_device_options_set_port(
     options: *mut c2d_device_options,
     port: u16,
 ) -> c2d_result {
-    set(options, |o| {
-        if port == 0 {
-            return Err(invalid("port 0 cannot be dialled"));
-        }
-        o.port = Some(port);
+    set_option(options, |o| {
+        o.port = Some(dial_port(port)?);
         Ok(())
     })
 }
@@ -269,7 +259,7 @@ pub extern "C" fn c2d_device_options_set_retry(
     options: *mut c2d_device_options,
     policy: *const c2d_retry_policy,
 ) -> c2d_result {
-    set(options, |o| {
+    set_option(options, |o| {
         o.retry = Some(policy_of(policy)?);
         Ok(())
     })
@@ -289,11 +279,8 @@ pub extern "C" fn c2d_device_options_set_timeout_ms(
     options: *mut c2d_device_options,
     timeout_ms: u32,
 ) -> c2d_result {
-    set(options, |o| {
-        if timeout_ms == 0 {
-            return Err(invalid("timeout_ms must be at least 1"));
-        }
-        o.timeout = Some(Duration::from_millis(timeout_ms.into()));
+    set_option(options, |o| {
+        o.timeout = Some(crate::args::timeout_ms(timeout_ms)?);
         Ok(())
     })
 }
@@ -313,7 +300,7 @@ pub extern "C" fn c2d_device_options_set_sas_token_ttl_s(
     options: *mut c2d_device_options,
     ttl_s: u32,
 ) -> c2d_result {
-    set(options, |o| {
+    set_option(options, |o| {
         if ttl_s == 0 {
             return Err(invalid("ttl_s must be at least 1"));
         }
@@ -337,7 +324,7 @@ pub extern "C" fn c2d_device_options_set_in_flight(
     options: *mut c2d_device_options,
     in_flight: u16,
 ) -> c2d_result {
-    set(options, |o| {
+    set_option(options, |o| {
         if in_flight == 0 {
             return Err(invalid("in_flight must be at least 1"));
         }
@@ -363,7 +350,7 @@ pub extern "C" fn c2d_device_options_set_message_callback(
     callback: c2d_message_callback,
     user_data: *mut c_void,
 ) -> c2d_result {
-    set(options, |o| {
+    set_option(options, |o| {
         let cb = callback.ok_or_else(|| invalid("callback is NULL"))?;
         o.on_message = Some((cb, UserData(user_data)));
         Ok(())
@@ -386,7 +373,7 @@ pub extern "C" fn c2d_device_options_set_connection_status_callback(
     callback: c2d_connection_status_callback,
     user_data: *mut c_void,
 ) -> c2d_result {
-    set(options, |o| {
+    set_option(options, |o| {
         let cb = callback.ok_or_else(|| invalid("callback is NULL"))?;
         o.on_status = Some((cb, UserData(user_data)));
         Ok(())

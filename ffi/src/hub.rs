@@ -8,7 +8,7 @@ use std::time::{Duration, SystemTime};
 use ::c2d_hub::{Durability, HubConfig, LocalHub, ManualClock, StartError};
 use c2d_core::{Error, ErrorKind};
 
-use crate::args::{from_handle, get, get_mut, into_handle, owned_string, text, Out};
+use crate::args::{from_handle, get, into_handle, owned_string, set_option, text, Out};
 use crate::error::{c2d_result, call, call_infallible, invalid};
 use crate::runtime::block_on;
 
@@ -61,13 +61,6 @@ pub extern "C" fn c2d_hub_options_free(options: *mut c2d_hub_options) {
     call_infallible(|| drop(unsafe { from_handle(options) }))
 }
 
-fn set(
-    options: *mut c2d_hub_options,
-    f: impl FnOnce(&mut c2d_hub_options) -> c2d_core::Result<()>,
-) -> c2d_result {
-    call(|| f(get_mut(options, "options")?))
-}
-
 /// Sets the data directory: the store (`hub.db`), the dev CA (`ca.pem`) and the policies
 /// live there, and survive restarts. Created if missing.
 ///
@@ -83,7 +76,7 @@ pub extern "C" fn c2d_hub_options_set_data_dir(
     options: *mut c2d_hub_options,
     path: *const c_char,
 ) -> c2d_result {
-    set(options, |o| {
+    set_option(options, |o| {
         o.config.data_dir = PathBuf::from(text(path, "path")?);
         Ok(())
     })
@@ -108,7 +101,7 @@ pub extern "C" fn c2d_hub_options_set_ports(
     amqp_port: u16,
     https_port: u16,
 ) -> c2d_result {
-    set(options, |o| {
+    set_option(options, |o| {
         o.config.mqtt_port = mqtt_port;
         o.config.amqp_port = amqp_port;
         o.config.https_port = https_port;
@@ -130,7 +123,7 @@ pub extern "C" fn c2d_hub_options_set_durability(
     options: *mut c2d_hub_options,
     durability: c2d_durability,
 ) -> c2d_result {
-    set(options, |o| {
+    set_option(options, |o| {
         o.config.durability = match durability {
             C2D_DURABILITY_FSYNC => Durability::Fsync,
             C2D_DURABILITY_OS => Durability::Os,
@@ -163,7 +156,7 @@ pub extern "C" fn c2d_hub_options_set_limits(
     max_delivery_count: u32,
     feedback_interval_ms: u32,
 ) -> c2d_result {
-    set(options, |o| {
+    set_option(options, |o| {
         if max_queue_depth == 0 || max_message_size == 0 || max_delivery_count == 0 {
             return Err(invalid(
                 "max_queue_depth, max_message_size and max_delivery_count must be at least 1",
@@ -189,7 +182,7 @@ pub extern "C" fn c2d_hub_options_set_limits(
 #[no_mangle]
 #[must_use]
 pub extern "C" fn c2d_hub_options_use_manual_clock(options: *mut c2d_hub_options) -> c2d_result {
-    set(options, |o| {
+    set_option(options, |o| {
         o.manual_clock = true;
         Ok(())
     })
@@ -343,6 +336,15 @@ pub extern "C" fn c2d_hub_text(
 }
 
 impl c2d_hub {
+    /// Stops the hub if it is running.
+    fn stop(&self) -> c2d_core::Result<()> {
+        let running = self.hub.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(h) = running {
+            block_on(h.stop())?;
+        }
+        Ok(())
+    }
+
     /// Runs `f` on the running hub; `Closed` once it was stopped.
     fn with<T>(&self, f: impl FnOnce(&LocalHub) -> c2d_core::Result<T>) -> c2d_core::Result<T> {
         let hub = self.hub.lock().unwrap_or_else(|e| e.into_inner());
@@ -445,17 +447,7 @@ pub extern "C" fn c2d_hub_advance_clock(hub: *const c2d_hub, ms: u64) -> c2d_res
 #[no_mangle]
 #[must_use]
 pub extern "C" fn c2d_hub_stop(hub: *const c2d_hub) -> c2d_result {
-    call(|| {
-        let running = get(hub, "hub")?
-            .hub
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .take();
-        if let Some(h) = running {
-            block_on(h.stop())?;
-        }
-        Ok(())
-    })
+    call(|| get(hub, "hub")?.stop())
 }
 
 /// Stops the hub (as `c2d_hub_stop`) and frees it.
@@ -468,10 +460,7 @@ pub extern "C" fn c2d_hub_free(hub: *mut c2d_hub) {
     call_infallible(|| {
         // SAFETY: the hub came from c2d_hub_start and is freed once.
         if let Some(h) = unsafe { from_handle(hub) } {
-            let running = h.hub.lock().unwrap_or_else(|e| e.into_inner()).take();
-            if let Some(running) = running {
-                let _ = block_on(running.stop());
-            }
+            let _ = h.stop();
         }
     })
 }

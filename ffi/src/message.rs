@@ -8,7 +8,7 @@ use std::time::{Duration, SystemTime};
 use c2d_core::timestamp::to_unix_millis;
 use c2d_core::{Ack, Error, ErrorKind, Message, MessageId, ReceivedMessage, Result};
 
-use crate::args::{bytes, from_handle, get, get_mut, into_handle, text, CText, Out};
+use crate::args::{bytes, from_handle, get, get_mut, into_handle, read_text, text, CText, Out};
 use crate::error::{c2d_result, call, call_infallible, invalid};
 use crate::runtime::block_on;
 
@@ -359,20 +359,6 @@ pub extern "C" fn c2d_message_body(
     })
 }
 
-/// Reads one string of a message through `pick`.
-fn read_text(
-    message: *const c2d_message,
-    out_value: *mut *const c_char,
-    what: &str,
-    pick: impl FnOnce(&c2d_message) -> &CText,
-) -> c2d_result {
-    call(|| {
-        let out = Out::new(out_value, "out_value")?;
-        out.write(pick(get(message, "message")?).ptr(what)?);
-        Ok(())
-    })
-}
-
 /// Reads the message id (`message-id`, as text: UUIDs lowercase and hyphenated, numbers in
 /// decimal, binary ids in hex).
 ///
@@ -390,7 +376,9 @@ pub extern "C" fn c2d_message_message_id(
     message: *const c2d_message,
     out_value: *mut *const c_char,
 ) -> c2d_result {
-    read_text(message, out_value, "message id", |m| &m.text.message_id)
+    read_text(message, "message", out_value, "message id", |m| {
+        &m.text.message_id
+    })
 }
 
 /// Reads the correlation id (`correlation-id`, as text).
@@ -408,7 +396,7 @@ pub extern "C" fn c2d_message_correlation_id(
     message: *const c2d_message,
     out_value: *mut *const c_char,
 ) -> c2d_result {
-    read_text(message, out_value, "correlation id", |m| {
+    read_text(message, "message", out_value, "correlation id", |m| {
         &m.text.correlation_id
     })
 }
@@ -428,7 +416,7 @@ pub extern "C" fn c2d_message_to(
     message: *const c2d_message,
     out_value: *mut *const c_char,
 ) -> c2d_result {
-    read_text(message, out_value, "to address", |m| &m.text.to)
+    read_text(message, "message", out_value, "to address", |m| &m.text.to)
 }
 
 /// Reads the content type.
@@ -446,7 +434,9 @@ pub extern "C" fn c2d_message_content_type(
     message: *const c2d_message,
     out_value: *mut *const c_char,
 ) -> c2d_result {
-    read_text(message, out_value, "content type", |m| &m.text.content_type)
+    read_text(message, "message", out_value, "content type", |m| {
+        &m.text.content_type
+    })
 }
 
 /// Reads the content encoding.
@@ -464,7 +454,7 @@ pub extern "C" fn c2d_message_content_encoding(
     message: *const c2d_message,
     out_value: *mut *const c_char,
 ) -> c2d_result {
-    read_text(message, out_value, "content encoding", |m| {
+    read_text(message, "message", out_value, "content encoding", |m| {
         &m.text.content_encoding
     })
 }
@@ -485,7 +475,7 @@ pub extern "C" fn c2d_message_lock_token(
     out_value: *mut *const c_char,
 ) -> c2d_result {
     const ABSENT: CText = CText::Absent;
-    read_text(message, out_value, "lock token", |m| {
+    read_text(message, "message", out_value, "lock token", |m| {
         m.received.as_ref().map_or(&ABSENT, |r| &r.lock_token)
     })
 }

@@ -9,7 +9,7 @@ use c2d_core::{
     ServiceClientBuilder, ServiceTransport,
 };
 
-use crate::args::{from_handle, get, get_mut, into_handle, text, Out};
+use crate::args::{dial_port, from_handle, get, into_handle, set_option, text, Out};
 use crate::error::{c2d_result, call, call_infallible, invalid};
 use crate::message::c2d_message;
 use crate::retry::{c2d_retry_policy, policy_of};
@@ -90,13 +90,6 @@ pub extern "C" fn c2d_service_options_free(options: *mut c2d_service_options) {
     call_infallible(|| drop(unsafe { from_handle(options) }))
 }
 
-fn set(
-    options: *mut c2d_service_options,
-    f: impl FnOnce(&mut c2d_service_options) -> c2d_core::Result<()>,
-) -> c2d_result {
-    call(|| f(get_mut(options, "options")?))
-}
-
 /// Chooses the transport (`C2D_SERVICE_TRANSPORT_AMQP` by default).
 ///
 /// @param options The options.
@@ -111,7 +104,7 @@ pub extern "C" fn c2d_service_options_set_transport(
     options: *mut c2d_service_options,
     transport: c2d_service_transport,
 ) -> c2d_result {
-    set(options, |o| {
+    set_option(options, |o| {
         o.transport = Some(match transport {
             C2D_SERVICE_TRANSPORT_AMQP => ServiceTransport::Amqp,
             C2D_SERVICE_TRANSPORT_AMQP_WS => ServiceTransport::AmqpWs,
@@ -138,7 +131,7 @@ pub extern "C" fn c2d_service_options_set_trusted_ca_pem(
     pem: *const u8,
     pem_len: usize,
 ) -> c2d_result {
-    set(options, |o| {
+    set_option(options, |o| {
         o.trusted_ca_pem = Some(pem_arg(pem, pem_len)?);
         Ok(())
     })
@@ -159,7 +152,7 @@ pub extern "C" fn c2d_service_options_set_trusted_ca_file(
     options: *mut c2d_service_options,
     path: *const c_char,
 ) -> c2d_result {
-    set(options, |o| {
+    set_option(options, |o| {
         o.trusted_ca_pem = Some(read_ca_file(text(path, "path")?)?);
         Ok(())
     })
@@ -180,11 +173,8 @@ pub extern "C" fn c2d_service_options_set_port(
     options: *mut c2d_service_options,
     port: u16,
 ) -> c2d_result {
-    set(options, |o| {
-        if port == 0 {
-            return Err(invalid("port 0 cannot be dialled"));
-        }
-        o.port = Some(port);
+    set_option(options, |o| {
+        o.port = Some(dial_port(port)?);
         Ok(())
     })
 }
@@ -203,11 +193,8 @@ pub extern "C" fn c2d_service_options_set_https_port(
     options: *mut c2d_service_options,
     port: u16,
 ) -> c2d_result {
-    set(options, |o| {
-        if port == 0 {
-            return Err(invalid("port 0 cannot be dialled"));
-        }
-        o.https_port = Some(port);
+    set_option(options, |o| {
+        o.https_port = Some(dial_port(port)?);
         Ok(())
     })
 }
@@ -227,7 +214,7 @@ pub extern "C" fn c2d_service_options_set_retry(
     options: *mut c2d_service_options,
     policy: *const c2d_retry_policy,
 ) -> c2d_result {
-    set(options, |o| {
+    set_option(options, |o| {
         o.retry = Some(policy_of(policy)?);
         Ok(())
     })
@@ -247,11 +234,8 @@ pub extern "C" fn c2d_service_options_set_timeout_ms(
     options: *mut c2d_service_options,
     timeout_ms: u32,
 ) -> c2d_result {
-    set(options, |o| {
-        if timeout_ms == 0 {
-            return Err(invalid("timeout_ms must be at least 1"));
-        }
-        o.timeout = Some(Duration::from_millis(timeout_ms.into()));
+    set_option(options, |o| {
+        o.timeout = Some(crate::args::timeout_ms(timeout_ms)?);
         Ok(())
     })
 }
@@ -268,6 +252,14 @@ pub struct c2d_service_client {
 }
 
 impl c2d_service_client {
+    /// Closes the connection once.
+    fn close(&self) -> c2d_core::Result<()> {
+        if !self.closed.swap(true, Ordering::SeqCst) {
+            block_on(self.client.close())?;
+        }
+        Ok(())
+    }
+
     pub(crate) fn check_open(&self) -> c2d_core::Result<()> {
         if self.closed.load(Ordering::SeqCst) {
             return Err(Error::new(
@@ -520,13 +512,7 @@ pub extern "C" fn c2d_service_client_purge(
 #[no_mangle]
 #[must_use]
 pub extern "C" fn c2d_service_client_close(client: *const c2d_service_client) -> c2d_result {
-    call(|| {
-        let c = get(client, "client")?;
-        if !c.closed.swap(true, Ordering::SeqCst) {
-            block_on(c.client.close())?;
-        }
-        Ok(())
-    })
+    call(|| get(client, "client")?.close())
 }
 
 /// Closes the client (as `c2d_service_client_close`) and frees it.
@@ -539,9 +525,7 @@ pub extern "C" fn c2d_service_client_free(client: *mut c2d_service_client) {
     call_infallible(|| {
         // SAFETY: the client came from c2d_service_client_connect and is freed once.
         if let Some(c) = unsafe { from_handle(client) } {
-            if !c.closed.swap(true, Ordering::SeqCst) {
-                let _ = block_on(c.client.close());
-            }
+            let _ = c.close();
         }
     })
 }

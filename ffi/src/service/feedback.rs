@@ -5,7 +5,7 @@ use std::ffi::c_char;
 use c2d_core::timestamp::to_unix_millis;
 use c2d_core::{FeedbackRecord, FeedbackStatus};
 
-use crate::args::{from_handle, get, CText, Out};
+use crate::args::{from_handle, get, read_text, CText, Out};
 use crate::error::{c2d_result, call, call_infallible};
 
 /// The outcome a feedback record reports.
@@ -91,19 +91,6 @@ pub extern "C" fn c2d_feedback_record_status(
     })
 }
 
-fn read_text(
-    record: *const c2d_feedback_record,
-    out_value: *mut *const c_char,
-    what: &str,
-    pick: impl FnOnce(&c2d_feedback_record) -> &CText,
-) -> c2d_result {
-    call(|| {
-        let out = Out::new(out_value, "out_value")?;
-        out.write(pick(get(record, "record")?).ptr(what)?);
-        Ok(())
-    })
-}
-
 /// Reads the id of the message the record is about.
 ///
 /// @param record The record.
@@ -119,7 +106,9 @@ pub extern "C" fn c2d_feedback_record_original_message_id(
     record: *const c2d_feedback_record,
     out_value: *mut *const c_char,
 ) -> c2d_result {
-    read_text(record, out_value, "message id", |r| &r.original_message_id)
+    read_text(record, "record", out_value, "message id", |r| {
+        &r.original_message_id
+    })
 }
 
 /// Reads the id of the device the message was for.
@@ -137,7 +126,7 @@ pub extern "C" fn c2d_feedback_record_device_id(
     record: *const c2d_feedback_record,
     out_value: *mut *const c_char,
 ) -> c2d_result {
-    read_text(record, out_value, "device id", |r| &r.device_id)
+    read_text(record, "record", out_value, "device id", |r| &r.device_id)
 }
 
 /// Reads the hub's description of the outcome.
@@ -155,7 +144,9 @@ pub extern "C" fn c2d_feedback_record_description(
     record: *const c2d_feedback_record,
     out_value: *mut *const c_char,
 ) -> c2d_result {
-    read_text(record, out_value, "description", |r| &r.description)
+    read_text(record, "record", out_value, "description", |r| {
+        &r.description
+    })
 }
 
 /// Reads when the outcome happened.
