@@ -16,8 +16,133 @@ use crate::{Ack, Message, MessageId};
 /// An AMQP message with any body.
 pub type AmqpMessage = AmqpMessageOf<Body<Value>>;
 
+/// How deep AMQP values may nest (described types, lists, maps, arrays) in what a peer sends.
+const MAX_NESTING: usize = 32;
+
+/// Checks the AMQP encoding of one value at the start of `bytes` before it is decoded, and
+/// returns its length.
+///
+/// serde_amqp allocates a binary, string, symbol or compound value's declared size before it
+/// reads the bytes, so a 20-byte frame declaring a 4 GiB string makes it allocate 4 GiB; and it
+/// decodes nested values by recursion. Everything decoded from a peer goes through this check
+/// first: every declared size must fit in the bytes present, every count in its size, and
+/// values nest at most 32 deep.
+pub fn check_encoding(bytes: &[u8]) -> Result<usize, String> {
+    value_len(bytes, 0)
+}
+
+fn bad(why: &str) -> String {
+    format!("malformed AMQP encoding: {why}")
+}
+
+/// The length of the value at the start of `b` (constructor included).
+fn value_len(b: &[u8], depth: usize) -> Result<usize, String> {
+    if depth > MAX_NESTING {
+        return Err(bad("values nest more than 32 deep"));
+    }
+    let (&code, rest) = b.split_first().ok_or_else(|| bad("a value is cut short"))?;
+    if code == 0x00 {
+        // described: descriptor, then the value
+        let d = value_len(rest, depth + 1)?;
+        let v = value_len(&rest[d..], depth + 1)?;
+        return Ok(1 + d + v);
+    }
+    Ok(1 + body_len(code, rest, depth)?)
+}
+
+/// The length of the bytes after constructor `code`, at the start of `b`.
+fn body_len(code: u8, b: &[u8], depth: usize) -> Result<usize, String> {
+    let need = |n: usize| {
+        if n <= b.len() {
+            Ok(n)
+        } else {
+            Err(bad("a declared size runs past the end of the frame"))
+        }
+    };
+    let size = |width: usize| -> Result<usize, String> {
+        need(width)?;
+        Ok(match width {
+            1 => b[0] as usize,
+            _ => u32::from_be_bytes([b[0], b[1], b[2], b[3]]) as usize,
+        })
+    };
+    match code {
+        0x40..=0x45 => Ok(0),
+        0x50..=0x56 => need(1),
+        0x60 | 0x61 => need(2),
+        0x70..=0x74 => need(4),
+        0x80..=0x85 => need(8),
+        0x94 | 0x98 => need(16),
+        // binary, string, symbol
+        0xa0 | 0xa1 | 0xa3 => need(1 + size(1)?),
+        0xb0 | 0xb1 | 0xb3 => need(4 + size(4)?),
+        // list, map: size, count, then the elements
+        0xc0 | 0xc1 | 0xd0 | 0xd1 => {
+            let w = if code < 0xd0 { 1 } else { 4 };
+            let total = need(w + size(w)?)?;
+            let inner = &b[w..total];
+            if inner.len() < w {
+                return Err(bad("a list or map is shorter than its count"));
+            }
+            let count = if w == 1 {
+                inner[0] as usize
+            } else {
+                u32::from_be_bytes([inner[0], inner[1], inner[2], inner[3]]) as usize
+            };
+            if count > inner.len() - w {
+                return Err(bad("a list or map counts more elements than it has bytes"));
+            }
+            let mut at = w;
+            for _ in 0..count {
+                at += value_len(&inner[at..], depth + 1)?;
+            }
+            Ok(total)
+        }
+        // array: size, count, one constructor, then the elements' bodies
+        0xe0 | 0xf0 => {
+            let w = if code == 0xe0 { 1 } else { 4 };
+            let total = need(w + size(w)?)?;
+            let inner = &b[w..total];
+            if inner.len() < w {
+                return Err(bad("an array is shorter than its count"));
+            }
+            let count = if w == 1 {
+                inner[0] as usize
+            } else {
+                u32::from_be_bytes([inner[0], inner[1], inner[2], inner[3]]) as usize
+            };
+            if count > inner.len() {
+                return Err(bad("an array counts more elements than it has bytes"));
+            }
+            let mut at = w;
+            let mut element = *inner
+                .get(at)
+                .ok_or_else(|| bad("an array has no constructor"))?;
+            at += 1;
+            while element == 0x00 {
+                // described elements: the descriptor once, then the underlying constructor
+                at += value_len(&inner[at..], depth + 1)?;
+                element = *inner
+                    .get(at)
+                    .ok_or_else(|| bad("an array has no constructor"))?;
+                at += 1;
+            }
+            for _ in 0..count {
+                at += body_len(element, &inner[at..], depth + 1)?;
+            }
+            Ok(total)
+        }
+        other => Err(bad(&format!("unknown constructor 0x{other:02x}"))),
+    }
+}
+
 /// Decodes a message from a transfer's payload.
 pub fn decode(payload: &[u8]) -> Result<AmqpMessage, String> {
+    // a message is a run of sections, each one described value
+    let mut at = 0;
+    while at < payload.len() {
+        at += check_encoding(&payload[at..])?;
+    }
     let m: fe2o3_amqp_types::messaging::message::__private::Deserializable<AmqpMessage> =
         serde_amqp::from_slice(payload).map_err(|e| format!("undecodable message: {e}"))?;
     Ok(m.0)
@@ -191,6 +316,51 @@ pub fn from_c2d(m: &Message) -> AmqpMessage {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn encodings_declaring_more_than_they_hold_are_refused_before_decoding() {
+        // a message of every section kind c2d sends passes, and its length is all of it
+        let mut m = Message::new(&b"body"[..])
+            .message_id("m-1")
+            .property("k", "v");
+        m.to = Some("/devices/d/messages/devicebound".into());
+        let bytes = encode(&from_c2d(&m));
+        let mut at = 0;
+        while at < bytes.len() {
+            at += check_encoding(&bytes[at..]).unwrap();
+        }
+        assert_eq!(at, bytes.len());
+        assert!(decode(&bytes).is_ok());
+        // str32 declaring 4 GiB in 9 bytes; binary, list and array counts past their bytes
+        for bad in [
+            &[0xb1, 0xff, 0xff, 0xff, 0xff, b'a', b'b', b'c', b'd'][..],
+            &[0xa0, 0x05, 1, 2],
+            &[
+                0xd0, 0, 0, 0, 8, 0xff, 0xff, 0xff, 0xff, 0x40, 0x40, 0x40, 0x40,
+            ],
+            &[0xe0, 0x02, 0xff, 0x40],
+            &[0xc0, 0x03, 0x02, 0x40],
+            &[0x00, 0x53],
+            &[0x99],
+        ] {
+            assert!(check_encoding(bad).is_err(), "{bad:x?} passed");
+            assert!(decode(bad).is_err());
+        }
+        // nesting: 32 lists deep is fine, 40 is refused (no deep recursion in the decoder)
+        let nested = |depth: usize| {
+            let mut v = vec![0x45u8]; // list0
+            for _ in 0..depth {
+                let mut outer = vec![0xd0];
+                outer.extend_from_slice(&((v.len() + 4) as u32).to_be_bytes());
+                outer.extend_from_slice(&1u32.to_be_bytes());
+                outer.extend_from_slice(&v);
+                v = outer;
+            }
+            v
+        };
+        assert_eq!(check_encoding(&nested(32)).unwrap(), nested(32).len());
+        assert!(check_encoding(&nested(40)).is_err());
+    }
 
     #[test]
     fn addresses_match_in_every_form() {

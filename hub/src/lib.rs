@@ -9,6 +9,9 @@ mod amqp;
 pub mod auth;
 pub mod clock;
 pub mod feedback;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 mod http;
 pub mod limits;
 mod local_hub;

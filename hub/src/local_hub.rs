@@ -232,7 +232,7 @@ impl Drop for ConnectionGuard {
 
 /// A running hub.
 pub struct LocalHub {
-    shared: Arc<Shared>,
+    pub(crate) shared: Arc<Shared>,
     shutdown: watch::Sender<bool>,
     tls: HubTls,
     mqtt: SocketAddr,

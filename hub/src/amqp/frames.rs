@@ -74,6 +74,7 @@ pub fn decode_amqp(frame: RawFrame) -> Result<Option<(Performative, BytesMut)>, 
     if frame.body.is_empty() {
         return Ok(None);
     }
+    c2d::amqp::check_encoding(&frame.body)?;
     let mut body = frame.body;
     let performative: Performative = {
         let reader = (&mut body).reader();
@@ -90,6 +91,7 @@ pub fn decode_sasl(frame: RawFrame) -> Result<sasl::Frame, String> {
             frame.frame_type
         ));
     }
+    c2d::amqp::check_encoding(&frame.body)?;
     serde_amqp::from_slice(&frame.body).map_err(|e| format!("undecodable SASL frame: {e}"))
 }
 

@@ -9,7 +9,7 @@
 
 mod connection;
 mod convert;
-mod frames;
+pub(crate) mod frames;
 mod sasl;
 
 use std::net::SocketAddr;

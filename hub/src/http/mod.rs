@@ -13,7 +13,6 @@ use axum::routing::{delete, get, post, put};
 use axum::Router;
 use hyper_util::rt::TokioIo;
 use hyper_util::service::TowerToHyperService;
-use tokio_rustls::server::TlsStream;
 
 use crate::local_hub::Shared;
 
@@ -118,17 +117,18 @@ async fn log_request(
     resp
 }
 
-/// Serves one TLS connection with HTTP/1.1 (and WebSocket upgrades).
-pub(crate) async fn serve(
-    shared: Arc<Shared>,
-    stream: TlsStream<tokio::net::TcpStream>,
-    peer: String,
-) {
+/// Serves one connection (after TLS) with HTTP/1.1 (and WebSocket upgrades).
+pub(crate) async fn serve<S>(shared: Arc<Shared>, stream: S, peer: String)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
     let router = router(shared)
         .layer(axum::Extension(PeerAddr(peer)))
         .layer(axum::middleware::from_fn(log_request));
     let service = TowerToHyperService::new(router);
+    // a client that shuts down its sending side after its request still gets the answer
     let conn = hyper::server::conn::http1::Builder::new()
+        .half_close(true)
         .serve_connection(TokioIo::new(stream), service)
         .with_upgrades();
     if let Err(e) = conn.await {
