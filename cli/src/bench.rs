@@ -8,7 +8,6 @@
 
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
@@ -19,6 +18,7 @@ use clap::Args;
 use serde_json::json;
 
 use crate::hub::DurabilityArg;
+use crate::hub_process::HubProcess;
 use crate::messaging::{AckArg, TransportArg};
 
 /// `c2d bench`.
@@ -76,108 +76,50 @@ struct Target {
     child: Option<HubChild>,
 }
 
-/// The embedded hub: a `c2d hub` child process, killed when dropped.
+/// The embedded hub and its data directory.
 struct HubChild {
-    process: Child,
+    process: HubProcess,
     _dir: tempfile::TempDir,
 }
 
-impl Drop for HubChild {
-    fn drop(&mut self) {
-        let _ = self.process.kill();
-        let _ = self.process.wait();
+impl std::ops::Deref for HubChild {
+    type Target = HubProcess;
+    fn deref(&self) -> &HubProcess {
+        &self.process
     }
-}
-
-impl HubChild {
-    /// A memory figure of /proc/PID/status (`VmRSS`, `VmHWM`), in bytes.
-    fn memory(&self, field: &str) -> Option<u64> {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.process.id())).ok()?;
-        let kib: u64 = status
-            .lines()
-            .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))?
-            .trim()
-            .trim_end_matches(" kB")
-            .trim()
-            .parse()
-            .ok()?;
-        Some(kib * 1024)
-    }
-
-    /// Resident memory now, in bytes.
-    fn rss(&self) -> Option<u64> {
-        self.memory("VmRSS")
-    }
-
-    /// CPU seconds (user + system) and peak resident memory in bytes, from /proc.
-    fn usage(&self) -> Option<(f64, u64)> {
-        let pid = self.process.id();
-        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-        // fields after the command name (which may hold spaces) start at ") "
-        let fields: Vec<&str> = stat.rsplit_once(") ")?.1.split(' ').collect();
-        let ticks: f64 =
-            fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
-        // USER_HZ is 100 on Linux
-        Some((ticks / 100.0, self.memory("VmHWM")?))
-    }
-}
-
-fn device_port(endpoints: &serde_json::Value, t: Transport) -> Option<u16> {
-    let key = match t {
-        Transport::Mqtt => "mqtt_port",
-        Transport::Amqp => "amqp_port",
-        _ => "https_port",
-    };
-    endpoints[key].as_u64().and_then(|p| u16::try_from(p).ok())
 }
 
 fn start_hub(a: &BenchArgs) -> Result<Target> {
     let dir = tempfile::tempdir().context("making the hub's data directory")?;
-    let exe = std::env::current_exe().context("finding the c2d executable")?;
     let durability = match a.durability {
         DurabilityArg::Fsync => "fsync",
         DurabilityArg::Os => "os",
     };
     let depth = (a.messages / a.devices.max(1) + 1).max(50).to_string();
-    let process = Command::new(exe)
-        .args([
-            "hub",
-            "--mqtt-port",
-            "0",
-            "--amqp-port",
-            "0",
-            "--https-port",
-            "0",
-        ])
-        .args(["--feedback-interval", "0s", "--durability", durability])
-        .args(["--max-queue-depth", &depth, "--data-dir"])
-        .arg(dir.path())
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .context("starting `c2d hub`")?;
-    let child = HubChild { process, _dir: dir };
-    let endpoints_file = child._dir.path().join("endpoints.json");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !endpoints_file.exists() {
-        if Instant::now() > deadline {
-            bail!("the hub did not start within 30 s");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let info = crate::hub::hub_info(child._dir.path())?;
-    let ca_file = info["ca_file"].as_str().context("the hub has no CA file")?;
+    let process = HubProcess::start(
+        dir.path(),
+        [0, 0, 0],
+        &[
+            "--feedback-interval",
+            "0s",
+            "--durability",
+            durability,
+            "--max-queue-depth",
+            &depth,
+        ],
+    )?;
+    let device_key = match Transport::from(a.transport) {
+        Transport::Mqtt => "mqtt_port",
+        Transport::Amqp => "amqp_port",
+        _ => "https_port",
+    };
     Ok(Target {
-        owner: info["iothubowner_connection_string"]
-            .as_str()
-            .context("the hub has no iothubowner policy")?
-            .to_string(),
-        ca: Some(std::fs::read(ca_file).with_context(|| format!("reading {ca_file}"))?),
-        amqp_port: device_port(&info, Transport::Amqp),
-        https_port: device_port(&info, Transport::MqttWs),
-        device_port: device_port(&info, a.transport.into()),
-        child: Some(child),
+        owner: process.owner()?,
+        ca: Some(process.ca()?),
+        amqp_port: process.port("amqp_port"),
+        https_port: process.port("https_port"),
+        device_port: process.port(device_key),
+        child: Some(HubChild { process, _dir: dir }),
     })
 }
 
@@ -395,7 +337,7 @@ pub async fn run(a: BenchArgs) -> Result<()> {
         p.abort();
         eprintln!();
     }
-    let usage = target.child.as_ref().and_then(HubChild::usage);
+    let usage = target.child.as_ref().and_then(|c| c.usage());
     for d in &devices {
         d.close().await;
     }

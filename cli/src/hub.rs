@@ -10,7 +10,7 @@ use clap::{Args, Subcommand, ValueEnum};
 use serde_json::json;
 
 /// File in the data directory where a running hub records its host name and ports.
-const ENDPOINTS_FILE: &str = "endpoints.json";
+pub const ENDPOINTS_FILE: &str = "endpoints.json";
 
 #[derive(Args)]
 #[command(args_conflicts_with_subcommands = true)]
@@ -129,7 +129,10 @@ async fn serve(a: RunArgs) -> Result<()> {
         "amqp_port": hub.amqp_port(),
         "https_port": hub.https_port(),
     });
-    std::fs::write(a.data_dir.join(ENDPOINTS_FILE), endpoints.to_string())
+    // written whole and then renamed, so that a reader never sees half of it
+    let part = a.data_dir.join(format!("{ENDPOINTS_FILE}.part"));
+    std::fs::write(&part, endpoints.to_string())
+        .and_then(|()| std::fs::rename(&part, a.data_dir.join(ENDPOINTS_FILE)))
         .context("writing the endpoints file")?;
     let owner = hub.owner_connection_string();
     let https = if hub.https_port() == 443 {

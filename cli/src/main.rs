@@ -3,8 +3,10 @@
 mod bench;
 mod demo;
 mod hub;
+mod hub_process;
 mod messaging;
 mod registry;
+mod soak;
 
 use std::process::ExitCode;
 
@@ -36,6 +38,8 @@ enum Command {
     Demo,
     /// Measure end-to-end throughput, latency and the hub's CPU and memory under load.
     Bench(bench::BenchArgs),
+    /// Keep a load going while the hub is killed or the network fails; count lost messages.
+    Soak(soak::SoakArgs),
 }
 
 fn main() -> ExitCode {
@@ -61,6 +65,7 @@ fn main() -> ExitCode {
             Command::Purge(args) => messaging::purge(args).await,
             Command::Demo => demo::run().await,
             Command::Bench(args) => bench::run(args).await,
+            Command::Soak(args) => soak::run(args).await,
         }
     });
     match result {

@@ -245,3 +245,46 @@ fn send_receive_feedback_and_purge_from_the_command_line() {
     assert!(err.starts_with("c2d: device not found"), "{err}");
     assert_eq!(err.trim().lines().count(), 1, "{err}");
 }
+
+/// `c2d soak` for a few seconds, parsed: every accepted message must be delivered.
+fn soak(chaos: &str) -> serde_json::Value {
+    let out = ok(c2d()
+        .args([
+            "soak",
+            "--chaos",
+            chaos,
+            "--duration",
+            "6s",
+            "--devices",
+            "2",
+        ])
+        .args(["--every", "1s", "2s", "--json"])
+        .output()
+        .unwrap());
+    let r: serde_json::Value = serde_json::from_str(&out).unwrap();
+    println!("soak --chaos {chaos}: {r}");
+    assert_eq!(r["lost"], 0, "{r}");
+    assert!(r["accepted"].as_u64().unwrap() > 0, "{r}");
+    assert!(r["delivered"].as_u64().unwrap() >= r["accepted"].as_u64().unwrap());
+    let faults: u64 = r["faults"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|v| v.as_u64().unwrap())
+        .sum();
+    assert!(faults > 0, "no fault happened: {r}");
+    // a send in flight when its connection dies is retried at once, not after the service
+    // client's 30 s timeout
+    assert!(r["slowest_send_seconds"].as_f64().unwrap() < 20.0, "{r}");
+    r
+}
+
+#[test]
+fn soak_with_the_hub_killed_loses_nothing() {
+    soak("kill");
+}
+
+#[test]
+fn soak_through_a_faulty_network_loses_nothing() {
+    soak("network");
+}

@@ -310,6 +310,19 @@ impl Inner {
         }
     }
 
+    /// Returns once the link of `generation` is gone: its connection has stopped, or another
+    /// send found it broken and let it go.
+    async fn link_gone(&self, generation: u64) {
+        loop {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            let guard = self.link.lock().await;
+            match &*guard {
+                Some(l) if l.generation == generation && !l.amqp.connection.is_closed() => {}
+                _ => return,
+            }
+        }
+    }
+
     /// The error for a lost link, also reported as the connection status.
     fn lost(&self, what: String) -> Error {
         let e = Error::new(ErrorKind::Unavailable, what);
@@ -357,7 +370,16 @@ impl Inner {
                 }
             }
         };
-        let outcome = match tokio::time::timeout(self.config.timeout, delivery).await {
+        let answered = tokio::select! {
+            answered = tokio::time::timeout(self.config.timeout, delivery) => answered,
+            () = self.link_gone(generation) => {
+                // fe2o3 leaves a delivery unanswered when its connection dies: without this
+                // the send would wait out the whole timeout
+                self.forget_link(generation).await;
+                return Err(self.lost("the connection was lost before the hub answered".into()));
+            }
+        };
+        let outcome = match answered {
             Ok(Ok(outcome)) => outcome,
             Ok(Err(e)) => {
                 self.forget_link(generation).await;
