@@ -17,6 +17,9 @@ use c2d::{Ack, DeviceClient, ErrorKind, Message, RetryPolicy, ServiceClient, Tra
 use clap::Args;
 use serde_json::json;
 
+#[path = "bench_broker.rs"]
+mod broker;
+
 use crate::hub::DurabilityArg;
 use crate::hub_process::HubProcess;
 use crate::messaging::{AckArg, TransportArg};
@@ -51,7 +54,7 @@ pub struct BenchArgs {
     /// Run against this hub (an iothubowner connection string) instead of an embedded one.
     #[arg(long)]
     hub: Option<String>,
-    /// With --hub: the CA to trust (PEM file).
+    /// With --hub or --broker: the CA to trust (PEM file).
     #[arg(long)]
     ca_file: Option<PathBuf>,
     /// With --hub: the AMQP, HTTPS and device ports, for a hub not on IoT Hub's ports.
@@ -61,6 +64,14 @@ pub struct BenchArgs {
     /// embedded hub per count, e.g. 1000,5000,10000) and report the hub's memory per device.
     #[arg(long, value_delimiter = ',')]
     idle: Vec<usize>,
+    /// Instead of the load run: queue --messages with no device connected, SIGKILL the hub,
+    /// and measure how long it takes to serve again and to deliver the first message.
+    #[arg(long, conflicts_with_all = ["hub", "idle"])]
+    restart: bool,
+    /// Instead of a hub: the same workload against a plain MQTT broker at HOST:PORT (QoS 1
+    /// publisher and subscribers with rumqttc; TLS when --ca-file is given), for comparison.
+    #[arg(long, value_name = "HOST:PORT", conflicts_with_all = ["hub", "idle"])]
+    broker: Option<String>,
     /// Print the result as JSON.
     #[arg(long)]
     json: bool,
@@ -89,25 +100,31 @@ impl std::ops::Deref for HubChild {
     }
 }
 
-fn start_hub(a: &BenchArgs) -> Result<Target> {
-    let dir = tempfile::tempdir().context("making the hub's data directory")?;
+/// The embedded hub's arguments besides its ports and data directory.
+fn hub_args(a: &BenchArgs) -> Vec<String> {
     let durability = match a.durability {
         DurabilityArg::Fsync => "fsync",
         DurabilityArg::Os => "os",
     };
     let depth = (a.messages / a.devices.max(1) + 1).max(50).to_string();
-    let process = HubProcess::start(
-        dir.path(),
+    ["--feedback-interval", "0s", "--durability", durability]
+        .into_iter()
+        .map(String::from)
+        .chain(["--max-queue-depth".to_string(), depth])
+        .collect()
+}
+
+/// Starts `c2d hub` on `dir` for this run.
+fn start_process(a: &BenchArgs, dir: &Path) -> Result<HubProcess> {
+    let args = hub_args(a);
+    HubProcess::start(
+        dir,
         [0, 0, 0],
-        &[
-            "--feedback-interval",
-            "0s",
-            "--durability",
-            durability,
-            "--max-queue-depth",
-            &depth,
-        ],
-    )?;
+        &args.iter().map(String::as_str).collect::<Vec<_>>(),
+    )
+}
+
+fn target_of(a: &BenchArgs, process: HubProcess, dir: tempfile::TempDir) -> Result<Target> {
     let device_key = match Transport::from(a.transport) {
         Transport::Mqtt => "mqtt_port",
         Transport::Amqp => "amqp_port",
@@ -121,6 +138,42 @@ fn start_hub(a: &BenchArgs) -> Result<Target> {
         device_port: process.port(device_key),
         child: Some(HubChild { process, _dir: dir }),
     })
+}
+
+fn start_hub(a: &BenchArgs) -> Result<Target> {
+    let dir = tempfile::tempdir().context("making the hub's data directory")?;
+    let process = start_process(a, dir.path())?;
+    target_of(a, process, dir)
+}
+
+/// A service client for the run's hub.
+async fn connect_service(target: &Target) -> Result<ServiceClient> {
+    let mut service = ServiceClient::builder(&target.owner)?;
+    if let Some(ca) = &target.ca {
+        service = service.trusted_ca_pem(ca.clone());
+    }
+    if let Some(p) = target.amqp_port {
+        service = service.port(p);
+    }
+    if let Some(p) = target.https_port {
+        service = service.https_port(p);
+    }
+    service.connect().await.context("connecting the service")
+}
+
+/// A device client of the run's hub, connected.
+async fn connect_device(a: &BenchArgs, target: &Target, cs: &str) -> Result<DeviceClient> {
+    let mut b = DeviceClient::builder(cs)?
+        .transport(a.transport.into())
+        .in_flight(a.device_in_flight)
+        .retry(RetryPolicy::fixed(Duration::from_millis(200)));
+    if let Some(ca) = &target.ca {
+        b = b.trusted_ca_pem(ca.clone());
+    }
+    if let Some(p) = target.device_port {
+        b = b.port(p);
+    }
+    Ok(b.connect().await?)
 }
 
 fn external_hub(a: &BenchArgs, owner: &str) -> Result<Target> {
@@ -147,6 +200,26 @@ fn now_us() -> u64 {
     START.get_or_init(Instant::now).elapsed().as_micros() as u64
 }
 
+/// Prints `sent` and `completed` once a second while on a terminal.
+fn progress(
+    completed: Arc<AtomicUsize>,
+    sent: Arc<AtomicUsize>,
+    total: usize,
+) -> Option<tokio::task::JoinHandle<()>> {
+    std::io::stderr().is_terminal().then(|| {
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                eprint!(
+                    "\r  sent {:>8} / {total}, completed {:>8}",
+                    sent.load(Ordering::Relaxed).min(total),
+                    completed.load(Ordering::Relaxed)
+                );
+            }
+        })
+    })
+}
+
 fn percentile(sorted: &[u64], p: f64) -> f64 {
     if sorted.is_empty() {
         return 0.0;
@@ -162,6 +235,13 @@ pub async fn run(a: BenchArgs) -> Result<()> {
     if a.devices == 0 || a.messages == 0 || a.in_flight == 0 {
         bail!("--devices, --messages and --in-flight must be at least 1");
     }
+    if a.restart {
+        return restart(&a).await;
+    }
+    if let Some(broker) = &a.broker {
+        now_us();
+        return broker::run(&a, broker).await;
+    }
     now_us();
     let target = match &a.hub {
         Some(owner) => external_hub(&a, owner)?,
@@ -170,17 +250,7 @@ pub async fn run(a: BenchArgs) -> Result<()> {
     let transport: Transport = a.transport.into();
     let ack: Ack = a.ack.into();
 
-    let mut service = ServiceClient::builder(&target.owner)?;
-    if let Some(ca) = &target.ca {
-        service = service.trusted_ca_pem(ca.clone());
-    }
-    if let Some(p) = target.amqp_port {
-        service = service.port(p);
-    }
-    if let Some(p) = target.https_port {
-        service = service.https_port(p);
-    }
-    let service = service.connect().await.context("connecting the service")?;
+    let service = connect_service(&target).await?;
     let host = service.registry().host_name().to_string();
 
     // register and connect the devices
@@ -193,18 +263,8 @@ pub async fn run(a: BenchArgs) -> Result<()> {
         let cs = d
             .connection_string(&host)
             .context("the device has no key")?;
-        let mut b = DeviceClient::builder(&cs)?
-            .transport(transport)
-            .in_flight(a.device_in_flight)
-            .retry(RetryPolicy::fixed(Duration::from_millis(200)));
-        if let Some(ca) = &target.ca {
-            b = b.trusted_ca_pem(ca.clone());
-        }
-        if let Some(p) = target.device_port {
-            b = b.port(p);
-        }
         devices.push(
-            b.connect()
+            connect_device(&a, &target, &cs)
                 .await
                 .with_context(|| format!("connecting {id}"))?,
         );
@@ -304,22 +364,7 @@ pub async fn run(a: BenchArgs) -> Result<()> {
         }));
     }
 
-    // progress, once a second, on a terminal
-    let progress = std::io::stderr().is_terminal().then(|| {
-        let completed = completed.clone();
-        let next = next.clone();
-        let total = a.messages;
-        tokio::spawn(async move {
-            loop {
-                tokio::time::sleep(Duration::from_secs(1)).await;
-                eprint!(
-                    "\r  sent {:>8} / {total}, completed {:>8}",
-                    next.load(Ordering::Relaxed).min(total),
-                    completed.load(Ordering::Relaxed)
-                );
-            }
-        })
-    });
+    let progress = progress(completed.clone(), next.clone(), a.messages);
 
     for s in senders {
         s.await??;
@@ -428,6 +473,111 @@ pub async fn run(a: BenchArgs) -> Result<()> {
     Ok(())
 }
 
+/// `--restart`: a hub holding --messages queued messages is killed and started again.
+async fn restart(a: &BenchArgs) -> Result<()> {
+    let target = start_hub(a)?;
+    let service = connect_service(&target).await?;
+    let host = service.registry().host_name().to_string();
+    let mut strings = Vec::new();
+    for i in 0..a.devices {
+        let d = service
+            .registry()
+            .create_device(&format!("bench-{i}"))
+            .await?;
+        strings.push(
+            d.connection_string(&host)
+                .context("the device has no key")?,
+        );
+    }
+    let fill_start = Instant::now();
+    let next = Arc::new(AtomicUsize::new(0));
+    let mut senders = tokio::task::JoinSet::new();
+    for _ in 0..a.in_flight {
+        let (service, next, total, devices) =
+            (service.clone(), next.clone(), a.messages, a.devices);
+        let body = vec![b'x'; a.size];
+        senders.spawn(async move {
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= total {
+                    return Ok::<_, anyhow::Error>(());
+                }
+                service
+                    .send(
+                        &format!("bench-{}", i % devices),
+                        Message::new(body.clone()),
+                    )
+                    .await?;
+            }
+        });
+    }
+    let progress = progress(next.clone(), next.clone(), a.messages);
+    while let Some(r) = senders.join_next().await {
+        r??;
+    }
+    if let Some(p) = progress {
+        p.abort();
+        eprintln!();
+    }
+    let fill_time = fill_start.elapsed();
+    service.close().await;
+
+    let HubChild {
+        mut process,
+        _dir: dir,
+    } = target.child.context("an embedded hub")?;
+    let rss_before = process.rss();
+    process.kill();
+    let begun = Instant::now();
+    let process = start_process(a, dir.path())?;
+    let serving = begun.elapsed();
+    let target = target_of(a, process, dir)?;
+    let device = connect_device(a, &target, &strings[0]).await?;
+    let first = device.recv().await?.context("the device client closed")?;
+    let first_delivery = begun.elapsed();
+    first.complete().await?;
+    device.close().await;
+    let rss_after = target.child.as_ref().and_then(|c| c.rss());
+
+    let result = json!({
+        "queued_messages": a.messages,
+        "size": a.size,
+        "devices": a.devices,
+        "fill_seconds": fill_time.as_secs_f64(),
+        "restart_to_serving_seconds": serving.as_secs_f64(),
+        "restart_to_first_delivery_seconds": first_delivery.as_secs_f64(),
+        "hub_rss_before_kill_bytes": rss_before,
+        "hub_rss_after_restart_bytes": rss_after,
+    });
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&result)?);
+        return Ok(());
+    }
+    let mib = |b: Option<u64>| b.unwrap_or(0) as f64 / (1024.0 * 1024.0);
+    println!(
+        "c2d bench --restart: {} messages of {} B queued for {} devices (in {:.1} s), hub SIGKILLed",
+        a.messages,
+        a.size,
+        a.devices,
+        fill_time.as_secs_f64()
+    );
+    println!(
+        "  restart to serving        {:>8.0} ms (process start to listening, every message loaded)",
+        serving.as_secs_f64() * 1000.0
+    );
+    println!(
+        "  restart to first delivery {:>8.0} ms (and a device connected over {:?})",
+        first_delivery.as_secs_f64() * 1000.0,
+        Transport::from(a.transport)
+    );
+    println!(
+        "  hub RSS                   {:.1} MiB before the kill, {:.1} MiB after the restart",
+        mib(rss_before),
+        mib(rss_after)
+    );
+    Ok(())
+}
+
 /// `--idle`: the hub's memory per connected idle TLS MQTT device, and the time to connect them.
 async fn idle(a: &BenchArgs) -> Result<()> {
     if a.hub.is_some() {
@@ -437,14 +587,7 @@ async fn idle(a: &BenchArgs) -> Result<()> {
     for &n in &a.idle {
         let target = start_hub(a)?;
         let child = target.child.as_ref().context("an embedded hub")?;
-        let mut service = ServiceClient::builder(&target.owner)?;
-        if let Some(ca) = &target.ca {
-            service = service.trusted_ca_pem(ca.clone());
-        }
-        if let (Some(amqp), Some(https)) = (target.amqp_port, target.https_port) {
-            service = service.port(amqp).https_port(https);
-        }
-        let service = service.connect().await.context("connecting the service")?;
+        let service = connect_service(&target).await?;
         let host = service.registry().host_name().to_string();
         let limit = Arc::new(tokio::sync::Semaphore::new(32));
         let mut created = tokio::task::JoinSet::new();

@@ -103,6 +103,10 @@ pub struct SendArgs {
     /// Wait for this message's feedback and print it (needs --ack other than none).
     #[arg(long)]
     wait: bool,
+    /// Send the message this many times, one after another (with --message-id, the ids get
+    /// a -1, -2, … suffix).
+    #[arg(long, default_value_t = 1)]
+    count: usize,
     /// The body.
     body: String,
 }
@@ -168,19 +172,27 @@ pub async fn send(a: SendArgs) -> Result<()> {
         m = m.property(k, v);
     }
     let service = a.service.connect().await?;
-    let sent = service.send(&a.device, m).await?;
-    if a.service.json {
-        println!(
-            "{}",
-            json!({"event": "sent", "deviceId": a.device, "messageId": sent.message_id()})
-        );
-    } else {
-        println!("sent {} to {}", sent.message_id(), a.device);
-    }
-    if a.wait {
-        progress("waiting for the message's feedback… (Ctrl-C to stop)");
-        let record = sent.outcome().await?;
-        print_record(&record, a.service.json);
+    for i in 1..=a.count {
+        let mut m = m.clone();
+        if a.count > 1 {
+            if let Some(id) = m.message_id.clone() {
+                m = m.message_id(format!("{id}-{i}"));
+            }
+        }
+        let sent = service.send(&a.device, m).await?;
+        if a.service.json {
+            println!(
+                "{}",
+                json!({"event": "sent", "deviceId": a.device, "messageId": sent.message_id()})
+            );
+        } else {
+            println!("sent {} to {}", sent.message_id(), a.device);
+        }
+        if a.wait {
+            progress("waiting for the message's feedback… (Ctrl-C to stop)");
+            let record = sent.outcome().await?;
+            print_record(&record, a.service.json);
+        }
     }
     service.close().await;
     Ok(())
