@@ -261,7 +261,13 @@ impl Connection {
                 packet = read_packet(reader, buf) => match packet {
                     Ok(Some(p)) => {
                         last_heard = tokio::time::Instant::now();
-                        if let Err(end) = self.on_packet(p, writer).await {
+                        // and every other whole packet already read (a malformed one is
+                        // reported by the next read_packet)
+                        let mut packets = vec![p];
+                        while let Ok(p) = Packet::read(buf, MAX_INCOMING_PACKET) {
+                            packets.push(p);
+                        }
+                        if let Err(end) = self.on_packets(packets, writer).await {
                             return end;
                         }
                     }
@@ -307,13 +313,16 @@ impl Connection {
         let batch: Vec<Delivery> = self
             .shared
             .store
-            .exec(move |s, now| {
+            .exec_unsynced(move |s, now| {
                 std::iter::from_fn(|| s.receive(now, &device, owner))
                     .take(room)
                     .collect()
             })
             .await
             .map_err(|e| End::Store(e.to_string()))?;
+        // one write (one TLS record, one syscall) for the whole batch
+        let mut out = BytesMut::new();
+        let mut fire_and_forget = Vec::new();
         for d in batch {
             let topic = format!(
                 "devices/{}/messages/devicebound/{}",
@@ -327,16 +336,17 @@ impl Connection {
                     pkid: publish.pkid,
                     lock_token: d.lock_token,
                 });
+            } else {
+                fire_and_forget.push(d.lock_token);
             }
-            write_packet(writer, |b| publish.write(b))
-                .await
-                .map_err(|_| End::Closed)?;
-            if qos == QoS::AtMostOnce {
-                // QoS 0 is fire-and-forget: published means completed (as IoT Hub's gateway does)
-                self.settle(d.lock_token).await?;
-            }
+            publish
+                .write(&mut out)
+                .map_err(|e| End::Violation(format!("encoding PUBLISH: {e}")))?;
         }
-        Ok(())
+        writer.write_all(&out).await.map_err(|_| End::Closed)?;
+        writer.flush().await.map_err(|_| End::Closed)?;
+        // QoS 0 is fire-and-forget: published means completed (as IoT Hub's gateway does)
+        self.settle(fire_and_forget).await
     }
 
     fn take_pkid(&mut self) -> u16 {
@@ -349,18 +359,62 @@ impl Connection {
         }
     }
 
-    async fn settle(&self, token: Uuid) -> Result<(), End> {
+    /// Completes `tokens` in one commit.
+    async fn settle(&self, tokens: Vec<Uuid>) -> Result<(), End> {
+        if tokens.is_empty() {
+            return Ok(());
+        }
         let device = self.device_id.clone();
-        let result = self
+        let expired = self
             .shared
             .store
-            .exec(move |s, now| s.settle(now, &device, token, Settlement::Complete))
+            .exec(move |s, now| {
+                tokens
+                    .into_iter()
+                    .filter(|t| s.settle(now, &device, *t, Settlement::Complete).is_err())
+                    .count()
+            })
             .await
             .map_err(|e| End::Store(e.to_string()))?;
-        if result.is_err() {
+        for _ in 0..expired {
             tracing::warn!(device = %self.device_id, "MQTT: PUBACK for a message whose lock had expired; it will be delivered again");
         }
         Ok(())
+    }
+
+    /// Handles packets in order; consecutive PUBACKs are settled together (one commit).
+    async fn on_packets<W: AsyncWrite + Unpin>(
+        &mut self,
+        packets: Vec<Packet>,
+        writer: &mut W,
+    ) -> Result<(), End> {
+        let mut completed = Vec::new();
+        for packet in packets {
+            match packet {
+                Packet::PubAck(ack) => {
+                    match self.in_flight.iter().position(|f| f.pkid == ack.pkid) {
+                        Some(i) => {
+                            if i > 0 {
+                                // devices should acknowledge in order; one that skipped a
+                                // message (it could not process it) still completes this one,
+                                // and the skipped one comes back when its lock ends
+                                tracing::debug!(device = %self.device_id, pkid = ack.pkid, "MQTT: PUBACK out of order");
+                            }
+                            let f = self.in_flight.remove(i).expect("found above");
+                            completed.push(f.lock_token);
+                        }
+                        None => {
+                            tracing::warn!(device = %self.device_id, pkid = ack.pkid, "MQTT: PUBACK for no message in flight; ignored")
+                        }
+                    }
+                }
+                other => {
+                    self.settle(std::mem::take(&mut completed)).await?;
+                    self.on_packet(other, writer).await?;
+                }
+            }
+        }
+        self.settle(completed).await
     }
 
     async fn on_packet<W: AsyncWrite + Unpin>(
@@ -369,24 +423,6 @@ impl Connection {
         writer: &mut W,
     ) -> Result<(), End> {
         match packet {
-            Packet::PubAck(ack) => {
-                match self.in_flight.iter().position(|f| f.pkid == ack.pkid) {
-                    Some(i) => {
-                        if i > 0 {
-                            // devices should acknowledge in order; one that skipped a message
-                            // (it could not process it) still completes this one, and the
-                            // skipped one comes back when its lock ends
-                            tracing::debug!(device = %self.device_id, pkid = ack.pkid, "MQTT: PUBACK out of order");
-                        }
-                        let f = self.in_flight.remove(i).expect("found above");
-                        self.settle(f.lock_token).await?;
-                    }
-                    None => {
-                        tracing::warn!(device = %self.device_id, pkid = ack.pkid, "MQTT: PUBACK for no message in flight; ignored")
-                    }
-                }
-                Ok(())
-            }
             Packet::Subscribe(sub) => {
                 let codes: Vec<SubscribeReasonCode> = sub
                     .filters
