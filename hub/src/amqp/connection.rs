@@ -1122,7 +1122,7 @@ impl<W: AsyncWrite + Unpin> Conn<W> {
                             }
                             Fetch::Device(device, owner) => {
                                 let d = store
-                                    .exec(move |s, now| s.receive(now, &device, owner))
+                                    .exec_unsynced(move |s, now| s.receive(now, &device, owner))
                                     .await;
                                 (
                                     owner,

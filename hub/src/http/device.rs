@@ -43,7 +43,7 @@ pub(super) async fn receive(
     let d = device.clone();
     let delivery = shared
         .store
-        .exec(move |s, now| {
+        .exec_unsynced(move |s, now| {
             let lock = lock.unwrap_or(s.limits.lock_timeout);
             s.receive_with_lock(now, &d, HTTP_OWNER, lock)
         })

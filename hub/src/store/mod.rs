@@ -44,7 +44,13 @@ pub enum StoreError {
 }
 
 type Reply = Box<dyn FnOnce(bool) + Send>;
-type Job = Box<dyn FnOnce(&mut HubState, SystemTime) -> Reply + Send>;
+type Change = Box<dyn FnOnce(&mut HubState, SystemTime) -> Reply + Send>;
+
+/// A change for the writer thread, and whether its commit must reach the disk.
+struct Job {
+    run: Change,
+    synced: bool,
+}
 
 /// Wakes the tasks waiting for a device's messages or for feedback.
 #[derive(Debug)]
@@ -137,9 +143,10 @@ impl Store {
             let state = state.clone();
             let waker = waker.clone();
             let clock = clock.clone();
+            let fsync = matches!(durability, Durability::Fsync);
             std::thread::Builder::new()
                 .name("c2d-hub-store".into())
-                .spawn(move || writer(conn, rx, state, waker, clock))
+                .spawn(move || writer(conn, rx, state, waker, clock, fsync))
                 .map_err(|e| StoreError::Io(e.to_string()))?
         };
         Ok(Store {
@@ -153,14 +160,35 @@ impl Store {
         })
     }
 
-    /// Runs `f` on the writer thread and answers once its changes are committed.
+    /// Runs `f` on the writer thread and answers once its changes are committed (and, with
+    /// [`Durability::Fsync`], synced to disk).
     pub async fn exec<R, F>(&self, f: F) -> Result<R, StoreError>
     where
         R: Send + 'static,
         F: FnOnce(&mut HubState, SystemTime) -> R + Send + 'static,
     {
+        self.run(f, true).await
+    }
+
+    /// Like [`exec`](Self::exec), but the commit does not wait for the disk even with
+    /// [`Durability::Fsync`]: for changes that a power loss may undo without losing or
+    /// wrongly settling a message, such as the lock a delivery takes (after a power loss the
+    /// message is delivered again). A later synced commit syncs these changes too.
+    pub async fn exec_unsynced<R, F>(&self, f: F) -> Result<R, StoreError>
+    where
+        R: Send + 'static,
+        F: FnOnce(&mut HubState, SystemTime) -> R + Send + 'static,
+    {
+        self.run(f, false).await
+    }
+
+    async fn run<R, F>(&self, f: F, synced: bool) -> Result<R, StoreError>
+    where
+        R: Send + 'static,
+        F: FnOnce(&mut HubState, SystemTime) -> R + Send + 'static,
+    {
         let (tx, rx) = oneshot::channel::<Result<R, StoreError>>();
-        let job: Job = Box::new(move |state, now| {
+        let run = Box::new(move |state: &mut HubState, now| -> Reply {
             let r = f(state, now);
             Box::new(move |ok| {
                 let _ = tx.send(if ok {
@@ -170,6 +198,7 @@ impl Store {
                 });
             })
         });
+        let job = Job { run, synced };
         {
             let jobs = self.inner.jobs.lock().unwrap_or_else(|e| e.into_inner());
             let sender = jobs.as_ref().ok_or(StoreError::Closed)?;
@@ -239,7 +268,10 @@ fn writer(
     state: Arc<Mutex<HubState>>,
     waker: Arc<Waker>,
     clock: Arc<dyn Clock>,
+    fsync: bool,
 ) {
+    // what `synchronous` is now: FULL (synced) unless the last batch needed no sync
+    let mut synced_now = fsync;
     while let Ok(first) = rx.recv() {
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
@@ -250,11 +282,16 @@ fn writer(
         }
         let mut replies = Vec::with_capacity(batch.len());
         let mut wakeups = HashSet::new();
+        let sync = fsync && batch.iter().any(|j| j.synced);
         let result = (|| -> rusqlite::Result<()> {
+            if fsync && sync != synced_now {
+                conn.pragma_update(None, "synchronous", if sync { "FULL" } else { "NORMAL" })?;
+                synced_now = sync;
+            }
             let tx = conn.transaction()?;
             for job in batch {
                 let mut st = state.lock().unwrap_or_else(|e| e.into_inner());
-                replies.push(job(&mut st, clock.now()));
+                replies.push((job.run)(&mut st, clock.now()));
                 wakeups.extend(st.wakeups.drain());
                 let journal = std::mem::take(&mut st.journal);
                 rows::write(&tx, &st, &journal)?;
@@ -317,4 +354,46 @@ pub fn summary(data_dir: &Path, host_name: &str) -> Result<Summary, StoreError> 
         policies: state.registry.policies.values().cloned().collect(),
         ca_file: tls.ca_path,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Limits, SystemClock};
+
+    fn open(dir: &Path) -> Store {
+        Store::open(
+            &dir.join("hub.db"),
+            Limits::default(),
+            Durability::Fsync,
+            Arc::new(SystemClock),
+        )
+        .unwrap()
+    }
+
+    #[tokio::test]
+    async fn synced_and_unsynced_commits_are_both_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open(dir.path());
+        let put = |id: &'static str| {
+            move |s: &mut HubState, now| {
+                s.put_device(now, id, c2d::Device::new_sas(id), None)
+                    .unwrap();
+            }
+        };
+        // alternating, so that the writer switches between FULL and NORMAL both ways
+        store.exec(put("a")).await.unwrap();
+        store.exec_unsynced(put("b")).await.unwrap();
+        store.exec(put("c")).await.unwrap();
+        store.exec_unsynced(put("d")).await.unwrap();
+        store.close();
+        let store = open(dir.path());
+        for id in ["a", "b", "c", "d"] {
+            assert!(
+                store.read(|s| s.registry.device(id).is_some()),
+                "device {id} lost"
+            );
+        }
+        store.close();
+    }
 }
