@@ -48,6 +48,10 @@ pub struct BenchArgs {
     /// Sends waiting for the hub's answer at once (concurrent senders on one service client).
     #[arg(long, default_value_t = 16)]
     in_flight: usize,
+    /// Send at most this many messages per second (paced; the default is as fast as the
+    /// sends in flight allow), for latency at a given load.
+    #[arg(long)]
+    rate: Option<f64>,
     /// Unsettled messages each device may hold.
     #[arg(long, default_value_t = 16)]
     device_in_flight: u16,
@@ -339,11 +343,17 @@ pub async fn run(a: BenchArgs) -> Result<()> {
             body.clone(),
         );
         let per_device = per_device.clone();
+        let rate = a.rate;
         senders.push(tokio::spawn(async move {
             loop {
                 let i = next.fetch_add(1, Ordering::Relaxed);
                 if i >= per_device.iter().sum::<usize>() {
                     return Ok::<_, anyhow::Error>(());
+                }
+                if let Some(rate) = rate {
+                    // message i leaves at i / rate seconds, not before
+                    let due = start + Duration::from_secs_f64(i as f64 / rate);
+                    tokio::time::sleep_until(due.into()).await;
                 }
                 // message i goes to device i % devices, whose share is counted in per_device
                 let device = &ids[i % ids.len()];
@@ -407,6 +417,7 @@ pub async fn run(a: BenchArgs) -> Result<()> {
         "ack": ack.as_str(),
         "durability": if a.hub.is_some() { "n/a" } else { match a.durability { DurabilityArg::Fsync => "fsync", DurabilityArg::Os => "os" } },
         "in_flight": a.in_flight,
+        "rate": a.rate,
         "connect_seconds": connect_time.as_secs_f64(),
         "messages_per_second": end_to_end,
         "sends_per_second": send_rate,
@@ -427,13 +438,14 @@ pub async fn run(a: BenchArgs) -> Result<()> {
     }
     let mib = |b: u64| b as f64 / (1024.0 * 1024.0);
     println!(
-        "c2d bench: {} devices over {transport:?}, {} messages of {} B, ack={}, {}, {} sends in flight",
+        "c2d bench: {} devices over {transport:?}, {} messages of {} B, ack={}, {}, {} sends in flight{}",
         a.devices,
         a.messages,
         a.size,
         ack.as_str(),
         if a.hub.is_some() { "external hub".to_string() } else { format!("embedded hub ({})", result["durability"].as_str().unwrap_or("")) },
-        a.in_flight
+        a.in_flight,
+        a.rate.map(|r| format!(", paced at {r} msg/s")).unwrap_or_default()
     );
     println!(
         "  connect {} devices        {:>10.2} s",
