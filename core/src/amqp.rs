@@ -50,6 +50,29 @@ fn value_len(b: &[u8], depth: usize) -> Result<usize, String> {
     Ok(1 + body_len(code, rest, depth)?)
 }
 
+/// A 1- or 4-byte big-endian number (the whole of `b`).
+fn be(b: &[u8]) -> usize {
+    b.iter().fold(0, |n, x| (n << 8) | *x as usize)
+}
+
+/// A list's, map's or array's total length after its constructor, its element count and the
+/// bytes after the count; `w` is the width of its size and count (1 or 4).
+fn compound(b: &[u8], w: usize) -> Result<(usize, usize, &[u8]), String> {
+    let past_end = || bad("a declared size runs past the end of the frame");
+    let total = w + be(b.get(..w).ok_or_else(past_end)?);
+    let inner = b.get(w..total).ok_or_else(past_end)?;
+    let count = be(inner
+        .get(..w)
+        .ok_or_else(|| bad("a compound value is shorter than its count"))?);
+    let elements = &inner[w..];
+    if count > elements.len() {
+        return Err(bad(
+            "a compound value counts more elements than it has bytes",
+        ));
+    }
+    Ok((total, count, elements))
+}
+
 /// The length of the bytes after constructor `code`, at the start of `b`.
 fn body_len(code: u8, b: &[u8], depth: usize) -> Result<usize, String> {
     let need = |n: usize| {
@@ -59,13 +82,7 @@ fn body_len(code: u8, b: &[u8], depth: usize) -> Result<usize, String> {
             Err(bad("a declared size runs past the end of the frame"))
         }
     };
-    let size = |width: usize| -> Result<usize, String> {
-        need(width)?;
-        Ok(match width {
-            1 => b[0] as usize,
-            _ => u32::from_be_bytes([b[0], b[1], b[2], b[3]]) as usize,
-        })
-    };
+    let size = |width: usize| -> Result<usize, String> { Ok(be(&b[..need(width)?])) };
     match code {
         0x40..=0x45 => Ok(0),
         0x50..=0x56 => need(1),
@@ -78,57 +95,32 @@ fn body_len(code: u8, b: &[u8], depth: usize) -> Result<usize, String> {
         0xb0 | 0xb1 | 0xb3 => need(4 + size(4)?),
         // list, map: size, count, then the elements
         0xc0 | 0xc1 | 0xd0 | 0xd1 => {
-            let w = if code < 0xd0 { 1 } else { 4 };
-            let total = need(w + size(w)?)?;
-            let inner = &b[w..total];
-            if inner.len() < w {
-                return Err(bad("a list or map is shorter than its count"));
-            }
-            let count = if w == 1 {
-                inner[0] as usize
-            } else {
-                u32::from_be_bytes([inner[0], inner[1], inner[2], inner[3]]) as usize
-            };
-            if count > inner.len() - w {
-                return Err(bad("a list or map counts more elements than it has bytes"));
-            }
-            let mut at = w;
+            let (total, count, elements) = compound(b, if code < 0xd0 { 1 } else { 4 })?;
+            let mut at = 0;
             for _ in 0..count {
-                at += value_len(&inner[at..], depth + 1)?;
+                at += value_len(&elements[at..], depth + 1)?;
             }
             Ok(total)
         }
         // array: size, count, one constructor, then the elements' bodies
         0xe0 | 0xf0 => {
-            let w = if code == 0xe0 { 1 } else { 4 };
-            let total = need(w + size(w)?)?;
-            let inner = &b[w..total];
-            if inner.len() < w {
-                return Err(bad("an array is shorter than its count"));
-            }
-            let count = if w == 1 {
-                inner[0] as usize
-            } else {
-                u32::from_be_bytes([inner[0], inner[1], inner[2], inner[3]]) as usize
+            let (total, count, elements) = compound(b, if code == 0xe0 { 1 } else { 4 })?;
+            let constructor = |at: usize| {
+                elements
+                    .get(at)
+                    .copied()
+                    .ok_or_else(|| bad("an array has no constructor"))
             };
-            if count > inner.len() {
-                return Err(bad("an array counts more elements than it has bytes"));
-            }
-            let mut at = w;
-            let mut element = *inner
-                .get(at)
-                .ok_or_else(|| bad("an array has no constructor"))?;
-            at += 1;
+            let mut element = constructor(0)?;
+            let mut at = 1;
             while element == 0x00 {
                 // described elements: the descriptor once, then the underlying constructor
-                at += value_len(&inner[at..], depth + 1)?;
-                element = *inner
-                    .get(at)
-                    .ok_or_else(|| bad("an array has no constructor"))?;
+                at += value_len(&elements[at..], depth + 1)?;
+                element = constructor(at)?;
                 at += 1;
             }
             for _ in 0..count {
-                at += body_len(element, &inner[at..], depth + 1)?;
+                at += body_len(element, &elements[at..], depth + 1)?;
             }
             Ok(total)
         }
