@@ -37,6 +37,8 @@ targets=("$@")
 printf '%-18s %12s %10s %9s %s\n' target inputs "inputs/s" findings "corpus"
 total_findings=0
 for t in "${targets[@]}"; do
+    # what an earlier run found is in fuzz/regressions already: count this run's only
+    rm -rf "${artifacts:?}/$t"
     mkdir -p "$corpus/$t" "$artifacts/$t"
     log=$root/target/fuzz/$t.log
     "${fuzz[@]}" run -O "$t" "$corpus/$t" -- \
