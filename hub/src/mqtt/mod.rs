@@ -320,6 +320,9 @@ impl Connection {
             })
             .await
             .map_err(|e| End::Store(e.to_string()))?;
+        if batch.is_empty() {
+            return Ok(());
+        }
         // one write (one TLS record, one syscall) for the whole batch
         let mut out = BytesMut::new();
         let mut fire_and_forget = Vec::new();
