@@ -272,8 +272,11 @@ pub async fn run(a: SoakArgs) -> Result<()> {
                 restart_times.push(t);
             }
             Chaos::Network => {
-                let proxy = &proxies[rand::rng().random_range(0..proxies.len())];
-                if let Some(kind) = proxy.fault() {
+                // a proxy at random among those with a live connection
+                let first = rand::rng().random_range(0..proxies.len());
+                let broken =
+                    (0..proxies.len()).find_map(|i| proxies[(first + i) % proxies.len()].fault());
+                if let Some(kind) = broken {
                     *faults.entry(kind).or_default() += 1;
                 }
             }
