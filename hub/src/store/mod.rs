@@ -133,6 +133,13 @@ impl Store {
         conn.pragma_update(None, "synchronous", sync).map_err(io)?;
         conn.busy_timeout(std::time::Duration::from_secs(5))
             .map_err(io)?;
+        // small, frequent checkpoints: at SQLite's default of 1 000 pages the commit that ran
+        // one held up the messages behind it for 10-20 ms (p99 at 1 000 msg/s with
+        // durability os: 17.6 → 3.9-4.7 ms). A checkpoint thread of its own was tried: under
+        // sustained load its passive checkpoints never let the WAL reset, and the WAL grew
+        // without bound.
+        conn.pragma_update(None, "wal_autocheckpoint", 100)
+            .map_err(io)?;
         conn.execute_batch(include_str!("schema.sql")).map_err(io)?;
         rows::init_policies(&mut conn).map_err(io)?;
         let state = rows::load(&conn, limits).map_err(io)?;
