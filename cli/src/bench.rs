@@ -180,12 +180,23 @@ async fn connect_device(a: &BenchArgs, target: &Target, cs: &str) -> Result<Devi
     Ok(b.connect().await?)
 }
 
-fn external_hub(a: &BenchArgs, owner: &str) -> Result<Target> {
-    let ca = a
-        .ca_file
+/// The CA of `--ca-file`, if given.
+fn ca_file(a: &BenchArgs) -> Result<Option<Vec<u8>>> {
+    a.ca_file
         .as_deref()
         .map(|p: &Path| std::fs::read(p).with_context(|| format!("reading {}", p.display())))
-        .transpose()?;
+        .transpose()
+}
+
+/// How many of `messages` each of `devices` gets: message i goes to device i % devices.
+fn shares(messages: usize, devices: usize) -> Vec<usize> {
+    (0..devices)
+        .map(|i| messages / devices + usize::from(i < messages % devices))
+        .collect()
+}
+
+fn external_hub(a: &BenchArgs, owner: &str) -> Result<Target> {
+    let ca = ca_file(a)?;
     let ports = a.ports.clone().unwrap_or_default();
     Ok(Target {
         owner: owner.to_string(),
@@ -242,11 +253,10 @@ pub async fn run(a: BenchArgs) -> Result<()> {
     if a.restart {
         return restart(&a).await;
     }
+    now_us();
     if let Some(broker) = &a.broker {
-        now_us();
         return broker::run(&a, broker).await;
     }
-    now_us();
     let target = match &a.hub {
         Some(owner) => external_hub(&a, owner)?,
         None => start_hub(&a)?,
@@ -275,9 +285,7 @@ pub async fn run(a: BenchArgs) -> Result<()> {
     }
     let connect_time = connect_start.elapsed();
 
-    let per_device: Vec<usize> = (0..a.devices)
-        .map(|i| a.messages / a.devices + usize::from(i < a.messages % a.devices))
-        .collect();
+    let per_device = shares(a.messages, a.devices);
     let completed = Arc::new(AtomicUsize::new(0));
     let latencies = Arc::new(Mutex::new(Vec::with_capacity(a.messages)));
     let start = Instant::now();
@@ -342,12 +350,11 @@ pub async fn run(a: BenchArgs) -> Result<()> {
             ids.clone(),
             body.clone(),
         );
-        let per_device = per_device.clone();
-        let rate = a.rate;
+        let (rate, total) = (a.rate, a.messages);
         senders.push(tokio::spawn(async move {
             loop {
                 let i = next.fetch_add(1, Ordering::Relaxed);
-                if i >= per_device.iter().sum::<usize>() {
+                if i >= total {
                     return Ok::<_, anyhow::Error>(());
                 }
                 if let Some(rate) = rate {

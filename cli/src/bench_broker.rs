@@ -37,15 +37,9 @@ fn options(id: &str, broker: &str, ca: Option<&[u8]>, in_flight: u16) -> Result<
 }
 
 pub async fn run(a: &BenchArgs, broker: &str) -> Result<()> {
-    let ca = a
-        .ca_file
-        .as_deref()
-        .map(|p| std::fs::read(p).with_context(|| format!("reading {}", p.display())))
-        .transpose()?;
+    let ca = super::ca_file(a)?;
     let n = a.devices;
-    let per_device: Vec<usize> = (0..n)
-        .map(|i| a.messages / n + usize::from(i < a.messages % n))
-        .collect();
+    let per_device = super::shares(a.messages, n);
     let received = Arc::new(AtomicUsize::new(0));
     let latencies = Arc::new(Mutex::new(Vec::with_capacity(a.messages)));
     let connect_start = Instant::now();
