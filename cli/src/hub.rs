@@ -9,8 +9,7 @@ use c2d_hub::{Durability, HubConfig, LocalHub};
 use clap::{Args, Subcommand, ValueEnum};
 use serde_json::json;
 
-/// File in the data directory where a running hub records its host name and ports.
-pub const ENDPOINTS_FILE: &str = "endpoints.json";
+use crate::target::{Endpoints, DEFAULT_HUB_DIR, HUB_DIR_ENV};
 
 #[derive(Args)]
 #[command(args_conflicts_with_subcommands = true)]
@@ -30,7 +29,7 @@ enum HubAction {
 #[derive(Args)]
 struct InfoArgs {
     /// The hub's data directory.
-    #[arg(long, default_value = ".c2d-hub")]
+    #[arg(long, env = HUB_DIR_ENV, default_value = DEFAULT_HUB_DIR)]
     data_dir: PathBuf,
     /// Print JSON.
     #[arg(long)]
@@ -48,7 +47,7 @@ pub enum DurabilityArg {
 #[derive(Args)]
 struct RunArgs {
     /// Where the database and the development CA live.
-    #[arg(long, default_value = ".c2d-hub")]
+    #[arg(long, env = HUB_DIR_ENV, default_value = DEFAULT_HUB_DIR)]
     data_dir: PathBuf,
     /// Host name devices and services use (`HostName=` in connection strings).
     #[arg(long, default_value = "localhost")]
@@ -123,23 +122,14 @@ async fn serve(a: RunArgs) -> Result<()> {
         DurabilityArg::Os => Durability::Os,
     };
     let hub = LocalHub::start(config).await.context("starting the hub")?;
-    let endpoints = json!({
-        "hostname": hub.host_name(),
-        "mqtt_port": hub.mqtt_port(),
-        "amqp_port": hub.amqp_port(),
-        "https_port": hub.https_port(),
-    });
-    // written whole and then renamed, so that a reader never sees half of it
-    let part = a.data_dir.join(format!("{ENDPOINTS_FILE}.part"));
-    std::fs::write(&part, endpoints.to_string())
-        .and_then(|()| std::fs::rename(&part, a.data_dir.join(ENDPOINTS_FILE)))
-        .context("writing the endpoints file")?;
+    Endpoints {
+        hostname: hub.host_name().to_string(),
+        mqtt_port: hub.mqtt_port(),
+        amqp_port: hub.amqp_port(),
+        https_port: hub.https_port(),
+    }
+    .write(&a.data_dir)?;
     let owner = hub.owner_connection_string();
-    let https = if hub.https_port() == 443 {
-        String::new()
-    } else {
-        format!(" --endpoint {}", hub.https_endpoint())
-    };
     println!(
         "c2d hub is running on {} (MQTT {}, AMQP {}, HTTPS {})",
         hub.host_name(),
@@ -156,11 +146,20 @@ async fn serve(a: RunArgs) -> Result<()> {
         "  CA certificate to trust:       {}",
         hub.ca_path().display()
     );
-    println!("Create a device with:");
-    println!(
-        "  c2d device create dev1 --connection-string '{owner}' --ca-file {}{https}",
-        hub.ca_path().display()
-    );
+    // the client commands find this hub by themselves when it is the one they look for
+    let same_dir = |a: &Path, b: &Path| match (a.canonicalize(), b.canonicalize()) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => false,
+    };
+    let env = if same_dir(&a.data_dir, &crate::target::local_hub_dir()) {
+        String::new()
+    } else {
+        format!("{HUB_DIR_ENV}={} ", a.data_dir.display())
+    };
+    println!("Create a device, send to it and receive as it with:");
+    println!("  {env}c2d device create dev1");
+    println!("  {env}c2d send --device dev1 --ack full --wait hello");
+    println!("  {env}c2d receive --device dev1");
     println!("Stop with Ctrl-C.");
     wait_for_signal().await;
     eprintln!("stopping…");
@@ -207,24 +206,18 @@ fn print_info(a: &InfoArgs) -> Result<()> {
 
 /// Reads (making it first if needed) the data directory's policies and CA.
 pub fn hub_info(data_dir: &Path) -> Result<serde_json::Value> {
-    let endpoints: serde_json::Value = std::fs::read_to_string(data_dir.join(ENDPOINTS_FILE))
-        .ok()
-        .and_then(|s| serde_json::from_str(&s).ok())
-        .unwrap_or_else(|| json!({"hostname": "localhost", "mqtt_port": 8883, "amqp_port": 5671, "https_port": 443}));
-    let host = endpoints["hostname"]
-        .as_str()
-        .unwrap_or("localhost")
-        .to_string();
+    let endpoints = Endpoints::read(data_dir)?.unwrap_or_default();
+    let host = endpoints.hostname.as_str();
     let summary =
-        c2d_hub::store::summary(data_dir, &host).context("reading the hub's data directory")?;
+        c2d_hub::store::summary(data_dir, host).context("reading the hub's data directory")?;
     Ok(json!({
         "service_connection_string": summary.connection_string("service"),
         "iothubowner_connection_string": summary.connection_string("iothubowner"),
         "ca_file": summary.ca_file,
         "hostname": host,
-        "mqtt_port": endpoints["mqtt_port"],
-        "amqp_port": endpoints["amqp_port"],
-        "https_port": endpoints["https_port"],
+        "mqtt_port": endpoints.mqtt_port,
+        "amqp_port": endpoints.amqp_port,
+        "https_port": endpoints.https_port,
         "data_dir": data_dir,
     }))
 }

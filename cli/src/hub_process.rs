@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 
-use crate::hub::ENDPOINTS_FILE;
+use crate::target::ENDPOINTS_FILE;
 
 /// The hub's ports: MQTT, AMQP, HTTPS (0: any free port).
 pub type Ports = [u16; 3];

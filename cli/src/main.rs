@@ -7,6 +7,7 @@ mod hub_process;
 mod messaging;
 mod registry;
 mod soak;
+mod target;
 
 use std::process::ExitCode;
 

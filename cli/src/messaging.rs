@@ -5,17 +5,20 @@ use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 use c2d::{Ack, DeviceClient, FeedbackRecord, Message, ServiceClient, Transport};
 use clap::{Args, ValueEnum};
 use serde_json::json;
+
+use crate::target::{DeviceTarget, ServiceTarget};
 
 /// Where and how to connect, for the service commands.
 #[derive(Args, Clone)]
 pub struct ServiceArgs {
     /// Service connection string (a policy with ServiceConnect; iothubowner for everything).
+    /// Without it: the local hub in $C2D_HUB_DIR, else ./.c2d-hub.
     #[arg(long, env = "IOTHUB_SERVICE_CONNECTION_STRING", hide_env_values = true)]
-    connection_string: String,
+    connection_string: Option<String>,
     /// PEM file of the CA to trust (a local hub's ca.pem) instead of the system's roots.
     #[arg(long, env = "IOTHUB_CA_FILE")]
     ca_file: Option<PathBuf>,
@@ -30,22 +33,20 @@ pub struct ServiceArgs {
     json: bool,
 }
 
-fn read_ca(path: &Option<PathBuf>) -> Result<Option<Vec<u8>>> {
-    path.as_ref()
-        .map(|p| std::fs::read(p).with_context(|| format!("reading {}", p.display())))
-        .transpose()
-}
-
 impl ServiceArgs {
     async fn connect(&self) -> Result<ServiceClient> {
-        let mut b = ServiceClient::builder(&self.connection_string)?;
-        if let Some(ca) = read_ca(&self.ca_file)? {
+        let target =
+            ServiceTarget::resolve(self.connection_string.as_deref(), self.ca_file.as_deref())
+                .await?;
+        let mut b = ServiceClient::builder(&target.connection_string)?;
+        if let Some(ca) = target.trusted_ca_pem {
             b = b.trusted_ca_pem(ca);
         }
-        if let Some(p) = self.amqp_port {
+        let local = target.endpoints.as_ref();
+        if let Some(p) = self.amqp_port.or(local.map(|e| e.amqp_port)) {
             b = b.port(p);
         }
-        if let Some(p) = self.https_port {
+        if let Some(p) = self.https_port.or(local.map(|e| e.https_port)) {
             b = b.https_port(p);
         }
         Ok(b.connect().await?)
@@ -279,9 +280,14 @@ impl From<TransportArg> for Transport {
 #[derive(Args)]
 #[command(group = clap::ArgGroup::new("settle").args(["complete", "reject", "abandon"]))]
 pub struct ReceiveArgs {
-    /// Device connection string.
-    #[arg(long, env = "IOTHUB_DEVICE_CONNECTION_STRING", hide_env_values = true)]
-    connection_string: String,
+    /// Device connection string [env: IOTHUB_DEVICE_CONNECTION_STRING, unless --device is
+    /// given].
+    #[arg(long)]
+    connection_string: Option<String>,
+    /// Receive as this device, its connection string taken from the registry of the local hub
+    /// (or of the hub IOTHUB_SERVICE_CONNECTION_STRING names).
+    #[arg(long, conflicts_with = "connection_string")]
+    device: Option<String>,
     /// PEM file of the CA to trust (a local hub's ca.pem) instead of the system's roots.
     #[arg(long, env = "IOTHUB_CA_FILE")]
     ca_file: Option<PathBuf>,
@@ -343,11 +349,28 @@ fn m_props(line: &serde_json::Value) -> Vec<String> {
 }
 
 pub async fn receive(a: ReceiveArgs) -> Result<()> {
-    let mut b = DeviceClient::builder(&a.connection_string)?.transport(a.transport.into());
-    if let Some(ca) = read_ca(&a.ca_file)? {
+    let transport = Transport::from(a.transport);
+    // read here rather than by clap, so that --device wins over a connection string in the
+    // environment but not over one given on the command line
+    let connection_string = a.connection_string.or_else(|| match a.device {
+        Some(_) => None,
+        None => std::env::var("IOTHUB_DEVICE_CONNECTION_STRING")
+            .ok()
+            .filter(|s| !s.is_empty()),
+    });
+    let target = DeviceTarget::resolve(
+        connection_string.as_deref(),
+        a.device.as_deref(),
+        a.ca_file.as_deref(),
+        transport,
+        a.port,
+    )
+    .await?;
+    let mut b = DeviceClient::builder(&target.connection_string)?.transport(transport);
+    if let Some(ca) = target.trusted_ca_pem {
         b = b.trusted_ca_pem(ca);
     }
-    if let Some(p) = a.port {
+    if let Some(p) = target.port {
         b = b.port(p);
     }
     let device = b.connect().await?;

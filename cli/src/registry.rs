@@ -2,15 +2,17 @@
 
 use std::path::PathBuf;
 
-use anyhow::{Context, Result};
-use c2d::{RegistryClient, RegistryOptions};
+use anyhow::Result;
 use clap::{Args, Subcommand};
+
+use crate::target::ServiceTarget;
 
 #[derive(Args)]
 pub struct DeviceArgs {
     #[command(subcommand)]
     action: DeviceAction,
     /// Service connection string of a policy with registry rights (iothubowner).
+    /// Without it: the local hub in $C2D_HUB_DIR, else ./.c2d-hub.
     #[arg(
         long,
         env = "IOTHUB_SERVICE_CONNECTION_STRING",
@@ -51,21 +53,9 @@ enum DeviceAction {
 }
 
 pub async fn run(a: DeviceArgs) -> Result<()> {
-    let cs = a
-        .connection_string
-        .context("give --connection-string or set IOTHUB_SERVICE_CONNECTION_STRING")?;
-    let trusted_ca_pem = match &a.ca_file {
-        Some(p) => Some(std::fs::read(p).with_context(|| format!("reading {}", p.display()))?),
-        None => None,
-    };
-    let client = RegistryClient::new(
-        &cs,
-        RegistryOptions {
-            trusted_ca_pem,
-            endpoint: a.endpoint,
-            timeout: None,
-        },
-    )?;
+    let target =
+        ServiceTarget::resolve(a.connection_string.as_deref(), a.ca_file.as_deref()).await?;
+    let client = target.registry(a.endpoint)?;
     match a.action {
         DeviceAction::Create { id } => {
             let d = client.create_device(&id).await?;

@@ -1,6 +1,6 @@
 //! The `c2d` command as people use it: a hub in one process, the other commands in others.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::Duration;
 
@@ -20,19 +20,29 @@ fn ok(out: Output) -> String {
 
 struct Hub {
     child: Child,
-    dir: tempfile::TempDir,
+    /// A folder holding the hub's data directory, `.c2d-hub`.
+    root: tempfile::TempDir,
+    dir: PathBuf,
     endpoints: serde_json::Value,
 }
 
 impl Drop for Hub {
     fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+impl Hub {
+    fn stop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
 }
 
+/// A hub on free ports, its data directory `.c2d-hub` in a folder of its own.
 fn start_hub() -> Hub {
-    let dir = tempfile::tempdir().unwrap();
+    let root = tempfile::tempdir().unwrap();
+    let dir = root.path().join(".c2d-hub");
     let mut child = c2d()
         .args([
             "hub",
@@ -46,17 +56,18 @@ fn start_hub() -> Hub {
             "0s",
             "--data-dir",
         ])
-        .arg(dir.path())
+        .arg(&dir)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let file = dir.path().join("endpoints.json");
+    let file = dir.join("endpoints.json");
     for _ in 0..200 {
         if let Ok(text) = std::fs::read_to_string(&file) {
             if let Ok(endpoints) = serde_json::from_str(&text) {
                 return Hub {
                     child,
+                    root,
                     dir,
                     endpoints,
                 };
@@ -102,7 +113,7 @@ fn demo_runs_the_whole_flow_and_exits_0() {
 #[test]
 fn send_receive_feedback_and_purge_from_the_command_line() {
     let hub = start_hub();
-    let info = info(hub.dir.path());
+    let info = info(&hub.dir);
     for key in [
         "service_connection_string",
         "iothubowner_connection_string",
@@ -287,4 +298,166 @@ fn soak_with_the_hub_killed_loses_nothing() {
 #[test]
 fn soak_through_a_faulty_network_loses_nothing() {
     soak("network");
+}
+
+/// A `c2d` command that knows of no hub but the local one: no connection string or CA in its
+/// environment, run from `cwd`, with `C2D_HUB_DIR` set only when `hub_dir` is given.
+fn zero_config(cwd: &Path, hub_dir: Option<&Path>) -> Command {
+    let mut cmd = c2d();
+    cmd.current_dir(cwd)
+        .env_remove("C2D_HUB_DIR")
+        .env_remove("IOTHUB_SERVICE_CONNECTION_STRING")
+        .env_remove("IOTHUB_DEVICE_CONNECTION_STRING")
+        .env_remove("IOTHUB_CA_FILE")
+        .env_remove("IOTHUB_ENDPOINT");
+    if let Some(dir) = hub_dir {
+        cmd.env("C2D_HUB_DIR", dir);
+    }
+    cmd
+}
+
+/// Runs `cmd` to its end, failing the test if it is still running after 30 s (a command
+/// that cannot reach its hub must say so, not wait for it).
+fn bounded(mut cmd: Command) -> Output {
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while child.try_wait().unwrap().is_none() {
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("still running after 30 s: {cmd:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.wait_with_output().unwrap()
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// The client commands of one zero-config session, each made by `cmd`:
+/// register a device, send to it and wait for the outcome, receive as it by id, read
+/// feedback, purge.
+fn zero_config_session(cmd: &dyn Fn() -> Command, device: &str) {
+    let mut create = cmd();
+    let out = bounded({
+        create.args(["device", "create", device]);
+        create
+    });
+    let device_cs = ok(out.clone());
+    assert!(
+        device_cs.contains(&format!("DeviceId={device};")),
+        "{device_cs}"
+    );
+    assert!(
+        stderr(&out).starts_with("c2d: using the local hub in "),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(stderr(&out).lines().count(), 1, "{}", stderr(&out));
+
+    // send and wait for the outcome while the device, found by its id alone, completes it
+    let sender = cmd()
+        .args([
+            "send", "--device", device, "--ack", "full", "--wait", "--json",
+        ])
+        .args(["--message-id", "zc-1", "--property", "k=v", "zero config"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut receive = cmd();
+    receive.args(["receive", "--device", device, "--count", "1", "--json"]);
+    receive.args(["--timeout", "20s"]);
+    let received = ok(bounded(receive));
+    let line: serde_json::Value = serde_json::from_str(received.lines().next().unwrap()).unwrap();
+    assert_eq!(line["body"], "zero config");
+    assert_eq!(line["messageId"], "zc-1");
+    assert_eq!(line["properties"]["k"], "v");
+    assert_eq!(line["action"], "completed");
+    let sent = ok(sender.wait_with_output().unwrap());
+    assert!(sent.contains(r#""statusCode":"Success""#), "{sent}");
+
+    // a rejection over AMQP, read back by `c2d feedback`
+    let mut send = cmd();
+    send.args(["send", "--device", device, "--ack", "negative"]);
+    send.args(["--message-id", "zc-2", "to be rejected"]);
+    ok(bounded(send));
+    let mut receive = cmd();
+    receive.args(["receive", "--device", device, "--transport", "amqp"]);
+    receive.args(["--reject", "--count", "1", "--json", "--timeout", "20s"]);
+    let rejected = ok(bounded(receive));
+    assert!(rejected.contains(r#""action":"rejected""#), "{rejected}");
+    let mut feedback = cmd();
+    feedback.args(["feedback", "--device", device, "--count", "1", "--json"]);
+    let record = ok(bounded(feedback));
+    let record: serde_json::Value = serde_json::from_str(record.trim()).unwrap();
+    assert_eq!(record["originalMessageId"], "zc-2");
+    assert_eq!(record["statusCode"], "Rejected");
+
+    let mut send = cmd();
+    send.args(["send", "--device", device, "queued"]);
+    ok(bounded(send));
+    let mut purge = cmd();
+    purge.args(["purge", "--device", device]);
+    let out = ok(bounded(purge));
+    assert!(out.contains("purged 1 message"), "{out}");
+}
+
+#[test]
+fn client_commands_find_the_local_hub_by_themselves() {
+    let mut hub = start_hub();
+    let elsewhere = tempfile::tempdir().unwrap();
+    // named by C2D_HUB_DIR, from any folder
+    zero_config_session(&|| zero_config(elsewhere.path(), Some(&hub.dir)), "zc-env");
+    // ./.c2d-hub, from the folder that holds it
+    zero_config_session(&|| zero_config(hub.root.path(), None), "zc-cwd");
+
+    // no hub anywhere: the error names both ways out
+    let mut send = zero_config(elsewhere.path(), None);
+    send.args(["send", "--device", "zc-env", "x"]);
+    let out = bounded(send);
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(err.contains("no hub to connect to"), "{err}");
+    assert!(err.contains("--connection-string"), "{err}");
+    assert!(err.contains("IOTHUB_SERVICE_CONNECTION_STRING"), "{err}");
+    assert!(err.contains("c2d hub"), "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    let mut receive = zero_config(elsewhere.path(), None);
+    receive.args(["receive", "--count", "1"]);
+    let out = bounded(receive);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("--device"), "{}", stderr(&out));
+
+    // a hub that has stopped, its endpoints.json left behind: a clear error, not a wait
+    hub.stop();
+    assert!(hub.dir.join("endpoints.json").exists());
+    for args in [
+        &["send", "--device", "zc-env", "x"][..],
+        &["device", "list"],
+        &["receive", "--device", "zc-env"],
+    ] {
+        let mut cmd = zero_config(elsewhere.path(), Some(&hub.dir));
+        cmd.args(args);
+        let out = bounded(cmd);
+        assert!(!out.status.success(), "{args:?}");
+        let err = stderr(&out);
+        assert!(
+            err.contains("no hub is listening at localhost:"),
+            "{args:?}: {err}"
+        );
+        assert!(err.contains("is not running"), "{args:?}: {err}");
+        assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
+    }
+}
+
+#[test]
+fn version_is_printed() {
+    let out = ok(c2d().arg("--version").output().unwrap());
+    assert_eq!(out.trim(), format!("c2d {}", env!("CARGO_PKG_VERSION")));
 }

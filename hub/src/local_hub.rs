@@ -268,7 +268,7 @@ impl LocalHub {
         let tls =
             tls::load_or_create(&config.data_dir, &config.host_name).map_err(StartError::Tls)?;
         let store = Store::open(
-            &config.data_dir.join("hub.db"),
+            &config.data_dir.join(crate::store::DB_FILE),
             config.limits.clone(),
             config.durability,
             config.clock.clone(),

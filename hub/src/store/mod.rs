@@ -22,6 +22,9 @@ use crate::clock::Clock;
 use crate::limits::Limits;
 use crate::queue::{HubState, Wakeup};
 
+/// The database file in a hub's data directory.
+pub const DB_FILE: &str = "hub.db";
+
 /// How hard a commit waits for the disk.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Durability {
@@ -352,15 +355,33 @@ impl Summary {
 pub fn summary(data_dir: &Path, host_name: &str) -> Result<Summary, StoreError> {
     std::fs::create_dir_all(data_dir).map_err(|e| StoreError::Io(e.to_string()))?;
     let tls = crate::tls::load_or_create(data_dir, host_name).map_err(StoreError::Io)?;
-    let mut conn = Connection::open(data_dir.join("hub.db")).map_err(io)?;
+    let mut conn = Connection::open(data_dir.join(DB_FILE)).map_err(io)?;
     conn.execute_batch(include_str!("schema.sql")).map_err(io)?;
     rows::init_policies(&mut conn).map_err(io)?;
-    let state = rows::load(&conn, Limits::default()).map_err(io)?;
     Ok(Summary {
         host_name: host_name.to_string(),
-        policies: state.registry.policies.values().cloned().collect(),
+        policies: rows::load_policies(&conn).map_err(io)?,
         ca_file: tls.ca_path,
     })
+}
+
+/// Reads the policies and CA of a hub's existing data directory without changing anything in
+/// it (a running hub may own it); `None` when the directory holds no hub.
+pub fn read_summary(data_dir: &Path, host_name: &str) -> Result<Option<Summary>, StoreError> {
+    let db = data_dir.join(DB_FILE);
+    if !db.is_file() {
+        return Ok(None);
+    }
+    let conn = Connection::open_with_flags(
+        &db,
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(io)?;
+    Ok(Some(Summary {
+        host_name: host_name.to_string(),
+        policies: rows::load_policies(&conn).map_err(io)?,
+        ca_file: data_dir.join(crate::tls::CA_FILE),
+    }))
 }
 
 #[cfg(test)]

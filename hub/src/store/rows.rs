@@ -173,10 +173,8 @@ fn decode_record(json: &[u8]) -> rusqlite::Result<FeedbackRecord> {
         })
 }
 
-/// Loads the whole state. Messages and feedback batches that were locked are unlocked: their
-/// receivers are gone with the process that handed them out.
-pub(super) fn load(conn: &Connection, limits: Limits) -> rusqlite::Result<HubState> {
-    let mut state = HubState::new(limits);
+/// The shared access policies.
+pub(super) fn load_policies(conn: &Connection) -> rusqlite::Result<Vec<Policy>> {
     let mut stmt = conn.prepare("SELECT name, primary_key, secondary_key, rights FROM policies")?;
     let policies = stmt.query_map([], |r| {
         Ok(Policy {
@@ -186,8 +184,14 @@ pub(super) fn load(conn: &Connection, limits: Limits) -> rusqlite::Result<HubSta
             rights: Rights::from_bits(r.get(3)?),
         })
     })?;
-    for p in policies {
-        let p = p?;
+    policies.collect()
+}
+
+/// Loads the whole state. Messages and feedback batches that were locked are unlocked: their
+/// receivers are gone with the process that handed them out.
+pub(super) fn load(conn: &Connection, limits: Limits) -> rusqlite::Result<HubState> {
+    let mut state = HubState::new(limits);
+    for p in load_policies(conn)? {
         state.registry.policies.insert(p.name.clone(), p);
     }
     let mut stmt = conn.prepare("SELECT id, json FROM devices")?;
