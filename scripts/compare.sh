@@ -14,7 +14,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
-shared=${C2D_SHARED_INTEROP:-$root/../shared/interop}
 
 devices=10 messages=20000 size=256 in_flight=16 py_messages=2000
 while [ $# -gt 0 ]; do
@@ -96,10 +95,7 @@ mq_rate=$(field '["messages_per_second"]' <<<"$mq")
 
 # --- 2. the official Python device SDK next to c2d's DeviceClient -------------------------
 venv=$root/tests/interop/.deps/venv
-if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c 'import azure.iot.device' 2>/dev/null; then
-    echo "compare: installing azure-iot-device into $venv"
-    python3 -m venv "$venv" && "$venv/bin/pip" install -q -r "$shared/requirements.txt"
-fi
+tests/interop/install.sh python
 "$c2d" hub --data-dir "$work/hub" --mqtt-port 0 --amqp-port 0 --https-port 0 \
     --max-queue-depth $((py_messages + 10)) >"$work/hub.log" 2>&1 &
 pids+=($!)
@@ -134,7 +130,7 @@ receive_rate() { # device command...
 }
 echo "compare: azure-iot-device (Python) receiving $py_messages queued messages"
 py=$(receive_rate py-device env C2D_COUNT="$py_messages" IOTHUB_MQTT_PORT="$mqtt_port" TIMEOUT_S=600 \
-    "$venv/bin/python" -u "$shared/py_device_receive.py")
+    "$venv/bin/python" -u tests/interop/python/device_receive.py)
 echo "compare: c2d DeviceClient (c2d receive) receiving $py_messages queued messages"
 ours=$(receive_rate c2d-device "$c2d" receive --port "$mqtt_port" --count "$py_messages" --json)
 

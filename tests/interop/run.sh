@@ -1,43 +1,19 @@
 #!/usr/bin/env bash
 # Interop with the official Azure IoT SDKs: a c2d hub on IoT Hub's own ports (8883, 5671,
-# 443, which the SDKs cannot change), a device registered through the REST registry, and the
-# official clients of ../shared/interop driving it. Prints one line per case and a closing
-# "N passed, N failed" line; exits non-zero if any case failed.
+# 443, which the SDKs cannot change), devices registered through the REST registry, and the
+# clients of python/ and node/, each built on an official SDK, driving it. Prints one line per
+# case and a closing "N passed, N failed" line; exits non-zero if any case failed.
 set -uo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
-shared=${C2D_SHARED_INTEROP:-$root/../shared/interop}
-deps=$here/.deps
 c2d=${C2D_BIN:-$root/target/debug/c2d}
 
-[ -d "$shared" ] || { echo "interop: $shared not found (../shared beside the repository)"; exit 1; }
 [ -x "$c2d" ] || { echo "interop: $c2d not built (cargo build -p c2d-cli)"; exit 1; }
-
-# --- install the official SDKs (package registries only) into a git-ignored folder ---------
-if [ ! -x "$deps/venv/bin/python" ] || ! "$deps/venv/bin/python" -c 'import azure.iot.device' 2>/dev/null; then
-    echo "interop: installing azure-iot-device into $deps/venv"
-    python3 -m venv "$deps/venv" && "$deps/venv/bin/pip" install -q -r "$shared/requirements.txt" || exit 1
-fi
-if [ ! -d "$deps/node/node_modules/azure-iothub" ]; then
-    echo "interop: installing azure-iothub into $deps/node"
-    mkdir -p "$deps/node" && cp "$shared/node/package.json" "$deps/node/" &&
-        (cd "$deps/node" && npm install --no-audit --no-fund --loglevel=error) || exit 1
-fi
-if [ ! -x "$deps/venv-hub/bin/python" ] || ! "$deps/venv-hub/bin/python" -c 'import azure.iot.hub, six' 2>/dev/null; then
-    echo "interop: installing azure-iot-hub into $deps/venv-hub"
-    python3 -m venv "$deps/venv-hub" && "$deps/venv-hub/bin/pip" install -q -r "$here/requirements-hub.txt" || exit 1
-fi
-if [ ! -d "$deps/node-device/node_modules/azure-iot-device-http" ]; then
-    echo "interop: installing azure-iot-device and its transports into $deps/node-device"
-    mkdir -p "$deps/node-device" && cp "$here/node-device/package.json" "$deps/node-device/" &&
-        (cd "$deps/node-device" && npm install --no-audit --no-fund --loglevel=error) || exit 1
-fi
-py=$deps/venv/bin/python
-pyhub=$deps/venv-hub/bin/python
-# node_send VAR=value ...: the Node service client with those variables set
-node_send() { env NODE_PATH="$deps/node/node_modules" "$@" node "$shared/node/node_service_send.js"; }
-node_registry() { env NODE_PATH="$deps/node/node_modules" "$@" node "$here/node_registry.js"; }
+"$here/install.sh" || { echo "interop: installing the official SDKs failed"; exit 1; }
+py=$here/.deps/venv/bin/python
+node_send() { env "$@" node "$here/node/service_send.js"; }
+node_registry() { env "$@" node "$here/node/registry.js"; }
 
 for port in 8883 5671 443; do
     if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
@@ -82,7 +58,7 @@ result() { # name, ok?, detail
 # Starts the Python device in the background and waits for READY.
 device_start() { # log prefix, env...
     local log=$1; shift
-    env "$@" "$py" "$shared/py_device_receive.py" >"$log.out" 2>"$log.err" &
+    env "$@" "$py" "$here/python/device_receive.py" >"$log.out" 2>"$log.err" &
     dev_pid=$!
     for _ in $(seq 300); do grep -q READY "$log.err" && return 0; kill -0 $dev_pid 2>/dev/null || break; sleep 0.1; done
     return 1
@@ -110,7 +86,7 @@ case_basic py-mqttws-device_node-amqpws-service DEVICE_TRANSPORT=mqttws SERVICE_
 #    later, receives everything, and the feedback reaches the waiting service.
 # A device of its own: a device whose MQTT session persists gets its queued messages right
 # after CONNACK, before the Python SDK has set its handler, and that SDK acknowledges them
-# on receipt (PROTOCOL.md §2.3; IoT Hub does the same), so the test would race with itself.
+# on receipt (IoT Hub does the same), so the test would race with itself.
 name=store-and-forward
 sf_cs=$(create sf-dev) || exit 1
 node_send C2D_DEVICE_ID=sf-dev C2D_COUNT=3 C2D_RUN_ID=$name >"$work/$name-svc.out" 2>"$work/$name-svc.err" &
@@ -150,7 +126,7 @@ result $name $? "$out (queued: $queued)"
 #    after the last allowed abandon. MQTT can only complete (reject/abandon must throw).
 node_device_start() { # log prefix, env...
     local log=$1; shift
-    env NODE_PATH="$deps/node-device/node_modules" "$@" node "$here/node_device.js" >"$log.out" 2>"$log.err" &
+    env "$@" node "$here/node/device.js" >"$log.out" 2>"$log.err" &
     dev_pid=$!
     for _ in $(seq 300); do grep -q READY "$log.err" && return 0; kill -0 $dev_pid 2>/dev/null || break; sleep 0.1; done
     return 1
@@ -175,19 +151,19 @@ done
 # 6. The Python service SDK (azure-iot-hub): registry create, send over AMQP and AMQP over
 #    WebSockets to a Python MQTT device, feedback read over REST, registry delete.
 name=py-hub-registry-create
-pydev=$(IOTHUB_SERVICE_CONNECTION_STRING=$owner "$pyhub" "$here/py_hub_service.py" create py-hub-dev 2>"$work/$name.err")
+pydev=$(IOTHUB_SERVICE_CONNECTION_STRING=$owner "$py" "$here/python/hub_service.py" create py-hub-dev 2>"$work/$name.err")
 [[ $pydev == HostName=*DeviceId=py-hub-dev* ]]; result $name $? "$pydev $(tail -n 3 "$work/$name.err")"
 for transport in amqp amqpws; do
     name=py-hub-send-$transport
     device_start "$work/$name-dev" IOTHUB_DEVICE_CONNECTION_STRING="$pydev" C2D_COUNT=3 C2D_RUN_ID=$name
     IOTHUB_SERVICE_CONNECTION_STRING=$owner SERVICE_TRANSPORT=$transport C2D_COUNT=3 C2D_RUN_ID=$name \
-        "$pyhub" "$here/py_hub_service.py" send py-hub-dev >"$work/$name-svc.out" 2>"$work/$name-svc.err"
+        "$py" "$here/python/hub_service.py" send py-hub-dev >"$work/$name-svc.out" 2>"$work/$name-svc.err"
     s=$?
     device_wait; d=$?
     result $name $((s | d)) "service: $(tail -n 1 "$work/$name-svc.out") $(tail -n 2 "$work/$name-svc.err"); device: $(tail -n 1 "$work/$name-dev.out")"
 done
 name=py-hub-registry-delete
-out=$(IOTHUB_SERVICE_CONNECTION_STRING=$owner "$pyhub" "$here/py_hub_service.py" delete py-hub-dev 2>&1 | tail -n 1)
+out=$(IOTHUB_SERVICE_CONNECTION_STRING=$owner "$py" "$here/python/hub_service.py" delete py-hub-dev 2>&1 | tail -n 1)
 [[ $out == OK:* ]]; result $name $? "$out"
 
 # 7. The Node service SDK's Registry: create, get, list, delete.

@@ -13,16 +13,8 @@
 //      C2D_MAX_DELIVERY (10), DEVICE_TRANSPORT, TIMEOUT_S (60).
 // Prints READY on stderr once connected; last stdout line OK: ... or FAIL: ...
 const fs = require('fs');
+const { setting: env, end: finish } = require('./common');
 const { Client } = require('azure-iot-device');
-
-const env = (n, d) => (process.env[n] === undefined || process.env[n] === '' ? d : process.env[n]);
-let finished = false;
-function finish(ok, msg) {
-  if (finished) return;
-  finished = true;
-  console.log((ok ? 'OK: ' : 'FAIL: ') + msg);
-  process.exit(ok ? 0 : 1);
-}
 
 const transportName = env('DEVICE_TRANSPORT', 'mqtt');
 const transports = {

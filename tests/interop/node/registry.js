@@ -5,14 +5,13 @@
 // that a second get fails with DeviceNotFoundError.
 // env: IOTHUB_SERVICE_CONNECTION_STRING (a policy with registry rights), IOTHUB_CA_FILE
 // (given to Node as NODE_EXTRA_CA_CERTS: the SDK has no CA option), C2D_DEVICE_ID.
-const { spawnSync } = require('child_process');
-if (process.env.IOTHUB_CA_FILE && process.env.NODE_EXTRA_CA_CERTS !== process.env.IOTHUB_CA_FILE) {
-  const r = spawnSync(process.execPath, [__filename], { stdio: 'inherit', env: Object.assign({}, process.env, { NODE_EXTRA_CA_CERTS: process.env.IOTHUB_CA_FILE }) });
-  process.exit(r.status === null ? 1 : r.status);
-}
+const common = require('./common');
+
+common.trustCaFile();
 const { Registry } = require('azure-iothub');
-const id = process.env.C2D_DEVICE_ID || `node-reg-${Date.now()}`;
-const fail = (m) => { console.log('FAIL: ' + m); process.exit(1); };
+
+const id = common.setting('C2D_DEVICE_ID', `node-reg-${Date.now()}`);
+const fail = (text) => common.end(false, text);
 (async () => {
   const registry = Registry.fromConnectionString(process.env.IOTHUB_SERVICE_CONNECTION_STRING);
   const created = (await registry.create({ deviceId: id })).responseBody;
@@ -28,5 +27,5 @@ const fail = (m) => { console.log('FAIL: ' + m); process.exit(1); };
   } catch (e) {
     if (e.constructor.name !== 'DeviceNotFoundError') fail(`expected DeviceNotFoundError, got ${e.constructor.name}: ${e.message}`);
   }
-  console.log(`OK: Registry created, read, listed and deleted ${id}`);
+  common.end(true, `Registry created, read, listed and deleted ${id}`);
 })().catch((e) => fail(`${e.constructor.name}: ${e.message}`));
