@@ -268,7 +268,7 @@ pub fn device_of_to(to: &str) -> Option<String> {
 }
 
 /// A feedback message: content type, `user-id` = hub name, `iothub-enqueuedtime`, and one
-/// data section holding the JSON array (PROTOCOL.md §4.5).
+/// data section holding the JSON array.
 /// c2d's message as AMQP: its properties (message-id type kept), `iothub-ack` and the
 /// application properties as strings, and the body as one data section.
 pub fn from_c2d(m: &Message) -> AmqpMessage {

@@ -2,7 +2,7 @@
 //!
 //! Each pair is split at its **first** `=` (base64 keys end in `=`). Keys are case-sensitive,
 //! unknown and duplicate keys are refused, and the set of keys must form a device, module or
-//! service connection string (PROTOCOL.md §1.2).
+//! service connection string.
 
 use std::fmt;
 use std::str::FromStr;

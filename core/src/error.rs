@@ -1,5 +1,5 @@
 //! The error kinds of c2d. Each kind tells the caller what to do next; every binding maps
-//! them exhaustively (see DESIGN.md, "Errors").
+//! them exhaustively (see docs/architecture.md, "Errors").
 
 use std::fmt;
 

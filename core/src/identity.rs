@@ -1,4 +1,4 @@
-//! Device and module ids: IoT Hub's character rules (PROTOCOL.md §1.2).
+//! Device and module ids: IoT Hub's character rules.
 
 /// The longest device or module id IoT Hub accepts.
 pub const MAX_ID_LEN: usize = 128;

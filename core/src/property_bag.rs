@@ -1,5 +1,5 @@
 //! The MQTT property bag: IoT Hub's encoding of a message's properties in the last segment of
-//! the C2D topic `devices/{id}/messages/devicebound/{bag}` (PROTOCOL.md §2.4).
+//! the C2D topic `devices/{id}/messages/devicebound/{bag}`.
 //!
 //! `k1=v1&k2=v2`, keys and values percent-encoded (`%20` for a space, never `+`; `%2F` for
 //! `/`, since SDKs split the topic on `/`), system properties as `%24.mid`, `%24.to`, ….

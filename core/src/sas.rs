@@ -1,4 +1,4 @@
-//! Shared access signature (SAS) tokens, as IoT Hub makes and checks them (PROTOCOL.md §1.3).
+//! Shared access signature (SAS) tokens, as IoT Hub makes and checks them.
 //!
 //! `SharedAccessSignature sr={resource}&sig={signature}&se={expiry}[&skn={policy}]`, where the
 //! signature is base64(HMAC-SHA256(base64-decoded key, `sr` **as sent** + `"\n"` + `se`)).

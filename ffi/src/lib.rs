@@ -1,6 +1,6 @@
 //! The C ABI of c2d: `libc2d.so` / `libc2d.a`, described by `include/c2d.h` (generated from
 //! this crate by `make header`). The conventions (result codes, ownership, threading) are in
-//! the header's overview and in DESIGN.md, "The C ABI". Each module is the C translation of
+//! the header's overview and in docs/architecture.md. Each module is the C translation of
 //! the core module of the same name.
 
 #![allow(non_camel_case_types)]

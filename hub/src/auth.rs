@@ -1,4 +1,4 @@
-//! Who a SAS token speaks for, and what it may reach (PROTOCOL.md §1.3, checklist §8.1).
+//! Who a SAS token speaks for, and what it may reach.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 

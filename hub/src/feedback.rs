@@ -1,6 +1,6 @@
 //! The hub-wide feedback queue: records wait until a batch is due (64 records, or the
 //! feedback interval since the previous batch), then travel as one locked message with the
-//! same complete / abandon / reject rules as C2D messages (PROTOCOL.md §4.5).
+//! same complete / abandon / reject rules as C2D messages.
 
 use std::collections::{BTreeMap, HashMap};
 use std::time::SystemTime;

@@ -1,4 +1,4 @@
-//! The queue rules of the hub. Defaults equal IoT Hub's (DESIGN.md, "Queue rules").
+//! The queue rules of the hub. Defaults equal IoT Hub's (docs/hub.md, "Queue rules").
 
 use std::time::Duration;
 

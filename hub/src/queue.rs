@@ -1,5 +1,5 @@
 //! The C2D state machine: one queue per device with IoT Hub's rules, plus the hub-wide
-//! feedback queue (DESIGN.md, "Queue rules"; PROTOCOL.md §6.1).
+//! feedback queue (docs/hub.md, "Queue rules").
 //!
 //! [`HubState`] is pure: every operation takes the current time and mutates memory, and
 //! records what it changed in a journal that the store writes to SQLite in the same commit.

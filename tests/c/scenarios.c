@@ -1,8 +1,9 @@
-/* DESIGN.md's scenario list through the C API, on every device transport, against a local hub
- * started by the test on free ports: complete; reject -> Rejected; abandon -> redelivery;
- * max delivery -> DeliveryCountExceeded; TTL -> Expired; purge -> Purged; lock expiry ->
- * redelivery; queue full; too large; unknown device; bad token; closed client. Also the
- * message callback and connection status callback, feedback records, and the registry. */
+/* The scenario list of docs/architecture.md through the C API, on every device transport,
+ * against a local hub started by the test on free ports: complete; reject -> Rejected;
+ * abandon -> redelivery; max delivery -> DeliveryCountExceeded; TTL -> Expired; purge ->
+ * Purged; lock expiry -> redelivery; queue full; too large; unknown device; bad token;
+ * closed client. Also the message callback and connection status callback, feedback
+ * records, and the registry. */
 #define _POSIX_C_SOURCE 200809L
 #include <pthread.h>
 #include <stdbool.h>

@@ -1,5 +1,5 @@
 //! Delivery feedback: the records IoT Hub produces when a device settles a message whose
-//! `iothub-ack` asked for it, and their JSON (PROTOCOL.md §4.5).
+//! `iothub-ack` asked for it, and their JSON.
 
 use std::fmt;
 use std::str::FromStr;

@@ -1,4 +1,4 @@
-//! The identity registry over HTTPS REST, as IoT Hub serves it (PROTOCOL.md §5.2–5.3): create,
+//! The identity registry over HTTPS REST, as IoT Hub serves it: create,
 //! get, list and delete devices, and purge a device's C2D queue.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};

@@ -1216,7 +1216,7 @@ enum Fetch {
     Device(String, u64),
 }
 
-/// The answer to a settlement whose lock is gone (PROTOCOL.md §3.6).
+/// The answer to a settlement whose lock is gone.
 fn lock_lost() -> DeliveryState {
     DeliveryState::Rejected(Rejected {
         error: Some(amqp_error(

@@ -13,7 +13,7 @@ use fe2o3_amqp_types::primitives::{Binary, OrderedMap, SimpleValue, Symbol, Valu
 use serde_amqp::extensions::TransparentVec;
 
 /// A feedback message: content type, `user-id` = hub name, `iothub-enqueuedtime`, and one
-/// data section holding the JSON array (PROTOCOL.md §4.5).
+/// data section holding the JSON array.
 pub fn feedback_message(hub_name: &str, enqueued: SystemTime, body: Vec<u8>) -> AmqpMessage {
     let mut annotations = fe2o3_amqp_types::messaging::Annotations::new();
     annotations.insert(
@@ -39,7 +39,7 @@ pub fn feedback_message(hub_name: &str, enqueued: SystemTime, body: Vec<u8>) -> 
     }
 }
 
-/// A C2D message as delivered to a device (PROTOCOL.md §3.5): the sender's properties (its
+/// A C2D message as delivered to a device: the sender's properties (its
 /// message-id type kept), `iothub-ack` and the application properties, IoT Hub's
 /// annotations, and the body as one data section.
 pub fn device_message(d: &crate::queue::Delivery) -> AmqpMessage {

@@ -1,4 +1,4 @@
-//! The AMQP 1.0 endpoint (PROTOCOL.md §3–4, checklist §8.4–8.9): TLS terminated by the hub
+//! The AMQP 1.0 endpoint: TLS terminated by the hub
 //! (or requested in-band with the `AMQP 2 1 0 0` header), then the AMQP header with no SASL, or
 //! SASL MSSBCBS, ANONYMOUS or PLAIN; CBS `put-token`; the service's C2D sender link and the
 //! feedback receiver link.

@@ -1,4 +1,4 @@
-//! The SASL layer (PROTOCOL.md §3.2): MSSBCBS and ANONYMOUS hand authentication to CBS;
+//! The SASL layer: MSSBCBS and ANONYMOUS hand authentication to CBS;
 //! PLAIN carries a SAS token for the whole connection as `{policy}@sas.root.{hub}` (a policy)
 //! or `{device}@sas.{hub}` (a device).
 

@@ -1,4 +1,4 @@
-//! Device C2D over HTTPS (PROTOCOL.md §5.4): receive with an ETag lock token, complete,
+//! Device C2D over HTTPS: receive with an ETag lock token, complete,
 //! reject and abandon.
 
 use std::sync::Arc;

@@ -1,4 +1,4 @@
-//! Feedback over REST (PROTOCOL.md §4.5), as the Python `azure-iot-hub` SDK reads it:
+//! Feedback over REST, as the Python `azure-iot-hub` SDK reads it:
 //! receive a batch with its lock token in `ETag`, then complete or abandon it.
 
 use std::sync::Arc;

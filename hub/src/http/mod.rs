@@ -1,4 +1,4 @@
-//! HTTPS on 443, as IoT Hub answers it (PROTOCOL.md §4.5, §5): the registry, queue purge,
+//! HTTPS on 443, as IoT Hub answers it: the registry, queue purge,
 //! feedback over REST, device C2D over HTTPS, and WebSockets for MQTT and AMQP.
 
 mod device;

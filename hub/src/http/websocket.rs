@@ -1,4 +1,4 @@
-//! WebSockets on the HTTPS port (PROTOCOL.md §2.1, §3.1): `/$iothub/websocket` carries MQTT
+//! WebSockets on the HTTPS port: `/$iothub/websocket` carries MQTT
 //! (subprotocol `mqtt`) or AMQP (`AMQPWSB10` or `amqp`), and uAMQP's `/$servicebus/websocket/`
 //! carries AMQP. The chosen subprotocol is echoed; any query string is ignored.
 

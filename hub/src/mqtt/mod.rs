@@ -1,4 +1,4 @@
-//! The MQTT 3.1.1 device endpoint (PROTOCOL.md §2, checklist §8.3).
+//! The MQTT 3.1.1 device endpoint.
 //!
 //! One task per connection reads packets, and between reads delivers the device's queued
 //! messages as QoS 1 PUBLISHes while fewer than the in-flight window are unacknowledged. A

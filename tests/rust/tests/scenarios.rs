@@ -1,5 +1,5 @@
-//! DESIGN.md's scenario list for the Rust clients, on every device transport, against a
-//! local hub on ephemeral ports: complete; reject → Rejected; abandon → redelivery; max
+//! The scenario list of docs/architecture.md for the Rust clients, on every device transport,
+//! against a local hub on ephemeral ports: complete; reject → Rejected; abandon → redelivery; max
 //! delivery → DeliveryCountExceeded; TTL → Expired; purge → Purged; lock expiry →
 //! redelivery; queue full; too large; unknown device; bad token; closed client.
 
