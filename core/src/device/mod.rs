@@ -33,16 +33,6 @@ pub enum Transport {
     AmqpWs,
 }
 
-impl Transport {
-    fn default_port(self) -> u16 {
-        match self {
-            Transport::Mqtt => 8883,
-            Transport::Amqp => 5671,
-            Transport::MqttWs | Transport::AmqpWs => 443,
-        }
-    }
-}
-
 /// How a received message is settled.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Settlement {
@@ -88,6 +78,9 @@ pub struct DeviceClientBuilder {
     pub(crate) transport: Transport,
     pub(crate) trusted_ca_pem: Option<Vec<u8>>,
     pub(crate) port: Option<u16>,
+    pub(crate) mqtt_port: Option<u16>,
+    pub(crate) amqp_port: Option<u16>,
+    pub(crate) https_port: Option<u16>,
     pub(crate) retry: RetryPolicy,
     pub(crate) timeout: Duration,
     pub(crate) in_flight: u16,
@@ -114,9 +107,30 @@ impl DeviceClientBuilder {
         self
     }
 
-    /// The port of the chosen transport, for a hub not on IoT Hub's ports.
+    /// The port of the chosen transport, for a hub not on IoT Hub's ports; it wins over
+    /// [`mqtt_port`](Self::mqtt_port), [`amqp_port`](Self::amqp_port) and
+    /// [`https_port`](Self::https_port).
     pub fn port(mut self, port: u16) -> Self {
         self.port = Some(port);
+        self
+    }
+
+    /// The port of [`Transport::Mqtt`], for a hub not on 8883. With the other per-transport
+    /// ports, this lets one set of options describe a hub whatever the transport.
+    pub fn mqtt_port(mut self, port: u16) -> Self {
+        self.mqtt_port = Some(port);
+        self
+    }
+
+    /// The port of [`Transport::Amqp`], for a hub not on 5671.
+    pub fn amqp_port(mut self, port: u16) -> Self {
+        self.amqp_port = Some(port);
+        self
+    }
+
+    /// The port of the WebSocket transports, for a hub whose HTTPS port is not 443.
+    pub fn https_port(mut self, port: u16) -> Self {
+        self.https_port = Some(port);
         self
     }
 
@@ -139,7 +153,11 @@ impl DeviceClientBuilder {
     }
 
     pub(crate) fn port_or_default(&self) -> u16 {
-        self.port.unwrap_or(self.transport.default_port())
+        self.port.unwrap_or(match self.transport {
+            Transport::Mqtt => self.mqtt_port.unwrap_or(8883),
+            Transport::Amqp => self.amqp_port.unwrap_or(5671),
+            Transport::MqttWs | Transport::AmqpWs => self.https_port.unwrap_or(443),
+        })
     }
 
     /// A SAS token for this device, and when it expires.
@@ -312,6 +330,9 @@ impl DeviceClient {
             transport: Transport::Mqtt,
             trusted_ca_pem: None,
             port: None,
+            mqtt_port: None,
+            amqp_port: None,
+            https_port: None,
             retry: RetryPolicy::default(),
             timeout: Duration::from_secs(30),
             in_flight: 16,
@@ -463,5 +484,39 @@ impl ReceivedMessage {
     /// this is an `Unsupported` error, and the message comes back when its lock ends.
     pub async fn abandon(self) -> Result<()> {
         self.settle(Settlement::Abandon).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CS: &str = "HostName=localhost;DeviceId=d;SharedAccessKey=a2V5";
+
+    #[test]
+    fn each_transport_dials_its_own_port_unless_one_is_given() {
+        let hub = |t| {
+            DeviceClient::builder(CS)
+                .unwrap()
+                .mqtt_port(1001)
+                .amqp_port(1002)
+                .https_port(1003)
+                .transport(t)
+        };
+        assert_eq!(hub(Transport::Mqtt).port_or_default(), 1001);
+        assert_eq!(hub(Transport::Amqp).port_or_default(), 1002);
+        assert_eq!(hub(Transport::MqttWs).port_or_default(), 1003);
+        assert_eq!(hub(Transport::AmqpWs).port_or_default(), 1003);
+        assert_eq!(hub(Transport::Amqp).port(2000).port_or_default(), 2000);
+        let plain = |t| {
+            DeviceClient::builder(CS)
+                .unwrap()
+                .transport(t)
+                .port_or_default()
+        };
+        assert_eq!(plain(Transport::Mqtt), 8883);
+        assert_eq!(plain(Transport::Amqp), 5671);
+        assert_eq!(plain(Transport::MqttWs), 443);
+        assert_eq!(plain(Transport::AmqpWs), 443);
     }
 }

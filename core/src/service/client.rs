@@ -45,6 +45,7 @@ pub struct ServiceClientBuilder {
     transport: ServiceTransport,
     trusted_ca_pem: Option<Vec<u8>>,
     port: Option<u16>,
+    amqp_port: Option<u16>,
     https_port: Option<u16>,
     retry: RetryPolicy,
     timeout: Duration,
@@ -71,13 +72,21 @@ impl ServiceClientBuilder {
         self
     }
 
-    /// The port of the chosen transport, for a hub not on 5671 / 443.
+    /// The port of the chosen transport, for a hub not on 5671 / 443; it wins over
+    /// [`amqp_port`](Self::amqp_port) and [`https_port`](Self::https_port).
     pub fn port(mut self, port: u16) -> Self {
         self.port = Some(port);
         self
     }
 
-    /// The HTTPS port of the registry and purge, for a hub not on 443.
+    /// The port of [`ServiceTransport::Amqp`], for a hub not on 5671.
+    pub fn amqp_port(mut self, port: u16) -> Self {
+        self.amqp_port = Some(port);
+        self
+    }
+
+    /// The HTTPS port of the registry, purge and [`ServiceTransport::AmqpWs`], for a hub not
+    /// on 443.
     pub fn https_port(mut self, port: u16) -> Self {
         self.https_port = Some(port);
         self
@@ -228,8 +237,8 @@ impl Inner {
 
     fn port(&self) -> u16 {
         self.config.port.unwrap_or(match self.config.transport {
-            ServiceTransport::Amqp => 5671,
-            ServiceTransport::AmqpWs => 443,
+            ServiceTransport::Amqp => self.config.amqp_port.unwrap_or(5671),
+            ServiceTransport::AmqpWs => self.config.https_port.unwrap_or(443),
         })
     }
 
@@ -566,6 +575,7 @@ impl ServiceClient {
             transport: ServiceTransport::Amqp,
             trusted_ca_pem: None,
             port: None,
+            amqp_port: None,
             https_port: None,
             retry: RetryPolicy::default(),
             timeout: Duration::from_secs(30),
