@@ -25,14 +25,15 @@ export IOTHUB_SERVICE_CONNECTION_STRING=$(info iothubowner_connection_string)
 export C2D_AMQP_PORT=$(port amqp_port) C2D_HTTPS_PORT=$(port https_port)
 passed=0 failed=0
 
-# run_pair NAME DEVICE_PROGRAM BACKEND_PROGRAM: the device handles what the back-end sends.
+# run_pair NAME DEVICE_COMMAND BACKEND_COMMAND: the device handles what the back-end sends
+# (each command is split into words: paths without spaces).
 run_pair() {
     local name=$1 device_cs dev b d
     device_cs=$("$c2d" device create "example-$name" --endpoint "localhost:$C2D_HTTPS_PORT")
     IOTHUB_DEVICE_CONNECTION_STRING=$device_cs C2D_TRANSPORT=amqp C2D_PORT=$C2D_AMQP_PORT C2D_COUNT=3 \
-        "$2" >"$work/$name-device.out" 2>&1 &
+        $2 >"$work/$name-device.out" 2>&1 &
     dev=$!
-    C2D_DEVICE_ID=example-$name "$3" >"$work/$name-backend.out" 2>&1
+    C2D_DEVICE_ID=example-$name $3 >"$work/$name-backend.out" 2>&1
     b=$?
     wait $dev; d=$?
     if [ $((b | d)) = 0 ]; then passed=$((passed + 1)); echo "PASS $name"; else
@@ -55,6 +56,16 @@ if make -s -C "$root" install PREFIX="$work/prefix" PROFILE=debug >"$work/instal
     else failed=$((failed + 1)); echo "FAIL c (build)"; fi
 else
     failed=$((failed + 1)); echo "FAIL c (make install)"; cat "$work/install.log"
+fi
+
+# Python: the c2d package installed by pip into a virtualenv, as a user would.
+c2d_py=${C2D_PYTHON:-}
+[ -n "$c2d_py" ] || c2d_py=$("$root/scripts/python-env.sh") || c2d_py=
+if [ -n "$c2d_py" ]; then
+    run_pair python "$c2d_py $root/examples/python/device.py" "$c2d_py $root/examples/python/backend.py"
+    run_pair python-asyncio "$c2d_py $root/examples/python/device_asyncio.py" "$c2d_py $root/examples/python/backend.py"
+else
+    failed=$((failed + 1)); echo "FAIL python (installing the c2d package)"
 fi
 
 echo "examples: $passed passed, $failed failed"

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # The whole test suite: unit, protocol, scenario and crash tests (cargo), the C header check
-# and the C tests (plain, valgrind, ASan), the example applications, then interop with the
-# official Azure IoT SDKs on IoT Hub's ports.
-# Installs what it needs by itself: the official SDKs (tests/interop/install.sh) into
-# git-ignored folders under tests/interop/.
+# and the C tests (plain, valgrind, ASan), the Python package's tests and type check, the
+# example applications, then interop with the official Azure IoT SDKs on IoT Hub's ports.
+# Installs what it needs by itself: the c2d Python package into target/python
+# (scripts/python-env.sh) and the official SDKs (tests/interop/install.sh) into git-ignored
+# folders under tests/interop/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # Users only ever have the repository: nothing in it may read or link a folder beside it, nor
@@ -19,5 +20,10 @@ make -s header
 git diff --exit-code -- include/c2d.h ||
     { echo "include/c2d.h is not what ffi/ generates: run 'make header' and commit it" >&2; exit 1; }
 tests/c/run.sh
+# the Python package, installed by pip as users install it, and its own tests
+C2D_PYTHON=$(scripts/python-env.sh)
+export C2D_PYTHON
+(cd bindings-python && "$C2D_PYTHON" -m pytest -q -p no:cacheprovider tests)
+"$C2D_PYTHON" -m mypy --strict --no-incremental bindings-python/python/c2d bindings-python/tests examples/python
 examples/run.sh
 tests/interop/run.sh

@@ -12,6 +12,11 @@ c2d=${C2D_BIN:-$root/target/debug/c2d}
 [ -x "$c2d" ] || { echo "interop: $c2d not built (cargo build -p c2d-cli)"; exit 1; }
 "$here/install.sh" || { echo "interop: installing the official SDKs failed"; exit 1; }
 py=$here/.deps/venv/bin/python
+# c2d's own Python package (bindings-python), in a virtualenv of its own
+c2d_py=${C2D_PYTHON:-}
+if [ -z "$c2d_py" ]; then
+    c2d_py=$("$root/scripts/python-env.sh") || { echo "interop: installing the c2d Python package failed"; exit 1; }
+fi
 node_send() { env "$@" node "$here/node/service_send.js"; }
 node_registry() { env "$@" node "$here/node/registry.js"; }
 
@@ -209,6 +214,57 @@ for action in reject abandon; do
     s=$?
     wait $rpid; d=$?
     result $name $((s | d)) "service: $(tail -n 1 "$work/$name-svc.out"); device: $(tail -n 2 "$work/$name-dev.out" "$work/$name-dev.err")"
+done
+
+# 9. c2d's Python package against the official SDKs.
+#  a. the official Python service SDK (azure-iot-hub, AMQP) → c2d's Python DeviceClient
+c2d_py_device_start() { # log prefix, env...
+    local log=$1; shift
+    env "$@" "$c2d_py" "$here/python/c2d_device.py" >"$log.out" 2>"$log.err" &
+    dev_pid=$!
+    for _ in $(seq 300); do grep -q READY "$log.err" && return 0; kill -0 $dev_pid 2>/dev/null || break; sleep 0.1; done
+    return 1
+}
+py_cs=$(create c2d-py-dev) || exit 1
+for transport in amqp mqtt; do
+    name=py-hub-service_c2d-python-device-$transport
+    c2d_py_device_start "$work/$name-dev" IOTHUB_DEVICE_CONNECTION_STRING="$py_cs" DEVICE_TRANSPORT=$transport \
+        C2D_COUNT=2 C2D_RUN_ID=$name
+    IOTHUB_SERVICE_CONNECTION_STRING=$owner C2D_COUNT=2 C2D_RUN_ID=$name \
+        "$py" "$here/python/hub_service.py" send c2d-py-dev >"$work/$name-svc.out" 2>"$work/$name-svc.err"
+    s=$?
+    device_wait; d=$?
+    result $name $((s | d)) "service: $(tail -n 1 "$work/$name-svc.out") $(tail -n 2 "$work/$name-svc.err"); device: $(tail -n 2 "$work/$name-dev.out" "$work/$name-dev.err")"
+done
+#  b. the official Node service SDK (azure-iothub) → c2d's Python DeviceClient: complete,
+#     reject, abandon once, abandon to the end, judged by the feedback Node receives
+for transport in amqp amqp_ws mqtt_ws; do
+    name=node-service_c2d-python-device-$transport
+    if [[ $transport == mqtt* ]]; then
+        actions=complete expect=Success
+    else
+        actions=complete,reject,abandon-once,abandon expect=Success,Rejected,Success,DeliveryCountExceeded
+    fi
+    c2d_py_device_start "$work/$name-dev" IOTHUB_DEVICE_CONNECTION_STRING="$py_cs" DEVICE_TRANSPORT=$transport \
+        C2D_COUNT=4 C2D_RUN_ID=$name C2D_PROPERTIES='{"k":"v w"}'
+    node_send C2D_DEVICE_ID=c2d-py-dev C2D_COUNT=4 C2D_RUN_ID=$name C2D_ACTIONS=$actions \
+        C2D_EXPECT_FEEDBACK=$expect C2D_PROPERTIES='{"k":"v w"}' >"$work/$name-svc.out" 2>"$work/$name-svc.err"
+    s=$?
+    device_wait; d=$?
+    result $name $((s | d)) "service: $(tail -n 1 "$work/$name-svc.out"); device: $(tail -n 2 "$work/$name-dev.out" "$work/$name-dev.err")"
+done
+#  c. c2d's Python ServiceClient → the official Python device SDK (azure-iot-device), over
+#     MQTT and MQTT over WebSockets; the service checks each message's Success outcome
+for transport in mqtt mqttws; do
+    name=c2d-python-service_py-device-$transport
+    device_start "$work/$name-dev" IOTHUB_DEVICE_CONNECTION_STRING="$py_cs" DEVICE_TRANSPORT=$transport \
+        C2D_COUNT=3 C2D_RUN_ID=$name C2D_PROPERTIES='{"colour":"deep blue"}'
+    IOTHUB_SERVICE_CONNECTION_STRING=$IOTHUB_SERVICE_CONNECTION_STRING C2D_DEVICE_ID=c2d-py-dev C2D_COUNT=3 \
+        C2D_RUN_ID=$name C2D_PROPERTIES='{"colour":"deep blue"}' \
+        "$c2d_py" "$here/python/c2d_service.py" >"$work/$name-svc.out" 2>"$work/$name-svc.err"
+    s=$?
+    device_wait; d=$?
+    result $name $((s | d)) "service: $(tail -n 1 "$work/$name-svc.out") $(tail -n 2 "$work/$name-svc.err"); device: $(tail -n 1 "$work/$name-dev.out")"
 done
 
 if [ "$failed" -gt 0 ]; then

@@ -1,0 +1,298 @@
+"""The blocking clients. Every call that waits releases the GIL, and Ctrl-C interrupts it
+within about 100 ms."""
+
+from __future__ import annotations
+
+import os
+from types import TracebackType
+from typing import Iterator, Optional, Type, Union
+
+from . import _native
+from ._model import (
+    ConnectionStatus,
+    Device,
+    FeedbackRecord,
+    Message,
+    MessageView,
+    Retry,
+    ServiceTransport,
+    Transport,
+    connect_options,
+)
+from .errors import ClosedError
+
+PathLike = Union[str, "os.PathLike[str]"]
+
+
+class ReceivedMessage(MessageView):
+    """A message a device received; settle it once with :meth:`complete`, :meth:`reject`
+    or :meth:`abandon` (a second settle raises :class:`~c2d.AlreadySettledError`)."""
+
+    __slots__ = ()
+
+    def complete(self) -> None:
+        """Done: the message leaves the queue (MQTT: its PUBACK is sent now)."""
+        self._native.complete()
+
+    def reject(self) -> None:
+        """Dead-letter it (AMQP; over MQTT :class:`~c2d.UnsupportedError`, nothing sent)."""
+        self._native.reject()
+
+    def abandon(self) -> None:
+        """Put it back for another delivery (AMQP; over MQTT :class:`~c2d.UnsupportedError`)."""
+        self._native.abandon()
+
+
+class DeviceClient:
+    """A device's connection to its hub: receive C2D messages and settle each one.
+
+    Make one with :meth:`connect`; use it as a context manager, or :meth:`close` it.
+    """
+
+    __slots__ = ("_native",)
+
+    def __init__(self, native: "_native.DeviceClient") -> None:
+        self._native = native
+
+    @classmethod
+    def connect(
+        cls,
+        connection_string: str,
+        *,
+        transport: Union[Transport, str] = Transport.MQTT,
+        trusted_ca: Union[str, bytes, None] = None,
+        trusted_ca_file: Optional[PathLike] = None,
+        port: Optional[int] = None,
+        mqtt_port: Optional[int] = None,
+        amqp_port: Optional[int] = None,
+        https_port: Optional[int] = None,
+        retry: Optional[Retry] = None,
+        timeout: Optional[float] = None,
+        sas_token_ttl: Optional[float] = None,
+        in_flight: Optional[int] = None,
+    ) -> "DeviceClient":
+        """Connects, retrying as ``retry`` says (exponential back-off by default).
+
+        ``port`` is the chosen transport's port; ``mqtt_port``, ``amqp_port`` and
+        ``https_port`` (the WebSocket transports') describe a hub not on IoT Hub's ports
+        whatever the transport. ``timeout`` bounds one attempt or settlement (30 s),
+        ``sas_token_ttl`` the life of each token the client makes (1 h, renewed at 80 %),
+        ``in_flight`` the messages received and not yet settled (16).
+        """
+        native = _native.DeviceClient.connect(
+            connection_string,
+            **connect_options(transport, Transport, trusted_ca, trusted_ca_file, retry),
+            port=port,
+            mqtt_port=mqtt_port,
+            amqp_port=amqp_port,
+            https_port=https_port,
+            timeout=timeout,
+            sas_token_ttl=sas_token_ttl,
+            in_flight=in_flight,
+        )
+        return cls(native)
+
+    def receive(self, timeout: Optional[float] = None) -> Optional[ReceivedMessage]:
+        """The next message, waiting at most ``timeout`` seconds (``None``: as long as it
+        takes); ``None`` when the time is up. Raises :class:`~c2d.ClosedError` once the
+        client is closed."""
+        native = self._native.receive(timeout)
+        return None if native is None else ReceivedMessage(native)
+
+    def messages(self) -> Iterator[ReceivedMessage]:
+        """Every message, as it arrives; ends when the client is closed."""
+        while True:
+            try:
+                native = self._native.receive(None)
+            except ClosedError:
+                return
+            if native is not None:
+                yield ReceivedMessage(native)
+
+    def close(self) -> None:
+        """Disconnects, after the settlements already made reach the hub; messages not
+        settled go back to the queue. Closing twice does nothing."""
+        self._native.close()
+
+    @property
+    def transport(self) -> Transport:
+        return Transport(self._native.transport)
+
+    @property
+    def status(self) -> ConnectionStatus:
+        """The connection's status now."""
+        return ConnectionStatus._from_native(self._native.status)
+
+    def status_changes(self) -> Iterator[ConnectionStatus]:
+        """Every change of status from now on."""
+        changes = self._native.status_changes()
+        while True:
+            status = changes.next(None)
+            if status is None:
+                return
+            yield ConnectionStatus._from_native(status)
+
+    def __enter__(self) -> "DeviceClient":
+        return self
+
+    def __exit__(
+        self,
+        exc_type: Optional[Type[BaseException]],
+        exc: Optional[BaseException],
+        tb: Optional[TracebackType],
+    ) -> None:
+        self.close()
+
+
+class SentMessage:
+    """A message the hub accepted."""
+
+    __slots__ = ("_native",)
+
+    def __init__(self, native: "_native.SentMessage") -> None:
+        self._native = native
+
+    @property
+    def message_id(self) -> str:
+        """The message's id (generated when the message had none)."""
+        return self._native.message_id
+
+    def outcome(self, timeout: Optional[float] = None) -> FeedbackRecord:
+        """This message's own feedback record, waiting at most ``timeout`` seconds
+        (``None``: as long as it takes; :class:`~c2d.OperationTimeoutError` when the time
+        is up). The message's ``ack`` decides which outcomes produce a record."""
+        return FeedbackRecord._from_native(self._native.outcome(timeout))
+
+
+class Feedback:
+    """Every feedback record from the moment it was made; iterate over it, or call
+    :meth:`next` with a timeout."""
+
+    __slots__ = ("_native",)
+
+    def __init__(self, native: "_native.FeedbackReceiver") -> None:
+        self._native = native
+
+    def next(self, timeout: Optional[float] = None) -> Optional[FeedbackRecord]:
+        """The next record, or ``None`` when ``timeout`` seconds pass. Raises
+        :class:`~c2d.ClosedError` once the client is closed."""
+        record, is_open = self._native.next(timeout)
+        if not is_open:
+            raise ClosedError("the service client was closed", "closed")
+        return None if record is None else FeedbackRecord._from_native(record)
+
+    def __iter__(self) -> Iterator[FeedbackRecord]:
+        while True:
+            record, is_open = self._native.next(None)
+            if not is_open:
+                return
+            if record is not None:
+                yield FeedbackRecord._from_native(record)
+
+
+class Registry:
+    """The devices of a hub (IoT Hub's REST registry)."""
+
+    __slots__ = ("_native",)
+
+    def __init__(self, native: "_native.Registry") -> None:
+        self._native = native
+
+    def create_device(self, device_id: str) -> Device:
+        """Registers a device; the hub generates its keys."""
+        return Device._from_native(self._native.create_device(device_id))
+
+    def get_device(self, device_id: str) -> Device:
+        return Device._from_native(self._native.get_device(device_id))
+
+    def list_devices(self, top: int = 1000) -> "list[Device]":
+        return [Device._from_native(d) for d in self._native.list_devices(top)]
+
+    def delete_device(self, device_id: str) -> None:
+        """Deletes a device and its queue."""
+        self._native.delete_device(device_id)
+
+
+class ServiceClient:
+    """A back end's connection to its hub: send C2D messages, follow their outcomes and
+    every feedback record, purge queues, manage devices."""
+
+    __slots__ = ("_native", "registry")
+
+    def __init__(self, native: "_native.ServiceClient") -> None:
+        self._native = native
+        #: The hub's registry.
+        self.registry = Registry(native.registry)
+
+    @classmethod
+    def connect(
+        cls,
+        connection_string: str,
+        *,
+        transport: Union[ServiceTransport, str] = ServiceTransport.AMQP,
+        trusted_ca: Union[str, bytes, None] = None,
+        trusted_ca_file: Optional[PathLike] = None,
+        port: Optional[int] = None,
+        amqp_port: Optional[int] = None,
+        https_port: Optional[int] = None,
+        retry: Optional[Retry] = None,
+        timeout: Optional[float] = None,
+        sas_token_ttl: Optional[float] = None,
+    ) -> "ServiceClient":
+        """Connects with a policy's connection string, retrying as ``retry`` says.
+
+        ``port`` is the chosen transport's port; ``amqp_port`` and ``https_port`` (REST and
+        AMQP over WebSockets) describe a hub not on IoT Hub's ports.
+        """
+        native = _native.ServiceClient.connect(
+            connection_string,
+            **connect_options(transport, ServiceTransport, trusted_ca, trusted_ca_file, retry),
+            port=port,
+            amqp_port=amqp_port,
+            https_port=https_port,
+            timeout=timeout,
+            sas_token_ttl=sas_token_ttl,
+        )
+        return cls(native)
+
+    def send(self, device_id: str, message: Union[Message, bytes, str]) -> SentMessage:
+        """Sends a message to a device; returns once the hub has accepted it."""
+        if not isinstance(message, Message):
+            message = Message(message)
+        return SentMessage(self._native.send(device_id, *message._native_args()))
+
+    def feedback(self) -> Feedback:
+        """Every feedback record from now on."""
+        return Feedback(self._native.feedback())
+
+    def purge(self, device_id: str) -> int:
+        """Removes every message queued for a device; returns how many there were."""
+        return self._native.purge(device_id)
+
+    def close(self) -> None:
+        """Closes the connection; calls still waiting raise :class:`~c2d.ClosedError`."""
+        self._native.close()
+
+    @property
+    def status(self) -> ConnectionStatus:
+        return ConnectionStatus._from_native(self._native.status)
+
+    def status_changes(self) -> Iterator[ConnectionStatus]:
+        """Every change of status from now on."""
+        changes = self._native.status_changes()
+        while True:
+            status = changes.next(None)
+            if status is None:
+                return
+            yield ConnectionStatus._from_native(status)
+
+    def __enter__(self) -> "ServiceClient":
+        return self
+
+    def __exit__(
+        self,
+        exc_type: Optional[Type[BaseException]],
+        exc: Optional[BaseException],
+        tb: Optional[TracebackType],
+    ) -> None:
+        self.close()

@@ -1,0 +1,129 @@
+"""A local hub for your tests: ``with LocalHub() as hub: …`` starts a real hub in this
+process, on free ports, with its data in a temporary directory."""
+
+from __future__ import annotations
+
+import os
+from types import TracebackType
+from typing import Any, Optional, Type, Union
+
+from . import _native
+
+
+class LocalHub:
+    """A running hub with IoT Hub's rules unless told otherwise (times in seconds).
+
+    ``manual_clock=True`` makes the hub's time move only by :meth:`advance_clock`, so tests
+    reach TTL and lock expiry without sleeping. The hub stops at the end of a ``with`` block,
+    on :meth:`stop`, or when collected; a temporary data directory is removed then.
+    """
+
+    __slots__ = ("_native",)
+
+    def __init__(
+        self,
+        *,
+        data_dir: Union[str, "os.PathLike[str]", None] = None,
+        manual_clock: bool = False,
+        max_queue_depth: Optional[int] = None,
+        max_message_size: Optional[int] = None,
+        default_ttl: Optional[float] = None,
+        lock_timeout: Optional[float] = None,
+        max_delivery_count: Optional[int] = None,
+        feedback_interval: Optional[float] = None,
+        durability: str = "fsync",
+    ) -> None:
+        self._native = _native.LocalHub(
+            data_dir=None if data_dir is None else str(data_dir),
+            manual_clock=manual_clock,
+            max_queue_depth=max_queue_depth,
+            max_message_size=max_message_size,
+            default_ttl=default_ttl,
+            lock_timeout=lock_timeout,
+            max_delivery_count=max_delivery_count,
+            feedback_interval=feedback_interval,
+            durability=durability,
+        )
+
+    @property
+    def host_name(self) -> str:
+        return self._native.host_name
+
+    @property
+    def mqtt_port(self) -> int:
+        return self._native.mqtt_port
+
+    @property
+    def amqp_port(self) -> int:
+        return self._native.amqp_port
+
+    @property
+    def https_port(self) -> int:
+        return self._native.https_port
+
+    @property
+    def ca_pem(self) -> str:
+        """The PEM of the hub's development CA, which clients must trust."""
+        return self._native.ca_pem
+
+    @property
+    def ca_file(self) -> str:
+        return str(self._native.ca_file)
+
+    @property
+    def data_dir(self) -> str:
+        return str(self._native.data_dir)
+
+    @property
+    def service_connection_string(self) -> str:
+        """The ``service`` policy (send, feedback, purge)."""
+        return self._native.service_connection_string
+
+    @property
+    def owner_connection_string(self) -> str:
+        """The ``iothubowner`` policy (everything, the registry too)."""
+        return self._native.owner_connection_string
+
+    def service_options(self) -> "dict[str, Any]":
+        """The keyword arguments that point a ``ServiceClient.connect`` at this hub."""
+        return {"trusted_ca": self.ca_pem, "amqp_port": self.amqp_port, "https_port": self.https_port}
+
+    def device_options(self) -> "dict[str, Any]":
+        """The keyword arguments that point a ``DeviceClient.connect`` at this hub, whatever
+        the transport."""
+        return {
+            "trusted_ca": self.ca_pem,
+            "mqtt_port": self.mqtt_port,
+            "amqp_port": self.amqp_port,
+            "https_port": self.https_port,
+        }
+
+    def create_device(self, device_id: str) -> str:
+        """Registers a device; returns its connection string."""
+        return self._native.create_device(device_id)
+
+    def queue_depth(self, device_id: str) -> int:
+        """How many messages are queued for a device (locked ones included)."""
+        return self._native.queue_depth(device_id)
+
+    def advance_clock(self, seconds: float) -> None:
+        """Moves a ``manual_clock`` hub's time forward."""
+        self._native.advance_clock(seconds)
+
+    def stop(self) -> None:
+        """Stops the hub; its clients see their connections end. Stopping twice does nothing."""
+        self._native.stop()
+
+    def __enter__(self) -> "LocalHub":
+        return self
+
+    def __exit__(
+        self,
+        exc_type: Optional[Type[BaseException]],
+        exc: Optional[BaseException],
+        tb: Optional[TracebackType],
+    ) -> None:
+        self.stop()
+
+
+__all__ = ["LocalHub"]

@@ -1,0 +1,230 @@
+//! A local hub in the process, for tests: `c2d.testing.LocalHub`.
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::SystemTime;
+
+use pyo3::prelude::*;
+
+use c2d::{Error, ErrorKind};
+use c2d_hub::{Durability, HubConfig, LocalHub as Hub, ManualClock, StartError};
+
+use crate::error::to_py;
+use crate::runtime::{seconds, wait};
+
+/// A running hub on free ports, its data in a directory of its own (temporary unless one
+/// is given), stopped by `stop()` or when collected.
+#[pyclass(module = "c2d._native", frozen)]
+pub struct LocalHub {
+    hub: Mutex<Option<Hub>>,
+    clock: Option<Arc<ManualClock>>,
+    /// The temporary data directory, removed when the hub is dropped.
+    _temp: Option<tempfile::TempDir>,
+    data_dir: PathBuf,
+    host_name: String,
+    ports: (u16, u16, u16),
+    ca_pem: String,
+    ca_file: PathBuf,
+    service: String,
+    owner: String,
+}
+
+fn stopped() -> PyErr {
+    to_py(Error::new(ErrorKind::Closed, "the hub was stopped"))
+}
+
+#[pymethods]
+impl LocalHub {
+    /// Starts a hub with IoT Hub's rules unless told otherwise (times in seconds).
+    #[new]
+    #[pyo3(signature = (*, data_dir = None, manual_clock = false, max_queue_depth = None,
+        max_message_size = None, default_ttl = None, lock_timeout = None,
+        max_delivery_count = None, feedback_interval = None, durability = "fsync"))]
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        py: Python<'_>,
+        data_dir: Option<PathBuf>,
+        manual_clock: bool,
+        max_queue_depth: Option<usize>,
+        max_message_size: Option<usize>,
+        default_ttl: Option<f64>,
+        lock_timeout: Option<f64>,
+        max_delivery_count: Option<u32>,
+        feedback_interval: Option<f64>,
+        durability: &str,
+    ) -> PyResult<Self> {
+        let temp = match data_dir {
+            Some(_) => None,
+            None => Some(tempfile::tempdir().map_err(|e| {
+                to_py(Error::new(
+                    ErrorKind::Internal,
+                    format!("making a temporary directory: {e}"),
+                ))
+            })?),
+        };
+        let data_dir = match (&temp, data_dir) {
+            (Some(t), _) => t.path().to_path_buf(),
+            (None, Some(d)) => d,
+            (None, None) => unreachable!("a data directory is given or made"),
+        };
+        let mut config = HubConfig::ephemeral(&data_dir);
+        let limits = &mut config.limits;
+        if let Some(n) = max_queue_depth {
+            limits.max_queue_depth = n;
+        }
+        if let Some(n) = max_message_size {
+            limits.max_message_size = n;
+        }
+        if let Some(n) = max_delivery_count {
+            limits.max_delivery_count = n;
+        }
+        if let Some(t) = default_ttl {
+            limits.default_ttl = seconds("default_ttl", t)?;
+        }
+        if let Some(t) = lock_timeout {
+            limits.lock_timeout = seconds("lock_timeout", t)?;
+        }
+        if let Some(t) = feedback_interval {
+            limits.feedback_interval = seconds("feedback_interval", t)?;
+        }
+        config.durability = match durability {
+            "fsync" => Durability::Fsync,
+            "os" => Durability::Os,
+            other => {
+                return Err(to_py(Error::invalid_argument(format!(
+                    "durability is fsync or os, not {other:?}"
+                ))))
+            }
+        };
+        let clock = manual_clock.then(|| Arc::new(ManualClock::new(SystemTime::now())));
+        if let Some(c) = &clock {
+            config.clock = c.clone();
+        }
+        c2d::tls::install_crypto_provider();
+        let hub = wait(py, Hub::start(config))?.map_err(|e| {
+            let kind = match e {
+                StartError::Bind { .. } => ErrorKind::Unavailable,
+                _ => ErrorKind::Internal,
+            };
+            to_py(Error::new(kind, e.to_string()))
+        })?;
+        Ok(LocalHub {
+            clock,
+            _temp: temp,
+            data_dir,
+            host_name: hub.host_name().to_string(),
+            ports: (hub.mqtt_port(), hub.amqp_port(), hub.https_port()),
+            ca_pem: hub.ca_pem().to_string(),
+            ca_file: hub.ca_path().to_path_buf(),
+            service: hub.service_connection_string(),
+            owner: hub.owner_connection_string(),
+            hub: Mutex::new(Some(hub)),
+        })
+    }
+
+    /// The host name in the hub's connection strings.
+    #[getter]
+    fn host_name(&self) -> &str {
+        &self.host_name
+    }
+
+    /// The MQTT port.
+    #[getter]
+    fn mqtt_port(&self) -> u16 {
+        self.ports.0
+    }
+
+    /// The AMQP port.
+    #[getter]
+    fn amqp_port(&self) -> u16 {
+        self.ports.1
+    }
+
+    /// The HTTPS (and WebSocket) port.
+    #[getter]
+    fn https_port(&self) -> u16 {
+        self.ports.2
+    }
+
+    /// The PEM of the hub's development CA, which clients must trust.
+    #[getter]
+    fn ca_pem(&self) -> &str {
+        &self.ca_pem
+    }
+
+    /// The file holding that CA.
+    #[getter]
+    fn ca_file(&self) -> PathBuf {
+        self.ca_file.clone()
+    }
+
+    /// The data directory.
+    #[getter]
+    fn data_dir(&self) -> PathBuf {
+        self.data_dir.clone()
+    }
+
+    /// The `service` policy's connection string (send, feedback, purge).
+    #[getter]
+    fn service_connection_string(&self) -> &str {
+        &self.service
+    }
+
+    /// The `iothubowner` policy's connection string (everything, the registry too).
+    #[getter]
+    fn owner_connection_string(&self) -> &str {
+        &self.owner
+    }
+
+    /// Registers a device; returns its connection string.
+    fn create_device(&self, py: Python<'_>, device_id: &str) -> PyResult<String> {
+        let guard = self.hub.lock().unwrap_or_else(|e| e.into_inner());
+        let hub = guard.as_ref().ok_or_else(stopped)?;
+        let device = wait(py, hub.create_device(device_id))?.map_err(to_py)?;
+        device
+            .connection_string(&self.host_name)
+            .ok_or_else(|| to_py(Error::new(ErrorKind::Internal, "the new device has no key")))
+    }
+
+    /// How many messages are queued for a device (locked ones included).
+    fn queue_depth(&self, device_id: &str) -> PyResult<usize> {
+        let guard = self.hub.lock().unwrap_or_else(|e| e.into_inner());
+        Ok(guard.as_ref().ok_or_else(stopped)?.queue_depth(device_id))
+    }
+
+    /// Moves the hub's manual clock forward by `seconds` (TTL and lock expiry without
+    /// sleeping); the hub must have been started with `manual_clock=True`.
+    fn advance_clock(&self, by: f64) -> PyResult<()> {
+        let by = seconds("seconds", by)?;
+        match &self.clock {
+            Some(c) => {
+                c.advance(by);
+                Ok(())
+            }
+            None => Err(to_py(Error::invalid_argument(
+                "this hub keeps real time: start it with manual_clock=True",
+            ))),
+        }
+    }
+
+    /// Stops the hub (its clients see the connection end). Stopping twice does nothing.
+    fn stop(&self, py: Python<'_>) -> PyResult<()> {
+        let hub = self.hub.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(hub) = hub {
+            wait(py, hub.stop())?;
+        }
+        Ok(())
+    }
+}
+
+impl Drop for LocalHub {
+    fn drop(&mut self) {
+        let hub = self.hub.get_mut().unwrap_or_else(|e| e.into_inner()).take();
+        if let (Some(hub), Ok(runtime)) = (hub, c2d::runtime::runtime()) {
+            // not from a runtime thread: block_on would panic there
+            if tokio::runtime::Handle::try_current().is_err() {
+                runtime.block_on(hub.stop());
+            }
+        }
+    }
+}

@@ -1,0 +1,254 @@
+//! C2D messages: the ones a service sends (made from the Python `c2d.Message`'s fields) and
+//! the ones a device receives and settles once.
+
+use std::sync::Mutex;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyDict};
+
+use c2d::{Ack, Error, ErrorKind, Message};
+
+use crate::error::to_py;
+use crate::runtime::{awaitable, seconds, wait};
+
+/// The engine's ack mode of its Python name.
+pub fn ack(name: &str) -> PyResult<Ack> {
+    match name {
+        "none" => Ok(Ack::None),
+        "positive" => Ok(Ack::Positive),
+        "negative" => Ok(Ack::Negative),
+        "full" => Ok(Ack::Full),
+        other => Err(to_py(Error::invalid_argument(format!(
+            "ack must be none, positive, negative or full, not {other:?}"
+        )))),
+    }
+}
+
+/// A time as seconds since the Unix epoch (how the Python layer makes a `datetime`).
+pub fn epoch_seconds(t: SystemTime) -> f64 {
+    match t.duration_since(UNIX_EPOCH) {
+        Ok(d) => d.as_secs_f64(),
+        Err(before) => -before.duration().as_secs_f64(),
+    }
+}
+
+/// The fields of a `c2d.Message`, as the engine's message.
+#[allow(clippy::too_many_arguments)]
+pub fn outgoing(
+    body: Vec<u8>,
+    ack_name: &str,
+    ttl: Option<f64>,
+    message_id: Option<String>,
+    correlation_id: Option<String>,
+    content_type: Option<String>,
+    content_encoding: Option<String>,
+    properties: Vec<(String, String)>,
+) -> PyResult<Message> {
+    let mut m = Message::new(body).ack(ack(ack_name)?);
+    if let Some(ttl) = ttl {
+        m = m.ttl(seconds("ttl", ttl)?);
+    }
+    if let Some(id) = message_id {
+        m = m.message_id(id);
+    }
+    if let Some(id) = correlation_id {
+        m = m.correlation_id(id);
+    }
+    if let Some(ct) = content_type {
+        m = m.content_type(ct);
+    }
+    if let Some(ce) = content_encoding {
+        m = m.content_encoding(ce);
+    }
+    for (name, value) in properties {
+        m = m.property(name, value);
+    }
+    Ok(m)
+}
+
+/// A message received by a device. What it holds stays readable after it is settled; it can
+/// be settled once.
+#[pyclass(module = "c2d._native", frozen)]
+pub struct ReceivedMessage {
+    message: Message,
+    delivery_count: u32,
+    enqueued_time: Option<SystemTime>,
+    sequence_number: Option<u64>,
+    lock_token: Option<String>,
+    pending: Mutex<Option<c2d::ReceivedMessage>>,
+}
+
+impl ReceivedMessage {
+    /// Wraps a message the engine delivered.
+    pub fn new(received: c2d::ReceivedMessage) -> Self {
+        ReceivedMessage {
+            message: received.message().clone(),
+            delivery_count: received.delivery_count(),
+            enqueued_time: received.enqueued_time(),
+            sequence_number: received.sequence_number(),
+            lock_token: received.lock_token().map(str::to_string),
+            pending: Mutex::new(Some(received)),
+        }
+    }
+
+    fn take(&self) -> PyResult<c2d::ReceivedMessage> {
+        self.pending
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
+            .ok_or_else(|| {
+                to_py(Error::new(
+                    ErrorKind::AlreadySettled,
+                    "this delivery was already settled (or given up by a settle that failed)",
+                ))
+            })
+    }
+}
+
+#[pymethods]
+impl ReceivedMessage {
+    /// The body.
+    #[getter]
+    fn body<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
+        PyBytes::new(py, &self.message.body)
+    }
+
+    /// The message id, as text.
+    #[getter]
+    fn message_id(&self) -> Option<String> {
+        self.message.message_id.as_ref().map(ToString::to_string)
+    }
+
+    /// The correlation id, as text.
+    #[getter]
+    fn correlation_id(&self) -> Option<String> {
+        self.message
+            .correlation_id
+            .as_ref()
+            .map(ToString::to_string)
+    }
+
+    /// The user id.
+    #[getter]
+    fn user_id<'py>(&self, py: Python<'py>) -> Option<Bound<'py, PyBytes>> {
+        self.message.user_id.as_ref().map(|u| PyBytes::new(py, u))
+    }
+
+    /// The address it was sent to (`/devices/{id}/messages/devicebound`).
+    #[getter]
+    fn to(&self) -> Option<String> {
+        self.message.to.clone()
+    }
+
+    /// The content type.
+    #[getter]
+    fn content_type(&self) -> Option<String> {
+        self.message.content_type.clone()
+    }
+
+    /// The content encoding.
+    #[getter]
+    fn content_encoding(&self) -> Option<String> {
+        self.message.content_encoding.clone()
+    }
+
+    /// Which outcomes the sender asked feedback for.
+    #[getter]
+    fn ack(&self) -> &'static str {
+        self.message.ack_mode().as_str()
+    }
+
+    /// When it expires, in seconds since the Unix epoch.
+    #[getter]
+    fn expiry_time(&self) -> Option<f64> {
+        self.message.expiry_time.map(epoch_seconds)
+    }
+
+    /// When it was created, in seconds since the Unix epoch.
+    #[getter]
+    fn creation_time(&self) -> Option<f64> {
+        self.message.creation_time.map(epoch_seconds)
+    }
+
+    /// When the hub accepted it, in seconds since the Unix epoch.
+    #[getter]
+    fn enqueued_time(&self) -> Option<f64> {
+        self.enqueued_time.map(epoch_seconds)
+    }
+
+    /// How many times it was delivered before this delivery.
+    #[getter]
+    fn delivery_count(&self) -> u32 {
+        self.delivery_count
+    }
+
+    /// The hub's sequence number.
+    #[getter]
+    fn sequence_number(&self) -> Option<u64> {
+        self.sequence_number
+    }
+
+    /// The lock token of this delivery.
+    #[getter]
+    fn lock_token(&self) -> Option<String> {
+        self.lock_token.clone()
+    }
+
+    /// The application properties, in the order they came.
+    #[getter]
+    fn properties<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let d = PyDict::new(py);
+        for (k, v) in &self.message.properties {
+            d.set_item(k, v)?;
+        }
+        Ok(d)
+    }
+
+    /// Whether this delivery is over: completed, rejected, abandoned, or given up by a settle
+    /// that failed (an MQTT reject, say), in which case the hub delivers it again once its
+    /// lock ends.
+    #[getter]
+    fn settled(&self) -> bool {
+        self.pending
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .is_none()
+    }
+
+    /// Completes it: done, it leaves the queue.
+    fn complete(&self, py: Python<'_>) -> PyResult<()> {
+        let m = self.take()?;
+        wait(py, m.complete())?.map_err(to_py)
+    }
+
+    /// Rejects it: dead-lettered (AMQP; `Unsupported` over MQTT).
+    fn reject(&self, py: Python<'_>) -> PyResult<()> {
+        let m = self.take()?;
+        wait(py, m.reject())?.map_err(to_py)
+    }
+
+    /// Abandons it: back to the queue, delivered again (AMQP; `Unsupported` over MQTT).
+    fn abandon(&self, py: Python<'_>) -> PyResult<()> {
+        let m = self.take()?;
+        wait(py, m.abandon())?.map_err(to_py)
+    }
+
+    /// [`complete`](Self::complete), awaitable.
+    fn complete_async<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let m = self.take()?;
+        awaitable(py, async move { m.complete().await.map_err(to_py) })
+    }
+
+    /// [`reject`](Self::reject), awaitable.
+    fn reject_async<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let m = self.take()?;
+        awaitable(py, async move { m.reject().await.map_err(to_py) })
+    }
+
+    /// [`abandon`](Self::abandon), awaitable.
+    fn abandon_async<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let m = self.take()?;
+        awaitable(py, async move { m.abandon().await.map_err(to_py) })
+    }
+}
