@@ -6,16 +6,22 @@
 #     publisher, M messages of S bytes, K publishes in flight; load from `c2d bench --broker`,
 #     built on rumqttc), then `c2d bench` itself over MQTT with fsync and with OS durability;
 #     prints each figure and c2d's ratio to Mosquitto.
-#  2. The official Python device SDK (azure-iot-device, into a virtualenv) and c2d's own
-#     DeviceClient (`c2d receive`) each draining P messages queued for a device on one c2d hub
-#     over MQTT; prints each receive rate and the ratio.
+#  2. Draining P messages queued for a device on one c2d hub over MQTT, completing each and
+#     printing it as a JSON line: the official Python device SDK (azure-iot-device, in a
+#     virtualenv), c2d's Python DeviceClient (blocking and asyncio; the c2d package built
+#     with the release profile) and c2d's Rust DeviceClient (`c2d receive`); prints each
+#     receive rate and the ratios.
+#  3. Sending Q messages one after another (each answered by the hub, no feedback) on a hub
+#     on IoT Hub's own ports (azure-iot-hub cannot use others; skipped when they are taken):
+#     the official Python service SDK (azure-iot-hub, uamqp) and c2d's Python ServiceClient.
 #
-#   scripts/compare.sh [--devices N] [--messages M] [--size S] [--in-flight K] [--python-messages P]
+#   scripts/compare.sh [--devices N] [--messages M] [--size S] [--in-flight K]
+#                      [--python-messages P] [--send-messages Q] [--skip-broker]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
 
-devices=10 messages=20000 size=256 in_flight=16 py_messages=2000
+devices=10 messages=20000 size=256 in_flight=16 py_messages=20000 send_messages=2000 broker=1
 while [ $# -gt 0 ]; do
     case $1 in
         --devices) devices=$2 ;;
@@ -23,13 +29,15 @@ while [ $# -gt 0 ]; do
         --size) size=$2 ;;
         --in-flight) in_flight=$2 ;;
         --python-messages) py_messages=$2 ;;
-        *) echo "usage: $0 [--devices N] [--messages M] [--size S] [--in-flight K] [--python-messages P]" >&2; exit 2 ;;
+        --send-messages) send_messages=$2 ;;
+        --skip-broker) broker=0; shift; continue ;;
+        *) echo "usage: $0 [--devices N] [--messages M] [--size S] [--in-flight K] [--python-messages P] [--send-messages Q] [--skip-broker]" >&2; exit 2 ;;
     esac
     shift 2
 done
 
 as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
-if ! command -v mosquitto >/dev/null || ! command -v openssl >/dev/null; then
+if [ $broker = 1 ] && { ! command -v mosquitto >/dev/null || ! command -v openssl >/dev/null; }; then
     echo "compare: installing mosquitto and openssl (apt)"
     as_root apt-get update -qq
     as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mosquitto openssl >/dev/null
@@ -52,17 +60,18 @@ free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",
 field() { python3 -c 'import json,sys; d=json.load(sys.stdin); print(eval("d"+sys.argv[1]))' "$1"; }
 
 # --- 1. Mosquitto, then c2d, same workload ------------------------------------------------
-openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=compare CA" \
-    -keyout "$work/ca.key" -out "$work/ca.pem" 2>/dev/null
-openssl req -newkey rsa:2048 -nodes -subj "/CN=localhost" \
-    -keyout "$work/server.key" -out "$work/server.csr" 2>/dev/null
-printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth\n' >"$work/ext.cnf"
-openssl x509 -req -in "$work/server.csr" -CA "$work/ca.pem" -CAkey "$work/ca.key" \
-    -CAcreateserial -days 2 -extfile "$work/ext.cnf" -out "$work/server.pem" 2>/dev/null
-chmod 644 "$work"/*.key "$work"/*.pem
-mkdir -p "$work/mosquitto" && chmod 777 "$work/mosquitto"
-port=$(free_port)
-cat >"$work/mosquitto.conf" <<EOF
+if [ $broker = 1 ]; then
+    openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=compare CA" \
+        -keyout "$work/ca.key" -out "$work/ca.pem" 2>/dev/null
+    openssl req -newkey rsa:2048 -nodes -subj "/CN=localhost" \
+        -keyout "$work/server.key" -out "$work/server.csr" 2>/dev/null
+    printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth\n' >"$work/ext.cnf"
+    openssl x509 -req -in "$work/server.csr" -CA "$work/ca.pem" -CAkey "$work/ca.key" \
+        -CAcreateserial -days 2 -extfile "$work/ext.cnf" -out "$work/server.pem" 2>/dev/null
+    chmod 644 "$work"/*.key "$work"/*.pem
+    mkdir -p "$work/mosquitto" && chmod 777 "$work/mosquitto"
+    port=$(free_port)
+    cat >"$work/mosquitto.conf" <<EOF
 listener $port 127.0.0.1
 cafile $work/ca.pem
 certfile $work/server.pem
@@ -73,17 +82,18 @@ persistence_location $work/mosquitto/
 max_queued_messages 0
 max_inflight_messages 16
 EOF
-"$mosquitto" -c "$work/mosquitto.conf" >"$work/mosquitto.log" 2>&1 &
-pids+=($!)
-for _ in $(seq 50); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.1; done
+    "$mosquitto" -c "$work/mosquitto.conf" >"$work/mosquitto.log" 2>&1 &
+    pids+=($!)
+    for _ in $(seq 50); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.1; done
 
-shape=(--devices "$devices" --messages "$messages" --size "$size" --in-flight "$in_flight")
-echo "compare: Mosquitto $("$mosquitto" -h 2>/dev/null | head -1 | grep -o '[0-9][0-9.]*' | head -1), ${shape[*]}"
-mq=$("$c2d" bench --broker "localhost:$port" --ca-file "$work/ca.pem" "${shape[@]}" --json)
-echo "compare: c2d bench (fsync)"
-fsync=$("$c2d" bench "${shape[@]}" --durability fsync --json)
-echo "compare: c2d bench (os)"
-os=$("$c2d" bench "${shape[@]}" --durability os --json)
+    shape=(--devices "$devices" --messages "$messages" --size "$size" --in-flight "$in_flight")
+    echo "compare: Mosquitto $("$mosquitto" -h 2>/dev/null | head -1 | grep -o '[0-9][0-9.]*' | head -1), ${shape[*]}"
+    mq=$("$c2d" bench --broker "localhost:$port" --ca-file "$work/ca.pem" "${shape[@]}" --json)
+    echo "compare: c2d bench (fsync)"
+    fsync=$("$c2d" bench "${shape[@]}" --durability fsync --json)
+    echo "compare: c2d bench (os)"
+    os=$("$c2d" bench "${shape[@]}" --durability os --json)
+fi
 
 row() { # name json
     printf '  %-36s %10.0f msg/s   p50 %6.2f ms   p99 %6.2f ms\n' "$1" \
@@ -91,7 +101,7 @@ row() { # name json
         "$(field '["latency_ms"]["p50"]' <<<"$2")" "$(field '["latency_ms"]["p99"]' <<<"$2")"
 }
 ratio() { python3 -c "import sys; print('%.2f' % (float(sys.argv[1]) / float(sys.argv[2])))" "$1" "$2"; }
-mq_rate=$(field '["messages_per_second"]' <<<"$mq")
+[ $broker = 1 ] && mq_rate=$(field '["messages_per_second"]' <<<"$mq")
 
 # --- 2. the official Python device SDK next to c2d's DeviceClient -------------------------
 venv=$root/tests/interop/.deps/venv
@@ -131,16 +141,53 @@ receive_rate() { # device command...
 echo "compare: azure-iot-device (Python) receiving $py_messages queued messages"
 py=$(receive_rate py-device env C2D_COUNT="$py_messages" IOTHUB_MQTT_PORT="$mqtt_port" TIMEOUT_S=600 \
     "$venv/bin/python" -u tests/interop/python/device_receive.py)
+echo "compare: c2d Python DeviceClient receiving $py_messages queued messages (release build)"
+c2d_py=$(scripts/python-env.sh --release)
+py_drain() { env C2D_COUNT="$py_messages" IOTHUB_MQTT_PORT="$mqtt_port" "$c2d_py" -u tests/interop/python/c2d_drain.py "$@"; }
+ours_py=$(receive_rate c2d-py-device py_drain)
+ours_aio=$(receive_rate c2d-py-aio-device py_drain --asyncio)
 echo "compare: c2d DeviceClient (c2d receive) receiving $py_messages queued messages"
 ours=$(receive_rate c2d-device "$c2d" receive --port "$mqtt_port" --count "$py_messages" --json)
+kill "${pids[-1]}" && wait "${pids[-1]}" 2>/dev/null || true
+
+# --- 3. sending, on a hub on IoT Hub's ports ----------------------------------------------
+send_py= send_c2d=
+if (exec 3<>/dev/tcp/127.0.0.1/5671) 2>/dev/null || (exec 3<>/dev/tcp/127.0.0.1/443) 2>/dev/null; then
+    echo "compare: ports 5671/443 are taken: sending is not compared"
+else
+    "$c2d" hub --data-dir "$work/hub443" --mqtt-port 0 --max-queue-depth $((2 * send_messages + 10)) \
+        >"$work/hub443.log" 2>&1 &
+    pids+=($!)
+    for _ in $(seq 100); do [ -f "$work/hub443/endpoints.json" ] && break; sleep 0.1; done
+    owner=$(field '["iothubowner_connection_string"]' <<<"$("$c2d" hub info --data-dir "$work/hub443" --json)")
+    IOTHUB_SERVICE_CONNECTION_STRING=$owner IOTHUB_CA_FILE=$work/hub443/ca.pem \
+        "$c2d" device create sender-target >/dev/null
+    echo "compare: azure-iot-hub (Python) sending $send_messages messages"
+    send_py=$(IOTHUB_SERVICE_CONNECTION_STRING=$owner IOTHUB_CA_FILE=$work/hub443/ca.pem C2D_COUNT=$send_messages \
+        "$venv/bin/python" tests/interop/python/hub_service.py send-rate sender-target | grep -o 'RATE [0-9]*' | cut -d' ' -f2)
+    "$c2d" purge --device sender-target --connection-string "$owner" --ca-file "$work/hub443/ca.pem" >/dev/null
+    echo "compare: c2d Python ServiceClient sending $send_messages messages"
+    send_c2d=$(IOTHUB_SERVICE_CONNECTION_STRING=$owner IOTHUB_CA_FILE=$work/hub443/ca.pem C2D_COUNT=$send_messages \
+        C2D_DEVICE_ID=sender-target C2D_RATE=1 "$c2d_py" tests/interop/python/c2d_service.py | grep -o 'RATE [0-9]*' | cut -d' ' -f2)
+fi
 
 python_version=$("$venv/bin/python" -c 'import importlib.metadata as m; print(m.version("azure-iot-device"))')
+hub_version=$("$venv/bin/python" -c 'import importlib.metadata as m; print(m.version("azure-iot-hub"))')
 echo
-echo "c2d compared, ${shape[*]}, TLS everywhere:"
-row "Mosquitto QoS 1 (persistence on)" "$mq"
-row "c2d hub, MQTT devices, fsync" "$fsync"
-row "c2d hub, MQTT devices, os" "$os"
-echo "  ratio c2d/Mosquitto: fsync $(ratio "$(field '["messages_per_second"]' <<<"$fsync")" "$mq_rate"), os $(ratio "$(field '["messages_per_second"]' <<<"$os")" "$mq_rate")"
-echo "receiving $py_messages queued messages over MQTT from one c2d hub (each printed as a JSON line):"
-printf '  %-36s %10s msg/s\n' "azure-iot-device $python_version (Python)" "${py%% *}" "c2d DeviceClient (c2d receive)" "${ours%% *}"
-echo "  ratio c2d/Python SDK: $(ratio "${ours%% *}" "${py%% *}")"
+if [ $broker = 1 ]; then
+    echo "c2d compared, ${shape[*]}, TLS everywhere:"
+    row "Mosquitto QoS 1 (persistence on)" "$mq"
+    row "c2d hub, MQTT devices, fsync" "$fsync"
+    row "c2d hub, MQTT devices, os" "$os"
+    echo "  ratio c2d/Mosquitto: fsync $(ratio "$(field '["messages_per_second"]' <<<"$fsync")" "$mq_rate"), os $(ratio "$(field '["messages_per_second"]' <<<"$os")" "$mq_rate")"
+fi
+echo "receiving $py_messages queued messages over MQTT from one c2d hub, completing each (each printed as a JSON line):"
+printf '  %-44s %10s msg/s\n' "azure-iot-device $python_version (Python)" "${py%% *}" \
+    "c2d Python DeviceClient (blocking)" "${ours_py%% *}" "c2d Python DeviceClient (asyncio)" "${ours_aio%% *}" \
+    "c2d Rust DeviceClient (c2d receive)" "${ours%% *}"
+echo "  ratio c2d Python/official Python SDK: blocking $(ratio "${ours_py%% *}" "${py%% *}"), asyncio $(ratio "${ours_aio%% *}" "${py%% *}"); c2d Rust/official: $(ratio "${ours%% *}" "${py%% *}")"
+if [ -n "$send_py" ] && [ -n "$send_c2d" ]; then
+    echo "sending $send_messages messages one after another (AMQP over TLS, each accepted before the next):"
+    printf '  %-44s %10s msg/s\n' "azure-iot-hub $hub_version (Python)" "$send_py" "c2d Python ServiceClient" "$send_c2d"
+    echo "  ratio c2d/azure-iot-hub: $(ratio "$send_c2d" "$send_py")"
+fi

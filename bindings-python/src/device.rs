@@ -7,7 +7,6 @@ use c2d::{Error, ErrorKind, Transport};
 
 use crate::error::to_py;
 use crate::message::ReceivedMessage;
-use crate::retry;
 use crate::runtime::{awaitable, seconds, wait, wait_for};
 use crate::status::{status, Status, StatusChanges};
 
@@ -34,7 +33,7 @@ fn transport_name(t: Transport) -> &'static str {
 }
 
 /// The PEM of a `trusted_ca=` (text or bytes) or `trusted_ca_file=` option.
-pub fn trusted_ca(
+pub fn trusted_ca_pem(
     pem: Option<&Bound<'_, PyAny>>,
     file: Option<std::path::PathBuf>,
 ) -> PyResult<Option<Vec<u8>>> {
@@ -69,70 +68,21 @@ pub struct DeviceClient {
     client: c2d::DeviceClient,
 }
 
-/// The options of `DeviceClient.connect`, as the engine's builder.
-#[allow(clippy::too_many_arguments)]
-fn builder(
-    connection_string: &str,
-    transport_name: &str,
-    trusted_ca_pem: Option<&Bound<'_, PyAny>>,
-    trusted_ca_file: Option<std::path::PathBuf>,
-    port: Option<u16>,
-    mqtt_port: Option<u16>,
-    amqp_port: Option<u16>,
-    https_port: Option<u16>,
-    retry_policy: Option<&Bound<'_, PyAny>>,
-    timeout: Option<f64>,
-    sas_token_ttl: Option<f64>,
-    in_flight: Option<u16>,
-) -> PyResult<c2d::DeviceClientBuilder> {
-    let mut b = c2d::DeviceClient::builder(connection_string)
-        .map_err(to_py)?
-        .transport(transport(transport_name)?);
-    if let Some(pem) = trusted_ca(trusted_ca_pem, trusted_ca_file)? {
-        b = b.trusted_ca_pem(pem);
-    }
-    for (port, set) in [
-        (port, c2d::DeviceClientBuilder::port as fn(_, _) -> _),
-        (mqtt_port, c2d::DeviceClientBuilder::mqtt_port),
-        (amqp_port, c2d::DeviceClientBuilder::amqp_port),
-        (https_port, c2d::DeviceClientBuilder::https_port),
-    ] {
-        if let Some(p) = port {
-            b = set(b, p);
-        }
-    }
-    if let Some(r) = retry_policy {
-        b = b.retry(retry::from_option(r)?);
-    }
-    if let Some(t) = timeout {
-        b = b.timeout(seconds("timeout", t)?);
-    }
-    if let Some(t) = sas_token_ttl {
-        b = b.sas_token_ttl(seconds("sas_token_ttl", t)?);
-    }
-    if let Some(n) = in_flight {
-        b = b.in_flight(n);
-    }
-    Ok(b)
-}
-
-fn closed() -> PyErr {
-    to_py(Error::new(
-        ErrorKind::Closed,
-        "the device client was closed",
-    ))
+/// The options of a device client, checked: `connect()` or `connect_async()` them.
+#[pyclass(module = "c2d._native", frozen)]
+pub struct DeviceClientOptions {
+    builder: c2d::DeviceClientBuilder,
 }
 
 #[pymethods]
-impl DeviceClient {
-    /// Connects (retrying as the policy says) and returns the client.
-    #[staticmethod]
+impl DeviceClientOptions {
+    /// Reads the connection string and the options.
+    #[new]
     #[pyo3(signature = (connection_string, *, transport = "mqtt", trusted_ca = None,
         trusted_ca_file = None, port = None, mqtt_port = None, amqp_port = None,
         https_port = None, retry = None, timeout = None, sas_token_ttl = None, in_flight = None))]
     #[allow(clippy::too_many_arguments)]
-    fn connect(
-        py: Python<'_>,
+    fn new(
         connection_string: &str,
         transport: &str,
         trusted_ca: Option<&Bound<'_, PyAny>>,
@@ -146,65 +96,62 @@ impl DeviceClient {
         sas_token_ttl: Option<f64>,
         in_flight: Option<u16>,
     ) -> PyResult<Self> {
-        let b = builder(
-            connection_string,
-            transport,
-            trusted_ca,
-            trusted_ca_file,
-            port,
-            mqtt_port,
-            amqp_port,
-            https_port,
-            retry,
-            timeout,
-            sas_token_ttl,
-            in_flight,
-        )?;
-        let client = wait(py, b.connect())?.map_err(to_py)?;
+        let mut b = c2d::DeviceClient::builder(connection_string)
+            .map_err(to_py)?
+            .transport(self::transport(transport)?);
+        if let Some(pem) = trusted_ca_pem(trusted_ca, trusted_ca_file)? {
+            b = b.trusted_ca_pem(pem);
+        }
+        for (port, set) in [
+            (port, c2d::DeviceClientBuilder::port as fn(_, _) -> _),
+            (mqtt_port, c2d::DeviceClientBuilder::mqtt_port),
+            (amqp_port, c2d::DeviceClientBuilder::amqp_port),
+            (https_port, c2d::DeviceClientBuilder::https_port),
+        ] {
+            if let Some(p) = port {
+                b = set(b, p);
+            }
+        }
+        if let Some(r) = retry {
+            b = b.retry(crate::retry::from_option(r)?);
+        }
+        if let Some(t) = timeout {
+            b = b.timeout(seconds("timeout", t)?);
+        }
+        if let Some(t) = sas_token_ttl {
+            b = b.sas_token_ttl(seconds("sas_token_ttl", t)?);
+        }
+        if let Some(n) = in_flight {
+            b = b.in_flight(n);
+        }
+        Ok(DeviceClientOptions { builder: b })
+    }
+
+    /// Connects (retrying as the policy says) and returns the client.
+    fn connect(&self, py: Python<'_>) -> PyResult<DeviceClient> {
+        let client = wait(py, self.builder.clone().connect())?.map_err(to_py)?;
         Ok(DeviceClient { client })
     }
 
     /// [`connect`](Self::connect), awaitable.
-    #[staticmethod]
-    #[pyo3(signature = (connection_string, *, transport = "mqtt", trusted_ca = None,
-        trusted_ca_file = None, port = None, mqtt_port = None, amqp_port = None,
-        https_port = None, retry = None, timeout = None, sas_token_ttl = None, in_flight = None))]
-    #[allow(clippy::too_many_arguments)]
-    fn connect_async<'py>(
-        py: Python<'py>,
-        connection_string: &str,
-        transport: &str,
-        trusted_ca: Option<&Bound<'_, PyAny>>,
-        trusted_ca_file: Option<std::path::PathBuf>,
-        port: Option<u16>,
-        mqtt_port: Option<u16>,
-        amqp_port: Option<u16>,
-        https_port: Option<u16>,
-        retry: Option<&Bound<'_, PyAny>>,
-        timeout: Option<f64>,
-        sas_token_ttl: Option<f64>,
-        in_flight: Option<u16>,
-    ) -> PyResult<Bound<'py, PyAny>> {
-        let b = builder(
-            connection_string,
-            transport,
-            trusted_ca,
-            trusted_ca_file,
-            port,
-            mqtt_port,
-            amqp_port,
-            https_port,
-            retry,
-            timeout,
-            sas_token_ttl,
-            in_flight,
-        )?;
+    fn connect_async<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let builder = self.builder.clone();
         awaitable(py, async move {
-            let client = b.connect().await.map_err(to_py)?;
+            let client = builder.connect().await.map_err(to_py)?;
             Ok(DeviceClient { client })
         })
     }
+}
 
+fn closed() -> PyErr {
+    to_py(Error::new(
+        ErrorKind::Closed,
+        "the device client was closed",
+    ))
+}
+
+#[pymethods]
+impl DeviceClient {
     /// The next message, waiting at most `timeout` seconds (`None`: as long as it takes);
     /// `None` when the time is up. Raises `ClosedError` once the client is closed, and the
     /// error that ended the connection for good (credentials refused, retries exhausted).

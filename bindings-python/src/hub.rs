@@ -221,9 +221,10 @@ impl Drop for LocalHub {
     fn drop(&mut self) {
         let hub = self.hub.get_mut().unwrap_or_else(|e| e.into_inner()).take();
         if let (Some(hub), Ok(runtime)) = (hub, c2d::runtime::runtime()) {
-            // not from a runtime thread: block_on would panic there
+            // not from a runtime thread: block_on would panic there; and without the GIL, so
+            // that engine threads calling into Python meanwhile are not held up
             if tokio::runtime::Handle::try_current().is_err() {
-                runtime.block_on(hub.stop());
+                Python::attach(|py| py.detach(|| runtime.block_on(hub.stop())));
             }
         }
     }

@@ -71,39 +71,27 @@ class ReceivedMessage:
     def reject_async(self) -> Awaitable[None]: ...
     def abandon_async(self) -> Awaitable[None]: ...
 
+class DeviceClientOptions:
+    def __init__(
+        self,
+        connection_string: str,
+        *,
+        transport: str = "mqtt",
+        trusted_ca: Union[str, bytes, None] = None,
+        trusted_ca_file: Optional[_Path] = None,
+        port: Optional[int] = None,
+        mqtt_port: Optional[int] = None,
+        amqp_port: Optional[int] = None,
+        https_port: Optional[int] = None,
+        retry: Optional[_Retry] = None,
+        timeout: Optional[float] = None,
+        sas_token_ttl: Optional[float] = None,
+        in_flight: Optional[int] = None,
+    ) -> None: ...
+    def connect(self) -> DeviceClient: ...
+    def connect_async(self) -> Awaitable[DeviceClient]: ...
+
 class DeviceClient:
-    @staticmethod
-    def connect(
-        connection_string: str,
-        *,
-        transport: str = "mqtt",
-        trusted_ca: Union[str, bytes, None] = None,
-        trusted_ca_file: Optional[_Path] = None,
-        port: Optional[int] = None,
-        mqtt_port: Optional[int] = None,
-        amqp_port: Optional[int] = None,
-        https_port: Optional[int] = None,
-        retry: Optional[_Retry] = None,
-        timeout: Optional[float] = None,
-        sas_token_ttl: Optional[float] = None,
-        in_flight: Optional[int] = None,
-    ) -> DeviceClient: ...
-    @staticmethod
-    def connect_async(
-        connection_string: str,
-        *,
-        transport: str = "mqtt",
-        trusted_ca: Union[str, bytes, None] = None,
-        trusted_ca_file: Optional[_Path] = None,
-        port: Optional[int] = None,
-        mqtt_port: Optional[int] = None,
-        amqp_port: Optional[int] = None,
-        https_port: Optional[int] = None,
-        retry: Optional[_Retry] = None,
-        timeout: Optional[float] = None,
-        sas_token_ttl: Optional[float] = None,
-        in_flight: Optional[int] = None,
-    ) -> Awaitable[DeviceClient]: ...
     def receive(self, timeout: Optional[float] = None) -> Optional[ReceivedMessage]: ...
     def receive_async(self, timeout: Optional[float] = None) -> Awaitable[Optional[ReceivedMessage]]: ...
     def close(self) -> None: ...
@@ -134,35 +122,25 @@ class Registry:
     def list_devices_async(self, top: int = 1000) -> Awaitable[list[DeviceRecord]]: ...
     def delete_device_async(self, device_id: str) -> Awaitable[None]: ...
 
+class ServiceClientOptions:
+    def __init__(
+        self,
+        connection_string: str,
+        *,
+        transport: str = "amqp",
+        trusted_ca: Union[str, bytes, None] = None,
+        trusted_ca_file: Optional[_Path] = None,
+        port: Optional[int] = None,
+        amqp_port: Optional[int] = None,
+        https_port: Optional[int] = None,
+        retry: Optional[_Retry] = None,
+        timeout: Optional[float] = None,
+        sas_token_ttl: Optional[float] = None,
+    ) -> None: ...
+    def connect(self) -> ServiceClient: ...
+    def connect_async(self) -> Awaitable[ServiceClient]: ...
+
 class ServiceClient:
-    @staticmethod
-    def connect(
-        connection_string: str,
-        *,
-        transport: str = "amqp",
-        trusted_ca: Union[str, bytes, None] = None,
-        trusted_ca_file: Optional[_Path] = None,
-        port: Optional[int] = None,
-        amqp_port: Optional[int] = None,
-        https_port: Optional[int] = None,
-        retry: Optional[_Retry] = None,
-        timeout: Optional[float] = None,
-        sas_token_ttl: Optional[float] = None,
-    ) -> ServiceClient: ...
-    @staticmethod
-    def connect_async(
-        connection_string: str,
-        *,
-        transport: str = "amqp",
-        trusted_ca: Union[str, bytes, None] = None,
-        trusted_ca_file: Optional[_Path] = None,
-        port: Optional[int] = None,
-        amqp_port: Optional[int] = None,
-        https_port: Optional[int] = None,
-        retry: Optional[_Retry] = None,
-        timeout: Optional[float] = None,
-        sas_token_ttl: Optional[float] = None,
-    ) -> Awaitable[ServiceClient]: ...
     def send(
         self,
         device_id: str,

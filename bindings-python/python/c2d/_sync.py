@@ -79,7 +79,7 @@ class DeviceClient:
         ``sas_token_ttl`` the life of each token the client makes (1 h, renewed at 80 %),
         ``in_flight`` the messages received and not yet settled (16).
         """
-        native = _native.DeviceClient.connect(
+        native = _native.DeviceClientOptions(
             connection_string,
             **connect_options(transport, Transport, trusted_ca, trusted_ca_file, retry),
             port=port,
@@ -89,7 +89,7 @@ class DeviceClient:
             timeout=timeout,
             sas_token_ttl=sas_token_ttl,
             in_flight=in_flight,
-        )
+        ).connect()
         return cls(native)
 
     def receive(self, timeout: Optional[float] = None) -> Optional[ReceivedMessage]:
@@ -244,7 +244,7 @@ class ServiceClient:
         ``port`` is the chosen transport's port; ``amqp_port`` and ``https_port`` (REST and
         AMQP over WebSockets) describe a hub not on IoT Hub's ports.
         """
-        native = _native.ServiceClient.connect(
+        native = _native.ServiceClientOptions(
             connection_string,
             **connect_options(transport, ServiceTransport, trusted_ca, trusted_ca_file, retry),
             port=port,
@@ -252,7 +252,7 @@ class ServiceClient:
             https_port=https_port,
             timeout=timeout,
             sas_token_ttl=sas_token_ttl,
-        )
+        ).connect()
         return cls(native)
 
     def send(self, device_id: str, message: Union[Message, bytes, str]) -> SentMessage:

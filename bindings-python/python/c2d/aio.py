@@ -82,7 +82,7 @@ class DeviceClient:
         in_flight: Optional[int] = None,
     ) -> "DeviceClient":
         """Connects (see :meth:`c2d.DeviceClient.connect` for the options)."""
-        native = await _native.DeviceClient.connect_async(
+        native = await _native.DeviceClientOptions(
             connection_string,
             **connect_options(transport, Transport, trusted_ca, trusted_ca_file, retry),
             port=port,
@@ -92,7 +92,7 @@ class DeviceClient:
             timeout=timeout,
             sas_token_ttl=sas_token_ttl,
             in_flight=in_flight,
-        )
+        ).connect_async()
         return cls(native)
 
     async def receive(self, timeout: Optional[float] = None) -> Optional[ReceivedMessage]:
@@ -232,7 +232,7 @@ class ServiceClient:
         sas_token_ttl: Optional[float] = None,
     ) -> "ServiceClient":
         """Connects (see :meth:`c2d.ServiceClient.connect` for the options)."""
-        native = await _native.ServiceClient.connect_async(
+        native = await _native.ServiceClientOptions(
             connection_string,
             **connect_options(transport, ServiceTransport, trusted_ca, trusted_ca_file, retry),
             port=port,
@@ -240,7 +240,7 @@ class ServiceClient:
             https_port=https_port,
             timeout=timeout,
             sas_token_ttl=sas_token_ttl,
-        )
+        ).connect_async()
         return cls(native)
 
     async def send(self, device_id: str, message: Union[Message, bytes, str]) -> SentMessage:

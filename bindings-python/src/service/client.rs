@@ -4,10 +4,9 @@ use pyo3::prelude::*;
 
 use c2d::{Error, ServiceTransport};
 
-use crate::device::trusted_ca;
+use crate::device::trusted_ca_pem;
 use crate::error::to_py;
 use crate::message::outgoing;
-use crate::retry;
 use crate::runtime::{awaitable, seconds, wait, wait_for};
 use crate::service::feedback::{record, FeedbackReceiver, Record};
 use crate::service::registry::Registry;
@@ -23,45 +22,73 @@ fn transport(name: &str) -> PyResult<ServiceTransport> {
     }
 }
 
-/// The options of `ServiceClient.connect`, as the engine's builder.
-#[allow(clippy::too_many_arguments)]
-fn builder(
-    connection_string: &str,
-    transport_name: &str,
-    trusted_ca_pem: Option<&Bound<'_, PyAny>>,
-    trusted_ca_file: Option<std::path::PathBuf>,
-    port: Option<u16>,
-    amqp_port: Option<u16>,
-    https_port: Option<u16>,
-    retry_policy: Option<&Bound<'_, PyAny>>,
-    timeout: Option<f64>,
-    sas_token_ttl: Option<f64>,
-) -> PyResult<c2d::ServiceClientBuilder> {
-    let mut b = c2d::ServiceClient::builder(connection_string)
-        .map_err(to_py)?
-        .transport(transport(transport_name)?);
-    if let Some(pem) = trusted_ca(trusted_ca_pem, trusted_ca_file)? {
-        b = b.trusted_ca_pem(pem);
-    }
-    for (port, set) in [
-        (port, c2d::ServiceClientBuilder::port as fn(_, _) -> _),
-        (amqp_port, c2d::ServiceClientBuilder::amqp_port),
-        (https_port, c2d::ServiceClientBuilder::https_port),
-    ] {
-        if let Some(p) = port {
-            b = set(b, p);
+/// The options of a service client, checked: `connect()` or `connect_async()` them.
+#[pyclass(module = "c2d._native", frozen)]
+pub struct ServiceClientOptions {
+    builder: c2d::ServiceClientBuilder,
+}
+
+#[pymethods]
+impl ServiceClientOptions {
+    /// Reads the connection string and the options.
+    #[new]
+    #[pyo3(signature = (connection_string, *, transport = "amqp", trusted_ca = None,
+        trusted_ca_file = None, port = None, amqp_port = None, https_port = None,
+        retry = None, timeout = None, sas_token_ttl = None))]
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        connection_string: &str,
+        transport: &str,
+        trusted_ca: Option<&Bound<'_, PyAny>>,
+        trusted_ca_file: Option<std::path::PathBuf>,
+        port: Option<u16>,
+        amqp_port: Option<u16>,
+        https_port: Option<u16>,
+        retry: Option<&Bound<'_, PyAny>>,
+        timeout: Option<f64>,
+        sas_token_ttl: Option<f64>,
+    ) -> PyResult<Self> {
+        let mut b = c2d::ServiceClient::builder(connection_string)
+            .map_err(to_py)?
+            .transport(self::transport(transport)?);
+        if let Some(pem) = trusted_ca_pem(trusted_ca, trusted_ca_file)? {
+            b = b.trusted_ca_pem(pem);
         }
+        for (port, set) in [
+            (port, c2d::ServiceClientBuilder::port as fn(_, _) -> _),
+            (amqp_port, c2d::ServiceClientBuilder::amqp_port),
+            (https_port, c2d::ServiceClientBuilder::https_port),
+        ] {
+            if let Some(p) = port {
+                b = set(b, p);
+            }
+        }
+        if let Some(r) = retry {
+            b = b.retry(crate::retry::from_option(r)?);
+        }
+        if let Some(t) = timeout {
+            b = b.timeout(seconds("timeout", t)?);
+        }
+        if let Some(t) = sas_token_ttl {
+            b = b.sas_token_ttl(seconds("sas_token_ttl", t)?);
+        }
+        Ok(ServiceClientOptions { builder: b })
     }
-    if let Some(r) = retry_policy {
-        b = b.retry(retry::from_option(r)?);
+
+    /// Connects (retrying as the policy says) and returns the client.
+    fn connect(&self, py: Python<'_>) -> PyResult<ServiceClient> {
+        let client = wait(py, self.builder.clone().connect())?.map_err(to_py)?;
+        Ok(ServiceClient { client })
     }
-    if let Some(t) = timeout {
-        b = b.timeout(seconds("timeout", t)?);
+
+    /// [`connect`](Self::connect), awaitable.
+    fn connect_async<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let builder = self.builder.clone();
+        awaitable(py, async move {
+            let client = builder.connect().await.map_err(to_py)?;
+            Ok(ServiceClient { client })
+        })
     }
-    if let Some(t) = sas_token_ttl {
-        b = b.sas_token_ttl(seconds("sas_token_ttl", t)?);
-    }
-    Ok(b)
 }
 
 /// A back end's connection to its hub.
@@ -128,78 +155,6 @@ fn outcome_timeout(message_id: &str, timeout: Option<f64>) -> PyErr {
 
 #[pymethods]
 impl ServiceClient {
-    /// Connects (retrying as the policy says) and returns the client.
-    #[staticmethod]
-    #[pyo3(signature = (connection_string, *, transport = "amqp", trusted_ca = None,
-        trusted_ca_file = None, port = None, amqp_port = None, https_port = None,
-        retry = None, timeout = None, sas_token_ttl = None))]
-    #[allow(clippy::too_many_arguments)]
-    fn connect(
-        py: Python<'_>,
-        connection_string: &str,
-        transport: &str,
-        trusted_ca: Option<&Bound<'_, PyAny>>,
-        trusted_ca_file: Option<std::path::PathBuf>,
-        port: Option<u16>,
-        amqp_port: Option<u16>,
-        https_port: Option<u16>,
-        retry: Option<&Bound<'_, PyAny>>,
-        timeout: Option<f64>,
-        sas_token_ttl: Option<f64>,
-    ) -> PyResult<Self> {
-        let b = builder(
-            connection_string,
-            transport,
-            trusted_ca,
-            trusted_ca_file,
-            port,
-            amqp_port,
-            https_port,
-            retry,
-            timeout,
-            sas_token_ttl,
-        )?;
-        let client = wait(py, b.connect())?.map_err(to_py)?;
-        Ok(ServiceClient { client })
-    }
-
-    /// [`connect`](Self::connect), awaitable.
-    #[staticmethod]
-    #[pyo3(signature = (connection_string, *, transport = "amqp", trusted_ca = None,
-        trusted_ca_file = None, port = None, amqp_port = None, https_port = None,
-        retry = None, timeout = None, sas_token_ttl = None))]
-    #[allow(clippy::too_many_arguments)]
-    fn connect_async<'py>(
-        py: Python<'py>,
-        connection_string: &str,
-        transport: &str,
-        trusted_ca: Option<&Bound<'_, PyAny>>,
-        trusted_ca_file: Option<std::path::PathBuf>,
-        port: Option<u16>,
-        amqp_port: Option<u16>,
-        https_port: Option<u16>,
-        retry: Option<&Bound<'_, PyAny>>,
-        timeout: Option<f64>,
-        sas_token_ttl: Option<f64>,
-    ) -> PyResult<Bound<'py, PyAny>> {
-        let b = builder(
-            connection_string,
-            transport,
-            trusted_ca,
-            trusted_ca_file,
-            port,
-            amqp_port,
-            https_port,
-            retry,
-            timeout,
-            sas_token_ttl,
-        )?;
-        awaitable(py, async move {
-            let client = b.connect().await.map_err(to_py)?;
-            Ok(ServiceClient { client })
-        })
-    }
-
     /// Sends a message (the fields of a `c2d.Message`) to a device; returns once the hub
     /// has accepted it.
     #[pyo3(signature = (device_id, body, ack, ttl, message_id, correlation_id, content_type,

@@ -5,7 +5,9 @@ an official device SDK runs: C2D_COUNT messages with the message id `<run>-<seq>
 message's own outcome, which must be Success.
 
 env: IOTHUB_SERVICE_CONNECTION_STRING, IOTHUB_CA_FILE, C2D_DEVICE_ID, C2D_COUNT (1),
-     C2D_RUN_ID, C2D_PROPERTIES (JSON), SERVICE_TRANSPORT (amqp | amqp_ws), TIMEOUT_S (60).
+     C2D_RUN_ID, C2D_PROPERTIES (JSON), SERVICE_TRANSPORT (amqp | amqp_ws), TIMEOUT_S (60),
+     IOTHUB_AMQP_PORT / IOTHUB_WS_PORT (a hub on other ports), C2D_RATE (1: the benchmark,
+     C2D_COUNT sends one after another without feedback; prints RATE <msg/s>).
 The last stdout line is 'OK: ...' or 'FAIL: ...'.
 """
 
@@ -14,6 +16,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import time
 
 import c2d
 
@@ -28,11 +31,24 @@ def main() -> int:
     count = int(setting("C2D_COUNT", "1"))
     timeout = float(setting("TIMEOUT_S", "60"))
     extra = {str(k): str(v) for k, v in json.loads(setting("C2D_PROPERTIES", "{}")).items()}
+    amqp_port = int(setting("IOTHUB_AMQP_PORT", "0")) or None
+    https_port = int(setting("IOTHUB_WS_PORT", "0")) or None
     with c2d.ServiceClient.connect(
         setting("IOTHUB_SERVICE_CONNECTION_STRING"),
         transport=c2d.ServiceTransport(setting("SERVICE_TRANSPORT", "amqp")),
         trusted_ca_file=setting("IOTHUB_CA_FILE") or None,
+        amqp_port=amqp_port,
+        https_port=https_port,
     ) as service:
+        if setting("C2D_RATE") == "1":
+            # the benchmark: sends one after another, each answered by the hub, no feedback
+            service.send(device, "warm-up")
+            started = time.perf_counter()
+            for i in range(count):
+                service.send(device, c2d.Message(f"reading {i}", properties={"seq": str(i)}))
+            elapsed = time.perf_counter() - started
+            print(f"OK: RATE {count / elapsed:.0f} msg/s ({count} sends in {elapsed:.2f} s)", flush=True)
+            return 0
         sent = []
         for seq in range(1, count + 1):
             props = {"run": run, "seq": str(seq), **extra}
