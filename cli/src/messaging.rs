@@ -44,7 +44,7 @@ impl ServiceArgs {
         }
         let local = target.endpoints.as_ref();
         if let Some(p) = self.amqp_port.or(local.map(|e| e.amqp_port)) {
-            b = b.port(p);
+            b = b.amqp_port(p);
         }
         if let Some(p) = self.https_port.or(local.map(|e| e.https_port)) {
             b = b.https_port(p);
@@ -362,15 +362,19 @@ pub async fn receive(a: ReceiveArgs) -> Result<()> {
         connection_string.as_deref(),
         a.device.as_deref(),
         a.ca_file.as_deref(),
-        transport,
-        a.port,
     )
     .await?;
     let mut b = DeviceClient::builder(&target.connection_string)?.transport(transport);
     if let Some(ca) = target.trusted_ca_pem {
         b = b.trusted_ca_pem(ca);
     }
-    if let Some(p) = target.port {
+    if let Some(e) = target.endpoints {
+        b = b
+            .mqtt_port(e.mqtt_port)
+            .amqp_port(e.amqp_port)
+            .https_port(e.https_port);
+    }
+    if let Some(p) = a.port {
         b = b.port(p);
     }
     let device = b.connect().await?;

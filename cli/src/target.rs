@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
-use c2d::{RegistryClient, RegistryOptions, Transport};
+use c2d::{RegistryClient, RegistryOptions};
 use serde::{Deserialize, Serialize};
 
 /// The environment variable naming the local hub's data directory.
@@ -67,15 +67,6 @@ impl Endpoints {
             .context("writing the endpoints file")
     }
 
-    /// The port of a device transport.
-    pub fn device_port(&self, transport: Transport) -> u16 {
-        match transport {
-            Transport::Mqtt => self.mqtt_port,
-            Transport::Amqp => self.amqp_port,
-            _ => self.https_port,
-        }
-    }
-
     /// `host:port` of the REST API.
     pub fn https_endpoint(&self) -> String {
         format!("{}:{}", self.hostname, self.https_port)
@@ -90,7 +81,7 @@ pub fn local_hub_dir() -> PathBuf {
 }
 
 /// A running local hub, found through its data directory.
-struct LocalHub {
+struct RunningHub {
     endpoints: Endpoints,
     owner_connection_string: String,
     ca_file: PathBuf,
@@ -98,7 +89,7 @@ struct LocalHub {
 
 /// Finds the running local hub, or says why there is none and how to fix it.
 /// `instead` is the other way: the connection string option the command was not given.
-async fn find_local_hub(instead: &str) -> Result<LocalHub> {
+async fn find_local_hub(instead: &str) -> Result<RunningHub> {
     let dir = local_hub_dir();
     let start = format!("`c2d hub --data-dir {}`", dir.display());
     let Some(endpoints) = Endpoints::read(&dir)? else {
@@ -147,7 +138,7 @@ async fn find_local_hub(instead: &str) -> Result<LocalHub> {
         endpoints.amqp_port,
         endpoints.https_port
     );
-    Ok(LocalHub {
+    Ok(RunningHub {
         endpoints,
         owner_connection_string,
         ca_file: summary.ca_file,
@@ -213,8 +204,8 @@ pub struct DeviceTarget {
     pub connection_string: String,
     /// The CA to trust instead of the system's roots.
     pub trusted_ca_pem: Option<Vec<u8>>,
-    /// The transport's port, when the hub is not on IoT Hub's.
-    pub port: Option<u16>,
+    /// The listeners of the local hub, when the target is one.
+    pub endpoints: Option<Endpoints>,
 }
 
 impl DeviceTarget {
@@ -224,14 +215,12 @@ impl DeviceTarget {
         connection_string: Option<&str>,
         device: Option<&str>,
         ca_file: Option<&Path>,
-        transport: Transport,
-        port: Option<u16>,
     ) -> Result<Self> {
         if let Some(cs) = connection_string {
             return Ok(DeviceTarget {
                 connection_string: cs.to_string(),
                 trusted_ca_pem: ca_file.map(read_ca).transpose()?,
-                port,
+                endpoints: None,
             });
         }
         let Some(device) = device else {
@@ -257,7 +246,7 @@ impl DeviceTarget {
         Ok(DeviceTarget {
             connection_string,
             trusted_ca_pem: service.trusted_ca_pem,
-            port: port.or_else(|| service.endpoints.map(|e| e.device_port(transport))),
+            endpoints: service.endpoints,
         })
     }
 }
