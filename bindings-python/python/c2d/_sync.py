@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 from types import TracebackType
-from typing import Iterator, Optional, Type, Union
+from typing import Iterator, Optional, Type, TypeVar, Union
 
 from . import _native
 from ._model import (
@@ -43,15 +43,58 @@ class ReceivedMessage(MessageView):
         self._native.abandon()
 
 
-class DeviceClient:
+# the native classes under names that class bodies, whose `_native` attribute hides the
+# module, can still use
+_NativeDeviceClient = _native.DeviceClient
+_NativeServiceClient = _native.ServiceClient
+C = TypeVar("C", bound="_Connection")
+
+
+class _Connection:
+    """What both clients have: a connection status, its changes, and ``with``."""
+
+    __slots__ = ()
+    _native: Union[_NativeDeviceClient, _NativeServiceClient]
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    @property
+    def status(self) -> ConnectionStatus:
+        """The connection's status now."""
+        return ConnectionStatus._from_native(self._native.status)
+
+    def status_changes(self) -> Iterator[ConnectionStatus]:
+        """Every change of status from now on."""
+        changes = self._native.status_changes()
+        while True:
+            status = changes.next(None)
+            if status is None:
+                return
+            yield ConnectionStatus._from_native(status)
+
+    def __enter__(self: C) -> C:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: Optional[Type[BaseException]],
+        exc: Optional[BaseException],
+        tb: Optional[TracebackType],
+    ) -> None:
+        self.close()
+
+
+class DeviceClient(_Connection):
     """A device's connection to its hub: receive C2D messages and settle each one.
 
     Make one with :meth:`connect`; use it as a context manager, or :meth:`close` it.
     """
 
     __slots__ = ("_native",)
+    _native: _NativeDeviceClient
 
-    def __init__(self, native: "_native.DeviceClient") -> None:
+    def __init__(self, native: _NativeDeviceClient) -> None:
         self._native = native
 
     @classmethod
@@ -118,30 +161,6 @@ class DeviceClient:
     def transport(self) -> Transport:
         return Transport(self._native.transport)
 
-    @property
-    def status(self) -> ConnectionStatus:
-        """The connection's status now."""
-        return ConnectionStatus._from_native(self._native.status)
-
-    def status_changes(self) -> Iterator[ConnectionStatus]:
-        """Every change of status from now on."""
-        changes = self._native.status_changes()
-        while True:
-            status = changes.next(None)
-            if status is None:
-                return
-            yield ConnectionStatus._from_native(status)
-
-    def __enter__(self) -> "DeviceClient":
-        return self
-
-    def __exit__(
-        self,
-        exc_type: Optional[Type[BaseException]],
-        exc: Optional[BaseException],
-        tb: Optional[TracebackType],
-    ) -> None:
-        self.close()
 
 
 class SentMessage:
@@ -213,13 +232,14 @@ class Registry:
         self._native.delete_device(device_id)
 
 
-class ServiceClient:
+class ServiceClient(_Connection):
     """A back end's connection to its hub: send C2D messages, follow their outcomes and
     every feedback record, purge queues, manage devices."""
 
     __slots__ = ("_native", "registry")
+    _native: _NativeServiceClient
 
-    def __init__(self, native: "_native.ServiceClient") -> None:
+    def __init__(self, native: _NativeServiceClient) -> None:
         self._native = native
         #: The hub's registry.
         self.registry = Registry(native.registry)
@@ -273,26 +293,3 @@ class ServiceClient:
         """Closes the connection; calls still waiting raise :class:`~c2d.ClosedError`."""
         self._native.close()
 
-    @property
-    def status(self) -> ConnectionStatus:
-        return ConnectionStatus._from_native(self._native.status)
-
-    def status_changes(self) -> Iterator[ConnectionStatus]:
-        """Every change of status from now on."""
-        changes = self._native.status_changes()
-        while True:
-            status = changes.next(None)
-            if status is None:
-                return
-            yield ConnectionStatus._from_native(status)
-
-    def __enter__(self) -> "ServiceClient":
-        return self
-
-    def __exit__(
-        self,
-        exc_type: Optional[Type[BaseException]],
-        exc: Optional[BaseException],
-        tb: Optional[TracebackType],
-    ) -> None:
-        self.close()

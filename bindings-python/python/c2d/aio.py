@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import os
 from types import TracebackType
-from typing import AsyncIterator, Optional, Type, Union
+from typing import AsyncIterator, Optional, Type, TypeVar, Union
 
 from . import _native
 from ._model import (
@@ -56,12 +56,50 @@ async def _status_changes(changes: "_native.StatusChanges") -> AsyncIterator[Con
         yield ConnectionStatus._from_native(status)
 
 
-class DeviceClient:
+# the native classes under names that class bodies, whose `_native` attribute hides the
+# module, can still use
+_NativeDeviceClient = _native.DeviceClient
+_NativeServiceClient = _native.ServiceClient
+C = TypeVar("C", bound="_Connection")
+
+
+class _Connection:
+    """What both clients have: a connection status, its changes, and ``async with``."""
+
+    __slots__ = ()
+    _native: Union[_NativeDeviceClient, _NativeServiceClient]
+
+    async def close(self) -> None:
+        raise NotImplementedError
+
+    @property
+    def status(self) -> ConnectionStatus:
+        """The connection's status now."""
+        return ConnectionStatus._from_native(self._native.status)
+
+    def status_changes(self) -> AsyncIterator[ConnectionStatus]:
+        """Every change of status from now on."""
+        return _status_changes(self._native.status_changes())
+
+    async def __aenter__(self: C) -> C:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: Optional[Type[BaseException]],
+        exc: Optional[BaseException],
+        tb: Optional[TracebackType],
+    ) -> None:
+        await self.close()
+
+
+class DeviceClient(_Connection):
     """A device's connection to its hub (see :class:`c2d.DeviceClient`)."""
 
     __slots__ = ("_native",)
+    _native: _NativeDeviceClient
 
-    def __init__(self, native: "_native.DeviceClient") -> None:
+    def __init__(self, native: _NativeDeviceClient) -> None:
         self._native = native
 
     @classmethod
@@ -119,24 +157,6 @@ class DeviceClient:
     def transport(self) -> Transport:
         return Transport(self._native.transport)
 
-    @property
-    def status(self) -> ConnectionStatus:
-        return ConnectionStatus._from_native(self._native.status)
-
-    def status_changes(self) -> AsyncIterator[ConnectionStatus]:
-        """Every change of status from now on."""
-        return _status_changes(self._native.status_changes())
-
-    async def __aenter__(self) -> "DeviceClient":
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: Optional[Type[BaseException]],
-        exc: Optional[BaseException],
-        tb: Optional[TracebackType],
-    ) -> None:
-        await self.close()
 
 
 class SentMessage:
@@ -206,12 +226,13 @@ class Registry:
         await self._native.delete_device_async(device_id)
 
 
-class ServiceClient:
+class ServiceClient(_Connection):
     """A back end's connection to its hub (see :class:`c2d.ServiceClient`)."""
 
     __slots__ = ("_native", "registry")
+    _native: _NativeServiceClient
 
-    def __init__(self, native: "_native.ServiceClient") -> None:
+    def __init__(self, native: _NativeServiceClient) -> None:
         self._native = native
         #: The hub's registry.
         self.registry = Registry(native.registry)
@@ -261,24 +282,6 @@ class ServiceClient:
     async def close(self) -> None:
         await self._native.close_async()
 
-    @property
-    def status(self) -> ConnectionStatus:
-        return ConnectionStatus._from_native(self._native.status)
-
-    def status_changes(self) -> AsyncIterator[ConnectionStatus]:
-        """Every change of status from now on."""
-        return _status_changes(self._native.status_changes())
-
-    async def __aenter__(self) -> "ServiceClient":
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: Optional[Type[BaseException]],
-        exc: Optional[BaseException],
-        tb: Optional[TracebackType],
-    ) -> None:
-        await self.close()
 
 
 __all__ = [
