@@ -30,6 +30,8 @@ pub enum ServiceTransport {
     AmqpWs,
 }
 
+/// How long `close()` waits for the feedback pump to settle the feedback message it holds.
+const PUMP_STOP: Duration = Duration::from_secs(2);
 /// Records kept for `outcome()` calls that come after their record arrived.
 const RECENT_RECORDS: usize = 10_000;
 /// How long the tokens this client makes are valid by default; they are renewed well before.
@@ -158,6 +160,9 @@ struct Feedback {
     stream: Mutex<Option<broadcast::Sender<FeedbackRecord>>>,
     /// The pump task, once started.
     pump: Mutex<Option<tokio::task::JoinHandle<()>>>,
+    /// Asks the pump to stop between two feedback messages, so that a message whose records
+    /// it has handed out is also settled (else the hub gives the batch to the next reader).
+    stop: Arc<tokio::sync::Notify>,
 }
 
 struct Inner {
@@ -456,7 +461,7 @@ impl Inner {
 }
 
 /// Reads the hub-wide feedback queue for the client's lifetime, reconnecting as needed.
-async fn feedback_pump(inner: std::sync::Weak<Inner>) {
+async fn feedback_pump(inner: std::sync::Weak<Inner>, stop: Arc<tokio::sync::Notify>) {
     let mut attempt = 0u32;
     loop {
         let Some(strong) = inner.upgrade() else {
@@ -491,8 +496,10 @@ async fn feedback_pump(inner: std::sync::Weak<Inner>) {
                 drop(strong);
                 match delay {
                     Some(d) => {
-                        tokio::time::sleep(d).await;
-                        continue;
+                        tokio::select! {
+                            _ = tokio::time::sleep(d) => continue,
+                            _ = stop.notified() => return,
+                        }
                     }
                     None => {
                         tracing::warn!(error = %e, "c2d: the feedback pump stopped");
@@ -542,6 +549,11 @@ async fn feedback_pump(inner: std::sync::Weak<Inner>) {
                         Ok(e) => expiry = e,
                         Err(_) => break,
                     }
+                }
+                _ = stop.notified() => {
+                    let _ = receiver.close().await;
+                    amqp.close().await;
+                    return;
                 }
             }
         }
@@ -615,9 +627,10 @@ impl ServiceClient {
             .lock()
             .unwrap_or_else(|e| e.into_inner());
         if pump.is_none() {
-            *pump = Some(crate::runtime::spawn(feedback_pump(Arc::downgrade(
-                &self.inner,
-            )))?);
+            *pump = Some(crate::runtime::spawn(feedback_pump(
+                Arc::downgrade(&self.inner),
+                self.inner.feedback.stop.clone(),
+            ))?);
         }
         Ok(())
     }
@@ -665,15 +678,20 @@ impl ServiceClient {
         self.inner
             .closed
             .store(true, std::sync::atomic::Ordering::SeqCst);
-        if let Some(p) = self
+        let pump = self
             .inner
             .feedback
             .pump
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .take()
-        {
-            p.abort();
+            .take();
+        if let Some(mut p) = pump {
+            // the feedback message being handled is settled first; a pump stuck on a dead
+            // connection is not waited for long
+            self.inner.feedback.stop.notify_one();
+            if tokio::time::timeout(PUMP_STOP, &mut p).await.is_err() {
+                p.abort();
+            }
         }
         self.inner
             .feedback

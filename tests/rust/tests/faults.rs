@@ -1,5 +1,5 @@
 //! The clients under faults: a hub restarted under them, a hub down while sending, short-lived
-//! SAS tokens, and wrong credentials.
+//! SAS tokens, wrong credentials, and a service client closed right after an outcome.
 
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -300,4 +300,65 @@ async fn wrong_credentials_fail_fast_without_retries() {
         "an unauthorized error is never retried"
     );
     service.close().await;
+}
+
+/// A service client closed as soon as it has its message's outcome settles the feedback
+/// message that carried it: the next reader of the hub's feedback queue does not get the same
+/// record again (before the fix, `close()` could stop the pump between handing the record out
+/// and settling its feedback message).
+#[tokio::test]
+async fn closing_after_an_outcome_settles_the_feedback_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = c2d_hub::HubConfig::ephemeral(dir.path());
+    config.limits.feedback_interval = Duration::ZERO;
+    let hub = c2d_hub::LocalHub::start(config).await.unwrap();
+    let cs = hub.create_device("dev1").await.unwrap();
+    let device_cs = cs.connection_string(hub.host_name()).unwrap();
+    let device = c2d::DeviceClient::builder(&device_cs)
+        .unwrap()
+        .transport(c2d::Transport::Amqp)
+        .trusted_ca_pem(hub.ca_pem())
+        .port(hub.amqp_port())
+        .connect()
+        .await
+        .unwrap();
+    let service = || {
+        c2d::ServiceClient::builder(&hub.owner_connection_string())
+            .unwrap()
+            .trusted_ca_pem(hub.ca_pem())
+            .port(hub.amqp_port())
+            .https_port(hub.https_port())
+            .connect()
+    };
+    for i in 0..20 {
+        let s = service().await.unwrap();
+        let sent = s
+            .send(
+                "dev1",
+                c2d::Message::new(format!("m{i}")).ack(c2d::Ack::Full),
+            )
+            .await
+            .unwrap();
+        device
+            .recv()
+            .await
+            .unwrap()
+            .unwrap()
+            .complete()
+            .await
+            .unwrap();
+        let outcome = tokio::time::timeout(Duration::from_secs(15), sent.outcome());
+        assert_eq!(
+            outcome.await.unwrap().unwrap().status,
+            c2d::FeedbackStatus::Success
+        );
+        s.close().await;
+    }
+    let reader = service().await.unwrap();
+    let mut all = reader.feedback().unwrap();
+    let again = tokio::time::timeout(Duration::from_secs(2), all.recv()).await;
+    assert!(again.is_err(), "a settled record came again: {again:?}");
+    reader.close().await;
+    device.close().await;
+    hub.stop().await;
 }
