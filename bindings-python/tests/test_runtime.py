@@ -151,3 +151,26 @@ def test_a_forgotten_client_is_closed(hub: LocalHub) -> None:
     del dev
     gc.collect()
     assert changes.next(WAIT) == ("disconnected", "closed")
+
+
+@pytest.mark.asyncio
+async def test_cancelling_an_awaited_receive_leaves_the_client_usable(hub: LocalHub) -> None:
+    import asyncio
+
+    import c2d.aio
+
+    cs = hub.create_device("dev1")
+    async with await c2d.aio.DeviceClient.connect(cs, transport=c2d.Transport.AMQP, **hub.device_options()) as dev:
+        waiting = asyncio.ensure_future(dev.receive())
+        await asyncio.sleep(0.2)
+        waiting.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await waiting
+        with pytest.raises(asyncio.TimeoutError):
+            await asyncio.wait_for(dev.receive(), 0.2)
+        # the cancelled waits took nothing: the next message reaches the next receive
+        async with await c2d.aio.ServiceClient.connect(hub.service_connection_string, **hub.service_options()) as svc:
+            await svc.send("dev1", b"after the cancellations")
+        m = await dev.receive(timeout=WAIT)
+        assert m is not None and m.body == b"after the cancellations"
+        await m.complete()
