@@ -60,14 +60,15 @@ result() { # name, ok?, detail
     if [ "$2" = 0 ]; then passed=$((passed + 1)); echo "PASS $1"; else failed=$((failed + 1)); echo "FAIL $1: $3"; fi
 }
 
-# Starts the Python device in the background and waits for READY.
-device_start() { # log prefix, env...
-    local log=$1; shift
-    env "$@" "$py" "$here/python/device_receive.py" >"$log.out" 2>"$log.err" &
+# Starts a device client in the background (its pid in dev_pid) and waits for its READY.
+start_device() { # log prefix, interpreter, script, env...
+    local log=$1 interpreter=$2 script=$3; shift 3
+    env "$@" "$interpreter" "$script" >"$log.out" 2>"$log.err" &
     dev_pid=$!
     for _ in $(seq 300); do grep -q READY "$log.err" && return 0; kill -0 $dev_pid 2>/dev/null || break; sleep 0.1; done
     return 1
 }
+device_start() { local log=$1; shift; start_device "$log" "$py" "$here/python/device_receive.py" "$@"; }
 device_wait() { wait "$dev_pid"; }
 
 # 1. Python device (MQTT) receives what the Node service (AMQP) sends, with properties and
@@ -129,13 +130,7 @@ result $name $? "$out (queued: $queued)"
 # 5. The Node device SDK over each of its transports, settling as each message asks; the
 #    service sees Success, Rejected, a redelivery after abandon, and DeliveryCountExceeded
 #    after the last allowed abandon. MQTT can only complete (reject/abandon must throw).
-node_device_start() { # log prefix, env...
-    local log=$1; shift
-    env "$@" node "$here/node/device.js" >"$log.out" 2>"$log.err" &
-    dev_pid=$!
-    for _ in $(seq 300); do grep -q READY "$log.err" && return 0; kill -0 $dev_pid 2>/dev/null || break; sleep 0.1; done
-    return 1
-}
+node_device_start() { local log=$1; shift; start_device "$log" node "$here/node/device.js" "$@"; }
 for transport in mqtt mqttws amqp amqpws http; do
     name=node-device-$transport
     if [[ $transport == mqtt* ]]; then
@@ -218,13 +213,7 @@ done
 
 # 9. c2d's Python package against the official SDKs.
 #  a. the official Python service SDK (azure-iot-hub, AMQP) → c2d's Python DeviceClient
-c2d_py_device_start() { # log prefix, env...
-    local log=$1; shift
-    env "$@" "$c2d_py" "$here/python/c2d_device.py" >"$log.out" 2>"$log.err" &
-    dev_pid=$!
-    for _ in $(seq 300); do grep -q READY "$log.err" && return 0; kill -0 $dev_pid 2>/dev/null || break; sleep 0.1; done
-    return 1
-}
+c2d_py_device_start() { local log=$1; shift; start_device "$log" "$c2d_py" "$here/python/c2d_device.py" "$@"; }
 py_cs=$(create c2d-py-dev) || exit 1
 for transport in amqp mqtt; do
     name=py-hub-service_c2d-python-device-$transport
