@@ -223,10 +223,14 @@ async fn settle(
             "the connection that received the message is gone; the hub delivers it again",
         ));
     }
-    let entry = pending
-        .iter_mut()
-        .find(|p| p.id == id)
-        .ok_or_else(|| Error::new(ErrorKind::AlreadySettled, "the message was already settled"))?;
+    // a message is settled once (the API takes it by value), so one that is not pending any
+    // more was skipped by `flush` when its lock ended
+    let entry = pending.iter_mut().find(|p| p.id == id).ok_or_else(|| {
+        Error::new(
+            ErrorKind::MessageLockLost,
+            "the message's lock expired; the hub delivers it again",
+        )
+    })?;
     if entry.received.elapsed() > LOCK {
         return Err(Error::new(
             ErrorKind::MessageLockLost,
@@ -238,9 +242,13 @@ async fn settle(
 }
 
 /// Sends the PUBACKs that are due: from the oldest message on, while each is completed (or
-/// given up, which is skipped).
+/// given up, or past its lock, which are skipped: the hub delivers those again, and one the
+/// application holds on to without settling must not hold back the messages after it).
 async fn flush(client: &AsyncClient, pending: &mut VecDeque<Pending>) -> Result<()> {
-    while pending.front().is_some_and(|p| p.completed || p.given_up) {
+    while pending
+        .front()
+        .is_some_and(|p| p.completed || p.given_up || p.received.elapsed() > LOCK)
+    {
         let p = pending.pop_front().expect("checked");
         if p.completed {
             client.ack(&p.publish).await.map_err(|e| {

@@ -1,0 +1,688 @@
+import { EventEmitter } from 'node:events';
+import * as native from './native';
+/** How a device reaches its hub. */
+export declare const Transport: {
+    /** MQTT 3.1.1 over TLS (8883). Complete only: MQTT cannot reject or abandon. */
+    readonly Mqtt: "mqtt";
+    /** MQTT over a WebSocket (443). */
+    readonly MqttWs: "mqtt_ws";
+    /** AMQP 1.0 over TLS (5671). */
+    readonly Amqp: "amqp";
+    /** AMQP over a WebSocket (443). */
+    readonly AmqpWs: "amqp_ws";
+};
+/** How a device reaches its hub. */
+export type Transport = (typeof Transport)[keyof typeof Transport];
+/** How a back end reaches its hub. */
+export declare const ServiceTransport: {
+    /** AMQP 1.0 over TLS (5671). */
+    readonly Amqp: "amqp";
+    /** AMQP over a WebSocket (443). */
+    readonly AmqpWs: "amqp_ws";
+};
+/** How a back end reaches its hub. */
+export type ServiceTransport = (typeof ServiceTransport)[keyof typeof ServiceTransport];
+/** Which outcomes of a message produce a feedback record. */
+export declare const Ack: {
+    /** None. */
+    readonly None: "none";
+    /** Success. */
+    readonly Positive: "positive";
+    /** Expired, DeliveryCountExceeded, Rejected, Purged. */
+    readonly Negative: "negative";
+    /** All of them. */
+    readonly Full: "full";
+};
+/** Which outcomes of a message produce a feedback record. */
+export type Ack = (typeof Ack)[keyof typeof Ack];
+/** A message's outcome. */
+export declare const FeedbackStatus: {
+    /** The device completed it. */
+    readonly Success: "Success";
+    /** Its time to live passed first. */
+    readonly Expired: "Expired";
+    /** It was delivered as many times as the hub allows. */
+    readonly DeliveryCountExceeded: "DeliveryCountExceeded";
+    /** The device rejected it. */
+    readonly Rejected: "Rejected";
+    /** The device's queue was purged. */
+    readonly Purged: "Purged";
+};
+/** A message's outcome. */
+export type FeedbackStatus = (typeof FeedbackStatus)[keyof typeof FeedbackStatus];
+/** Where a client's connection stands. */
+export declare const ConnectionState: {
+    /** Connected. */
+    readonly Connected: "connected";
+    /** The connection dropped; reconnecting as the retry policy says. */
+    readonly Reconnecting: "reconnecting";
+    /** Closed, or given up on for good (the status says why). */
+    readonly Disconnected: "disconnected";
+};
+/** Where a client's connection stands. */
+export type ConnectionState = (typeof ConnectionState)[keyof typeof ConnectionState];
+/** The `code` of every c2d error. */
+export type ErrorCode = 'C2D_INVALID_ARGUMENT' | 'C2D_UNAUTHORIZED' | 'C2D_DEVICE_NOT_FOUND' | 'C2D_QUEUE_FULL' | 'C2D_MESSAGE_TOO_LARGE' | 'C2D_THROTTLED' | 'C2D_UNAVAILABLE' | 'C2D_TIMEOUT' | 'C2D_MESSAGE_LOCK_LOST' | 'C2D_ALREADY_SETTLED' | 'C2D_UNSUPPORTED' | 'C2D_CLOSED' | 'C2D_PROTOCOL' | 'C2D_INTERNAL';
+/** The base class of every error c2d raises; `err.code` says its kind. */
+export declare class C2DError extends Error {
+    /** The kind of error, stable across versions. */
+    readonly code: ErrorCode;
+    /** Whether retrying the same operation later may succeed. */
+    get transient(): boolean;
+    constructor(message: string, code?: ErrorCode);
+}
+declare const InvalidArgumentError_base: {
+    new (message: string): {
+        readonly code: "C2D_INVALID_ARGUMENT";
+        /** Whether retrying the same operation later may succeed. */
+        get transient(): boolean;
+        name: string;
+        message: string;
+        stack?: string;
+        cause?: unknown;
+    };
+    captureStackTrace(targetObject: object, constructorOpt?: Function): void;
+    prepareStackTrace(err: Error, stackTraces: NodeJS.CallSite[]): any;
+    stackTraceLimit: number;
+};
+/** A malformed connection string, option or message: fix the call. */
+export declare class InvalidArgumentError extends InvalidArgumentError_base {
+}
+declare const UnauthorizedError_base: {
+    new (message: string): {
+        readonly code: "C2D_UNAUTHORIZED";
+        /** Whether retrying the same operation later may succeed. */
+        get transient(): boolean;
+        name: string;
+        message: string;
+        stack?: string;
+        cause?: unknown;
+    };
+    captureStackTrace(targetObject: object, constructorOpt?: Function): void;
+    prepareStackTrace(err: Error, stackTraces: NodeJS.CallSite[]): any;
+    stackTraceLimit: number;
+};
+/** The hub refused the credentials (a wrong key, an expired token, a policy without the right). */
+export declare class UnauthorizedError extends UnauthorizedError_base {
+}
+declare const DeviceNotFoundError_base: {
+    new (message: string): {
+        readonly code: "C2D_DEVICE_NOT_FOUND";
+        /** Whether retrying the same operation later may succeed. */
+        get transient(): boolean;
+        name: string;
+        message: string;
+        stack?: string;
+        cause?: unknown;
+    };
+    captureStackTrace(targetObject: object, constructorOpt?: Function): void;
+    prepareStackTrace(err: Error, stackTraces: NodeJS.CallSite[]): any;
+    stackTraceLimit: number;
+};
+/** No such device in the hub's registry. */
+export declare class DeviceNotFoundError extends DeviceNotFoundError_base {
+}
+declare const QueueFullError_base: {
+    new (message: string): {
+        readonly code: "C2D_QUEUE_FULL";
+        /** Whether retrying the same operation later may succeed. */
+        get transient(): boolean;
+        name: string;
+        message: string;
+        stack?: string;
+        cause?: unknown;
+    };
+    captureStackTrace(targetObject: object, constructorOpt?: Function): void;
+    prepareStackTrace(err: Error, stackTraces: NodeJS.CallSite[]): any;
+    stackTraceLimit: number;
+};
+/** The device's queue holds as many messages as the hub allows. */
+export declare class QueueFullError extends QueueFullError_base {
+}
+declare const MessageTooLargeError_base: {
+    new (message: string): {
+        readonly code: "C2D_MESSAGE_TOO_LARGE";
+        /** Whether retrying the same operation later may succeed. */
+        get transient(): boolean;
+        name: string;
+        message: string;
+        stack?: string;
+        cause?: unknown;
+    };
+    captureStackTrace(targetObject: object, constructorOpt?: Function): void;
+    prepareStackTrace(err: Error, stackTraces: NodeJS.CallSite[]): any;
+    stackTraceLimit: number;
+};
+/** The message is larger than the hub accepts. */
+export declare class MessageTooLargeError extends MessageTooLargeError_base {
+}
+declare const ThrottledError_base: {
+    new (message: string): {
+        readonly code: "C2D_THROTTLED";
+        /** Whether retrying the same operation later may succeed. */
+        get transient(): boolean;
+        name: string;
+        message: string;
+        stack?: string;
+        cause?: unknown;
+    };
+    captureStackTrace(targetObject: object, constructorOpt?: Function): void;
+    prepareStackTrace(err: Error, stackTraces: NodeJS.CallSite[]): any;
+    stackTraceLimit: number;
+};
+/** The hub is throttling: retry later. */
+export declare class ThrottledError extends ThrottledError_base {
+}
+declare const UnavailableError_base: {
+    new (message: string): {
+        readonly code: "C2D_UNAVAILABLE";
+        /** Whether retrying the same operation later may succeed. */
+        get transient(): boolean;
+        name: string;
+        message: string;
+        stack?: string;
+        cause?: unknown;
+    };
+    captureStackTrace(targetObject: object, constructorOpt?: Function): void;
+    prepareStackTrace(err: Error, stackTraces: NodeJS.CallSite[]): any;
+    stackTraceLimit: number;
+};
+/** The hub cannot be reached, or dropped the connection. */
+export declare class UnavailableError extends UnavailableError_base {
+}
+declare const OperationTimeoutError_base: {
+    new (message: string): {
+        readonly code: "C2D_TIMEOUT";
+        /** Whether retrying the same operation later may succeed. */
+        get transient(): boolean;
+        name: string;
+        message: string;
+        stack?: string;
+        cause?: unknown;
+    };
+    captureStackTrace(targetObject: object, constructorOpt?: Function): void;
+    prepareStackTrace(err: Error, stackTraces: NodeJS.CallSite[]): any;
+    stackTraceLimit: number;
+};
+/** The operation did not finish in time. */
+export declare class OperationTimeoutError extends OperationTimeoutError_base {
+}
+declare const MessageLockLostError_base: {
+    new (message: string): {
+        readonly code: "C2D_MESSAGE_LOCK_LOST";
+        /** Whether retrying the same operation later may succeed. */
+        get transient(): boolean;
+        name: string;
+        message: string;
+        stack?: string;
+        cause?: unknown;
+    };
+    captureStackTrace(targetObject: object, constructorOpt?: Function): void;
+    prepareStackTrace(err: Error, stackTraces: NodeJS.CallSite[]): any;
+    stackTraceLimit: number;
+};
+/** The message's lock ended (or its connection closed) before it was settled; the hub
+ * delivers it again. */
+export declare class MessageLockLostError extends MessageLockLostError_base {
+}
+declare const AlreadySettledError_base: {
+    new (message: string): {
+        readonly code: "C2D_ALREADY_SETTLED";
+        /** Whether retrying the same operation later may succeed. */
+        get transient(): boolean;
+        name: string;
+        message: string;
+        stack?: string;
+        cause?: unknown;
+    };
+    captureStackTrace(targetObject: object, constructorOpt?: Function): void;
+    prepareStackTrace(err: Error, stackTraces: NodeJS.CallSite[]): any;
+    stackTraceLimit: number;
+};
+/** The delivery was already settled. */
+export declare class AlreadySettledError extends AlreadySettledError_base {
+}
+declare const UnsupportedError_base: {
+    new (message: string): {
+        readonly code: "C2D_UNSUPPORTED";
+        /** Whether retrying the same operation later may succeed. */
+        get transient(): boolean;
+        name: string;
+        message: string;
+        stack?: string;
+        cause?: unknown;
+    };
+    captureStackTrace(targetObject: object, constructorOpt?: Function): void;
+    prepareStackTrace(err: Error, stackTraces: NodeJS.CallSite[]): any;
+    stackTraceLimit: number;
+};
+/** The transport cannot do that (MQTT cannot reject or abandon). */
+export declare class UnsupportedError extends UnsupportedError_base {
+}
+declare const ClosedError_base: {
+    new (message: string): {
+        readonly code: "C2D_CLOSED";
+        /** Whether retrying the same operation later may succeed. */
+        get transient(): boolean;
+        name: string;
+        message: string;
+        stack?: string;
+        cause?: unknown;
+    };
+    captureStackTrace(targetObject: object, constructorOpt?: Function): void;
+    prepareStackTrace(err: Error, stackTraces: NodeJS.CallSite[]): any;
+    stackTraceLimit: number;
+};
+/** The client was closed. */
+export declare class ClosedError extends ClosedError_base {
+}
+declare const ProtocolError_base: {
+    new (message: string): {
+        readonly code: "C2D_PROTOCOL";
+        /** Whether retrying the same operation later may succeed. */
+        get transient(): boolean;
+        name: string;
+        message: string;
+        stack?: string;
+        cause?: unknown;
+    };
+    captureStackTrace(targetObject: object, constructorOpt?: Function): void;
+    prepareStackTrace(err: Error, stackTraces: NodeJS.CallSite[]): any;
+    stackTraceLimit: number;
+};
+/** The hub answered something the protocol does not allow. */
+export declare class ProtocolError extends ProtocolError_base {
+}
+declare const InternalError_base: {
+    new (message: string): {
+        readonly code: "C2D_INTERNAL";
+        /** Whether retrying the same operation later may succeed. */
+        get transient(): boolean;
+        name: string;
+        message: string;
+        stack?: string;
+        cause?: unknown;
+    };
+    captureStackTrace(targetObject: object, constructorOpt?: Function): void;
+    prepareStackTrace(err: Error, stackTraces: NodeJS.CallSite[]): any;
+    stackTraceLimit: number;
+};
+/** A bug of c2d: please report it. */
+export declare class InternalError extends InternalError_base {
+}
+/** A retry policy of your own: the milliseconds to wait before retry number `attempt` (1 for
+ * the first) after the transient `error`, or `null` to give up. */
+export type RetryFunction = (attempt: number, error: C2DError) => number | null | undefined;
+/** How connecting and operations are retried after a transient error (errors that retrying
+ * cannot fix are never retried). */
+export declare class RetryPolicy {
+    /** @internal */
+    readonly native: native.RetryPolicy;
+    private constructor();
+    /** Never retry. */
+    static none(): RetryPolicy;
+    /** The same wait every time; at most `maxRetries` retries (absent: no limit). */
+    static fixed(intervalMs: number, options?: {
+        maxRetries?: number;
+    }): RetryPolicy;
+    /** Waits that double from `initialMs` (100) up to `maxMs` (10 000), each shortened by a
+     * random part of up to `jitter` (0.25) of itself; at most `maxRetries` retries (absent: no
+     * limit). The default policy. */
+    static exponentialBackoff(options?: {
+        initialMs?: number;
+        maxMs?: number;
+        jitter?: number;
+        maxRetries?: number;
+    }): RetryPolicy;
+    /** A policy of your own (see {@link RetryFunction}). It runs on the JavaScript thread while
+     * the engine waits for its answer: keep it quick. If it throws, or answers something that
+     * is not a number, retrying stops (a thrown error is reported as a process warning). */
+    static custom(decide: RetryFunction): RetryPolicy;
+    /** How it was made. */
+    toString(): string;
+}
+/** What a message to send carries besides its body. */
+export interface MessageOptions {
+    /** Which outcomes produce a feedback record (`Ack.None` when absent). */
+    ack?: Ack;
+    /** The time to live in milliseconds (the hub's default, 1 h, when absent). */
+    ttlMs?: number;
+    /** The message id (generated when absent). */
+    messageId?: string;
+    /** The correlation id. */
+    correlationId?: string;
+    /** The content type. */
+    contentType?: string;
+    /** The content encoding. */
+    contentEncoding?: string;
+    /** Application properties: text names with text values. */
+    properties?: Record<string, string>;
+}
+/** A C2D message to send. A string body is sent as UTF-8. */
+export declare class Message {
+    /** The body. */
+    body: Buffer;
+    /** Which outcomes produce a feedback record. */
+    ack: Ack;
+    /** The time to live in milliseconds (the hub's default when absent). */
+    ttlMs?: number;
+    /** The message id (generated when absent). */
+    messageId?: string;
+    /** The correlation id. */
+    correlationId?: string;
+    /** The content type. */
+    contentType?: string;
+    /** The content encoding. */
+    contentEncoding?: string;
+    /** Application properties. */
+    properties: Record<string, string>;
+    constructor(body: Buffer | Uint8Array | string, options?: MessageOptions);
+    /** @internal */
+    toNative(): native.OutgoingMessage;
+}
+/** A message a device received. What it holds stays readable after it is settled; it is
+ * settled once, with {@link complete}, {@link reject} or {@link abandon}, and nothing is
+ * acknowledged to the hub before that. */
+export declare class ReceivedMessage {
+    #private;
+    /** @internal */
+    constructor(message: native.ReceivedMessage);
+    /** The body. */
+    get body(): Buffer;
+    /** The message id. */
+    get messageId(): string | null;
+    /** The correlation id. */
+    get correlationId(): string | null;
+    /** The user id. */
+    get userId(): Buffer | null;
+    /** The address it was sent to (`/devices/{id}/messages/devicebound`). */
+    get to(): string | null;
+    /** The content type. */
+    get contentType(): string | null;
+    /** The content encoding. */
+    get contentEncoding(): string | null;
+    /** Which outcomes the sender asked feedback for. */
+    get ack(): Ack;
+    /** When it expires. */
+    get expiryTime(): Date | null;
+    /** When it was created. */
+    get creationTime(): Date | null;
+    /** When the hub accepted it. */
+    get enqueuedTime(): Date | null;
+    /** How many times it was delivered before this delivery. */
+    get deliveryCount(): number;
+    /** The hub's sequence number. */
+    get sequenceNumber(): bigint | null;
+    /** The lock token of this delivery. */
+    get lockToken(): string | null;
+    /** The application properties. */
+    get properties(): Record<string, string>;
+    /** Whether this delivery is over: completed, rejected, abandoned, or given up by a settle
+     * that failed (an MQTT reject, say; the hub then delivers it again once its lock ends). */
+    get settled(): boolean;
+    /** Completes it: done, it leaves the queue. */
+    complete(): Promise<void>;
+    /** Rejects it: dead-lettered (AMQP; `UnsupportedError` over MQTT, and the delivery is
+     * given up). */
+    reject(): Promise<void>;
+    /** Abandons it: back to the queue, delivered again (AMQP; `UnsupportedError` over MQTT). */
+    abandon(): Promise<void>;
+}
+/** A client's connection status: its state, and why when it is disconnected. */
+export interface ConnectionStatus {
+    /** The state. */
+    state: ConnectionState;
+    /** Why, when disconnected. */
+    reason: string | null;
+}
+/** What both clients' `connect` take. */
+export interface ClientOptions {
+    /** PEM of the CA certificates to trust instead of the system's. */
+    trustedCa?: string | Buffer;
+    /** A file of such PEM. */
+    trustedCaFile?: string;
+    /** The port of the transport chosen. */
+    port?: number;
+    /** The HTTPS (and WebSocket) port. */
+    httpsPort?: number;
+    /** How connecting and operations are retried (exponential backoff when absent). */
+    retry?: RetryPolicy | RetryFunction;
+    /** How long one operation may take, in milliseconds. */
+    timeoutMs?: number;
+    /** How long each SAS token the client makes is valid, in milliseconds. */
+    sasTokenTtlMs?: number;
+}
+/** A device client's options. */
+export interface DeviceClientOptions extends ClientOptions {
+    /** The transport (`Transport.Mqtt` when absent). */
+    transport?: Transport;
+    /** The MQTT port. */
+    mqttPort?: number;
+    /** The AMQP port. */
+    amqpPort?: number;
+    /** How many messages may be delivered and not yet settled. */
+    inFlight?: number;
+}
+/** A service client's options. */
+export interface ServiceClientOptions extends ClientOptions {
+    /** The transport (`ServiceTransport.Amqp` when absent). */
+    transport?: ServiceTransport;
+    /** The AMQP port. */
+    amqpPort?: number;
+}
+/** The events of a {@link DeviceClient}. */
+export interface DeviceClientEvents {
+    /** A message arrived; settle it with `complete()`, `reject()` or `abandon()`. */
+    message: [message: ReceivedMessage];
+    /** The connection's status changed. */
+    status: [status: ConnectionStatus];
+    /** Receiving ended with an error for good (credentials refused, retries exhausted). */
+    error: [error: C2DError];
+}
+/**
+ * A device's connection to its hub. Receive with `await client.receive()`, with
+ * `for await (const msg of client.messages())`, or, as with `azure-iot-device`, with
+ * `client.on('message', msg => …)`; settle each message once. The client reconnects and
+ * subscribes again by itself as its retry policy says.
+ */
+export declare class DeviceClient extends EventEmitter<DeviceClientEvents> {
+    #private;
+    /** @internal */
+    private constructor();
+    /** Connects to the hub of `connectionString` (a device's, as the registry gives it),
+     * retrying as the retry policy says. */
+    static connect(connectionString: string, options?: DeviceClientOptions): Promise<DeviceClient>;
+    /** The next message, waiting at most `timeoutMs` (absent: as long as it takes); `null`
+     * when the time is up. Rejects with `ClosedError` once the client is closed, and with the
+     * error that ended the connection for good. */
+    receive(options?: {
+        timeoutMs?: number;
+    }): Promise<ReceivedMessage | null>;
+    /** Every message from now on; the iteration ends when the client is closed, and throws
+     * the error that ended the connection for good. */
+    messages(): AsyncGenerator<ReceivedMessage, void, undefined>;
+    /** The same as {@link messages}. */
+    [Symbol.asyncIterator](): AsyncGenerator<ReceivedMessage, void, undefined>;
+    /** The transport. */
+    get transport(): Transport;
+    /** The connection's status now. */
+    get status(): ConnectionStatus;
+    /** The status changes from now on; the iteration ends with the disconnected one (the
+     * client closed, or given up on for good). */
+    statusChanges(): AsyncGenerator<ConnectionStatus, void, undefined>;
+    /** Whether {@link close} was called. */
+    get closed(): boolean;
+    /** Disconnects, after the settlements already made have reached the hub. Messages not
+     * settled go back to the hub's queue. Closing twice does nothing. */
+    close(): Promise<void>;
+}
+/** A message's outcome, as the hub reported it. */
+export interface FeedbackRecord {
+    /** The id of the message this is the outcome of. */
+    originalMessageId: string;
+    /** The device it was sent to. */
+    deviceId: string;
+    /** That device's generation id. */
+    deviceGenerationId: string;
+    /** When the outcome happened. */
+    enqueuedTime: Date;
+    /** The outcome. */
+    status: FeedbackStatus;
+    /** The hub's description of it. */
+    description: string;
+}
+/** A message the hub accepted, whose own outcome can be awaited. */
+export declare class SentMessage {
+    #private;
+    /** @internal */
+    constructor(sent: native.SentMessage);
+    /** The message's id (generated when the message had none). */
+    get messageId(): string;
+    /** This message's own feedback record (it must have been sent with an `ack` that asks for
+     * it), waiting at most `timeoutMs` (absent: as long as it takes); rejects with
+     * `OperationTimeoutError` when the time is up. */
+    outcome(options?: {
+        timeoutMs?: number;
+    }): Promise<FeedbackRecord>;
+}
+/** A device in a hub's registry. */
+export interface Device {
+    /** Its id. */
+    deviceId: string;
+    /** Changes when a device of the same id is made again. */
+    generationId: string;
+    /** The registry's version of it. */
+    etag: string;
+    /** `enabled` or `disabled`. */
+    status: string;
+    /** `Connected` or `Disconnected`. */
+    connectionState: string;
+    /** How many messages are queued for it. */
+    cloudToDeviceMessageCount: number;
+    /** `sas`, `selfSigned`, `certificateAuthority` or `none`. */
+    authenticationType: string;
+    /** Its primary SAS key. */
+    primaryKey: string | null;
+    /** Its secondary SAS key. */
+    secondaryKey: string | null;
+    /** Its connection string with the primary key (`null` without a SAS key). */
+    connectionString: string | null;
+    /** IoT Hub's JSON of the device, as the registry returned it. */
+    raw: Record<string, unknown>;
+}
+/** The identity registry of a service client's hub (the policy needs the registry rights:
+ * `iothubowner` has them). */
+export declare class Registry {
+    #private;
+    /** @internal */
+    constructor(registry: native.Registry);
+    /** Registers a device with keys the hub generates. */
+    createDevice(deviceId: string): Promise<Device>;
+    /** A device; rejects with `DeviceNotFoundError` when there is none. */
+    getDevice(deviceId: string): Promise<Device>;
+    /** Up to `top` (1000) devices. */
+    listDevices(options?: {
+        top?: number;
+    }): Promise<Device[]>;
+    /** Deletes a device and its queue. */
+    deleteDevice(deviceId: string): Promise<void>;
+}
+/**
+ * A back end's connection to its hub: send messages to devices, read their outcomes (each
+ * message's own, or the whole feedback stream), purge a device's queue, and manage the
+ * registry.
+ */
+export declare class ServiceClient {
+    #private;
+    /** The registry of the client's hub. */
+    readonly registry: Registry;
+    /** @internal */
+    private constructor();
+    /** Connects to the hub of `connectionString` (a shared access policy's), retrying as the
+     * retry policy says. */
+    static connect(connectionString: string, options?: ServiceClientOptions): Promise<ServiceClient>;
+    /** Sends a message (a {@link Message}, or a body) to a device; resolves once the hub has
+     * accepted it. */
+    send(deviceId: string, message: Message | Buffer | Uint8Array | string): Promise<SentMessage>;
+    /** Every feedback record from now on (from this call: each call follows the stream on
+     * its own); the iteration ends when the client is closed. */
+    feedback(): AsyncGenerator<FeedbackRecord, void, undefined>;
+    /** Removes every message queued for a device; resolves to how many. */
+    purge(deviceId: string): Promise<number>;
+    /** The connection's status now. */
+    get status(): ConnectionStatus;
+    /** The status changes from now on; the iteration ends with the disconnected one (the
+     * client closed, or given up on for good). */
+    statusChanges(): AsyncGenerator<ConnectionStatus, void, undefined>;
+    /** Closes the connection; waiting calls end with `ClosedError`. Closing twice does
+     * nothing. */
+    close(): Promise<void>;
+}
+/** A local hub's options; IoT Hub's rules where absent. */
+export interface LocalHubOptions {
+    /** The data directory (a temporary one, removed by `stop()`, when absent). */
+    dataDir?: string;
+    /** Keep a manual clock, moved by `advanceClock()`, for TTL and lock expiry in tests. */
+    manualClock?: boolean;
+    /** How many messages a device's queue holds (50). */
+    maxQueueDepth?: number;
+    /** The largest message, in bytes (64 KiB). */
+    maxMessageSize?: number;
+    /** The time to live of a message sent without one, in milliseconds (1 h). */
+    defaultTtlMs?: number;
+    /** How long a delivered message stays locked, in milliseconds (1 min). */
+    lockTimeoutMs?: number;
+    /** How many deliveries a message gets (10). */
+    maxDeliveryCount?: number;
+    /** How long feedback records are batched, in milliseconds. */
+    feedbackIntervalMs?: number;
+    /** `fsync` (an accepted message is on disk: the default) or `os` (left to the OS). */
+    durability?: 'fsync' | 'os';
+}
+/**
+ * A c2d hub in this process, on free ports of 127.0.0.1, speaking IoT Hub's protocols with
+ * its own development CA: for tests and development. Stop it with `stop()` (a hub that is
+ * collected first is stopped in the background).
+ */
+export declare class LocalHub {
+    #private;
+    /** @internal */
+    private constructor();
+    /** Starts a hub. */
+    static start(options?: LocalHubOptions): Promise<LocalHub>;
+    /** The host name in the hub's connection strings. */
+    get hostName(): string;
+    /** The MQTT port. */
+    get mqttPort(): number;
+    /** The AMQP port. */
+    get amqpPort(): number;
+    /** The HTTPS (and WebSocket) port. */
+    get httpsPort(): number;
+    /** The PEM of the hub's development CA, which clients must trust. */
+    get caPem(): string;
+    /** The file holding that CA. */
+    get caFile(): string;
+    /** The data directory. */
+    get dataDir(): string;
+    /** The `service` policy's connection string (send, feedback, purge). */
+    get serviceConnectionString(): string;
+    /** The `iothubowner` policy's connection string (everything, the registry too). */
+    get ownerConnectionString(): string;
+    /** What a service client needs to reach this hub: its CA and ports. */
+    serviceOptions(): ServiceClientOptions;
+    /** What a device client needs to reach this hub: its CA and ports. */
+    deviceOptions(): DeviceClientOptions;
+    /** Registers a device; resolves to its connection string. */
+    createDevice(deviceId: string): Promise<string>;
+    /** How many messages are queued for a device (locked ones included). */
+    queueDepth(deviceId: string): number;
+    /** Moves the manual clock forward by `ms` (the hub must have been started with
+     * `manualClock: true`). */
+    advanceClock(ms: number): void;
+    /** Stops the hub (its clients see the connection end) and removes a temporary data
+     * directory. Stopping twice does nothing. */
+    stop(): Promise<void>;
+}
+/** The version of the package and its engine. */
+export declare const version: string;
+export {};

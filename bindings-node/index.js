@@ -1,0 +1,750 @@
+"use strict";
+// The c2d package: Azure IoT Hub cloud-to-device messaging for Node.js on c2d's Rust engine.
+//
+// This file is the package's source; `npm run build:types` compiles it to index.js and
+// index.d.ts, which are committed (installing the package needs no TypeScript). The native
+// addon (native.js, built from ./src by the install script) does the work; this layer gives
+// it JavaScript's shapes: error classes, enums, Dates, async iterators and an EventEmitter.
+var __createBinding = (this && this.__createBinding) || (Object.create ? (function(o, m, k, k2) {
+    if (k2 === undefined) k2 = k;
+    var desc = Object.getOwnPropertyDescriptor(m, k);
+    if (!desc || ("get" in desc ? !m.__esModule : desc.writable || desc.configurable)) {
+      desc = { enumerable: true, get: function() { return m[k]; } };
+    }
+    Object.defineProperty(o, k2, desc);
+}) : (function(o, m, k, k2) {
+    if (k2 === undefined) k2 = k;
+    o[k2] = m[k];
+}));
+var __setModuleDefault = (this && this.__setModuleDefault) || (Object.create ? (function(o, v) {
+    Object.defineProperty(o, "default", { enumerable: true, value: v });
+}) : function(o, v) {
+    o["default"] = v;
+});
+var __importStar = (this && this.__importStar) || (function () {
+    var ownKeys = function(o) {
+        ownKeys = Object.getOwnPropertyNames || function (o) {
+            var ar = [];
+            for (var k in o) if (Object.prototype.hasOwnProperty.call(o, k)) ar[ar.length] = k;
+            return ar;
+        };
+        return ownKeys(o);
+    };
+    return function (mod) {
+        if (mod && mod.__esModule) return mod;
+        var result = {};
+        if (mod != null) for (var k = ownKeys(mod), i = 0; i < k.length; i++) if (k[i] !== "default") __createBinding(result, mod, k[i]);
+        __setModuleDefault(result, mod);
+        return result;
+    };
+})();
+Object.defineProperty(exports, "__esModule", { value: true });
+exports.version = exports.LocalHub = exports.ServiceClient = exports.Registry = exports.SentMessage = exports.DeviceClient = exports.ReceivedMessage = exports.Message = exports.RetryPolicy = exports.InternalError = exports.ProtocolError = exports.ClosedError = exports.UnsupportedError = exports.AlreadySettledError = exports.MessageLockLostError = exports.OperationTimeoutError = exports.UnavailableError = exports.ThrottledError = exports.MessageTooLargeError = exports.QueueFullError = exports.DeviceNotFoundError = exports.UnauthorizedError = exports.InvalidArgumentError = exports.C2DError = exports.ConnectionState = exports.FeedbackStatus = exports.Ack = exports.ServiceTransport = exports.Transport = void 0;
+const node_events_1 = require("node:events");
+const native = __importStar(require("./native"));
+// ---------------------------------------------------------------------------------------
+// Enums
+/** How a device reaches its hub. */
+exports.Transport = {
+    /** MQTT 3.1.1 over TLS (8883). Complete only: MQTT cannot reject or abandon. */
+    Mqtt: 'mqtt',
+    /** MQTT over a WebSocket (443). */
+    MqttWs: 'mqtt_ws',
+    /** AMQP 1.0 over TLS (5671). */
+    Amqp: 'amqp',
+    /** AMQP over a WebSocket (443). */
+    AmqpWs: 'amqp_ws',
+};
+/** How a back end reaches its hub. */
+exports.ServiceTransport = {
+    /** AMQP 1.0 over TLS (5671). */
+    Amqp: 'amqp',
+    /** AMQP over a WebSocket (443). */
+    AmqpWs: 'amqp_ws',
+};
+/** Which outcomes of a message produce a feedback record. */
+exports.Ack = {
+    /** None. */
+    None: 'none',
+    /** Success. */
+    Positive: 'positive',
+    /** Expired, DeliveryCountExceeded, Rejected, Purged. */
+    Negative: 'negative',
+    /** All of them. */
+    Full: 'full',
+};
+/** A message's outcome. */
+exports.FeedbackStatus = {
+    /** The device completed it. */
+    Success: 'Success',
+    /** Its time to live passed first. */
+    Expired: 'Expired',
+    /** It was delivered as many times as the hub allows. */
+    DeliveryCountExceeded: 'DeliveryCountExceeded',
+    /** The device rejected it. */
+    Rejected: 'Rejected',
+    /** The device's queue was purged. */
+    Purged: 'Purged',
+};
+/** Where a client's connection stands. */
+exports.ConnectionState = {
+    /** Connected. */
+    Connected: 'connected',
+    /** The connection dropped; reconnecting as the retry policy says. */
+    Reconnecting: 'reconnecting',
+    /** Closed, or given up on for good (the status says why). */
+    Disconnected: 'disconnected',
+};
+function oneOf(values, value, what) {
+    const allowed = Object.values(values);
+    if (typeof value === 'string' && allowed.includes(value))
+        return value;
+    throw new InvalidArgumentError(`${what} must be one of ${allowed.join(', ')}, not ${String(value)}`);
+}
+/** The base class of every error c2d raises; `err.code` says its kind. */
+class C2DError extends Error {
+    /** The kind of error, stable across versions. */
+    code;
+    /** Whether retrying the same operation later may succeed. */
+    get transient() {
+        return this.code === 'C2D_THROTTLED' || this.code === 'C2D_UNAVAILABLE' || this.code === 'C2D_TIMEOUT';
+    }
+    constructor(message, code = 'C2D_INTERNAL') {
+        super(message);
+        this.code = code;
+    }
+    static {
+        Object.defineProperty(this.prototype, 'name', { value: 'C2DError', writable: true, configurable: true });
+    }
+}
+exports.C2DError = C2DError;
+function errorClass(name, code) {
+    const cls = class extends C2DError {
+        constructor(message) {
+            super(message, code);
+        }
+    };
+    Object.defineProperty(cls, 'name', { value: name });
+    Object.defineProperty(cls.prototype, 'name', { value: name, writable: true, configurable: true });
+    return cls;
+}
+/** A malformed connection string, option or message: fix the call. */
+class InvalidArgumentError extends errorClass('InvalidArgumentError', 'C2D_INVALID_ARGUMENT') {
+}
+exports.InvalidArgumentError = InvalidArgumentError;
+/** The hub refused the credentials (a wrong key, an expired token, a policy without the right). */
+class UnauthorizedError extends errorClass('UnauthorizedError', 'C2D_UNAUTHORIZED') {
+}
+exports.UnauthorizedError = UnauthorizedError;
+/** No such device in the hub's registry. */
+class DeviceNotFoundError extends errorClass('DeviceNotFoundError', 'C2D_DEVICE_NOT_FOUND') {
+}
+exports.DeviceNotFoundError = DeviceNotFoundError;
+/** The device's queue holds as many messages as the hub allows. */
+class QueueFullError extends errorClass('QueueFullError', 'C2D_QUEUE_FULL') {
+}
+exports.QueueFullError = QueueFullError;
+/** The message is larger than the hub accepts. */
+class MessageTooLargeError extends errorClass('MessageTooLargeError', 'C2D_MESSAGE_TOO_LARGE') {
+}
+exports.MessageTooLargeError = MessageTooLargeError;
+/** The hub is throttling: retry later. */
+class ThrottledError extends errorClass('ThrottledError', 'C2D_THROTTLED') {
+}
+exports.ThrottledError = ThrottledError;
+/** The hub cannot be reached, or dropped the connection. */
+class UnavailableError extends errorClass('UnavailableError', 'C2D_UNAVAILABLE') {
+}
+exports.UnavailableError = UnavailableError;
+/** The operation did not finish in time. */
+class OperationTimeoutError extends errorClass('OperationTimeoutError', 'C2D_TIMEOUT') {
+}
+exports.OperationTimeoutError = OperationTimeoutError;
+/** The message's lock ended (or its connection closed) before it was settled; the hub
+ * delivers it again. */
+class MessageLockLostError extends errorClass('MessageLockLostError', 'C2D_MESSAGE_LOCK_LOST') {
+}
+exports.MessageLockLostError = MessageLockLostError;
+/** The delivery was already settled. */
+class AlreadySettledError extends errorClass('AlreadySettledError', 'C2D_ALREADY_SETTLED') {
+}
+exports.AlreadySettledError = AlreadySettledError;
+/** The transport cannot do that (MQTT cannot reject or abandon). */
+class UnsupportedError extends errorClass('UnsupportedError', 'C2D_UNSUPPORTED') {
+}
+exports.UnsupportedError = UnsupportedError;
+/** The client was closed. */
+class ClosedError extends errorClass('ClosedError', 'C2D_CLOSED') {
+}
+exports.ClosedError = ClosedError;
+/** The hub answered something the protocol does not allow. */
+class ProtocolError extends errorClass('ProtocolError', 'C2D_PROTOCOL') {
+}
+exports.ProtocolError = ProtocolError;
+/** A bug of c2d: please report it. */
+class InternalError extends errorClass('InternalError', 'C2D_INTERNAL') {
+}
+exports.InternalError = InternalError;
+const errorClasses = {
+    C2D_INVALID_ARGUMENT: InvalidArgumentError,
+    C2D_UNAUTHORIZED: UnauthorizedError,
+    C2D_DEVICE_NOT_FOUND: DeviceNotFoundError,
+    C2D_QUEUE_FULL: QueueFullError,
+    C2D_MESSAGE_TOO_LARGE: MessageTooLargeError,
+    C2D_THROTTLED: ThrottledError,
+    C2D_UNAVAILABLE: UnavailableError,
+    C2D_TIMEOUT: OperationTimeoutError,
+    C2D_MESSAGE_LOCK_LOST: MessageLockLostError,
+    C2D_ALREADY_SETTLED: AlreadySettledError,
+    C2D_UNSUPPORTED: UnsupportedError,
+    C2D_CLOSED: ClosedError,
+    C2D_PROTOCOL: ProtocolError,
+    C2D_INTERNAL: InternalError,
+};
+/** The error the engine's error of `code` becomes. */
+function makeError(code, message) {
+    const cls = errorClasses[code];
+    return cls ? new cls(message) : new InternalError(`${message} (unknown error code ${code})`);
+}
+native.setErrorFactory(makeError);
+function isClosed(e) {
+    return e instanceof ClosedError;
+}
+/** How connecting and operations are retried after a transient error (errors that retrying
+ * cannot fix are never retried). */
+class RetryPolicy {
+    /** @internal */
+    native;
+    constructor(policy) {
+        this.native = policy;
+    }
+    /** Never retry. */
+    static none() {
+        return new RetryPolicy(native.RetryPolicy.none());
+    }
+    /** The same wait every time; at most `maxRetries` retries (absent: no limit). */
+    static fixed(intervalMs, options = {}) {
+        return new RetryPolicy(native.RetryPolicy.fixed(intervalMs, options.maxRetries));
+    }
+    /** Waits that double from `initialMs` (100) up to `maxMs` (10 000), each shortened by a
+     * random part of up to `jitter` (0.25) of itself; at most `maxRetries` retries (absent: no
+     * limit). The default policy. */
+    static exponentialBackoff(options = {}) {
+        const { initialMs = 100, maxMs = 10_000, jitter = 0.25, maxRetries } = options;
+        return new RetryPolicy(native.RetryPolicy.exponentialBackoff(initialMs, maxMs, jitter, maxRetries));
+    }
+    /** A policy of your own (see {@link RetryFunction}). It runs on the JavaScript thread while
+     * the engine waits for its answer: keep it quick. If it throws, or answers something that
+     * is not a number, retrying stops (a thrown error is reported as a process warning). */
+    static custom(decide) {
+        if (typeof decide !== 'function')
+            throw new TypeError('RetryPolicy.custom takes a function');
+        return new RetryPolicy(native.RetryPolicy.custom((attempt, code, message) => {
+            try {
+                const wait = decide(attempt, makeError(code, message));
+                return typeof wait === 'number' ? wait : null;
+            }
+            catch (e) {
+                process.emitWarning(`c2d: the retry function threw, so retrying stops: ${String(e)}`);
+                return null;
+            }
+        }));
+    }
+    /** How it was made. */
+    toString() {
+        return this.native.toString();
+    }
+}
+exports.RetryPolicy = RetryPolicy;
+function nativeRetry(retry) {
+    if (retry === undefined)
+        return undefined;
+    if (retry instanceof RetryPolicy)
+        return retry.native;
+    if (typeof retry === 'function')
+        return RetryPolicy.custom(retry).native;
+    throw new TypeError('retry must be a RetryPolicy or a function (attempt, error) => ms | null');
+}
+/** A C2D message to send. A string body is sent as UTF-8. */
+class Message {
+    /** The body. */
+    body;
+    /** Which outcomes produce a feedback record. */
+    ack;
+    /** The time to live in milliseconds (the hub's default when absent). */
+    ttlMs;
+    /** The message id (generated when absent). */
+    messageId;
+    /** The correlation id. */
+    correlationId;
+    /** The content type. */
+    contentType;
+    /** The content encoding. */
+    contentEncoding;
+    /** Application properties. */
+    properties;
+    constructor(body, options = {}) {
+        if (typeof body === 'string')
+            this.body = Buffer.from(body, 'utf8');
+        else if (body instanceof Uint8Array)
+            this.body = Buffer.from(body.buffer, body.byteOffset, body.byteLength);
+        else
+            throw new TypeError('a message body is a Buffer, a Uint8Array or a string');
+        this.ack = options.ack ?? exports.Ack.None;
+        this.ttlMs = options.ttlMs;
+        this.messageId = options.messageId;
+        this.correlationId = options.correlationId;
+        this.contentType = options.contentType;
+        this.contentEncoding = options.contentEncoding;
+        this.properties = { ...(options.properties ?? {}) };
+    }
+    /** @internal */
+    toNative() {
+        const properties = [];
+        for (const [name, value] of Object.entries(this.properties)) {
+            if (typeof value !== 'string')
+                throw new TypeError(`message property ${name} is not a string`);
+            properties.push(name, value);
+        }
+        return {
+            body: this.body,
+            ack: oneOf(exports.Ack, this.ack, 'ack'),
+            ttlMs: this.ttlMs,
+            messageId: this.messageId,
+            correlationId: this.correlationId,
+            contentType: this.contentType,
+            contentEncoding: this.contentEncoding,
+            properties,
+        };
+    }
+}
+exports.Message = Message;
+function pairs(flat) {
+    const out = {};
+    for (let i = 0; i + 1 < flat.length; i += 2)
+        out[flat[i]] = flat[i + 1];
+    return out;
+}
+function date(ms) {
+    return ms === null || ms === undefined ? null : new Date(ms);
+}
+/** A message a device received. What it holds stays readable after it is settled; it is
+ * settled once, with {@link complete}, {@link reject} or {@link abandon}, and nothing is
+ * acknowledged to the hub before that. */
+class ReceivedMessage {
+    #native;
+    /** @internal */
+    constructor(message) {
+        this.#native = message;
+    }
+    /** The body. */
+    get body() {
+        return this.#native.body;
+    }
+    /** The message id. */
+    get messageId() {
+        return this.#native.messageId ?? null;
+    }
+    /** The correlation id. */
+    get correlationId() {
+        return this.#native.correlationId ?? null;
+    }
+    /** The user id. */
+    get userId() {
+        return this.#native.userId ?? null;
+    }
+    /** The address it was sent to (`/devices/{id}/messages/devicebound`). */
+    get to() {
+        return this.#native.to ?? null;
+    }
+    /** The content type. */
+    get contentType() {
+        return this.#native.contentType ?? null;
+    }
+    /** The content encoding. */
+    get contentEncoding() {
+        return this.#native.contentEncoding ?? null;
+    }
+    /** Which outcomes the sender asked feedback for. */
+    get ack() {
+        return this.#native.ack;
+    }
+    /** When it expires. */
+    get expiryTime() {
+        return date(this.#native.expiryTime);
+    }
+    /** When it was created. */
+    get creationTime() {
+        return date(this.#native.creationTime);
+    }
+    /** When the hub accepted it. */
+    get enqueuedTime() {
+        return date(this.#native.enqueuedTime);
+    }
+    /** How many times it was delivered before this delivery. */
+    get deliveryCount() {
+        return this.#native.deliveryCount;
+    }
+    /** The hub's sequence number. */
+    get sequenceNumber() {
+        const n = this.#native.sequenceNumber;
+        return n === null || n === undefined ? null : BigInt(n);
+    }
+    /** The lock token of this delivery. */
+    get lockToken() {
+        return this.#native.lockToken ?? null;
+    }
+    /** The application properties. */
+    get properties() {
+        return pairs(this.#native.properties);
+    }
+    /** Whether this delivery is over: completed, rejected, abandoned, or given up by a settle
+     * that failed (an MQTT reject, say; the hub then delivers it again once its lock ends). */
+    get settled() {
+        return this.#native.settled;
+    }
+    /** Completes it: done, it leaves the queue. */
+    complete() {
+        return this.#native.complete();
+    }
+    /** Rejects it: dead-lettered (AMQP; `UnsupportedError` over MQTT, and the delivery is
+     * given up). */
+    reject() {
+        return this.#native.reject();
+    }
+    /** Abandons it: back to the queue, delivered again (AMQP; `UnsupportedError` over MQTT). */
+    abandon() {
+        return this.#native.abandon();
+    }
+}
+exports.ReceivedMessage = ReceivedMessage;
+function connectionStatus(s) {
+    return { state: s.state, reason: s.reason ?? null };
+}
+async function* statusIterator(changes) {
+    for (;;) {
+        const next = await changes.next();
+        if (next === null || next === undefined)
+            return;
+        yield connectionStatus(next);
+    }
+}
+function checkString(value, what) {
+    if (typeof value !== 'string')
+        throw new TypeError(`${what} must be a string`);
+    return value;
+}
+/**
+ * A device's connection to its hub. Receive with `await client.receive()`, with
+ * `for await (const msg of client.messages())`, or, as with `azure-iot-device`, with
+ * `client.on('message', msg => …)`; settle each message once. The client reconnects and
+ * subscribes again by itself as its retry policy says.
+ */
+class DeviceClient extends node_events_1.EventEmitter {
+    #native;
+    #closed = false;
+    #emittingMessages = false;
+    #emittingStatus = false;
+    /** @internal */
+    constructor(client) {
+        super();
+        this.#native = client;
+        // receiving starts with the first 'message' listener, as with azure-iot-device
+        this.on('newListener', (event) => {
+            if (event === 'message' && !this.#emittingMessages) {
+                this.#emittingMessages = true;
+                queueMicrotask(() => void this.#emitMessages());
+            }
+            else if (event === 'status' && !this.#emittingStatus) {
+                this.#emittingStatus = true;
+                void this.#emitStatus(this.#native.statusChanges());
+            }
+        });
+    }
+    /** Connects to the hub of `connectionString` (a device's, as the registry gives it),
+     * retrying as the retry policy says. */
+    static async connect(connectionString, options = {}) {
+        const { retry, ...rest } = options;
+        const client = await native.DeviceClient.connect(checkString(connectionString, 'the connection string'), { ...rest, transport: oneOf(exports.Transport, options.transport ?? exports.Transport.Mqtt, 'transport') }, nativeRetry(retry));
+        return new DeviceClient(client);
+    }
+    /** The next message, waiting at most `timeoutMs` (absent: as long as it takes); `null`
+     * when the time is up. Rejects with `ClosedError` once the client is closed, and with the
+     * error that ended the connection for good. */
+    async receive(options = {}) {
+        const m = await this.#native.receive(options.timeoutMs);
+        return m ? new ReceivedMessage(m) : null;
+    }
+    /** Every message from now on; the iteration ends when the client is closed, and throws
+     * the error that ended the connection for good. */
+    async *messages() {
+        for (;;) {
+            let m;
+            try {
+                m = await this.#native.receive();
+            }
+            catch (e) {
+                if (isClosed(e))
+                    return;
+                throw e;
+            }
+            if (m)
+                yield new ReceivedMessage(m);
+        }
+    }
+    /** The same as {@link messages}. */
+    [Symbol.asyncIterator]() {
+        return this.messages();
+    }
+    /** The transport. */
+    get transport() {
+        return this.#native.transport;
+    }
+    /** The connection's status now. */
+    get status() {
+        return connectionStatus(this.#native.status);
+    }
+    /** The status changes from now on; the iteration ends with the disconnected one (the
+     * client closed, or given up on for good). */
+    statusChanges() {
+        return statusIterator(this.#native.statusChanges());
+    }
+    /** Whether {@link close} was called. */
+    get closed() {
+        return this.#closed;
+    }
+    /** Disconnects, after the settlements already made have reached the hub. Messages not
+     * settled go back to the hub's queue. Closing twice does nothing. */
+    async close() {
+        this.#closed = true;
+        await this.#native.close();
+    }
+    async #emitMessages() {
+        try {
+            for await (const m of this.messages())
+                this.emit('message', m);
+        }
+        catch (e) {
+            this.emit('error', e);
+        }
+    }
+    async #emitStatus(changes) {
+        for await (const s of statusIterator(changes))
+            this.emit('status', s);
+    }
+}
+exports.DeviceClient = DeviceClient;
+function feedbackRecord(r) {
+    return {
+        originalMessageId: r.originalMessageId,
+        deviceId: r.deviceId,
+        deviceGenerationId: r.deviceGenerationId,
+        enqueuedTime: new Date(r.enqueuedTimeMs),
+        status: r.status,
+        description: r.description,
+    };
+}
+async function* feedbackIterator(receiver) {
+    for (;;) {
+        const r = await receiver.next();
+        if (r === null || r === undefined)
+            return;
+        yield feedbackRecord(r);
+    }
+}
+/** A message the hub accepted, whose own outcome can be awaited. */
+class SentMessage {
+    #native;
+    /** @internal */
+    constructor(sent) {
+        this.#native = sent;
+    }
+    /** The message's id (generated when the message had none). */
+    get messageId() {
+        return this.#native.messageId;
+    }
+    /** This message's own feedback record (it must have been sent with an `ack` that asks for
+     * it), waiting at most `timeoutMs` (absent: as long as it takes); rejects with
+     * `OperationTimeoutError` when the time is up. */
+    async outcome(options = {}) {
+        return feedbackRecord(await this.#native.outcome(options.timeoutMs));
+    }
+}
+exports.SentMessage = SentMessage;
+function device(d) {
+    const raw = JSON.parse(d.json);
+    const auth = raw.authentication ?? {};
+    const keys = auth.symmetricKey ?? {};
+    return {
+        deviceId: raw.deviceId,
+        generationId: raw.generationId ?? '',
+        etag: raw.etag ?? '',
+        status: raw.status ?? '',
+        connectionState: raw.connectionState ?? '',
+        cloudToDeviceMessageCount: Number(raw.cloudToDeviceMessageCount ?? 0),
+        authenticationType: auth.type ?? '',
+        primaryKey: keys.primaryKey ?? null,
+        secondaryKey: keys.secondaryKey ?? null,
+        connectionString: d.connectionString ?? null,
+        raw,
+    };
+}
+/** The identity registry of a service client's hub (the policy needs the registry rights:
+ * `iothubowner` has them). */
+class Registry {
+    #native;
+    /** @internal */
+    constructor(registry) {
+        this.#native = registry;
+    }
+    /** Registers a device with keys the hub generates. */
+    async createDevice(deviceId) {
+        return device(await this.#native.createDevice(checkString(deviceId, 'deviceId')));
+    }
+    /** A device; rejects with `DeviceNotFoundError` when there is none. */
+    async getDevice(deviceId) {
+        return device(await this.#native.getDevice(checkString(deviceId, 'deviceId')));
+    }
+    /** Up to `top` (1000) devices. */
+    async listDevices(options = {}) {
+        return (await this.#native.listDevices(options.top ?? 1000)).map(device);
+    }
+    /** Deletes a device and its queue. */
+    async deleteDevice(deviceId) {
+        await this.#native.deleteDevice(checkString(deviceId, 'deviceId'));
+    }
+}
+exports.Registry = Registry;
+/**
+ * A back end's connection to its hub: send messages to devices, read their outcomes (each
+ * message's own, or the whole feedback stream), purge a device's queue, and manage the
+ * registry.
+ */
+class ServiceClient {
+    #native;
+    /** The registry of the client's hub. */
+    registry;
+    /** @internal */
+    constructor(client) {
+        this.#native = client;
+        this.registry = new Registry(client.registry);
+    }
+    /** Connects to the hub of `connectionString` (a shared access policy's), retrying as the
+     * retry policy says. */
+    static async connect(connectionString, options = {}) {
+        const { retry, ...rest } = options;
+        const client = await native.ServiceClient.connect(checkString(connectionString, 'the connection string'), { ...rest, transport: oneOf(exports.ServiceTransport, options.transport ?? exports.ServiceTransport.Amqp, 'transport') }, nativeRetry(retry));
+        return new ServiceClient(client);
+    }
+    /** Sends a message (a {@link Message}, or a body) to a device; resolves once the hub has
+     * accepted it. */
+    async send(deviceId, message) {
+        const m = message instanceof Message ? message : new Message(message);
+        return new SentMessage(await this.#native.send(checkString(deviceId, 'deviceId'), m.toNative()));
+    }
+    /** Every feedback record from now on (from this call: each call follows the stream on
+     * its own); the iteration ends when the client is closed. */
+    feedback() {
+        return feedbackIterator(this.#native.feedback());
+    }
+    /** Removes every message queued for a device; resolves to how many. */
+    purge(deviceId) {
+        return this.#native.purge(checkString(deviceId, 'deviceId'));
+    }
+    /** The connection's status now. */
+    get status() {
+        return connectionStatus(this.#native.status);
+    }
+    /** The status changes from now on; the iteration ends with the disconnected one (the
+     * client closed, or given up on for good). */
+    statusChanges() {
+        return statusIterator(this.#native.statusChanges());
+    }
+    /** Closes the connection; waiting calls end with `ClosedError`. Closing twice does
+     * nothing. */
+    async close() {
+        await this.#native.close();
+    }
+}
+exports.ServiceClient = ServiceClient;
+/**
+ * A c2d hub in this process, on free ports of 127.0.0.1, speaking IoT Hub's protocols with
+ * its own development CA: for tests and development. Stop it with `stop()` (a hub that is
+ * collected first is stopped in the background).
+ */
+class LocalHub {
+    #native;
+    /** @internal */
+    constructor(hub) {
+        this.#native = hub;
+    }
+    /** Starts a hub. */
+    static async start(options = {}) {
+        return new LocalHub(await native.LocalHub.start(options));
+    }
+    /** The host name in the hub's connection strings. */
+    get hostName() {
+        return this.#native.hostName;
+    }
+    /** The MQTT port. */
+    get mqttPort() {
+        return this.#native.mqttPort;
+    }
+    /** The AMQP port. */
+    get amqpPort() {
+        return this.#native.amqpPort;
+    }
+    /** The HTTPS (and WebSocket) port. */
+    get httpsPort() {
+        return this.#native.httpsPort;
+    }
+    /** The PEM of the hub's development CA, which clients must trust. */
+    get caPem() {
+        return this.#native.caPem;
+    }
+    /** The file holding that CA. */
+    get caFile() {
+        return this.#native.caFile;
+    }
+    /** The data directory. */
+    get dataDir() {
+        return this.#native.dataDir;
+    }
+    /** The `service` policy's connection string (send, feedback, purge). */
+    get serviceConnectionString() {
+        return this.#native.serviceConnectionString;
+    }
+    /** The `iothubowner` policy's connection string (everything, the registry too). */
+    get ownerConnectionString() {
+        return this.#native.ownerConnectionString;
+    }
+    /** What a service client needs to reach this hub: its CA and ports. */
+    serviceOptions() {
+        return { trustedCa: this.caPem, amqpPort: this.amqpPort, httpsPort: this.httpsPort };
+    }
+    /** What a device client needs to reach this hub: its CA and ports. */
+    deviceOptions() {
+        return { trustedCa: this.caPem, mqttPort: this.mqttPort, amqpPort: this.amqpPort, httpsPort: this.httpsPort };
+    }
+    /** Registers a device; resolves to its connection string. */
+    createDevice(deviceId) {
+        return this.#native.createDevice(checkString(deviceId, 'deviceId'));
+    }
+    /** How many messages are queued for a device (locked ones included). */
+    queueDepth(deviceId) {
+        return this.#native.queueDepth(checkString(deviceId, 'deviceId'));
+    }
+    /** Moves the manual clock forward by `ms` (the hub must have been started with
+     * `manualClock: true`). */
+    advanceClock(ms) {
+        this.#native.advanceClock(ms);
+    }
+    /** Stops the hub (its clients see the connection end) and removes a temporary data
+     * directory. Stopping twice does nothing. */
+    async stop() {
+        await this.#native.stop();
+    }
+}
+exports.LocalHub = LocalHub;
+/** The version of the package and its engine. */
+exports.version = native.version();

@@ -1,0 +1,920 @@
+// The c2d package: Azure IoT Hub cloud-to-device messaging for Node.js on c2d's Rust engine.
+//
+// This file is the package's source; `npm run build:types` compiles it to index.js and
+// index.d.ts, which are committed (installing the package needs no TypeScript). The native
+// addon (native.js, built from ./src by the install script) does the work; this layer gives
+// it JavaScript's shapes: error classes, enums, Dates, async iterators and an EventEmitter.
+
+import { EventEmitter } from 'node:events';
+
+import * as native from './native';
+
+// ---------------------------------------------------------------------------------------
+// Enums
+
+/** How a device reaches its hub. */
+export const Transport = {
+  /** MQTT 3.1.1 over TLS (8883). Complete only: MQTT cannot reject or abandon. */
+  Mqtt: 'mqtt',
+  /** MQTT over a WebSocket (443). */
+  MqttWs: 'mqtt_ws',
+  /** AMQP 1.0 over TLS (5671). */
+  Amqp: 'amqp',
+  /** AMQP over a WebSocket (443). */
+  AmqpWs: 'amqp_ws',
+} as const;
+/** How a device reaches its hub. */
+export type Transport = (typeof Transport)[keyof typeof Transport];
+
+/** How a back end reaches its hub. */
+export const ServiceTransport = {
+  /** AMQP 1.0 over TLS (5671). */
+  Amqp: 'amqp',
+  /** AMQP over a WebSocket (443). */
+  AmqpWs: 'amqp_ws',
+} as const;
+/** How a back end reaches its hub. */
+export type ServiceTransport = (typeof ServiceTransport)[keyof typeof ServiceTransport];
+
+/** Which outcomes of a message produce a feedback record. */
+export const Ack = {
+  /** None. */
+  None: 'none',
+  /** Success. */
+  Positive: 'positive',
+  /** Expired, DeliveryCountExceeded, Rejected, Purged. */
+  Negative: 'negative',
+  /** All of them. */
+  Full: 'full',
+} as const;
+/** Which outcomes of a message produce a feedback record. */
+export type Ack = (typeof Ack)[keyof typeof Ack];
+
+/** A message's outcome. */
+export const FeedbackStatus = {
+  /** The device completed it. */
+  Success: 'Success',
+  /** Its time to live passed first. */
+  Expired: 'Expired',
+  /** It was delivered as many times as the hub allows. */
+  DeliveryCountExceeded: 'DeliveryCountExceeded',
+  /** The device rejected it. */
+  Rejected: 'Rejected',
+  /** The device's queue was purged. */
+  Purged: 'Purged',
+} as const;
+/** A message's outcome. */
+export type FeedbackStatus = (typeof FeedbackStatus)[keyof typeof FeedbackStatus];
+
+/** Where a client's connection stands. */
+export const ConnectionState = {
+  /** Connected. */
+  Connected: 'connected',
+  /** The connection dropped; reconnecting as the retry policy says. */
+  Reconnecting: 'reconnecting',
+  /** Closed, or given up on for good (the status says why). */
+  Disconnected: 'disconnected',
+} as const;
+/** Where a client's connection stands. */
+export type ConnectionState = (typeof ConnectionState)[keyof typeof ConnectionState];
+
+function oneOf<T extends string>(values: Record<string, T>, value: unknown, what: string): T {
+  const allowed = Object.values(values);
+  if (typeof value === 'string' && (allowed as string[]).includes(value)) return value as T;
+  throw new InvalidArgumentError(`${what} must be one of ${allowed.join(', ')}, not ${String(value)}`);
+}
+
+// ---------------------------------------------------------------------------------------
+// Errors
+
+/** The `code` of every c2d error. */
+export type ErrorCode =
+  | 'C2D_INVALID_ARGUMENT'
+  | 'C2D_UNAUTHORIZED'
+  | 'C2D_DEVICE_NOT_FOUND'
+  | 'C2D_QUEUE_FULL'
+  | 'C2D_MESSAGE_TOO_LARGE'
+  | 'C2D_THROTTLED'
+  | 'C2D_UNAVAILABLE'
+  | 'C2D_TIMEOUT'
+  | 'C2D_MESSAGE_LOCK_LOST'
+  | 'C2D_ALREADY_SETTLED'
+  | 'C2D_UNSUPPORTED'
+  | 'C2D_CLOSED'
+  | 'C2D_PROTOCOL'
+  | 'C2D_INTERNAL';
+
+/** The base class of every error c2d raises; `err.code` says its kind. */
+export class C2DError extends Error {
+  /** The kind of error, stable across versions. */
+  readonly code: ErrorCode;
+  /** Whether retrying the same operation later may succeed. */
+  get transient(): boolean {
+    return this.code === 'C2D_THROTTLED' || this.code === 'C2D_UNAVAILABLE' || this.code === 'C2D_TIMEOUT';
+  }
+  constructor(message: string, code: ErrorCode = 'C2D_INTERNAL') {
+    super(message);
+    this.code = code;
+  }
+  static {
+    Object.defineProperty(this.prototype, 'name', { value: 'C2DError', writable: true, configurable: true });
+  }
+}
+
+function errorClass<C extends ErrorCode>(name: string, code: C) {
+  const cls = class extends C2DError {
+    declare readonly code: C;
+    constructor(message: string) {
+      super(message, code);
+    }
+  };
+  Object.defineProperty(cls, 'name', { value: name });
+  Object.defineProperty(cls.prototype, 'name', { value: name, writable: true, configurable: true });
+  return cls;
+}
+
+/** A malformed connection string, option or message: fix the call. */
+export class InvalidArgumentError extends errorClass('InvalidArgumentError', 'C2D_INVALID_ARGUMENT') {}
+/** The hub refused the credentials (a wrong key, an expired token, a policy without the right). */
+export class UnauthorizedError extends errorClass('UnauthorizedError', 'C2D_UNAUTHORIZED') {}
+/** No such device in the hub's registry. */
+export class DeviceNotFoundError extends errorClass('DeviceNotFoundError', 'C2D_DEVICE_NOT_FOUND') {}
+/** The device's queue holds as many messages as the hub allows. */
+export class QueueFullError extends errorClass('QueueFullError', 'C2D_QUEUE_FULL') {}
+/** The message is larger than the hub accepts. */
+export class MessageTooLargeError extends errorClass('MessageTooLargeError', 'C2D_MESSAGE_TOO_LARGE') {}
+/** The hub is throttling: retry later. */
+export class ThrottledError extends errorClass('ThrottledError', 'C2D_THROTTLED') {}
+/** The hub cannot be reached, or dropped the connection. */
+export class UnavailableError extends errorClass('UnavailableError', 'C2D_UNAVAILABLE') {}
+/** The operation did not finish in time. */
+export class OperationTimeoutError extends errorClass('OperationTimeoutError', 'C2D_TIMEOUT') {}
+/** The message's lock ended (or its connection closed) before it was settled; the hub
+ * delivers it again. */
+export class MessageLockLostError extends errorClass('MessageLockLostError', 'C2D_MESSAGE_LOCK_LOST') {}
+/** The delivery was already settled. */
+export class AlreadySettledError extends errorClass('AlreadySettledError', 'C2D_ALREADY_SETTLED') {}
+/** The transport cannot do that (MQTT cannot reject or abandon). */
+export class UnsupportedError extends errorClass('UnsupportedError', 'C2D_UNSUPPORTED') {}
+/** The client was closed. */
+export class ClosedError extends errorClass('ClosedError', 'C2D_CLOSED') {}
+/** The hub answered something the protocol does not allow. */
+export class ProtocolError extends errorClass('ProtocolError', 'C2D_PROTOCOL') {}
+/** A bug of c2d: please report it. */
+export class InternalError extends errorClass('InternalError', 'C2D_INTERNAL') {}
+
+const errorClasses: Record<ErrorCode, new (message: string) => C2DError> = {
+  C2D_INVALID_ARGUMENT: InvalidArgumentError,
+  C2D_UNAUTHORIZED: UnauthorizedError,
+  C2D_DEVICE_NOT_FOUND: DeviceNotFoundError,
+  C2D_QUEUE_FULL: QueueFullError,
+  C2D_MESSAGE_TOO_LARGE: MessageTooLargeError,
+  C2D_THROTTLED: ThrottledError,
+  C2D_UNAVAILABLE: UnavailableError,
+  C2D_TIMEOUT: OperationTimeoutError,
+  C2D_MESSAGE_LOCK_LOST: MessageLockLostError,
+  C2D_ALREADY_SETTLED: AlreadySettledError,
+  C2D_UNSUPPORTED: UnsupportedError,
+  C2D_CLOSED: ClosedError,
+  C2D_PROTOCOL: ProtocolError,
+  C2D_INTERNAL: InternalError,
+};
+
+/** The error the engine's error of `code` becomes. */
+function makeError(code: string, message: string): C2DError {
+  const cls = errorClasses[code as ErrorCode];
+  return cls ? new cls(message) : new InternalError(`${message} (unknown error code ${code})`);
+}
+native.setErrorFactory(makeError);
+
+function isClosed(e: unknown): boolean {
+  return e instanceof ClosedError;
+}
+
+// ---------------------------------------------------------------------------------------
+// Retry policies
+
+/** A retry policy of your own: the milliseconds to wait before retry number `attempt` (1 for
+ * the first) after the transient `error`, or `null` to give up. */
+export type RetryFunction = (attempt: number, error: C2DError) => number | null | undefined;
+
+/** How connecting and operations are retried after a transient error (errors that retrying
+ * cannot fix are never retried). */
+export class RetryPolicy {
+  /** @internal */
+  readonly native: native.RetryPolicy;
+  private constructor(policy: native.RetryPolicy) {
+    this.native = policy;
+  }
+  /** Never retry. */
+  static none(): RetryPolicy {
+    return new RetryPolicy(native.RetryPolicy.none());
+  }
+  /** The same wait every time; at most `maxRetries` retries (absent: no limit). */
+  static fixed(intervalMs: number, options: { maxRetries?: number } = {}): RetryPolicy {
+    return new RetryPolicy(native.RetryPolicy.fixed(intervalMs, options.maxRetries));
+  }
+  /** Waits that double from `initialMs` (100) up to `maxMs` (10 000), each shortened by a
+   * random part of up to `jitter` (0.25) of itself; at most `maxRetries` retries (absent: no
+   * limit). The default policy. */
+  static exponentialBackoff(
+    options: { initialMs?: number; maxMs?: number; jitter?: number; maxRetries?: number } = {},
+  ): RetryPolicy {
+    const { initialMs = 100, maxMs = 10_000, jitter = 0.25, maxRetries } = options;
+    return new RetryPolicy(native.RetryPolicy.exponentialBackoff(initialMs, maxMs, jitter, maxRetries));
+  }
+  /** A policy of your own (see {@link RetryFunction}). It runs on the JavaScript thread while
+   * the engine waits for its answer: keep it quick. If it throws, or answers something that
+   * is not a number, retrying stops (a thrown error is reported as a process warning). */
+  static custom(decide: RetryFunction): RetryPolicy {
+    if (typeof decide !== 'function') throw new TypeError('RetryPolicy.custom takes a function');
+    return new RetryPolicy(
+      native.RetryPolicy.custom((attempt: number, code: string, message: string) => {
+        try {
+          const wait = decide(attempt, makeError(code, message));
+          return typeof wait === 'number' ? wait : null;
+        } catch (e) {
+          process.emitWarning(`c2d: the retry function threw, so retrying stops: ${String(e)}`);
+          return null;
+        }
+      }),
+    );
+  }
+  /** How it was made. */
+  toString(): string {
+    return this.native.toString();
+  }
+}
+
+function nativeRetry(retry: RetryPolicy | RetryFunction | undefined): native.RetryPolicy | undefined {
+  if (retry === undefined) return undefined;
+  if (retry instanceof RetryPolicy) return retry.native;
+  if (typeof retry === 'function') return RetryPolicy.custom(retry).native;
+  throw new TypeError('retry must be a RetryPolicy or a function (attempt, error) => ms | null');
+}
+
+// ---------------------------------------------------------------------------------------
+// Messages
+
+/** What a message to send carries besides its body. */
+export interface MessageOptions {
+  /** Which outcomes produce a feedback record (`Ack.None` when absent). */
+  ack?: Ack;
+  /** The time to live in milliseconds (the hub's default, 1 h, when absent). */
+  ttlMs?: number;
+  /** The message id (generated when absent). */
+  messageId?: string;
+  /** The correlation id. */
+  correlationId?: string;
+  /** The content type. */
+  contentType?: string;
+  /** The content encoding. */
+  contentEncoding?: string;
+  /** Application properties: text names with text values. */
+  properties?: Record<string, string>;
+}
+
+/** A C2D message to send. A string body is sent as UTF-8. */
+export class Message {
+  /** The body. */
+  body: Buffer;
+  /** Which outcomes produce a feedback record. */
+  ack: Ack;
+  /** The time to live in milliseconds (the hub's default when absent). */
+  ttlMs?: number;
+  /** The message id (generated when absent). */
+  messageId?: string;
+  /** The correlation id. */
+  correlationId?: string;
+  /** The content type. */
+  contentType?: string;
+  /** The content encoding. */
+  contentEncoding?: string;
+  /** Application properties. */
+  properties: Record<string, string>;
+
+  constructor(body: Buffer | Uint8Array | string, options: MessageOptions = {}) {
+    if (typeof body === 'string') this.body = Buffer.from(body, 'utf8');
+    else if (body instanceof Uint8Array) this.body = Buffer.from(body.buffer, body.byteOffset, body.byteLength);
+    else throw new TypeError('a message body is a Buffer, a Uint8Array or a string');
+    this.ack = options.ack ?? Ack.None;
+    this.ttlMs = options.ttlMs;
+    this.messageId = options.messageId;
+    this.correlationId = options.correlationId;
+    this.contentType = options.contentType;
+    this.contentEncoding = options.contentEncoding;
+    this.properties = { ...(options.properties ?? {}) };
+  }
+
+  /** @internal */
+  toNative(): native.OutgoingMessage {
+    const properties: string[] = [];
+    for (const [name, value] of Object.entries(this.properties)) {
+      if (typeof value !== 'string') throw new TypeError(`message property ${name} is not a string`);
+      properties.push(name, value);
+    }
+    return {
+      body: this.body,
+      ack: oneOf(Ack, this.ack, 'ack'),
+      ttlMs: this.ttlMs,
+      messageId: this.messageId,
+      correlationId: this.correlationId,
+      contentType: this.contentType,
+      contentEncoding: this.contentEncoding,
+      properties,
+    };
+  }
+}
+
+function pairs(flat: string[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (let i = 0; i + 1 < flat.length; i += 2) out[flat[i]] = flat[i + 1];
+  return out;
+}
+
+function date(ms: number | null | undefined): Date | null {
+  return ms === null || ms === undefined ? null : new Date(ms);
+}
+
+/** A message a device received. What it holds stays readable after it is settled; it is
+ * settled once, with {@link complete}, {@link reject} or {@link abandon}, and nothing is
+ * acknowledged to the hub before that. */
+export class ReceivedMessage {
+  readonly #native: native.ReceivedMessage;
+  /** @internal */
+  constructor(message: native.ReceivedMessage) {
+    this.#native = message;
+  }
+  /** The body. */
+  get body(): Buffer {
+    return this.#native.body;
+  }
+  /** The message id. */
+  get messageId(): string | null {
+    return this.#native.messageId ?? null;
+  }
+  /** The correlation id. */
+  get correlationId(): string | null {
+    return this.#native.correlationId ?? null;
+  }
+  /** The user id. */
+  get userId(): Buffer | null {
+    return this.#native.userId ?? null;
+  }
+  /** The address it was sent to (`/devices/{id}/messages/devicebound`). */
+  get to(): string | null {
+    return this.#native.to ?? null;
+  }
+  /** The content type. */
+  get contentType(): string | null {
+    return this.#native.contentType ?? null;
+  }
+  /** The content encoding. */
+  get contentEncoding(): string | null {
+    return this.#native.contentEncoding ?? null;
+  }
+  /** Which outcomes the sender asked feedback for. */
+  get ack(): Ack {
+    return this.#native.ack as Ack;
+  }
+  /** When it expires. */
+  get expiryTime(): Date | null {
+    return date(this.#native.expiryTime);
+  }
+  /** When it was created. */
+  get creationTime(): Date | null {
+    return date(this.#native.creationTime);
+  }
+  /** When the hub accepted it. */
+  get enqueuedTime(): Date | null {
+    return date(this.#native.enqueuedTime);
+  }
+  /** How many times it was delivered before this delivery. */
+  get deliveryCount(): number {
+    return this.#native.deliveryCount;
+  }
+  /** The hub's sequence number. */
+  get sequenceNumber(): bigint | null {
+    const n = this.#native.sequenceNumber;
+    return n === null || n === undefined ? null : BigInt(n);
+  }
+  /** The lock token of this delivery. */
+  get lockToken(): string | null {
+    return this.#native.lockToken ?? null;
+  }
+  /** The application properties. */
+  get properties(): Record<string, string> {
+    return pairs(this.#native.properties);
+  }
+  /** Whether this delivery is over: completed, rejected, abandoned, or given up by a settle
+   * that failed (an MQTT reject, say; the hub then delivers it again once its lock ends). */
+  get settled(): boolean {
+    return this.#native.settled;
+  }
+  /** Completes it: done, it leaves the queue. */
+  complete(): Promise<void> {
+    return this.#native.complete();
+  }
+  /** Rejects it: dead-lettered (AMQP; `UnsupportedError` over MQTT, and the delivery is
+   * given up). */
+  reject(): Promise<void> {
+    return this.#native.reject();
+  }
+  /** Abandons it: back to the queue, delivered again (AMQP; `UnsupportedError` over MQTT). */
+  abandon(): Promise<void> {
+    return this.#native.abandon();
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+// Connection status
+
+/** A client's connection status: its state, and why when it is disconnected. */
+export interface ConnectionStatus {
+  /** The state. */
+  state: ConnectionState;
+  /** Why, when disconnected. */
+  reason: string | null;
+}
+
+function connectionStatus(s: native.Status): ConnectionStatus {
+  return { state: s.state as ConnectionState, reason: s.reason ?? null };
+}
+
+async function* statusIterator(changes: native.StatusChanges): AsyncGenerator<ConnectionStatus, void, undefined> {
+  for (;;) {
+    const next = await changes.next();
+    if (next === null || next === undefined) return;
+    yield connectionStatus(next);
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+// Options
+
+/** What both clients' `connect` take. */
+export interface ClientOptions {
+  /** PEM of the CA certificates to trust instead of the system's. */
+  trustedCa?: string | Buffer;
+  /** A file of such PEM. */
+  trustedCaFile?: string;
+  /** The port of the transport chosen. */
+  port?: number;
+  /** The HTTPS (and WebSocket) port. */
+  httpsPort?: number;
+  /** How connecting and operations are retried (exponential backoff when absent). */
+  retry?: RetryPolicy | RetryFunction;
+  /** How long one operation may take, in milliseconds. */
+  timeoutMs?: number;
+  /** How long each SAS token the client makes is valid, in milliseconds. */
+  sasTokenTtlMs?: number;
+}
+
+/** A device client's options. */
+export interface DeviceClientOptions extends ClientOptions {
+  /** The transport (`Transport.Mqtt` when absent). */
+  transport?: Transport;
+  /** The MQTT port. */
+  mqttPort?: number;
+  /** The AMQP port. */
+  amqpPort?: number;
+  /** How many messages may be delivered and not yet settled. */
+  inFlight?: number;
+}
+
+/** A service client's options. */
+export interface ServiceClientOptions extends ClientOptions {
+  /** The transport (`ServiceTransport.Amqp` when absent). */
+  transport?: ServiceTransport;
+  /** The AMQP port. */
+  amqpPort?: number;
+}
+
+function checkString(value: unknown, what: string): string {
+  if (typeof value !== 'string') throw new TypeError(`${what} must be a string`);
+  return value;
+}
+
+// ---------------------------------------------------------------------------------------
+// The device client
+
+/** The events of a {@link DeviceClient}. */
+export interface DeviceClientEvents {
+  /** A message arrived; settle it with `complete()`, `reject()` or `abandon()`. */
+  message: [message: ReceivedMessage];
+  /** The connection's status changed. */
+  status: [status: ConnectionStatus];
+  /** Receiving ended with an error for good (credentials refused, retries exhausted). */
+  error: [error: C2DError];
+}
+
+/**
+ * A device's connection to its hub. Receive with `await client.receive()`, with
+ * `for await (const msg of client.messages())`, or, as with `azure-iot-device`, with
+ * `client.on('message', msg => …)`; settle each message once. The client reconnects and
+ * subscribes again by itself as its retry policy says.
+ */
+export class DeviceClient extends EventEmitter<DeviceClientEvents> {
+  readonly #native: native.DeviceClient;
+  #closed = false;
+  #emittingMessages = false;
+  #emittingStatus = false;
+
+  /** @internal */
+  private constructor(client: native.DeviceClient) {
+    super();
+    this.#native = client;
+    // receiving starts with the first 'message' listener, as with azure-iot-device
+    (this as EventEmitter).on('newListener', (event: string | symbol) => {
+      if (event === 'message' && !this.#emittingMessages) {
+        this.#emittingMessages = true;
+        queueMicrotask(() => void this.#emitMessages());
+      } else if (event === 'status' && !this.#emittingStatus) {
+        this.#emittingStatus = true;
+        void this.#emitStatus(this.#native.statusChanges());
+      }
+    });
+  }
+
+  /** Connects to the hub of `connectionString` (a device's, as the registry gives it),
+   * retrying as the retry policy says. */
+  static async connect(connectionString: string, options: DeviceClientOptions = {}): Promise<DeviceClient> {
+    const { retry, ...rest } = options;
+    const client = await native.DeviceClient.connect(
+      checkString(connectionString, 'the connection string'),
+      { ...rest, transport: oneOf(Transport, options.transport ?? Transport.Mqtt, 'transport') },
+      nativeRetry(retry),
+    );
+    return new DeviceClient(client);
+  }
+
+  /** The next message, waiting at most `timeoutMs` (absent: as long as it takes); `null`
+   * when the time is up. Rejects with `ClosedError` once the client is closed, and with the
+   * error that ended the connection for good. */
+  async receive(options: { timeoutMs?: number } = {}): Promise<ReceivedMessage | null> {
+    const m = await this.#native.receive(options.timeoutMs);
+    return m ? new ReceivedMessage(m) : null;
+  }
+
+  /** Every message from now on; the iteration ends when the client is closed, and throws
+   * the error that ended the connection for good. */
+  async *messages(): AsyncGenerator<ReceivedMessage, void, undefined> {
+    for (;;) {
+      let m: native.ReceivedMessage | null;
+      try {
+        m = await this.#native.receive();
+      } catch (e) {
+        if (isClosed(e)) return;
+        throw e;
+      }
+      if (m) yield new ReceivedMessage(m);
+    }
+  }
+
+  /** The same as {@link messages}. */
+  [Symbol.asyncIterator](): AsyncGenerator<ReceivedMessage, void, undefined> {
+    return this.messages();
+  }
+
+  /** The transport. */
+  get transport(): Transport {
+    return this.#native.transport as Transport;
+  }
+
+  /** The connection's status now. */
+  get status(): ConnectionStatus {
+    return connectionStatus(this.#native.status);
+  }
+
+  /** The status changes from now on; the iteration ends with the disconnected one (the
+   * client closed, or given up on for good). */
+  statusChanges(): AsyncGenerator<ConnectionStatus, void, undefined> {
+    return statusIterator(this.#native.statusChanges());
+  }
+
+  /** Whether {@link close} was called. */
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /** Disconnects, after the settlements already made have reached the hub. Messages not
+   * settled go back to the hub's queue. Closing twice does nothing. */
+  async close(): Promise<void> {
+    this.#closed = true;
+    await this.#native.close();
+  }
+
+  async #emitMessages(): Promise<void> {
+    try {
+      for await (const m of this.messages()) this.emit('message', m);
+    } catch (e) {
+      this.emit('error', e as C2DError);
+    }
+  }
+
+  async #emitStatus(changes: native.StatusChanges): Promise<void> {
+    for await (const s of statusIterator(changes)) this.emit('status', s);
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+// The service client
+
+/** A message's outcome, as the hub reported it. */
+export interface FeedbackRecord {
+  /** The id of the message this is the outcome of. */
+  originalMessageId: string;
+  /** The device it was sent to. */
+  deviceId: string;
+  /** That device's generation id. */
+  deviceGenerationId: string;
+  /** When the outcome happened. */
+  enqueuedTime: Date;
+  /** The outcome. */
+  status: FeedbackStatus;
+  /** The hub's description of it. */
+  description: string;
+}
+
+function feedbackRecord(r: native.FeedbackRecord): FeedbackRecord {
+  return {
+    originalMessageId: r.originalMessageId,
+    deviceId: r.deviceId,
+    deviceGenerationId: r.deviceGenerationId,
+    enqueuedTime: new Date(r.enqueuedTimeMs),
+    status: r.status as FeedbackStatus,
+    description: r.description,
+  };
+}
+
+async function* feedbackIterator(receiver: native.FeedbackReceiver): AsyncGenerator<FeedbackRecord, void, undefined> {
+  for (;;) {
+    const r = await receiver.next();
+    if (r === null || r === undefined) return;
+    yield feedbackRecord(r);
+  }
+}
+
+/** A message the hub accepted, whose own outcome can be awaited. */
+export class SentMessage {
+  readonly #native: native.SentMessage;
+  /** @internal */
+  constructor(sent: native.SentMessage) {
+    this.#native = sent;
+  }
+  /** The message's id (generated when the message had none). */
+  get messageId(): string {
+    return this.#native.messageId;
+  }
+  /** This message's own feedback record (it must have been sent with an `ack` that asks for
+   * it), waiting at most `timeoutMs` (absent: as long as it takes); rejects with
+   * `OperationTimeoutError` when the time is up. */
+  async outcome(options: { timeoutMs?: number } = {}): Promise<FeedbackRecord> {
+    return feedbackRecord(await this.#native.outcome(options.timeoutMs));
+  }
+}
+
+/** A device in a hub's registry. */
+export interface Device {
+  /** Its id. */
+  deviceId: string;
+  /** Changes when a device of the same id is made again. */
+  generationId: string;
+  /** The registry's version of it. */
+  etag: string;
+  /** `enabled` or `disabled`. */
+  status: string;
+  /** `Connected` or `Disconnected`. */
+  connectionState: string;
+  /** How many messages are queued for it. */
+  cloudToDeviceMessageCount: number;
+  /** `sas`, `selfSigned`, `certificateAuthority` or `none`. */
+  authenticationType: string;
+  /** Its primary SAS key. */
+  primaryKey: string | null;
+  /** Its secondary SAS key. */
+  secondaryKey: string | null;
+  /** Its connection string with the primary key (`null` without a SAS key). */
+  connectionString: string | null;
+  /** IoT Hub's JSON of the device, as the registry returned it. */
+  raw: Record<string, unknown>;
+}
+
+function device(d: native.DeviceRecord): Device {
+  const raw = JSON.parse(d.json) as Record<string, any>;
+  const auth = raw.authentication ?? {};
+  const keys = auth.symmetricKey ?? {};
+  return {
+    deviceId: raw.deviceId,
+    generationId: raw.generationId ?? '',
+    etag: raw.etag ?? '',
+    status: raw.status ?? '',
+    connectionState: raw.connectionState ?? '',
+    cloudToDeviceMessageCount: Number(raw.cloudToDeviceMessageCount ?? 0),
+    authenticationType: auth.type ?? '',
+    primaryKey: keys.primaryKey ?? null,
+    secondaryKey: keys.secondaryKey ?? null,
+    connectionString: d.connectionString ?? null,
+    raw,
+  };
+}
+
+/** The identity registry of a service client's hub (the policy needs the registry rights:
+ * `iothubowner` has them). */
+export class Registry {
+  readonly #native: native.Registry;
+  /** @internal */
+  constructor(registry: native.Registry) {
+    this.#native = registry;
+  }
+  /** Registers a device with keys the hub generates. */
+  async createDevice(deviceId: string): Promise<Device> {
+    return device(await this.#native.createDevice(checkString(deviceId, 'deviceId')));
+  }
+  /** A device; rejects with `DeviceNotFoundError` when there is none. */
+  async getDevice(deviceId: string): Promise<Device> {
+    return device(await this.#native.getDevice(checkString(deviceId, 'deviceId')));
+  }
+  /** Up to `top` (1000) devices. */
+  async listDevices(options: { top?: number } = {}): Promise<Device[]> {
+    return (await this.#native.listDevices(options.top ?? 1000)).map(device);
+  }
+  /** Deletes a device and its queue. */
+  async deleteDevice(deviceId: string): Promise<void> {
+    await this.#native.deleteDevice(checkString(deviceId, 'deviceId'));
+  }
+}
+
+/**
+ * A back end's connection to its hub: send messages to devices, read their outcomes (each
+ * message's own, or the whole feedback stream), purge a device's queue, and manage the
+ * registry.
+ */
+export class ServiceClient {
+  readonly #native: native.ServiceClient;
+  /** The registry of the client's hub. */
+  readonly registry: Registry;
+
+  /** @internal */
+  private constructor(client: native.ServiceClient) {
+    this.#native = client;
+    this.registry = new Registry(client.registry);
+  }
+
+  /** Connects to the hub of `connectionString` (a shared access policy's), retrying as the
+   * retry policy says. */
+  static async connect(connectionString: string, options: ServiceClientOptions = {}): Promise<ServiceClient> {
+    const { retry, ...rest } = options;
+    const client = await native.ServiceClient.connect(
+      checkString(connectionString, 'the connection string'),
+      { ...rest, transport: oneOf(ServiceTransport, options.transport ?? ServiceTransport.Amqp, 'transport') },
+      nativeRetry(retry),
+    );
+    return new ServiceClient(client);
+  }
+
+  /** Sends a message (a {@link Message}, or a body) to a device; resolves once the hub has
+   * accepted it. */
+  async send(deviceId: string, message: Message | Buffer | Uint8Array | string): Promise<SentMessage> {
+    const m = message instanceof Message ? message : new Message(message);
+    return new SentMessage(await this.#native.send(checkString(deviceId, 'deviceId'), m.toNative()));
+  }
+
+  /** Every feedback record from now on (from this call: each call follows the stream on
+   * its own); the iteration ends when the client is closed. */
+  feedback(): AsyncGenerator<FeedbackRecord, void, undefined> {
+    return feedbackIterator(this.#native.feedback());
+  }
+
+  /** Removes every message queued for a device; resolves to how many. */
+  purge(deviceId: string): Promise<number> {
+    return this.#native.purge(checkString(deviceId, 'deviceId'));
+  }
+
+  /** The connection's status now. */
+  get status(): ConnectionStatus {
+    return connectionStatus(this.#native.status);
+  }
+
+  /** The status changes from now on; the iteration ends with the disconnected one (the
+   * client closed, or given up on for good). */
+  statusChanges(): AsyncGenerator<ConnectionStatus, void, undefined> {
+    return statusIterator(this.#native.statusChanges());
+  }
+
+  /** Closes the connection; waiting calls end with `ClosedError`. Closing twice does
+   * nothing. */
+  async close(): Promise<void> {
+    await this.#native.close();
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+// The local hub
+
+/** A local hub's options; IoT Hub's rules where absent. */
+export interface LocalHubOptions {
+  /** The data directory (a temporary one, removed by `stop()`, when absent). */
+  dataDir?: string;
+  /** Keep a manual clock, moved by `advanceClock()`, for TTL and lock expiry in tests. */
+  manualClock?: boolean;
+  /** How many messages a device's queue holds (50). */
+  maxQueueDepth?: number;
+  /** The largest message, in bytes (64 KiB). */
+  maxMessageSize?: number;
+  /** The time to live of a message sent without one, in milliseconds (1 h). */
+  defaultTtlMs?: number;
+  /** How long a delivered message stays locked, in milliseconds (1 min). */
+  lockTimeoutMs?: number;
+  /** How many deliveries a message gets (10). */
+  maxDeliveryCount?: number;
+  /** How long feedback records are batched, in milliseconds. */
+  feedbackIntervalMs?: number;
+  /** `fsync` (an accepted message is on disk: the default) or `os` (left to the OS). */
+  durability?: 'fsync' | 'os';
+}
+
+/**
+ * A c2d hub in this process, on free ports of 127.0.0.1, speaking IoT Hub's protocols with
+ * its own development CA: for tests and development. Stop it with `stop()` (a hub that is
+ * collected first is stopped in the background).
+ */
+export class LocalHub {
+  readonly #native: native.LocalHub;
+
+  /** @internal */
+  private constructor(hub: native.LocalHub) {
+    this.#native = hub;
+  }
+
+  /** Starts a hub. */
+  static async start(options: LocalHubOptions = {}): Promise<LocalHub> {
+    return new LocalHub(await native.LocalHub.start(options));
+  }
+
+  /** The host name in the hub's connection strings. */
+  get hostName(): string {
+    return this.#native.hostName;
+  }
+  /** The MQTT port. */
+  get mqttPort(): number {
+    return this.#native.mqttPort;
+  }
+  /** The AMQP port. */
+  get amqpPort(): number {
+    return this.#native.amqpPort;
+  }
+  /** The HTTPS (and WebSocket) port. */
+  get httpsPort(): number {
+    return this.#native.httpsPort;
+  }
+  /** The PEM of the hub's development CA, which clients must trust. */
+  get caPem(): string {
+    return this.#native.caPem;
+  }
+  /** The file holding that CA. */
+  get caFile(): string {
+    return this.#native.caFile;
+  }
+  /** The data directory. */
+  get dataDir(): string {
+    return this.#native.dataDir;
+  }
+  /** The `service` policy's connection string (send, feedback, purge). */
+  get serviceConnectionString(): string {
+    return this.#native.serviceConnectionString;
+  }
+  /** The `iothubowner` policy's connection string (everything, the registry too). */
+  get ownerConnectionString(): string {
+    return this.#native.ownerConnectionString;
+  }
+  /** What a service client needs to reach this hub: its CA and ports. */
+  serviceOptions(): ServiceClientOptions {
+    return { trustedCa: this.caPem, amqpPort: this.amqpPort, httpsPort: this.httpsPort };
+  }
+  /** What a device client needs to reach this hub: its CA and ports. */
+  deviceOptions(): DeviceClientOptions {
+    return { trustedCa: this.caPem, mqttPort: this.mqttPort, amqpPort: this.amqpPort, httpsPort: this.httpsPort };
+  }
+  /** Registers a device; resolves to its connection string. */
+  createDevice(deviceId: string): Promise<string> {
+    return this.#native.createDevice(checkString(deviceId, 'deviceId'));
+  }
+  /** How many messages are queued for a device (locked ones included). */
+  queueDepth(deviceId: string): number {
+    return this.#native.queueDepth(checkString(deviceId, 'deviceId'));
+  }
+  /** Moves the manual clock forward by `ms` (the hub must have been started with
+   * `manualClock: true`). */
+  advanceClock(ms: number): void {
+    this.#native.advanceClock(ms);
+  }
+  /** Stops the hub (its clients see the connection end) and removes a temporary data
+   * directory. Stopping twice does nothing. */
+  async stop(): Promise<void> {
+    await this.#native.stop();
+  }
+}
+
+/** The version of the package and its engine. */
+export const version: string = native.version();

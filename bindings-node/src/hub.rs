@@ -1,0 +1,280 @@
+//! A local hub in the process, for tests and development: the package's `LocalHub`.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use napi::bindgen_prelude::Object;
+use napi::{Env, Result};
+use napi_derive::napi;
+use tokio::sync::RwLock;
+
+use c2d::{Error, ErrorKind};
+use c2d_hub::{Durability, HubConfig, LocalHub as Hub, ManualClock, StartError};
+
+use crate::error::throw;
+use crate::runtime::{millis, opt_millis, promise};
+
+/// The options of a local hub (IoT Hub's rules where absent).
+#[napi(object)]
+pub struct LocalHubOptions {
+    /// The data directory (a temporary one, removed by `stop()`, when absent).
+    pub data_dir: Option<String>,
+    /// Whether the hub keeps a manual clock, moved by `advanceClock`.
+    pub manual_clock: Option<bool>,
+    /// How many messages a device's queue holds.
+    pub max_queue_depth: Option<u32>,
+    /// The largest message body, in bytes.
+    pub max_message_size: Option<u32>,
+    /// The time to live of a message sent without one, in milliseconds.
+    pub default_ttl_ms: Option<f64>,
+    /// How long a delivered message stays locked, in milliseconds.
+    pub lock_timeout_ms: Option<f64>,
+    /// How many deliveries a message gets.
+    pub max_delivery_count: Option<u32>,
+    /// How long feedback records are batched, in milliseconds.
+    pub feedback_interval_ms: Option<f64>,
+    /// `fsync` (the default: an accepted message is on disk) or `os`.
+    pub durability: Option<String>,
+}
+
+struct Running {
+    hub: Hub,
+    /// The temporary data directory, removed after the hub stops.
+    temp: Option<tempfile::TempDir>,
+}
+
+/// A running hub on free ports, its data in a directory of its own; stopped by `stop()`, or
+/// in the background when collected.
+#[napi]
+pub struct LocalHub {
+    running: Arc<RwLock<Option<Running>>>,
+    clock: Option<Arc<ManualClock>>,
+    data_dir: PathBuf,
+    host_name: String,
+    ports: (u16, u16, u16),
+    ca_pem: String,
+    ca_file: PathBuf,
+    service: String,
+    owner: String,
+}
+
+fn stopped() -> Error {
+    Error::new(ErrorKind::Closed, "the hub was stopped")
+}
+
+fn config(
+    o: LocalHubOptions,
+) -> c2d::Result<(
+    HubConfig,
+    Option<tempfile::TempDir>,
+    Option<Arc<ManualClock>>,
+)> {
+    let temp = match o.data_dir {
+        Some(_) => None,
+        None => Some(tempfile::tempdir().map_err(|e| {
+            Error::new(
+                ErrorKind::Internal,
+                format!("making a temporary directory: {e}"),
+            )
+        })?),
+    };
+    let data_dir = match (&temp, o.data_dir) {
+        (Some(t), _) => t.path().to_path_buf(),
+        (None, Some(d)) => PathBuf::from(d),
+        (None, None) => unreachable!("a data directory is given or made"),
+    };
+    let mut config = HubConfig::ephemeral(&data_dir);
+    let limits = &mut config.limits;
+    if let Some(n) = o.max_queue_depth {
+        limits.max_queue_depth = n as usize;
+    }
+    if let Some(n) = o.max_message_size {
+        limits.max_message_size = n as usize;
+    }
+    if let Some(n) = o.max_delivery_count {
+        limits.max_delivery_count = n;
+    }
+    if let Some(t) = opt_millis("defaultTtlMs", o.default_ttl_ms)? {
+        limits.default_ttl = t;
+    }
+    if let Some(t) = opt_millis("lockTimeoutMs", o.lock_timeout_ms)? {
+        limits.lock_timeout = t;
+    }
+    if let Some(t) = opt_millis("feedbackIntervalMs", o.feedback_interval_ms)? {
+        limits.feedback_interval = t;
+    }
+    config.durability = match o.durability.as_deref().unwrap_or("fsync") {
+        "fsync" => Durability::Fsync,
+        "os" => Durability::Os,
+        other => {
+            return Err(Error::invalid_argument(format!(
+                "durability is fsync or os, not {other:?}"
+            )))
+        }
+    };
+    let clock = o
+        .manual_clock
+        .unwrap_or(false)
+        .then(|| Arc::new(ManualClock::new(SystemTime::now())));
+    if let Some(c) = &clock {
+        config.clock = c.clone();
+    }
+    Ok((config, temp, clock))
+}
+
+#[napi]
+impl LocalHub {
+    /// Starts a hub.
+    #[napi(ts_return_type = "Promise<LocalHub>")]
+    pub fn start<'env>(env: &'env Env, options: LocalHubOptions) -> Result<Object<'env>> {
+        let (config, temp, clock) = config(options).or_else(|e| throw(env, e))?;
+        let data_dir = config.data_dir.clone();
+        promise(env, async move {
+            let hub = Hub::start(config).await.map_err(|e| {
+                let kind = match e {
+                    StartError::Bind { .. } => ErrorKind::Unavailable,
+                    _ => ErrorKind::Internal,
+                };
+                Error::new(kind, e.to_string())
+            })?;
+            Ok(LocalHub {
+                clock,
+                data_dir,
+                host_name: hub.host_name().to_string(),
+                ports: (hub.mqtt_port(), hub.amqp_port(), hub.https_port()),
+                ca_pem: hub.ca_pem().to_string(),
+                ca_file: hub.ca_path().to_path_buf(),
+                service: hub.service_connection_string(),
+                owner: hub.owner_connection_string(),
+                running: Arc::new(RwLock::new(Some(Running { hub, temp }))),
+            })
+        })
+    }
+
+    /// The host name in the hub's connection strings.
+    #[napi(getter)]
+    pub fn host_name(&self) -> String {
+        self.host_name.clone()
+    }
+
+    /// The MQTT port.
+    #[napi(getter)]
+    pub fn mqtt_port(&self) -> u16 {
+        self.ports.0
+    }
+
+    /// The AMQP port.
+    #[napi(getter)]
+    pub fn amqp_port(&self) -> u16 {
+        self.ports.1
+    }
+
+    /// The HTTPS (and WebSocket) port.
+    #[napi(getter)]
+    pub fn https_port(&self) -> u16 {
+        self.ports.2
+    }
+
+    /// The PEM of the hub's development CA, which clients must trust.
+    #[napi(getter)]
+    pub fn ca_pem(&self) -> String {
+        self.ca_pem.clone()
+    }
+
+    /// The file holding that CA.
+    #[napi(getter)]
+    pub fn ca_file(&self) -> String {
+        self.ca_file.display().to_string()
+    }
+
+    /// The data directory.
+    #[napi(getter)]
+    pub fn data_dir(&self) -> String {
+        self.data_dir.display().to_string()
+    }
+
+    /// The `service` policy's connection string (send, feedback, purge).
+    #[napi(getter)]
+    pub fn service_connection_string(&self) -> String {
+        self.service.clone()
+    }
+
+    /// The `iothubowner` policy's connection string (everything, the registry too).
+    #[napi(getter)]
+    pub fn owner_connection_string(&self) -> String {
+        self.owner.clone()
+    }
+
+    /// Registers a device; resolves to its connection string.
+    #[napi(ts_return_type = "Promise<string>")]
+    pub fn create_device<'env>(&self, env: &'env Env, device_id: String) -> Result<Object<'env>> {
+        let running = self.running.clone();
+        let host = self.host_name.clone();
+        promise(env, async move {
+            let guard = running.read().await;
+            let hub = &guard.as_ref().ok_or_else(stopped)?.hub;
+            let device = hub.create_device(&device_id).await?;
+            device
+                .connection_string(&host)
+                .ok_or_else(|| Error::new(ErrorKind::Internal, "the new device has no key"))
+        })
+    }
+
+    /// How many messages are queued for a device (locked ones included).
+    #[napi]
+    pub fn queue_depth(&self, env: &Env, device_id: String) -> Result<u32> {
+        // the JavaScript thread is no runtime thread: it may wait for a create_device
+        let guard = self.running.blocking_read();
+        match guard.as_ref() {
+            Some(r) => Ok(r.hub.queue_depth(&device_id) as u32),
+            None => throw(env, stopped()),
+        }
+    }
+
+    /// Moves the hub's manual clock forward by `ms` (TTL and lock expiry without sleeping);
+    /// the hub must have been started with `manualClock: true`.
+    #[napi]
+    pub fn advance_clock(&self, env: &Env, ms: f64) -> Result<()> {
+        let by = millis("ms", ms).or_else(|e| throw(env, e))?;
+        match &self.clock {
+            Some(c) => {
+                c.advance(by);
+                Ok(())
+            }
+            None => throw(
+                env,
+                Error::invalid_argument(
+                    "this hub keeps real time: start it with manualClock: true",
+                ),
+            ),
+        }
+    }
+
+    /// Stops the hub (its clients see the connection end) and removes a temporary data
+    /// directory. Stopping twice does nothing.
+    #[napi(ts_return_type = "Promise<void>")]
+    pub fn stop<'env>(&self, env: &'env Env) -> Result<Object<'env>> {
+        let running = self.running.clone();
+        promise(env, async move {
+            if let Some(r) = running.write().await.take() {
+                r.hub.stop().await;
+                drop(r.temp);
+            }
+            Ok(())
+        })
+    }
+}
+
+impl Drop for LocalHub {
+    /// A hub collected without `stop()` is stopped in the background.
+    fn drop(&mut self) {
+        let running = self.running.clone();
+        let _ = c2d::runtime::spawn(async move {
+            if let Some(r) = running.write().await.take() {
+                r.hub.stop().await;
+                drop(r.temp);
+            }
+        });
+    }
+}

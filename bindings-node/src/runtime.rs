@@ -1,0 +1,48 @@
+//! Promises of the engine's work: the future runs on the engine's runtime and settles a
+//! JavaScript promise on the JavaScript thread, so nothing blocks the event loop. A pending
+//! promise keeps the process alive, as a pending socket read does; nothing else does.
+
+use std::future::Future;
+use std::time::Duration;
+
+use napi::bindgen_prelude::{Object, ToNapiValue};
+use napi::{Env, Result};
+
+use crate::error::js_error;
+
+/// A promise of `future`'s value, or of its error as the error class of its kind.
+pub fn promise<'env, T, F>(env: &'env Env, future: F) -> Result<Object<'env>>
+where
+    F: Future<Output = c2d::Result<T>> + Send + 'static,
+    T: ToNapiValue + Send + 'static,
+{
+    let (deferred, promise) = env.create_deferred()?;
+    c2d::runtime::spawn(async move {
+        let result = future.await;
+        deferred.resolve(move |env| result.map_err(|e| js_error(&env, &e)));
+    })
+    .map_err(|e| js_error(env, &e))?;
+    Ok(promise)
+}
+
+/// Milliseconds from JavaScript as a duration: finite and not negative.
+pub fn millis(what: &str, value: f64) -> c2d::Result<Duration> {
+    Duration::try_from_secs_f64(value / 1000.0).map_err(|_| {
+        c2d::Error::invalid_argument(format!(
+            "{what} must be a number of milliseconds, at least 0 (got {value})"
+        ))
+    })
+}
+
+/// Optional milliseconds (see [`millis`]).
+pub fn opt_millis(what: &str, value: Option<f64>) -> c2d::Result<Option<Duration>> {
+    value.map(|v| millis(what, v)).transpose()
+}
+
+/// A time as milliseconds since the Unix epoch (what a JavaScript `Date` is made from).
+pub fn epoch_millis(t: std::time::SystemTime) -> f64 {
+    match t.duration_since(std::time::UNIX_EPOCH) {
+        Ok(d) => d.as_secs_f64() * 1000.0,
+        Err(before) => -before.duration().as_secs_f64() * 1000.0,
+    }
+}

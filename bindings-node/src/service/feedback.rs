@@ -1,0 +1,66 @@
+//! Feedback records, and the stream of every record a service client reads.
+
+use std::sync::Arc;
+
+use napi::bindgen_prelude::Object;
+use napi::{Env, Result};
+use napi_derive::napi;
+use tokio::sync::Mutex;
+
+use crate::runtime::{epoch_millis, promise};
+
+/// A message's outcome, as the hub reported it.
+#[napi(object)]
+pub struct FeedbackRecord {
+    /// The id of the message this is the outcome of.
+    pub original_message_id: String,
+    /// The device it was sent to.
+    pub device_id: String,
+    /// That device's generation id.
+    pub device_generation_id: String,
+    /// When the outcome happened, in milliseconds since the Unix epoch.
+    pub enqueued_time_ms: f64,
+    /// `Success`, `Expired`, `DeliveryCountExceeded`, `Rejected` or `Purged`.
+    pub status: String,
+    /// The hub's description of it.
+    pub description: String,
+}
+
+/// The JavaScript form of a record.
+pub fn record(r: c2d::FeedbackRecord) -> FeedbackRecord {
+    FeedbackRecord {
+        original_message_id: r.original_message_id,
+        device_id: r.device_id,
+        device_generation_id: r.device_generation_id,
+        enqueued_time_ms: epoch_millis(r.enqueued_time),
+        status: r.status.as_str().into(),
+        description: r.description,
+    }
+}
+
+/// Every feedback record a service client reads from the moment this was made.
+#[napi]
+pub struct FeedbackReceiver {
+    receiver: Arc<Mutex<c2d::FeedbackReceiver>>,
+}
+
+impl FeedbackReceiver {
+    /// Follows `receiver`.
+    pub fn new(receiver: c2d::FeedbackReceiver) -> Self {
+        FeedbackReceiver {
+            receiver: Arc::new(Mutex::new(receiver)),
+        }
+    }
+}
+
+#[napi]
+impl FeedbackReceiver {
+    /// The next record; `null` once the client is closed.
+    #[napi(ts_return_type = "Promise<FeedbackRecord | null>")]
+    pub fn next<'env>(&self, env: &'env Env) -> Result<Object<'env>> {
+        let receiver = self.receiver.clone();
+        promise(env, async move {
+            Ok(receiver.lock().await.recv().await.map(record))
+        })
+    }
+}

@@ -1,0 +1,5 @@
+//! The service side: the client, its feedback stream and the registry.
+
+pub mod client;
+pub mod feedback;
+pub mod registry;

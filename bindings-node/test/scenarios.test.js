@@ -1,0 +1,141 @@
+// The scenario list (complete → Success; reject → Rejected; abandon → redelivery; max
+// delivery → DeliveryCountExceeded; TTL → Expired; purge → Purged; lock expiry →
+// redelivery; queue full; too large; unknown device; bad token; closed client) on every
+// device transport.
+'use strict';
+const { test } = require('node:test');
+const assert = require('node:assert/strict');
+const c2d = require('..');
+const { TRANSPORTS, WAIT, startHub, isAmqp, fastRetry, received } = require('./helpers');
+
+for (const transport of TRANSPORTS) {
+  test(`scenarios over ${transport}`, async () => {
+    const hub = await startHub();
+    const svc = await c2d.ServiceClient.connect(hub.ownerConnectionString, hub.serviceOptions());
+    const { connectionString: cs } = await svc.registry.createDevice('dev1');
+    assert.ok(cs);
+    const device = await c2d.DeviceClient.connect(cs, { transport, retry: fastRetry(), ...hub.deviceOptions() });
+    assert.equal(device.transport, transport);
+    assert.deepEqual(device.status, { state: c2d.ConnectionState.Connected, reason: null });
+
+    // complete → Success, with what the sender set kept; read through the async iterator
+    const sent = await svc.send('dev1', new c2d.Message('hello', {
+      ack: c2d.Ack.Full, correlationId: 'c-1', contentType: 'text/plain', properties: { colour: 'blue', 'a b': 'c&d' },
+    }));
+    for await (const m of device.messages()) {
+      assert.deepEqual([m.body, m.messageId, m.correlationId], [Buffer.from('hello'), sent.messageId, 'c-1']);
+      assert.deepEqual(m.properties, { colour: 'blue', 'a b': 'c&d' });
+      assert.equal(m.ack, c2d.Ack.Full);
+      assert.equal(m.deliveryCount, 0);
+      if (isAmqp(transport)) {
+        // MQTT's topic carries no enqueued time
+        assert.ok(m.enqueuedTime instanceof Date);
+        assert.ok(Math.abs(m.enqueuedTime.getTime() - Date.now()) < 60_000);
+      }
+      assert.equal(m.settled, false);
+      await m.complete();
+      assert.equal(m.settled, true);
+      break;
+    }
+    const record = await sent.outcome({ timeoutMs: WAIT });
+    assert.equal(record.status, c2d.FeedbackStatus.Success);
+    assert.equal(record.deviceId, 'dev1');
+    assert.equal(record.originalMessageId, sent.messageId);
+    assert.ok(record.enqueuedTime instanceof Date);
+
+    // reject → Rejected; abandon → redelivery; the last allowed abandon → DeliveryCountExceeded
+    const rejected = await svc.send('dev1', new c2d.Message(Buffer.from('reject me'), { ack: c2d.Ack.Full }));
+    let m = await received(device);
+    if (isAmqp(transport)) {
+      await m.reject();
+      assert.equal((await rejected.outcome({ timeoutMs: WAIT })).status, c2d.FeedbackStatus.Rejected);
+      const abandoned = await svc.send('dev1', new c2d.Message('abandon me', { ack: c2d.Ack.Full }));
+      for (let count = 0; count < 3; count++) {
+        m = await received(device);
+        assert.deepEqual([m.body.toString(), m.deliveryCount], ['abandon me', count]);
+        await m.abandon();
+      }
+      assert.equal((await abandoned.outcome({ timeoutMs: WAIT })).status, c2d.FeedbackStatus.DeliveryCountExceeded);
+    } else {
+      await assert.rejects(m.reject(), c2d.UnsupportedError);
+      // the failed settle gave the delivery up, acknowledging nothing: the hub delivers the
+      // message again once its lock ends
+      assert.equal(m.settled, true);
+      assert.throws(() => m.abandon(), c2d.AlreadySettledError);
+      hub.advanceClock(61_000);
+      const again = await received(device);
+      assert.equal(again.body.toString(), 'reject me');
+      await again.complete();
+      assert.equal((await rejected.outcome({ timeoutMs: WAIT })).status, c2d.FeedbackStatus.Success);
+    }
+
+    // unknown device; TTL → Expired (the clock passes the expiry; no device involved)
+    await assert.rejects(svc.send('nobody', 'x'), c2d.DeviceNotFoundError);
+    await svc.registry.createDevice('offline');
+    const expiring = await svc.send('offline', new c2d.Message('late', { ack: c2d.Ack.Negative, ttlMs: 30_000 }));
+    await hub.advanceClock(31_000);
+    assert.equal((await expiring.outcome({ timeoutMs: WAIT })).status, c2d.FeedbackStatus.Expired);
+
+    // purge → Purged
+    const purged = await svc.send('offline', new c2d.Message('p', { ack: c2d.Ack.Full }));
+    assert.equal(await svc.purge('offline'), 1);
+    assert.equal((await purged.outcome({ timeoutMs: WAIT })).status, c2d.FeedbackStatus.Purged);
+
+    // queue full; too large
+    for (let i = 0; i < 5; i++) await svc.send('offline', 'fill');
+    assert.equal(hub.queueDepth('offline'), 5);
+    await assert.rejects(svc.send('offline', 'full'), (e) => e instanceof c2d.QueueFullError && e.code === 'C2D_QUEUE_FULL');
+    await assert.rejects(svc.send('dev1', Buffer.alloc(2000)), c2d.MessageTooLargeError);
+
+    // lock expiry → redelivery; the first delivery, settled after its lock ended on the hub's
+    // clock, does not count (over MQTT, whose PUBACKs go out in arrival order, settling it lets
+    // the second delivery's go out); the second one's completion does
+    const slow = await svc.send('dev1', new c2d.Message('slow', { ack: c2d.Ack.Full }));
+    const first = await received(device);
+    hub.advanceClock(61_000);
+    const second = await received(device);
+    assert.equal(second.body.toString(), 'slow');
+    const completed = second.complete();
+    await first.complete().catch((e) => assert.ok(e instanceof c2d.MessageLockLostError, e));
+    await completed;
+    assert.equal((await slow.outcome({ timeoutMs: WAIT })).status, c2d.FeedbackStatus.Success);
+
+    // feedback(): every record, as an async iterator
+    const feedback = svc.feedback();
+    const watched = await svc.send('dev1', new c2d.Message('watched', { ack: c2d.Ack.Positive }));
+    await (await received(device)).complete();
+    let seen;
+    for await (const r of feedback) {
+      if (r.originalMessageId === watched.messageId) {
+        seen = r;
+        break;
+      }
+    }
+    assert.equal(seen.status, c2d.FeedbackStatus.Success);
+
+    // nothing more queued: receive times out with null
+    assert.equal(await device.receive({ timeoutMs: 200 }), null);
+
+    // bad token: refused, and not retried
+    const bad = cs.replace('SharedAccessKey=', 'SharedAccessKey=AAAA');
+    await assert.rejects(
+      c2d.DeviceClient.connect(bad, { transport, retry: fastRetry(), ...hub.deviceOptions() }),
+      c2d.UnauthorizedError,
+    );
+
+    // closed clients: the iterators end, receive rejects
+    const changes = device.statusChanges();
+    await device.close();
+    assert.deepEqual(device.status, { state: c2d.ConnectionState.Disconnected, reason: 'closed' });
+    const states = [];
+    for await (const s of changes) states.push(s.state);
+    assert.deepEqual(states.at(-1), c2d.ConnectionState.Disconnected);
+    const after = [];
+    for await (const late of device.messages()) after.push(late);
+    assert.deepEqual(after, []);
+    await assert.rejects(device.receive({ timeoutMs: 1000 }), c2d.ClosedError);
+    await svc.close();
+    await assert.rejects(svc.send('dev1', 'x'), c2d.ClosedError);
+    await hub.stop();
+  });
+}
