@@ -68,5 +68,15 @@ else
     failed=$((failed + 1)); echo "FAIL python (installing the c2d package)"
 fi
 
+# Node.js: the c2d package installed by npm into a project, as a user would.
+node_modules=${C2D_NODE_MODULES:-}
+[ -n "$node_modules" ] || node_modules=$("$root/scripts/node-env.sh") || node_modules=
+if [ -n "$node_modules" ]; then
+    export NODE_PATH=$node_modules
+    run_pair node "node $root/examples/node/device.js" "node $root/examples/node/backend.js"
+else
+    failed=$((failed + 1)); echo "FAIL node (installing the c2d package)"
+fi
+
 echo "examples: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]

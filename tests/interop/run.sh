@@ -17,6 +17,11 @@ c2d_py=${C2D_PYTHON:-}
 if [ -z "$c2d_py" ]; then
     c2d_py=$("$root/scripts/python-env.sh") || { echo "interop: installing the c2d Python package failed"; exit 1; }
 fi
+# c2d's own Node.js package (bindings-node), installed into a project of its own
+c2d_node_modules=${C2D_NODE_MODULES:-}
+if [ -z "$c2d_node_modules" ]; then
+    c2d_node_modules=$("$root/scripts/node-env.sh") || { echo "interop: installing the c2d Node.js package failed"; exit 1; }
+fi
 node_send() { env "$@" node "$here/node/service_send.js"; }
 node_registry() { env "$@" node "$here/node/registry.js"; }
 
@@ -251,6 +256,45 @@ for transport in mqtt mqttws; do
     IOTHUB_SERVICE_CONNECTION_STRING=$IOTHUB_SERVICE_CONNECTION_STRING C2D_DEVICE_ID=c2d-py-dev C2D_COUNT=3 \
         C2D_RUN_ID=$name C2D_PROPERTIES='{"colour":"deep blue"}' \
         "$c2d_py" "$here/python/c2d_service.py" >"$work/$name-svc.out" 2>"$work/$name-svc.err"
+    s=$?
+    device_wait; d=$?
+    result $name $((s | d)) "service: $(tail -n 1 "$work/$name-svc.out") $(tail -n 2 "$work/$name-svc.err"); device: $(tail -n 1 "$work/$name-dev.out")"
+done
+
+# 10. c2d's Node.js package against the official SDKs.
+#  a. the official Node service SDK (azure-iothub) → c2d's Node DeviceClient: complete,
+#     reject, abandon once, abandon to the end, judged by the feedback Node receives
+c2d_node_device_start() { local log=$1; shift; start_device "$log" node "$here/node/c2d_device.js" NODE_PATH="$c2d_node_modules" "$@"; }
+node_cs=$(create c2d-node-dev) || exit 1
+for transport in amqp amqp_ws mqtt; do
+    name=node-service_c2d-node-device-$transport
+    if [[ $transport == mqtt* ]]; then
+        # (a refused reject comes back only when its lock ends, 60 s: LocalHub's tests cover
+        # that with a manual clock)
+        actions=complete expect=Success
+    else
+        actions=complete,reject,abandon-once,abandon expect=Success,Rejected,Success,DeliveryCountExceeded
+    fi
+    if ! c2d_node_device_start "$work/$name-dev" IOTHUB_DEVICE_CONNECTION_STRING="$node_cs" DEVICE_TRANSPORT=$transport \
+        C2D_COUNT=4 C2D_RUN_ID=$name C2D_PROPERTIES='{"k":"v w"}'; then
+        result $name 1 "device did not start: $(tail -n 3 "$work/$name-dev.out" "$work/$name-dev.err")"; continue
+    fi
+    node_send C2D_DEVICE_ID=c2d-node-dev C2D_COUNT=4 C2D_RUN_ID=$name C2D_ACTIONS=$actions \
+        C2D_EXPECT_FEEDBACK=$expect C2D_PROPERTIES='{"k":"v w"}' >"$work/$name-svc.out" 2>"$work/$name-svc.err"
+    s=$?
+    device_wait; d=$?
+    result $name $((s | d)) "service: $(tail -n 1 "$work/$name-svc.out"); device: $(tail -n 2 "$work/$name-dev.out" "$work/$name-dev.err")"
+done
+#  b. c2d's Node ServiceClient → the official Node device SDK (azure-iot-device), over MQTT
+#     and AMQP; the service checks each message's Success outcome
+for transport in mqtt amqp; do
+    name=c2d-node-service_node-device-$transport
+    if ! start_device "$work/$name-dev" node "$here/node/device.js" IOTHUB_DEVICE_CONNECTION_STRING="$node_cs" \
+        DEVICE_TRANSPORT=$transport C2D_COUNT=3 C2D_RUN_ID=$name; then
+        result $name 1 "device did not start: $(tail -n 3 "$work/$name-dev.out" "$work/$name-dev.err")"; continue
+    fi
+    NODE_PATH=$c2d_node_modules C2D_DEVICE_ID=c2d-node-dev C2D_COUNT=3 C2D_RUN_ID=$name \
+        node "$here/node/c2d_service.js" >"$work/$name-svc.out" 2>"$work/$name-svc.err"
     s=$?
     device_wait; d=$?
     result $name $((s | d)) "service: $(tail -n 1 "$work/$name-svc.out") $(tail -n 2 "$work/$name-svc.err"); device: $(tail -n 1 "$work/$name-dev.out")"
