@@ -420,7 +420,8 @@ export declare class ReceivedMessage {
     /** Whether this delivery is over: completed, rejected, abandoned, or given up by a settle
      * that failed (an MQTT reject, say; the hub then delivers it again once its lock ends). */
     get settled(): boolean;
-    /** Completes it: done, it leaves the queue. */
+    /** Completes it: done, it leaves the queue. Each settle rejects with `AlreadySettledError`
+     * once the message was settled. */
     complete(): Promise<void>;
     /** Rejects it: dead-lettered (AMQP; `UnsupportedError` over MQTT, and the delivery is
      * given up). */

@@ -403,17 +403,18 @@ class ReceivedMessage {
     get settled() {
         return this.#native.settled;
     }
-    /** Completes it: done, it leaves the queue. */
-    complete() {
+    /** Completes it: done, it leaves the queue. Each settle rejects with `AlreadySettledError`
+     * once the message was settled. */
+    async complete() {
         return this.#native.complete();
     }
     /** Rejects it: dead-lettered (AMQP; `UnsupportedError` over MQTT, and the delivery is
      * given up). */
-    reject() {
+    async reject() {
         return this.#native.reject();
     }
     /** Abandons it: back to the queue, delivered again (AMQP; `UnsupportedError` over MQTT). */
-    abandon() {
+    async abandon() {
         return this.#native.abandon();
     }
 }
@@ -433,6 +434,17 @@ function checkString(value, what) {
     if (typeof value !== 'string')
         throw new TypeError(`${what} must be a string`);
     return value;
+}
+/** The options every client's `connect` checks the same way, without `retry`. */
+function clientOptions(options) {
+    const { retry: _retry, ...rest } = options;
+    const ca = options.trustedCa;
+    if (ca !== undefined && typeof ca !== 'string' && !Buffer.isBuffer(ca)) {
+        throw new TypeError('trustedCa must be PEM text (a string) or a Buffer');
+    }
+    if (options.trustedCaFile !== undefined)
+        checkString(options.trustedCaFile, 'trustedCaFile');
+    return rest;
 }
 /**
  * A device's connection to its hub. Receive with `await client.receive()`, with
@@ -464,8 +476,7 @@ class DeviceClient extends node_events_1.EventEmitter {
     /** Connects to the hub of `connectionString` (a device's, as the registry gives it),
      * retrying as the retry policy says. */
     static async connect(connectionString, options = {}) {
-        const { retry, ...rest } = options;
-        const client = await native.DeviceClient.connect(checkString(connectionString, 'the connection string'), { ...rest, transport: oneOf(exports.Transport, options.transport ?? exports.Transport.Mqtt, 'transport') }, nativeRetry(retry));
+        const client = await native.DeviceClient.connect(checkString(connectionString, 'the connection string'), { ...clientOptions(options), transport: oneOf(exports.Transport, options.transport ?? exports.Transport.Mqtt, 'transport') }, nativeRetry(options.retry));
         return new DeviceClient(client);
     }
     /** The next message, waiting at most `timeoutMs` (absent: as long as it takes); `null`
@@ -632,8 +643,7 @@ class ServiceClient {
     /** Connects to the hub of `connectionString` (a shared access policy's), retrying as the
      * retry policy says. */
     static async connect(connectionString, options = {}) {
-        const { retry, ...rest } = options;
-        const client = await native.ServiceClient.connect(checkString(connectionString, 'the connection string'), { ...rest, transport: oneOf(exports.ServiceTransport, options.transport ?? exports.ServiceTransport.Amqp, 'transport') }, nativeRetry(retry));
+        const client = await native.ServiceClient.connect(checkString(connectionString, 'the connection string'), { ...clientOptions(options), transport: oneOf(exports.ServiceTransport, options.transport ?? exports.ServiceTransport.Amqp, 'transport') }, nativeRetry(options.retry));
         return new ServiceClient(client);
     }
     /** Sends a message (a {@link Message}, or a body) to a device; resolves once the hub has
@@ -648,7 +658,7 @@ class ServiceClient {
         return feedbackIterator(this.#native.feedback());
     }
     /** Removes every message queued for a device; resolves to how many. */
-    purge(deviceId) {
+    async purge(deviceId) {
         return this.#native.purge(checkString(deviceId, 'deviceId'));
     }
     /** The connection's status now. */
@@ -727,7 +737,7 @@ class LocalHub {
         return { trustedCa: this.caPem, mqttPort: this.mqttPort, amqpPort: this.amqpPort, httpsPort: this.httpsPort };
     }
     /** Registers a device; resolves to its connection string. */
-    createDevice(deviceId) {
+    async createDevice(deviceId) {
         return this.#native.createDevice(checkString(deviceId, 'deviceId'));
     }
     /** How many messages are queued for a device (locked ones included). */

@@ -411,17 +411,18 @@ export class ReceivedMessage {
   get settled(): boolean {
     return this.#native.settled;
   }
-  /** Completes it: done, it leaves the queue. */
-  complete(): Promise<void> {
+  /** Completes it: done, it leaves the queue. Each settle rejects with `AlreadySettledError`
+   * once the message was settled. */
+  async complete(): Promise<void> {
     return this.#native.complete();
   }
   /** Rejects it: dead-lettered (AMQP; `UnsupportedError` over MQTT, and the delivery is
    * given up). */
-  reject(): Promise<void> {
+  async reject(): Promise<void> {
     return this.#native.reject();
   }
   /** Abandons it: back to the queue, delivered again (AMQP; `UnsupportedError` over MQTT). */
-  abandon(): Promise<void> {
+  async abandon(): Promise<void> {
     return this.#native.abandon();
   }
 }
@@ -495,6 +496,17 @@ function checkString(value: unknown, what: string): string {
   return value;
 }
 
+/** The options every client's `connect` checks the same way, without `retry`. */
+function clientOptions<O extends ClientOptions>(options: O): Omit<O, 'retry'> {
+  const { retry: _retry, ...rest } = options;
+  const ca: unknown = options.trustedCa;
+  if (ca !== undefined && typeof ca !== 'string' && !Buffer.isBuffer(ca)) {
+    throw new TypeError('trustedCa must be PEM text (a string) or a Buffer');
+  }
+  if (options.trustedCaFile !== undefined) checkString(options.trustedCaFile, 'trustedCaFile');
+  return rest;
+}
+
 // ---------------------------------------------------------------------------------------
 // The device client
 
@@ -539,11 +551,10 @@ export class DeviceClient extends EventEmitter<DeviceClientEvents> {
   /** Connects to the hub of `connectionString` (a device's, as the registry gives it),
    * retrying as the retry policy says. */
   static async connect(connectionString: string, options: DeviceClientOptions = {}): Promise<DeviceClient> {
-    const { retry, ...rest } = options;
     const client = await native.DeviceClient.connect(
       checkString(connectionString, 'the connection string'),
-      { ...rest, transport: oneOf(Transport, options.transport ?? Transport.Mqtt, 'transport') },
-      nativeRetry(retry),
+      { ...clientOptions(options), transport: oneOf(Transport, options.transport ?? Transport.Mqtt, 'transport') },
+      nativeRetry(options.retry),
     );
     return new DeviceClient(client);
   }
@@ -764,11 +775,10 @@ export class ServiceClient {
   /** Connects to the hub of `connectionString` (a shared access policy's), retrying as the
    * retry policy says. */
   static async connect(connectionString: string, options: ServiceClientOptions = {}): Promise<ServiceClient> {
-    const { retry, ...rest } = options;
     const client = await native.ServiceClient.connect(
       checkString(connectionString, 'the connection string'),
-      { ...rest, transport: oneOf(ServiceTransport, options.transport ?? ServiceTransport.Amqp, 'transport') },
-      nativeRetry(retry),
+      { ...clientOptions(options), transport: oneOf(ServiceTransport, options.transport ?? ServiceTransport.Amqp, 'transport') },
+      nativeRetry(options.retry),
     );
     return new ServiceClient(client);
   }
@@ -787,7 +797,7 @@ export class ServiceClient {
   }
 
   /** Removes every message queued for a device; resolves to how many. */
-  purge(deviceId: string): Promise<number> {
+  async purge(deviceId: string): Promise<number> {
     return this.#native.purge(checkString(deviceId, 'deviceId'));
   }
 
@@ -897,7 +907,7 @@ export class LocalHub {
     return { trustedCa: this.caPem, mqttPort: this.mqttPort, amqpPort: this.amqpPort, httpsPort: this.httpsPort };
   }
   /** Registers a device; resolves to its connection string. */
-  createDevice(deviceId: string): Promise<string> {
+  async createDevice(deviceId: string): Promise<string> {
     return this.#native.createDevice(checkString(deviceId, 'deviceId'));
   }
   /** How many messages are queued for a device (locked ones included). */

@@ -14,6 +14,11 @@
 #  3. Sending Q messages one after another (each answered by the hub, no feedback) on a hub
 #     on IoT Hub's own ports (azure-iot-hub cannot use others; skipped when they are taken):
 #     the official Python service SDK (azure-iot-hub, uamqp) and c2d's Python ServiceClient.
+#  4. On that hub (the official Node SDKs cannot use other ports either): draining P queued
+#     messages over MQTT with the official Node device SDK (azure-iot-device +
+#     azure-iot-device-mqtt) and with c2d's Node DeviceClient (the c2d package built with the
+#     release profile), each message completed and printed as a JSON line; then sending Q
+#     messages one after another with azure-iothub and with c2d's Node ServiceClient.
 #
 #   scripts/compare.sh [--devices N] [--messages M] [--size S] [--in-flight K]
 #                      [--python-messages P] [--send-messages Q] [--skip-broker]
@@ -105,7 +110,7 @@ ratio() { python3 -c "import sys; print('%.2f' % (float(sys.argv[1]) / float(sys
 
 # --- 2. the official Python device SDK next to c2d's DeviceClient -------------------------
 venv=$root/tests/interop/.deps/venv
-tests/interop/install.sh python
+tests/interop/install.sh python node
 "$c2d" hub --data-dir "$work/hub" --mqtt-port 0 --amqp-port 0 --https-port 0 \
     --max-queue-depth $((py_messages + 10)) >"$work/hub.log" 2>&1 &
 pids+=($!)
@@ -155,7 +160,7 @@ send_py= send_c2d=
 if (exec 3<>/dev/tcp/127.0.0.1/5671) 2>/dev/null || (exec 3<>/dev/tcp/127.0.0.1/443) 2>/dev/null; then
     echo "compare: ports 5671/443 are taken: sending is not compared"
 else
-    "$c2d" hub --data-dir "$work/hub443" --mqtt-port 0 --max-queue-depth $((2 * send_messages + 10)) \
+    "$c2d" hub --data-dir "$work/hub443" --max-queue-depth $((2 * send_messages + py_messages + 10)) \
         >"$work/hub443.log" 2>&1 &
     pids+=($!)
     for _ in $(seq 100); do [ -f "$work/hub443/endpoints.json" ] && break; sleep 0.1; done
@@ -169,8 +174,32 @@ else
     echo "compare: c2d Python ServiceClient sending $send_messages messages"
     send_c2d=$(IOTHUB_SERVICE_CONNECTION_STRING=$owner IOTHUB_CA_FILE=$work/hub443/ca.pem C2D_COUNT=$send_messages \
         C2D_DEVICE_ID=sender-target C2D_RATE=1 "$c2d_py" tests/interop/python/c2d_service.py | grep -o 'RATE [0-9]*' | cut -d' ' -f2)
+
+    # --- 4. the official Node SDKs next to c2d's Node package, on the same hub --------------
+    c2d_node=$(scripts/node-env.sh --release)
+    on443() { IOTHUB_SERVICE_CONNECTION_STRING=$owner IOTHUB_CA_FILE=$work/hub443/ca.pem "$@"; }
+    receive_rate443() { # device command...
+        local device=$1 cs
+        shift
+        cs=$(on443 "$c2d" device create "$device")
+        on443 "$c2d" send --device "$device" --count "$py_messages" "{\"reading\": 21.5, \"unit\": \"C\"}" >/dev/null
+        on443 env IOTHUB_DEVICE_CONNECTION_STRING="$cs" C2D_COUNT="$py_messages" "$@" | rate
+    }
+    echo "compare: azure-iot-device (Node, MQTT) receiving $py_messages queued messages"
+    node_official=$(receive_rate443 node-device node tests/interop/node/drain.js)
+    echo "compare: c2d Node DeviceClient receiving $py_messages queued messages (release build)"
+    node_ours=$(receive_rate443 c2d-node-device env NODE_PATH="$c2d_node" node tests/interop/node/c2d_drain.js)
+    on443 "$c2d" purge --device sender-target >/dev/null
+    echo "compare: azure-iothub (Node) sending $send_messages messages"
+    node_send_official=$(on443 env C2D_DEVICE_ID=sender-target C2D_COUNT=$send_messages \
+        node tests/interop/node/send_rate.js | grep -o 'RATE [0-9]*' | cut -d' ' -f2)
+    on443 "$c2d" purge --device sender-target >/dev/null
+    echo "compare: c2d Node ServiceClient sending $send_messages messages"
+    node_send_ours=$(on443 env NODE_PATH="$c2d_node" C2D_DEVICE_ID=sender-target C2D_COUNT=$send_messages C2D_RATE=1 \
+        node tests/interop/node/c2d_service.js | grep -o 'RATE [0-9]*' | cut -d' ' -f2)
 fi
 
+node_pkg() { node -p "require('$root/tests/interop/node/node_modules/$1/package.json').version"; }
 python_version=$("$venv/bin/python" -c 'import importlib.metadata as m; print(m.version("azure-iot-device"))')
 hub_version=$("$venv/bin/python" -c 'import importlib.metadata as m; print(m.version("azure-iot-hub"))')
 echo
@@ -190,4 +219,14 @@ if [ -n "$send_py" ] && [ -n "$send_c2d" ]; then
     echo "sending $send_messages messages one after another (AMQP over TLS, each accepted before the next):"
     printf '  %-44s %10s msg/s\n' "azure-iot-hub $hub_version (Python)" "$send_py" "c2d Python ServiceClient" "$send_c2d"
     echo "  ratio c2d/azure-iot-hub: $(ratio "$send_c2d" "$send_py")"
+fi
+if [ -n "${node_ours:-}" ]; then
+    echo "receiving $py_messages queued messages over MQTT (8883) from one c2d hub, completing each (each printed as a JSON line):"
+    printf '  %-44s %10s msg/s\n' "azure-iot-device $(node_pkg azure-iot-device) (Node)" "${node_official%% *}" \
+        "c2d Node DeviceClient" "${node_ours%% *}"
+    echo "  ratio c2d Node/official Node SDK: $(ratio "${node_ours%% *}" "${node_official%% *}")"
+    echo "sending $send_messages messages one after another (AMQP over TLS, each accepted before the next):"
+    printf '  %-44s %10s msg/s\n' "azure-iothub $(node_pkg azure-iothub) (Node)" "$node_send_official" \
+        "c2d Node ServiceClient" "$node_send_ours"
+    echo "  ratio c2d Node/azure-iothub: $(ratio "$node_send_ours" "$node_send_official")"
 fi

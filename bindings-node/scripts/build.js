@@ -39,7 +39,6 @@ const args = ['build', '--manifest-path', manifest, '-p', 'c2d-node', '--profile
   '--message-format=json-render-diagnostics'];
 // the repository's lock file pins every crate; a tarball's is the same file, pruned by cargo
 if (!inTarball) args.push('--locked');
-if (profile === 'release') args.push('--config', 'profile.release.strip="symbols"');
 console.error(`c2d: building the native addon (cargo ${profile} profile); this takes a few minutes`);
 const started = Date.now();
 const env = { ...process.env };
@@ -71,6 +70,9 @@ if (!library) fail('cargo built no c2d_node library');
 const out = path.join(root, 'c2d.node');
 const partial = `${out}.${process.pid}`;
 fs.copyFileSync(library, partial);
+// a release addon goes without its symbol table (a third of its size), when binutils' strip
+// is there (it comes with gcc)
+if (profile === 'release') spawnSync('strip', ['--strip-unneeded', partial], { stdio: 'ignore' });
 fs.renameSync(partial, out);
 const mb = (fs.statSync(out).size / 1e6).toFixed(1);
 console.error(`c2d: built ${out} (${mb} MB) in ${((Date.now() - started) / 1000).toFixed(0)} s`);

@@ -53,7 +53,7 @@ test('misuse is refused clearly', async () => {
   await assert.rejects(c2d.DeviceClient.connect(cs, { transport: 'carrier-pigeon' }), c2d.InvalidArgumentError);
   await assert.rejects(c2d.DeviceClient.connect('HostName=;nonsense'), c2d.InvalidArgumentError);
   await assert.rejects(c2d.DeviceClient.connect(42), TypeError);
-  await assert.rejects(c2d.DeviceClient.connect(cs, { ...hub.deviceOptions(), trustedCa: 12 }), /trustedCa|string|Buffer/);
+  await assert.rejects(c2d.DeviceClient.connect(cs, { ...hub.deviceOptions(), trustedCa: 12 }), TypeError);
   await assert.rejects(c2d.DeviceClient.connect(cs, { ...hub.deviceOptions(), trustedCaFile: '/no/such/ca.pem' }), c2d.InvalidArgumentError);
   await assert.rejects(c2d.DeviceClient.connect(cs, { ...hub.deviceOptions(), trustedCaFile: hub.caFile }), c2d.InvalidArgumentError);
   await assert.rejects(c2d.DeviceClient.connect(cs, { timeoutMs: -1, ...hub.deviceOptions() }), c2d.InvalidArgumentError);
@@ -79,8 +79,8 @@ test('misuse is refused clearly', async () => {
   const m = await dev.receive({ timeoutMs: WAIT });
   assert.ok(m);
   await m.complete();
-  assert.throws(() => m.complete(), c2d.AlreadySettledError);
-  assert.throws(() => m.reject(), (e) => e.code === 'C2D_ALREADY_SETTLED');
+  await assert.rejects(m.complete(), c2d.AlreadySettledError);
+  await assert.rejects(m.reject(), (e) => e.code === 'C2D_ALREADY_SETTLED');
   // use after close; closing twice is fine
   await dev.close();
   await assert.rejects(dev.receive({ timeoutMs: 100 }), c2d.ClosedError);

@@ -61,7 +61,7 @@ for (const transport of TRANSPORTS) {
       // the failed settle gave the delivery up, acknowledging nothing: the hub delivers the
       // message again once its lock ends
       assert.equal(m.settled, true);
-      assert.throws(() => m.abandon(), c2d.AlreadySettledError);
+      await assert.rejects(m.abandon(), c2d.AlreadySettledError);
       hub.advanceClock(61_000);
       const again = await received(device);
       assert.equal(again.body.toString(), 'reject me');
