@@ -9,8 +9,12 @@ export declare class DeviceClient {
    * The next message, waiting at most `timeoutMs` (absent: as long as it takes); `null`
    * when the time is up. Rejects with `C2D_CLOSED` once the client is closed, and with the
    * error that ended the connection for good (credentials refused, retries exhausted).
+   *
+   * A message the client has already received is returned at once, without a Promise:
+   * handing each message over through the engine's threads costs two thread wake-ups,
+   * which is what a drain of buffered messages would otherwise spend its time on.
    */
-  receive(timeoutMs?: number | undefined | null): Promise<ReceivedMessage | null>
+  receive(timeoutMs?: number | undefined | null): ReceivedMessage | Promise<ReceivedMessage | null>
   /**
    * Disconnects, after the settlements already made have reached the hub. Messages not
    * settled go back to the hub's queue. Closing twice does nothing.
@@ -191,9 +195,12 @@ export declare class ServiceClient {
   statusChanges(): StatusChanges
 }
 
-/** The status changes of one client, from the moment this was made. */
+/**
+ * The status changes of one client, from the moment this was made, up to the one that
+ * disconnects it for good (closed, or given up on): no change follows that one.
+ */
 export declare class StatusChanges {
-  /** The next change; `null` once the client is closed. */
+  /** The next change; `null` after the disconnected one. */
   next(): Promise<Status | null>
 }
 
