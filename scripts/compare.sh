@@ -17,7 +17,8 @@
 #  4. On that hub (the official Node SDKs cannot use other ports either): draining P queued
 #     messages over MQTT with the official Node device SDK (azure-iot-device +
 #     azure-iot-device-mqtt) and with c2d's Node DeviceClient (the c2d package built with the
-#     release profile), each message completed and printed as a JSON line; then sending Q
+#     release profile; awaiting each complete, and with 'message' events as the official SDK
+#     is used), each message completed and printed as a JSON line; then sending Q
 #     messages one after another with azure-iothub and with c2d's Node ServiceClient.
 #
 #   scripts/compare.sh [--devices N] [--messages M] [--size S] [--in-flight K]
@@ -189,6 +190,8 @@ else
     node_official=$(receive_rate443 node-device node tests/interop/node/drain.js)
     echo "compare: c2d Node DeviceClient receiving $py_messages queued messages (release build)"
     node_ours=$(receive_rate443 c2d-node-device env NODE_PATH="$c2d_node" node tests/interop/node/c2d_drain.js)
+    node_ours_events=$(receive_rate443 c2d-node-events env NODE_PATH="$c2d_node" C2D_STYLE=events \
+        node tests/interop/node/c2d_drain.js)
     on443 "$c2d" purge --device sender-target >/dev/null
     echo "compare: azure-iothub (Node) sending $send_messages messages"
     node_send_official=$(on443 env C2D_DEVICE_ID=sender-target C2D_COUNT=$send_messages \
@@ -223,8 +226,9 @@ fi
 if [ -n "${node_ours:-}" ]; then
     echo "receiving $py_messages queued messages over MQTT (8883) from one c2d hub, completing each (each printed as a JSON line):"
     printf '  %-44s %10s msg/s\n' "azure-iot-device $(node_pkg azure-iot-device) (Node)" "${node_official%% *}" \
-        "c2d Node DeviceClient" "${node_ours%% *}"
-    echo "  ratio c2d Node/official Node SDK: $(ratio "${node_ours%% *}" "${node_official%% *}")"
+        "c2d Node DeviceClient (await each complete)" "${node_ours%% *}" \
+        "c2d Node DeviceClient ('message' events)" "${node_ours_events%% *}"
+    echo "  ratio c2d Node/official Node SDK: await $(ratio "${node_ours%% *}" "${node_official%% *}"), events $(ratio "${node_ours_events%% *}" "${node_official%% *}")"
     echo "sending $send_messages messages one after another (AMQP over TLS, each accepted before the next):"
     printf '  %-44s %10s msg/s\n' "azure-iothub $(node_pkg azure-iothub) (Node)" "$node_send_official" \
         "c2d Node ServiceClient" "$node_send_ours"
