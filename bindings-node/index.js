@@ -530,13 +530,23 @@ class DeviceClient extends node_events_1.EventEmitter {
         this.#closed = true;
         await this.#native.close();
     }
+    // Receives while someone listens: once the last 'message' listener is gone, the loop ends
+    // when its receive does (that one message is still emitted), and later messages stay
+    // queued at the hub; a new listener starts it again.
     async #emitMessages() {
         try {
-            for await (const m of this.messages())
-                this.emit('message', m);
+            while (this.listenerCount('message') > 0) {
+                const m = await this.#native.receive();
+                if (m)
+                    this.emit('message', new ReceivedMessage(m));
+            }
         }
         catch (e) {
-            this.emit('error', e);
+            if (!isClosed(e))
+                this.emit('error', e);
+        }
+        finally {
+            this.#emittingMessages = false;
         }
     }
     async #emitStatus(changes) {

@@ -615,11 +615,19 @@ export class DeviceClient extends EventEmitter<DeviceClientEvents> {
     await this.#native.close();
   }
 
+  // Receives while someone listens: once the last 'message' listener is gone, the loop ends
+  // when its receive does (that one message is still emitted), and later messages stay
+  // queued at the hub; a new listener starts it again.
   async #emitMessages(): Promise<void> {
     try {
-      for await (const m of this.messages()) this.emit('message', m);
+      while (this.listenerCount('message') > 0) {
+        const m = await this.#native.receive();
+        if (m) this.emit('message', new ReceivedMessage(m));
+      }
     } catch (e) {
-      this.emit('error', e as C2DError);
+      if (!isClosed(e)) this.emit('error', e as C2DError);
+    } finally {
+      this.#emittingMessages = false;
     }
   }
 

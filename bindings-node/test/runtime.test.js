@@ -83,7 +83,25 @@ test('the EventEmitter adapter: message, status and error events', async () => {
   await m.complete();
   assert.equal((await sent.outcome({ timeoutMs: WAIT })).status, c2d.FeedbackStatus.Success);
 
+  // without a 'message' listener nothing more is taken from the hub
+  const handler = (msg) => assert.fail(`received ${msg.body} with no listener wanted`);
+  dev.once('message', async (first) => {
+    await first.complete();
+  });
+  await svc.send('dev1', 'two');
+  await new Promise((r) => setTimeout(r, 300));
+  assert.equal(dev.listenerCount('message'), 0);
+  await svc.send('dev1', 'three');
+  await new Promise((r) => setTimeout(r, 300));
+  assert.equal(hub.queueDepth('dev1'), 1);
+  dev.on('message', handler);
+  dev.off('message', handler);
+  const again = await dev.receive({ timeoutMs: WAIT });
+  assert.equal(again.body.toString(), 'three');
+  await again.complete();
+
   // the hub goes away and the policy says never retry: receiving ends with an 'error'
+  dev.on('message', () => {});
   const failed = new Promise((resolve) => dev.once('error', resolve));
   await svc.close();
   await hub.stop();
