@@ -42,6 +42,7 @@ fn _native(py: Python<'_>, m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(error::error_kinds, m)?)?;
     m.add_function(wrap_pyfunction!(error::raise_error, m)?)?;
     m.add_function(wrap_pyfunction!(reset_log_cache, m)?)?;
+    m.add_function(wrap_pyfunction!(before_exit, m)?)?;
     Ok(())
 }
 
@@ -52,6 +53,19 @@ fn reset_log_cache() {
     if let Some(handle) = LOG_RESET.get() {
         handle.reset();
     }
+}
+
+/// Called at exit, before the interpreter finalizes (`c2d` registers it with `atexit`): stops
+/// the engine's records from reaching `logging`, then lets go of the GIL for a moment so that
+/// an engine thread still finishing a call into Python (the tail of an awaitable's completion,
+/// which pyo3-async-runtimes runs there) gets it done. An engine thread that takes the GIL once
+/// finalization has begun is ended by the interpreter in the middle of Rust frames, and the
+/// unwinding then frees Python objects without the GIL: the process crashed that way at exit,
+/// about one asyncio run in ten (examples/python/device_asyncio.py).
+#[pyfunction]
+fn before_exit(py: Python<'_>) {
+    log::set_max_level(log::LevelFilter::Off);
+    py.detach(|| std::thread::sleep(std::time::Duration::from_millis(50)));
 }
 
 static LOG_RESET: std::sync::OnceLock<pyo3_log::ResetHandle> = std::sync::OnceLock::new();

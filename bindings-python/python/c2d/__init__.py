@@ -9,6 +9,8 @@ local hub for tests. The engine logs to the ``logging`` loggers ``c2d.*`` (the c
 
 from __future__ import annotations
 
+import atexit
+
 from . import _native
 from ._model import (
     Ack,
@@ -43,6 +45,9 @@ from .errors import (
 )
 
 __version__: str = _native.__version__
+
+# before the interpreter finalizes: engine threads finish their calls into Python, and log no more
+atexit.register(_native.before_exit)
 
 
 def reset_log_cache() -> None:
