@@ -10,6 +10,9 @@ export declare const Transport: {
     readonly Amqp: "amqp";
     /** AMQP over a WebSocket (443). */
     readonly AmqpWs: "amqp_ws";
+    /** HTTPS polling (443): every settlement; messages arrive when the client polls (at
+     * connect, then every `pollIntervalMs`, 25 minutes by default). */
+    readonly Https: "https";
 };
 /** How a device reaches its hub. */
 export type Transport = (typeof Transport)[keyof typeof Transport];
@@ -463,6 +466,10 @@ export interface DeviceClientOptions extends ClientOptions {
     amqpPort?: number;
     /** How many messages may be delivered and not yet settled. */
     inFlight?: number;
+    /** How long an HTTPS client waits between polls once the queue is empty, in milliseconds
+     * (25 minutes, IoT Hub's guidance, when absent; each poll drains the queue; poll more
+     * often only in development). */
+    pollIntervalMs?: number;
 }
 /** A service client's options. */
 export interface ServiceClientOptions extends ClientOptions {

@@ -54,6 +54,9 @@ exports.Transport = {
     Amqp: 'amqp',
     /** AMQP over a WebSocket (443). */
     AmqpWs: 'amqp_ws',
+    /** HTTPS polling (443): every settlement; messages arrive when the client polls (at
+     * connect, then every `pollIntervalMs`, 25 minutes by default). */
+    Https: 'https',
 };
 /** How a back end reaches its hub. */
 exports.ServiceTransport = {

@@ -22,6 +22,9 @@ export const Transport = {
   Amqp: 'amqp',
   /** AMQP over a WebSocket (443). */
   AmqpWs: 'amqp_ws',
+  /** HTTPS polling (443): every settlement; messages arrive when the client polls (at
+   * connect, then every `pollIntervalMs`, 25 minutes by default). */
+  Https: 'https',
 } as const;
 /** How a device reaches its hub. */
 export type Transport = (typeof Transport)[keyof typeof Transport];
@@ -481,6 +484,10 @@ export interface DeviceClientOptions extends ClientOptions {
   amqpPort?: number;
   /** How many messages may be delivered and not yet settled. */
   inFlight?: number;
+  /** How long an HTTPS client waits between polls once the queue is empty, in milliseconds
+   * (25 minutes, IoT Hub's guidance, when absent; each poll drains the queue; poll more
+   * often only in development). */
+  pollIntervalMs?: number;
 }
 
 /** A service client's options. */

@@ -206,7 +206,7 @@ export declare class StatusChanges {
 
 /** The options of a device client. */
 export interface DeviceClientOptions {
-  /** `mqtt` (the default), `mqtt_ws`, `amqp` or `amqp_ws`. */
+  /** `mqtt` (the default), `mqtt_ws`, `amqp`, `amqp_ws` or `https`. */
   transport?: string
   /** PEM of the CA certificates to trust instead of the system's. */
   trustedCa?: string | Buffer
@@ -226,6 +226,8 @@ export interface DeviceClientOptions {
   sasTokenTtlMs?: number
   /** How many messages may be delivered and not yet settled. */
   inFlight?: number
+  /** How long an HTTPS client waits between polls once the queue is empty, in milliseconds. */
+  pollIntervalMs?: number
 }
 
 /**

@@ -454,7 +454,7 @@ typedef uint32_t c2d_service_transport;
 #define C2D_TRANSPORT_MQTT_WS 1
 
 /**
- * AMQP 1.0 over TLS, port 5671 (the only one that can reject and abandon).
+ * AMQP 1.0 over TLS, port 5671 (with HTTPS, the transports that can reject and abandon).
  */
 #define C2D_TRANSPORT_AMQP 2
 
@@ -462,6 +462,13 @@ typedef uint32_t c2d_service_transport;
  * AMQP over WebSockets over TLS, port 443.
  */
 #define C2D_TRANSPORT_AMQP_WS 3
+
+/**
+ * HTTPS polling, port 443: every settlement; messages arrive when the client polls (at
+ * connect, then every poll interval, 25 minutes by default: see
+ * `c2d_device_options_set_poll_interval_ms`).
+ */
+#define C2D_TRANSPORT_HTTPS 4
 
 #if defined(C2D_HUB)
 /**
@@ -699,6 +706,22 @@ c2d_result c2d_device_options_set_sas_token_ttl_s(struct c2d_device_options *opt
 C2D_NODISCARD
 c2d_result c2d_device_options_set_in_flight(struct c2d_device_options *options,
                                             uint16_t in_flight);
+
+/**
+ * Sets how long an HTTPS client waits between polls once the queue is empty (25 minutes by
+ * default, IoT Hub's guidance: IoT Hub throttles HTTPS receives, so poll more often only in
+ * development). Each poll drains the queue. The other transports ignore it.
+ *
+ * @param options The options.
+ * @param interval_ms The interval in milliseconds (at least 1).
+ * @retval C2D_RESULT_OK The interval was set.
+ * @retval C2D_RESULT_INVALID_ARGUMENT `options` is NULL or `interval_ms` is 0.
+ *
+ * Thread safety: not concurrently with other calls on the same options.
+ */
+C2D_NODISCARD
+c2d_result c2d_device_options_set_poll_interval_ms(struct c2d_device_options *options,
+                                                   uint32_t interval_ms);
 
 /**
  * Delivers messages to `callback` on a library thread instead of through

@@ -13,26 +13,9 @@ use crate::retry::RetryPolicy;
 use crate::runtime::{opt_millis, promise};
 use crate::status::{status, Status, StatusChanges};
 
-/// The engine's transport of its JavaScript name.
+/// The engine's transport of its JavaScript name (`Transport`'s values are the engine's names).
 fn transport(name: Option<&str>) -> c2d::Result<Transport> {
-    match name.unwrap_or("mqtt") {
-        "mqtt" => Ok(Transport::Mqtt),
-        "mqtt_ws" => Ok(Transport::MqttWs),
-        "amqp" => Ok(Transport::Amqp),
-        "amqp_ws" => Ok(Transport::AmqpWs),
-        other => Err(Error::invalid_argument(format!(
-            "transport must be mqtt, mqtt_ws, amqp or amqp_ws, not {other:?}"
-        ))),
-    }
-}
-
-fn transport_name(t: Transport) -> &'static str {
-    match t {
-        Transport::Mqtt => "mqtt",
-        Transport::MqttWs => "mqtt_ws",
-        Transport::Amqp => "amqp",
-        Transport::AmqpWs => "amqp_ws",
-    }
+    name.unwrap_or("mqtt").parse()
 }
 
 /// The PEM of a `trustedCa` (text or Buffer) or `trustedCaFile` option.
@@ -56,7 +39,7 @@ pub fn trusted_ca_pem(
 /// The options of a device client.
 #[napi(object)]
 pub struct DeviceClientOptions {
-    /// `mqtt` (the default), `mqtt_ws`, `amqp` or `amqp_ws`.
+    /// `mqtt` (the default), `mqtt_ws`, `amqp`, `amqp_ws` or `https`.
     pub transport: Option<String>,
     /// PEM of the CA certificates to trust instead of the system's.
     pub trusted_ca: Option<Either<String, Buffer>>,
@@ -76,6 +59,8 @@ pub struct DeviceClientOptions {
     pub sas_token_ttl_ms: Option<f64>,
     /// How many messages may be delivered and not yet settled.
     pub in_flight: Option<u16>,
+    /// How long an HTTPS client waits between polls once the queue is empty, in milliseconds.
+    pub poll_interval_ms: Option<f64>,
 }
 
 fn builder(
@@ -109,6 +94,9 @@ fn builder(
     }
     if let Some(n) = o.in_flight {
         b = b.in_flight(n);
+    }
+    if let Some(i) = opt_millis("pollIntervalMs", o.poll_interval_ms)? {
+        b = b.poll_interval(i);
     }
     Ok(b)
 }
@@ -189,7 +177,7 @@ impl DeviceClient {
     /// The transport, as its name (`amqp`).
     #[napi(getter)]
     pub fn transport(&self) -> &'static str {
-        transport_name(self.client.transport())
+        self.client.transport().as_str()
     }
 
     /// The connection's status now.

@@ -5,7 +5,9 @@ const assert = require('node:assert/strict');
 const c2d = require('..');
 
 /** The device transports, each run through the whole scenario list. */
-const TRANSPORTS = [c2d.Transport.Mqtt, c2d.Transport.MqttWs, c2d.Transport.Amqp, c2d.Transport.AmqpWs];
+const TRANSPORTS = Object.values(c2d.Transport);
+/** How often the HTTPS devices of the tests poll, in ms (a local hub does not throttle). */
+const POLL_MS = 50;
 /** How long a test waits for something that should come at once, in ms. */
 const WAIT = 15_000;
 
@@ -20,7 +22,8 @@ function startHub(options = {}) {
   });
 }
 
-const isAmqp = (t) => t === c2d.Transport.Amqp || t === c2d.Transport.AmqpWs;
+/** Whether the transport can reject and abandon: every one but MQTT's. */
+const settlesAll = (t) => t !== c2d.Transport.Mqtt && t !== c2d.Transport.MqttWs;
 const fastRetry = () => c2d.RetryPolicy.fixed(100, { maxRetries: 50 });
 
 async function received(device) {
@@ -29,4 +32,4 @@ async function received(device) {
   return m;
 }
 
-module.exports = { TRANSPORTS, WAIT, startHub, isAmqp, fastRetry, received };
+module.exports = { TRANSPORTS, POLL_MS, WAIT, startHub, settlesAll, fastRetry, received };

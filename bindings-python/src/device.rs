@@ -10,26 +10,9 @@ use crate::message::ReceivedMessage;
 use crate::runtime::{awaitable, seconds, wait, wait_for};
 use crate::status::{status, Status, StatusChanges};
 
-/// The engine's transport of its Python name.
+/// The engine's transport of its Python name (`Transport`'s values are the engine's names).
 fn transport(name: &str) -> PyResult<Transport> {
-    match name {
-        "mqtt" => Ok(Transport::Mqtt),
-        "mqtt_ws" => Ok(Transport::MqttWs),
-        "amqp" => Ok(Transport::Amqp),
-        "amqp_ws" => Ok(Transport::AmqpWs),
-        other => Err(to_py(Error::invalid_argument(format!(
-            "transport must be mqtt, mqtt_ws, amqp or amqp_ws, not {other:?}"
-        )))),
-    }
-}
-
-fn transport_name(t: Transport) -> &'static str {
-    match t {
-        Transport::Mqtt => "mqtt",
-        Transport::MqttWs => "mqtt_ws",
-        Transport::Amqp => "amqp",
-        Transport::AmqpWs => "amqp_ws",
-    }
+    name.parse().map_err(to_py)
 }
 
 /// The PEM of a `trusted_ca=` (text or bytes) or `trusted_ca_file=` option.
@@ -80,7 +63,8 @@ impl DeviceClientOptions {
     #[new]
     #[pyo3(signature = (connection_string, *, transport = "mqtt", trusted_ca = None,
         trusted_ca_file = None, port = None, mqtt_port = None, amqp_port = None,
-        https_port = None, retry = None, timeout = None, sas_token_ttl = None, in_flight = None))]
+        https_port = None, retry = None, timeout = None, sas_token_ttl = None, in_flight = None,
+        poll_interval = None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         connection_string: &str,
@@ -95,6 +79,7 @@ impl DeviceClientOptions {
         timeout: Option<f64>,
         sas_token_ttl: Option<f64>,
         in_flight: Option<u16>,
+        poll_interval: Option<f64>,
     ) -> PyResult<Self> {
         let mut b = c2d::DeviceClient::builder(connection_string)
             .map_err(to_py)?
@@ -123,6 +108,9 @@ impl DeviceClientOptions {
         }
         if let Some(n) = in_flight {
             b = b.in_flight(n);
+        }
+        if let Some(i) = poll_interval {
+            b = b.poll_interval(seconds("poll_interval", i)?);
         }
         Ok(DeviceClientOptions { builder: b })
     }
@@ -209,7 +197,7 @@ impl DeviceClient {
     /// The transport, as its name (`"amqp"`).
     #[getter]
     fn transport(&self) -> &'static str {
-        transport_name(self.client.transport())
+        self.client.transport().as_str()
     }
 
     /// The connection's status now.

@@ -11,7 +11,9 @@ import c2d
 from c2d.testing import LocalHub
 
 #: The device transports, each run through the whole scenario list.
-TRANSPORTS = [c2d.Transport.MQTT, c2d.Transport.MQTT_WS, c2d.Transport.AMQP, c2d.Transport.AMQP_WS]
+TRANSPORTS = list(c2d.Transport)
+#: How often the HTTPS devices of the tests poll (a local hub does not throttle).
+POLL = 0.05
 #: How long a test waits for something that should come at once.
 WAIT = 15.0
 
@@ -28,8 +30,10 @@ def hub() -> Iterator[LocalHub]:
         yield h
 
 
-def is_amqp(transport: c2d.Transport) -> bool:
-    return transport in (c2d.Transport.AMQP, c2d.Transport.AMQP_WS)
+def settles_all(transport: c2d.Transport) -> bool:
+    """Whether the transport can reject and abandon (and says when a message was enqueued):
+    every transport but MQTT's."""
+    return transport not in (c2d.Transport.MQTT, c2d.Transport.MQTT_WS)
 
 
 def fast_retry() -> c2d.RetryPolicy:

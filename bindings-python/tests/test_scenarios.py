@@ -11,7 +11,7 @@ import c2d
 import c2d.aio
 from c2d.testing import LocalHub
 
-from conftest import TRANSPORTS, WAIT, fast_retry, is_amqp
+from conftest import POLL, TRANSPORTS, WAIT, fast_retry, settles_all
 
 
 def received(device: c2d.DeviceClient) -> c2d.ReceivedMessage:
@@ -25,7 +25,7 @@ def test_scenarios_blocking(hub: LocalHub, transport: c2d.Transport) -> None:
     with c2d.ServiceClient.connect(hub.owner_connection_string, **hub.service_options()) as svc:
         cs = svc.registry.create_device("dev1").connection_string
         assert cs is not None
-        device = c2d.DeviceClient.connect(cs, transport=transport, retry=fast_retry(), **hub.device_options())
+        device = c2d.DeviceClient.connect(cs, transport=transport, retry=fast_retry(), poll_interval=POLL, **hub.device_options())
         assert device.transport == transport
         connected = device.status
         assert connected.state == c2d.ConnectionState.CONNECTED
@@ -37,7 +37,7 @@ def test_scenarios_blocking(hub: LocalHub, transport: c2d.Transport) -> None:
         assert (m.body, m.message_id, m.correlation_id) == (b"hello", sent.message_id, "c-1")
         assert m.properties["colour"] == "blue"
         assert m.ack == c2d.Ack.FULL and m.delivery_count == 0
-        if is_amqp(transport):  # MQTT's topic carries no enqueued time
+        if settles_all(transport):  # MQTT's topic carries no enqueued time
             assert m.enqueued_time is not None and m.enqueued_time.tzinfo is not None
         m.complete()
         assert m.settled
@@ -48,7 +48,7 @@ def test_scenarios_blocking(hub: LocalHub, transport: c2d.Transport) -> None:
         # reject → Rejected; abandon → redelivery; the last allowed abandon → DeliveryCountExceeded
         rejected = svc.send("dev1", c2d.Message(b"reject me", ack=c2d.Ack.FULL))
         m = received(device)
-        if is_amqp(transport):
+        if settles_all(transport):
             m.reject()
             assert rejected.outcome(timeout=WAIT).status == c2d.FeedbackStatus.REJECTED
             abandoned = svc.send("dev1", c2d.Message(b"abandon me", ack=c2d.Ack.FULL))
@@ -100,6 +100,10 @@ def test_scenarios_blocking(hub: LocalHub, transport: c2d.Transport) -> None:
         second = received(device)
         assert second.body == b"slow"
         second.complete()
+        if transport == c2d.Transport.HTTPS:
+            # the hub ended the first lock: its token is refused (412)
+            with pytest.raises(c2d.MessageLockLostError):
+                first.complete()
         del first
 
         # feedback(): every record
@@ -116,7 +120,7 @@ def test_scenarios_blocking(hub: LocalHub, transport: c2d.Transport) -> None:
         # bad token: refused, and not retried
         bad = cs.replace("SharedAccessKey=", "SharedAccessKey=AAAA")
         with pytest.raises(c2d.UnauthorizedError):
-            c2d.DeviceClient.connect(bad, transport=transport, retry=fast_retry(), **hub.device_options())
+            c2d.DeviceClient.connect(bad, transport=transport, retry=fast_retry(), poll_interval=POLL, **hub.device_options())
 
         # closed clients
         device.close()
@@ -141,7 +145,7 @@ async def test_scenarios_asyncio(hub: LocalHub, transport: c2d.Transport) -> Non
     async with await c2d.aio.ServiceClient.connect(hub.owner_connection_string, **hub.service_options()) as svc:
         cs = (await svc.registry.create_device("dev1")).connection_string
         assert cs is not None
-        device = await c2d.aio.DeviceClient.connect(cs, transport=transport, retry=fast_retry(), **hub.device_options())
+        device = await c2d.aio.DeviceClient.connect(cs, transport=transport, retry=fast_retry(), poll_interval=POLL, **hub.device_options())
 
         sent = await svc.send("dev1", c2d.Message("hello", ack=c2d.Ack.FULL, properties={"colour": "blue"}))
         async for m in device.messages():
@@ -152,7 +156,7 @@ async def test_scenarios_asyncio(hub: LocalHub, transport: c2d.Transport) -> Non
 
         rejected = await svc.send("dev1", c2d.Message(b"reject me", ack=c2d.Ack.FULL))
         m = await areceived(device)
-        if is_amqp(transport):
+        if settles_all(transport):
             await m.reject()
             assert (await rejected.outcome(timeout=WAIT)).status == c2d.FeedbackStatus.REJECTED
             abandoned = await svc.send("dev1", c2d.Message(b"abandon me", ack=c2d.Ack.FULL))
@@ -194,6 +198,9 @@ async def test_scenarios_asyncio(hub: LocalHub, transport: c2d.Transport) -> Non
         second = await areceived(device)
         assert second.body == b"slow"
         await second.complete()
+        if transport == c2d.Transport.HTTPS:
+            with pytest.raises(c2d.MessageLockLostError):
+                await first.complete()
         del first
 
         feedback = svc.feedback()
@@ -206,7 +213,7 @@ async def test_scenarios_asyncio(hub: LocalHub, transport: c2d.Transport) -> Non
 
         bad = cs.replace("SharedAccessKey=", "SharedAccessKey=AAAA")
         with pytest.raises(c2d.UnauthorizedError):
-            await c2d.aio.DeviceClient.connect(bad, transport=transport, retry=fast_retry(), **hub.device_options())
+            await c2d.aio.DeviceClient.connect(bad, transport=transport, retry=fast_retry(), poll_interval=POLL, **hub.device_options())
 
         await device.close()
         assert [m async for m in device.messages()] == []

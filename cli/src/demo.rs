@@ -13,7 +13,7 @@ async fn device(hub: &LocalHub, cs: &str, transport: Transport) -> Result<Device
     let port = match transport {
         Transport::Mqtt => hub.mqtt_port(),
         Transport::Amqp => hub.amqp_port(),
-        Transport::MqttWs | Transport::AmqpWs => hub.https_port(),
+        Transport::MqttWs | Transport::AmqpWs | Transport::Https => hub.https_port(),
     };
     Ok(DeviceClient::builder(cs)?
         .transport(transport)

@@ -263,6 +263,8 @@ pub enum TransportArg {
     MqttWs,
     Amqp,
     AmqpWs,
+    /// HTTPS polling (see --poll-interval).
+    Https,
 }
 
 impl From<TransportArg> for Transport {
@@ -272,6 +274,7 @@ impl From<TransportArg> for Transport {
             TransportArg::MqttWs => Transport::MqttWs,
             TransportArg::Amqp => Transport::Amqp,
             TransportArg::AmqpWs => Transport::AmqpWs,
+            TransportArg::Https => Transport::Https,
         }
     }
 }
@@ -303,12 +306,16 @@ pub struct ReceiveArgs {
     /// Complete each message (the default).
     #[arg(long)]
     complete: bool,
-    /// Reject each message (AMQP).
+    /// Reject each message (AMQP, HTTPS).
     #[arg(long)]
     reject: bool,
-    /// Abandon each message (AMQP).
+    /// Abandon each message (AMQP, HTTPS).
     #[arg(long)]
     abandon: bool,
+    /// How often to poll over HTTPS once the queue is empty (25m, IoT Hub's guidance, by
+    /// default; e.g. 1s in development).
+    #[arg(long, value_parser = humantime::parse_duration)]
+    poll_interval: Option<Duration>,
     /// Stop when no message arrives for this long (e.g. 30s).
     #[arg(long, value_parser = humantime::parse_duration)]
     timeout: Option<Duration>,
@@ -376,6 +383,9 @@ pub async fn receive(a: ReceiveArgs) -> Result<()> {
     }
     if let Some(p) = a.port {
         b = b.port(p);
+    }
+    if let Some(i) = a.poll_interval {
+        b = b.poll_interval(i);
     }
     let device = b.connect().await?;
     progress("waiting for messages… (Ctrl-C to stop)");

@@ -135,7 +135,7 @@ pub async fn run(a: SoakArgs) -> Result<()> {
     let device_port_index = match a.transport {
         TransportArg::Mqtt => 0,
         TransportArg::Amqp => 1,
-        TransportArg::MqttWs | TransportArg::AmqpWs => 2,
+        TransportArg::MqttWs | TransportArg::AmqpWs | TransportArg::Https => 2,
     };
     let mut proxies = Vec::new();
     let dial = if a.chaos == Chaos::Network {
@@ -176,6 +176,8 @@ pub async fn run(a: SoakArgs) -> Result<()> {
             .trusted_ca_pem(ca.clone())
             .port(dial[device_port_index])
             .retry(retry.clone())
+            // HTTPS devices poll as fast as a development hub allows
+            .poll_interval(Duration::from_millis(50))
             .connect()
             .await
             .with_context(|| format!("connecting {id}"))?;

@@ -11,6 +11,7 @@ pub mod amqp;
 pub mod connection_string;
 pub mod device;
 pub mod error;
+mod http;
 pub mod identity;
 pub mod message;
 pub mod property_bag;

@@ -24,10 +24,14 @@ pub type c2d_transport = u32;
 pub const C2D_TRANSPORT_MQTT: c2d_transport = 0;
 /// MQTT over WebSockets over TLS, port 443.
 pub const C2D_TRANSPORT_MQTT_WS: c2d_transport = 1;
-/// AMQP 1.0 over TLS, port 5671 (the only one that can reject and abandon).
+/// AMQP 1.0 over TLS, port 5671 (with HTTPS, the transports that can reject and abandon).
 pub const C2D_TRANSPORT_AMQP: c2d_transport = 2;
 /// AMQP over WebSockets over TLS, port 443.
 pub const C2D_TRANSPORT_AMQP_WS: c2d_transport = 3;
+/// HTTPS polling, port 443: every settlement; messages arrive when the client polls (at
+/// connect, then every poll interval, 25 minutes by default: see
+/// `c2d_device_options_set_poll_interval_ms`).
+pub const C2D_TRANSPORT_HTTPS: c2d_transport = 4;
 
 fn transport_of(code: c2d_transport) -> c2d_core::Result<Transport> {
     match code {
@@ -35,6 +39,7 @@ fn transport_of(code: c2d_transport) -> c2d_core::Result<Transport> {
         C2D_TRANSPORT_MQTT_WS => Ok(Transport::MqttWs),
         C2D_TRANSPORT_AMQP => Ok(Transport::Amqp),
         C2D_TRANSPORT_AMQP_WS => Ok(Transport::AmqpWs),
+        C2D_TRANSPORT_HTTPS => Ok(Transport::Https),
         other => Err(invalid(format!("{other} is not a c2d_transport"))),
     }
 }
@@ -94,6 +99,7 @@ pub struct c2d_device_options {
     timeout: Option<Duration>,
     sas_token_ttl: Option<Duration>,
     in_flight: Option<u16>,
+    poll_interval: Option<Duration>,
     on_message: Option<(
         unsafe extern "C" fn(*mut c_void, *mut c2d_message),
         UserData,
@@ -126,6 +132,9 @@ impl c2d_device_options {
         }
         if let Some(n) = self.in_flight {
             b = b.in_flight(n);
+        }
+        if let Some(i) = self.poll_interval {
+            b = b.poll_interval(i);
         }
         b
     }
@@ -329,6 +338,31 @@ pub extern "C" fn c2d_device_options_set_in_flight(
             return Err(invalid("in_flight must be at least 1"));
         }
         o.in_flight = Some(in_flight);
+        Ok(())
+    })
+}
+
+/// Sets how long an HTTPS client waits between polls once the queue is empty (25 minutes by
+/// default, IoT Hub's guidance: IoT Hub throttles HTTPS receives, so poll more often only in
+/// development). Each poll drains the queue. The other transports ignore it.
+///
+/// @param options The options.
+/// @param interval_ms The interval in milliseconds (at least 1).
+/// @retval C2D_RESULT_OK The interval was set.
+/// @retval C2D_RESULT_INVALID_ARGUMENT `options` is NULL or `interval_ms` is 0.
+///
+/// Thread safety: not concurrently with other calls on the same options.
+#[no_mangle]
+#[must_use]
+pub extern "C" fn c2d_device_options_set_poll_interval_ms(
+    options: *mut c2d_device_options,
+    interval_ms: u32,
+) -> c2d_result {
+    set_option(options, |o| {
+        if interval_ms == 0 {
+            return Err(invalid("interval_ms must be at least 1"));
+        }
+        o.poll_interval = Some(Duration::from_millis(interval_ms.into()));
         Ok(())
     })
 }

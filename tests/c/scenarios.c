@@ -70,7 +70,9 @@ static void scenarios(c2d_transport transport) {
     OK(c2d_service_client_create_device(service, "dev1", &cs));
     c2d_device_client *device = NULL;
     OK(test_device(&t, cs, transport, &device));
-    bool amqp = transport == C2D_TRANSPORT_AMQP || transport == C2D_TRANSPORT_AMQP_WS;
+    /* every settlement (AMQP and HTTPS), not MQTT's complete only */
+    bool amqp = transport == C2D_TRANSPORT_AMQP || transport == C2D_TRANSPORT_AMQP_WS ||
+                transport == C2D_TRANSPORT_HTTPS;
     c2d_connection_status status;
     OK(c2d_device_client_connection_status(device, &status));
     CHECK(status == C2D_CONNECTION_STATUS_CONNECTED);
@@ -190,6 +192,10 @@ static void scenarios(c2d_transport transport) {
     check_body(m, "slow");
     OK(c2d_message_complete(m));
     c2d_message_free(m);
+    if (transport == C2D_TRANSPORT_HTTPS) {
+        /* the hub ended the first lock: its token is refused (412) */
+        EXPECT(C2D_RESULT_MESSAGE_LOCK_LOST, c2d_message_complete(first));
+    }
     c2d_message_free(first);
 
     step("every feedback record, through feedback_receive");
@@ -334,6 +340,7 @@ int main(void) {
         {"mqtt-ws", C2D_TRANSPORT_MQTT_WS},
         {"amqp", C2D_TRANSPORT_AMQP},
         {"amqp-ws", C2D_TRANSPORT_AMQP_WS},
+        {"https", C2D_TRANSPORT_HTTPS},
     };
     const char *only = getenv("C2D_TEST_TRANSPORT");
     for (size_t i = 0; i < sizeof transports / sizeof transports[0]; i++) {

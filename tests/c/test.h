@@ -114,6 +114,7 @@ static inline c2d_device_options *test_device_options(const test_hub *t, c2d_tra
     OK(c2d_device_options_set_transport(opts, transport));
     OK(c2d_device_options_set_trusted_ca_pem(opts, (const uint8_t *)t->ca_pem, strlen(t->ca_pem)));
     OK(c2d_device_options_set_port(opts, test_hub_port(t, transport)));
+    OK(c2d_device_options_set_poll_interval_ms(opts, 50)); /* HTTPS only */
     OK(c2d_retry_policy_fixed_new(100, 20, &retry));
     OK(c2d_device_options_set_retry(opts, retry));
     c2d_retry_policy_free(retry);

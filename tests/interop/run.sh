@@ -178,7 +178,7 @@ out=$(node_registry IOTHUB_SERVICE_CONNECTION_STRING="$owner" 2>&1 | tail -n 1)
 
 # 8. c2d's own clients against the official SDKs (c2d's CLI is a thin layer on them).
 export C2D_DEVICE_CS=$(create c2d-dev) || exit 1
-c2d_receive() { IOTHUB_DEVICE_CONNECTION_STRING=$C2D_DEVICE_CS "$c2d" receive --json --timeout 30s "$@"; }
+c2d_receive() { IOTHUB_DEVICE_CONNECTION_STRING=$C2D_DEVICE_CS "$c2d" receive --json --timeout 30s --poll-interval 200ms "$@"; }
 #  a. c2d's ServiceClient → the official Python device SDK
 name=c2d-service_py-device
 device_start "$work/$name-dev" IOTHUB_DEVICE_CONNECTION_STRING="$C2D_DEVICE_CS" C2D_COUNT=2 C2D_RUN_ID=$name
@@ -190,8 +190,22 @@ for i in 1 2; do
 done
 device_wait; d=$?
 result $name $((s | d)) "service: $(tail -n 2 "$work/$name-svc.out" 2>/dev/null); device: $(tail -n 1 "$work/$name-dev.out")"
+#  a'. c2d's ServiceClient → the official Node device SDK over HTTP (azure-iot-device-http),
+#     complete and reject, each outcome judged by c2d's own wait for the feedback
+name=c2d-service_node-http-device
+start_device "$work/$name-dev" node "$here/node/device.js" IOTHUB_DEVICE_CONNECTION_STRING="$C2D_DEVICE_CS" \
+    DEVICE_TRANSPORT=http C2D_COUNT=2 C2D_RUN_ID=$name
+s=0
+for i in 1 2; do
+    action=complete expect=Success; [ $i = 2 ] && action=reject expect=Rejected
+    out=$("$c2d" send --device c2d-dev --ack full --wait --json --message-id "$name-$i" \
+        --property run=$name --property seq=$i --property action=$action "c2d-$name-$i" 2>&1)
+    [[ $out == *"\"statusCode\":\"$expect\""* ]] || { s=1; echo "$out" >>"$work/$name-svc.out"; }
+done
+device_wait; d=$?
+result $name $((s | d)) "service: $(tail -n 2 "$work/$name-svc.out" 2>/dev/null); device: $(tail -n 1 "$work/$name-dev.out")"
 #  b. the official Node service SDK → c2d's DeviceClient, on every transport
-for transport in mqtt mqtt-ws amqp amqp-ws; do
+for transport in mqtt mqtt-ws amqp amqp-ws https; do
     name=node-service_c2d-device-$transport
     c2d_receive --transport $transport --count 2 --complete >"$work/$name-dev.out" 2>"$work/$name-dev.err" &
     rpid=$!
@@ -202,19 +216,20 @@ for transport in mqtt mqtt-ws amqp amqp-ws; do
     [ "$(grep -c '"action":"completed"' "$work/$name-dev.out")" = 2 ] && grep -q '"k":"v w"' "$work/$name-dev.out" || d=1
     result $name $((s | d)) "service: $(tail -n 1 "$work/$name-svc.out"); device: $(tail -n 2 "$work/$name-dev.out" "$work/$name-dev.err")"
 done
-#  c. c2d's device rejects and abandons over AMQP; the Node service SDK sees the outcomes
-for action in reject abandon; do
-    name=c2d-device-${action}_node-feedback
+#  c. c2d's device rejects and abandons over AMQP and HTTPS; the Node service SDK sees the
+#     outcomes
+for transport in amqp https; do for action in reject abandon; do
+    name=c2d-device-${action}-${transport}_node-feedback
     count=1; [ $action = abandon ] && count=10 # IoT Hub's max delivery count
     expect=Rejected; [ $action = abandon ] && expect=DeliveryCountExceeded
-    c2d_receive --transport amqp --count $count --$action >"$work/$name-dev.out" 2>"$work/$name-dev.err" &
+    c2d_receive --transport $transport --count $count --$action >"$work/$name-dev.out" 2>"$work/$name-dev.err" &
     rpid=$!
     node_send C2D_DEVICE_ID=c2d-dev C2D_COUNT=1 C2D_RUN_ID=$name C2D_ACTIONS=$action C2D_EXPECT_FEEDBACK=$expect \
         >"$work/$name-svc.out" 2>"$work/$name-svc.err"
     s=$?
     wait $rpid; d=$?
     result $name $((s | d)) "service: $(tail -n 1 "$work/$name-svc.out"); device: $(tail -n 2 "$work/$name-dev.out" "$work/$name-dev.err")"
-done
+done; done
 
 # 9. c2d's Python package against the official SDKs.
 #  a. the official Python service SDK (azure-iot-hub, AMQP) → c2d's Python DeviceClient
@@ -232,7 +247,7 @@ for transport in amqp mqtt; do
 done
 #  b. the official Node service SDK (azure-iothub) → c2d's Python DeviceClient: complete,
 #     reject, abandon once, abandon to the end, judged by the feedback Node receives
-for transport in amqp amqp_ws mqtt_ws; do
+for transport in amqp amqp_ws mqtt_ws https; do
     name=node-service_c2d-python-device-$transport
     if [[ $transport == mqtt* ]]; then
         actions=complete expect=Success
@@ -266,7 +281,7 @@ done
 #     reject, abandon once, abandon to the end, judged by the feedback Node receives
 c2d_node_device_start() { local log=$1; shift; start_device "$log" node "$here/node/c2d_device.js" NODE_PATH="$c2d_node_modules" "$@"; }
 node_cs=$(create c2d-node-dev) || exit 1
-for transport in amqp amqp_ws mqtt; do
+for transport in amqp amqp_ws mqtt https; do
     name=node-service_c2d-node-device-$transport
     if [[ $transport == mqtt* ]]; then
         # (a refused reject comes back only when its lock ends, 60 s: LocalHub's tests cover
@@ -285,9 +300,10 @@ for transport in amqp amqp_ws mqtt; do
     device_wait; d=$?
     result $name $((s | d)) "service: $(tail -n 1 "$work/$name-svc.out"); device: $(tail -n 2 "$work/$name-dev.out" "$work/$name-dev.err")"
 done
-#  b. c2d's Node ServiceClient → the official Node device SDK (azure-iot-device), over MQTT
-#     and AMQP; the service checks each message's Success outcome
-for transport in mqtt amqp; do
+#  b. c2d's Node ServiceClient → the official Node device SDK (azure-iot-device), over MQTT,
+#     AMQP and HTTP (azure-iot-device-http, polling every second); the service checks each
+#     message's Success outcome
+for transport in mqtt amqp http; do
     name=c2d-node-service_node-device-$transport
     if ! start_device "$work/$name-dev" node "$here/node/device.js" IOTHUB_DEVICE_CONNECTION_STRING="$node_cs" \
         DEVICE_TRANSPORT=$transport C2D_COUNT=3 C2D_RUN_ID=$name; then

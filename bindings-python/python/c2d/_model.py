@@ -30,6 +30,9 @@ class Transport(str, enum.Enum):
     """AMQP 1.0 over TLS (5671)."""
     AMQP_WS = "amqp_ws"
     """AMQP over a WebSocket (443)."""
+    HTTPS = "https"
+    """HTTPS polling (443): every settlement; messages arrive when the client polls (at
+    connect, then every ``poll_interval``, 25 minutes by default)."""
 
 
 class ServiceTransport(str, enum.Enum):

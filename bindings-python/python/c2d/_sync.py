@@ -113,14 +113,17 @@ class DeviceClient(_Connection):
         timeout: Optional[float] = None,
         sas_token_ttl: Optional[float] = None,
         in_flight: Optional[int] = None,
+        poll_interval: Optional[float] = None,
     ) -> "DeviceClient":
         """Connects, retrying as ``retry`` says (exponential back-off by default).
 
         ``port`` is the chosen transport's port; ``mqtt_port``, ``amqp_port`` and
-        ``https_port`` (the WebSocket transports') describe a hub not on IoT Hub's ports
+        ``https_port`` (the WebSocket transports' and HTTPS's) describe a hub not on IoT Hub's ports
         whatever the transport. ``timeout`` bounds one attempt or settlement (30 s),
         ``sas_token_ttl`` the life of each token the client makes (1 h, renewed at 80 %),
-        ``in_flight`` the messages received and not yet settled (16).
+        ``in_flight`` the messages received and not yet settled (16), ``poll_interval`` the
+        seconds an HTTPS client waits between polls once the queue is empty (25 minutes, IoT
+        Hub's guidance; each poll drains the queue; poll more often only in development).
         """
         native = _native.DeviceClientOptions(
             connection_string,
@@ -132,6 +135,7 @@ class DeviceClient(_Connection):
             timeout=timeout,
             sas_token_ttl=sas_token_ttl,
             in_flight=in_flight,
+            poll_interval=poll_interval,
         ).connect()
         return cls(native)
 

@@ -118,6 +118,7 @@ class DeviceClient(_Connection):
         timeout: Optional[float] = None,
         sas_token_ttl: Optional[float] = None,
         in_flight: Optional[int] = None,
+        poll_interval: Optional[float] = None,
     ) -> "DeviceClient":
         """Connects (see :meth:`c2d.DeviceClient.connect` for the options)."""
         native = await _native.DeviceClientOptions(
@@ -130,6 +131,7 @@ class DeviceClient(_Connection):
             timeout=timeout,
             sas_token_ttl=sas_token_ttl,
             in_flight=in_flight,
+            poll_interval=poll_interval,
         ).connect_async()
         return cls(native)
 

@@ -1,11 +1,14 @@
 //! The device client: receive the C2D messages queued for a device and complete, reject or
-//! abandon each one, over MQTT, MQTT over WebSockets, AMQP or AMQP over WebSockets.
+//! abandon each one, over MQTT, MQTT over WebSockets, AMQP, AMQP over WebSockets, or HTTPS
+//! polling.
 //!
 //! A connection task on the engine's runtime keeps the device connected: it reconnects (and
 //! subscribes or attaches again) as the retry policy says, renews the SAS token before it
-//! expires, and reports each change of [`ConnectionStatus`].
+//! expires, and reports each change of [`ConnectionStatus`]. Over HTTPS the task polls
+//! instead, and "connected" means the last request reached the hub.
 
 mod amqp;
+mod https;
 mod mqtt;
 
 use std::sync::{Arc, Mutex};
@@ -31,6 +34,56 @@ pub enum Transport {
     Amqp,
     /// AMQP over a WebSocket, port 443.
     AmqpWs,
+    /// HTTPS polling, port 443: for networks that let only HTTPS out, and for devices that
+    /// wake, poll and sleep. Every settlement is available. Messages arrive only when the
+    /// client polls: at connect, then every [poll interval](DeviceClientBuilder::poll_interval)
+    /// (25 minutes by default, IoT Hub's guidance), each poll draining the queue.
+    Https,
+}
+
+impl Transport {
+    /// Every transport, in declaration order.
+    pub const ALL: [Transport; 5] = [
+        Transport::Mqtt,
+        Transport::MqttWs,
+        Transport::Amqp,
+        Transport::AmqpWs,
+        Transport::Https,
+    ];
+
+    /// The name c2d uses for the transport everywhere (`mqtt`, `mqtt_ws`, `amqp`,
+    /// `amqp_ws`, `https`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Transport::Mqtt => "mqtt",
+            Transport::MqttWs => "mqtt_ws",
+            Transport::Amqp => "amqp",
+            Transport::AmqpWs => "amqp_ws",
+            Transport::Https => "https",
+        }
+    }
+}
+
+impl std::str::FromStr for Transport {
+    type Err = Error;
+    /// Parses [`as_str`](Transport::as_str)'s names (`-` may stand for `_`).
+    fn from_str(s: &str) -> Result<Self> {
+        let name = s.replace('-', "_");
+        Transport::ALL
+            .into_iter()
+            .find(|t| t.as_str() == name)
+            .ok_or_else(|| {
+                Error::invalid_argument(format!(
+                    "transport must be mqtt, mqtt_ws, amqp, amqp_ws or https, not '{s}'"
+                ))
+            })
+    }
+}
+
+impl std::fmt::Display for Transport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// How a received message is settled.
@@ -59,6 +112,9 @@ pub(crate) enum Command {
 pub(crate) const LOCK: Duration = Duration::from_secs(60);
 /// How long the tokens this client makes are valid by default; they are renewed at 80 %.
 pub(crate) const TOKEN_TTL: Duration = Duration::from_secs(3600);
+/// How often an HTTPS device polls by default: IoT Hub asks devices to poll no more often
+/// than every 25 minutes (the Azure C SDK's minimum).
+pub const DEFAULT_POLL_INTERVAL: Duration = Duration::from_secs(25 * 60);
 
 impl DeviceClientBuilder {
     /// When to renew a token that expires at `expiry`: at 80 % of its life.
@@ -85,6 +141,7 @@ pub struct DeviceClientBuilder {
     pub(crate) timeout: Duration,
     pub(crate) in_flight: u16,
     pub(crate) token_ttl: Duration,
+    pub(crate) poll_interval: Duration,
 }
 
 impl DeviceClientBuilder {
@@ -128,7 +185,8 @@ impl DeviceClientBuilder {
         self
     }
 
-    /// The port of the WebSocket transports, for a hub whose HTTPS port is not 443.
+    /// The port of the WebSocket transports and of [`Transport::Https`], for a hub whose
+    /// HTTPS port is not 443.
     pub fn https_port(mut self, port: u16) -> Self {
         self.https_port = Some(port);
         self
@@ -137,6 +195,15 @@ impl DeviceClientBuilder {
     /// How connecting is retried (exponential back-off with jitter by default).
     pub fn retry(mut self, retry: RetryPolicy) -> Self {
         self.retry = retry;
+        self
+    }
+
+    /// How long an HTTPS device waits between polls once the queue is empty
+    /// ([`DEFAULT_POLL_INTERVAL`], 25 minutes, by default; IoT Hub throttles HTTPS receives,
+    /// so poll more often only in development). Each poll drains the queue: the next request
+    /// follows at once while messages come back. Ignored by the other transports.
+    pub fn poll_interval(mut self, interval: Duration) -> Self {
+        self.poll_interval = interval;
         self
     }
 
@@ -156,7 +223,9 @@ impl DeviceClientBuilder {
         self.port.unwrap_or(match self.transport {
             Transport::Mqtt => self.mqtt_port.unwrap_or(8883),
             Transport::Amqp => self.amqp_port.unwrap_or(5671),
-            Transport::MqttWs | Transport::AmqpWs => self.https_port.unwrap_or(443),
+            Transport::MqttWs | Transport::AmqpWs | Transport::Https => {
+                self.https_port.unwrap_or(443)
+            }
         })
     }
 
@@ -200,6 +269,7 @@ impl DeviceClientBuilder {
         let task = match self.transport {
             Transport::Mqtt | Transport::MqttWs => crate::runtime::spawn(mqtt::run(link))?,
             Transport::Amqp | Transport::AmqpWs => crate::runtime::spawn(amqp::run(link))?,
+            Transport::Https => crate::runtime::spawn(https::run(link))?,
         };
         match first_rx.await {
             Ok(Ok(())) => {}
@@ -337,6 +407,7 @@ impl DeviceClient {
             timeout: Duration::from_secs(30),
             in_flight: 16,
             token_ttl: TOKEN_TTL,
+            poll_interval: DEFAULT_POLL_INTERVAL,
         })
     }
 
@@ -370,7 +441,8 @@ impl DeviceClient {
     }
 
     /// Disconnects, after the settlements already made have reached the hub. Messages
-    /// received and not settled go back to the hub's queue.
+    /// received and not settled go back to the hub's queue (over HTTPS, when their lock ends:
+    /// HTTPS has no connection whose end releases them).
     pub async fn close(&self) {
         let task = self
             .inner
@@ -431,22 +503,22 @@ impl ReceivedMessage {
         &self.message.body
     }
 
-    /// Abandons before this delivery (AMQP; 0 over MQTT, which does not say).
+    /// Abandons before this delivery (AMQP and HTTPS; 0 over MQTT, which does not say).
     pub fn delivery_count(&self) -> u32 {
         self.delivery_count
     }
 
-    /// When the hub accepted the message (AMQP).
+    /// When the hub accepted the message (AMQP and HTTPS).
     pub fn enqueued_time(&self) -> Option<SystemTime> {
         self.enqueued_time
     }
 
-    /// The hub's sequence number (AMQP).
+    /// The hub's sequence number (AMQP and HTTPS).
     pub fn sequence_number(&self) -> Option<u64> {
         self.sequence_number
     }
 
-    /// The lock token (AMQP).
+    /// The lock token (AMQP, and HTTPS's ETag).
     pub fn lock_token(&self) -> Option<&str> {
         self.lock_token.as_deref()
     }
@@ -474,13 +546,13 @@ impl ReceivedMessage {
         self.settle(Settlement::Complete).await
     }
 
-    /// Dead-letters the message (`Rejected` feedback). AMQP only: over MQTT this is an
+    /// Dead-letters the message (`Rejected` feedback). AMQP and HTTPS: over MQTT this is an
     /// `Unsupported` error, and the message comes back when its lock ends.
     pub async fn reject(self) -> Result<()> {
         self.settle(Settlement::Reject).await
     }
 
-    /// Puts the message back for another delivery (delivery count + 1). AMQP only: over MQTT
+    /// Puts the message back for another delivery (delivery count + 1). AMQP and HTTPS: over MQTT
     /// this is an `Unsupported` error, and the message comes back when its lock ends.
     pub async fn abandon(self) -> Result<()> {
         self.settle(Settlement::Abandon).await
@@ -507,6 +579,7 @@ mod tests {
         assert_eq!(hub(Transport::Amqp).port_or_default(), 1002);
         assert_eq!(hub(Transport::MqttWs).port_or_default(), 1003);
         assert_eq!(hub(Transport::AmqpWs).port_or_default(), 1003);
+        assert_eq!(hub(Transport::Https).port_or_default(), 1003);
         assert_eq!(hub(Transport::Amqp).port(2000).port_or_default(), 2000);
         let plain = |t| {
             DeviceClient::builder(CS)
@@ -518,5 +591,15 @@ mod tests {
         assert_eq!(plain(Transport::Amqp), 5671);
         assert_eq!(plain(Transport::MqttWs), 443);
         assert_eq!(plain(Transport::AmqpWs), 443);
+        assert_eq!(plain(Transport::Https), 443);
+    }
+
+    #[test]
+    fn transport_names_round_trip() {
+        for t in Transport::ALL {
+            assert_eq!(t.as_str().parse::<Transport>().unwrap(), t);
+        }
+        assert_eq!("mqtt-ws".parse::<Transport>().unwrap(), Transport::MqttWs);
+        assert!("http2".parse::<Transport>().is_err());
     }
 }

@@ -202,26 +202,8 @@ impl RegistryClient {
                 ))
             }
         };
-        let mut builder = reqwest::Client::builder()
-            .timeout(options.timeout.unwrap_or(Duration::from_secs(30)))
-            .user_agent(concat!("c2d/", env!("CARGO_PKG_VERSION")));
-        if let Some(pem) = &options.trusted_ca_pem {
-            let certs = reqwest::Certificate::from_pem_bundle(pem).map_err(|e| {
-                Error::invalid_argument(format!("trusted CA is not valid PEM: {e}"))
-            })?;
-            if certs.is_empty() {
-                return Err(Error::invalid_argument(
-                    "trusted CA PEM holds no certificate",
-                ));
-            }
-            builder = builder.tls_certs_only(certs);
-        }
-        let http = builder.build().map_err(|e| {
-            Error::new(
-                ErrorKind::Internal,
-                format!("cannot build the HTTP client: {e}"),
-            )
-        })?;
+        let tls = crate::transport::tls_config(options.trusted_ca_pem.as_deref())?;
+        let http = crate::http::client(&tls, options.timeout.unwrap_or(Duration::from_secs(30)))?;
         let endpoint = options.endpoint.unwrap_or_else(|| cs.host_name.clone());
         Ok(RegistryClient {
             http,
@@ -260,11 +242,14 @@ impl RegistryClient {
         if let Some(b) = body {
             req = req.json(b);
         }
-        let resp = req.send().await.map_err(|e| http_error(&url, e))?;
+        let resp = req
+            .send()
+            .await
+            .map_err(|e| crate::http::request_error(&url, e))?;
         if resp.status().is_success() {
             Ok(resp)
         } else {
-            Err(status_error(resp).await)
+            Err(crate::http::status_error(resp).await)
         }
     }
 
@@ -277,7 +262,7 @@ impl RegistryClient {
     pub async fn create_device_with(&self, device: &Device) -> Result<Device> {
         check_id(&device.device_id)?;
         let path = format!("/devices/{}", sas::url_encode(&device.device_id));
-        json(
+        crate::http::json(
             self.request(reqwest::Method::PUT, &path, Some(device), false)
                 .await?,
         )
@@ -288,7 +273,7 @@ impl RegistryClient {
     pub async fn get_device(&self, device_id: &str) -> Result<Device> {
         check_id(device_id)?;
         let path = format!("/devices/{}", sas::url_encode(device_id));
-        json(
+        crate::http::json(
             self.request(reqwest::Method::GET, &path, None::<&()>, false)
                 .await?,
         )
@@ -309,11 +294,11 @@ impl RegistryClient {
             .header("Accept", "application/json")
             .send()
             .await
-            .map_err(|e| http_error(&url, e))?;
+            .map_err(|e| crate::http::request_error(&url, e))?;
         if !resp.status().is_success() {
-            return Err(status_error(resp).await);
+            return Err(crate::http::status_error(resp).await);
         }
-        json(resp).await
+        crate::http::json(resp).await
     }
 
     /// Deletes a device, and with it its C2D queue.
@@ -329,7 +314,7 @@ impl RegistryClient {
     pub async fn purge_queue(&self, device_id: &str) -> Result<PurgeResult> {
         check_id(device_id)?;
         let path = format!("/devices/{}/commands", sas::url_encode(device_id));
-        json(
+        crate::http::json(
             self.request(reqwest::Method::DELETE, &path, None::<&()>, false)
                 .await?,
         )
@@ -344,72 +329,4 @@ impl RegistryClient {
 
 fn check_id(id: &str) -> Result<()> {
     crate::identity::validate_id(id).map_err(Error::invalid_argument)
-}
-
-async fn json<T: serde::de::DeserializeOwned>(resp: reqwest::Response) -> Result<T> {
-    let bytes = resp
-        .bytes()
-        .await
-        .map_err(|e| Error::new(ErrorKind::Unavailable, format!("reading the response: {e}")))?;
-    serde_json::from_slice(&bytes).map_err(|e| {
-        Error::new(
-            ErrorKind::Protocol,
-            format!(
-                "unexpected response body ({e}): {}",
-                String::from_utf8_lossy(&bytes)
-            ),
-        )
-    })
-}
-
-fn http_error(url: &str, e: reqwest::Error) -> Error {
-    let kind = if e.is_timeout() {
-        ErrorKind::Timeout
-    } else {
-        ErrorKind::Unavailable
-    };
-    let mut text = e.to_string();
-    let mut source = std::error::Error::source(&e);
-    while let Some(s) = source {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
-        source = s.source();
-    }
-    Error::new(kind, format!("{url}: {text}"))
-}
-
-/// Maps an IoT Hub error response (status, `iothub-errorcode`, `Message: ErrorCode:X;…`) to
-/// an error of the right kind.
-async fn status_error(resp: reqwest::Response) -> Error {
-    let status = resp.status();
-    let code_header = resp
-        .headers()
-        .get("iothub-errorcode")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_string);
-    let body = resp.text().await.unwrap_or_default();
-    let message = serde_json::from_str::<serde_json::Value>(&body)
-        .ok()
-        .and_then(|v| {
-            v.get("Message")
-                .and_then(|m| m.as_str())
-                .map(str::to_string)
-        })
-        .unwrap_or(body);
-    let code = code_header.unwrap_or_else(|| {
-        message
-            .strip_prefix("ErrorCode:")
-            .and_then(|s| s.split(';').next())
-            .unwrap_or("")
-            .to_string()
-    });
-    let kind = match (status.as_u16(), code.as_str()) {
-        (_, "DeviceNotFound") | (404, _) => ErrorKind::DeviceNotFound,
-        (401 | 403, _) => ErrorKind::Unauthorized,
-        (413, _) => ErrorKind::MessageTooLarge,
-        (429, _) => ErrorKind::Throttled,
-        (500..=599, _) => ErrorKind::Unavailable,
-        _ => ErrorKind::InvalidArgument,
-    };
-    Error::new(kind, format!("HTTP {status} {code}: {message}"))
 }

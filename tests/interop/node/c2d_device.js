@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 'use strict';
 // Interop client: c2d's Node.js DeviceClient (the `c2d` package) receiving what an official
-// service SDK sends, over any transport (DEVICE_TRANSPORT: mqtt, mqtt_ws, amqp, amqp_ws).
+// service SDK sends, over any transport (DEVICE_TRANSPORT: mqtt, mqtt_ws, amqp, amqp_ws,
+// https; HTTPS polls every 200 ms).
 //
 // Receives the messages of run C2D_RUN_ID, checks each against the sender's conventions (body
 // `c2d-<run>-<seq>`, message id `<run>-<seq>` or its `expect-mid` property, C2D_PROPERTIES),
@@ -27,6 +28,7 @@ async function main() {
     transport,
     trustedCaFile: setting('IOTHUB_CA_FILE'),
     retry: c2d.RetryPolicy.fixed(200, { maxRetries: 20 }),
+    pollIntervalMs: 200,
   });
   console.error('READY');
   const deliveries = new Map();

@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Interop client: c2d's Python DeviceClient (the `c2d` package) receiving what an official
-service SDK sends, over any transport (DEVICE_TRANSPORT: mqtt, mqtt_ws, amqp, amqp_ws).
+service SDK sends, over any transport (DEVICE_TRANSPORT: mqtt, mqtt_ws, amqp, amqp_ws, https;
+HTTPS polls every 200 ms).
 
 Receives the messages of run C2D_RUN_ID, checks each against the sender's conventions (body
 `c2d-<run>-<seq>`, message id `<run>-<seq>` or its `expect-mid` property, C2D_PROPERTIES),
@@ -46,6 +47,7 @@ def main() -> None:
         transport=transport,
         trusted_ca_file=setting("IOTHUB_CA_FILE") or None,
         retry=c2d.RetryPolicy.fixed(0.2, max_retries=20),
+        poll_interval=0.2,
     ) as device:
         print("READY", file=sys.stderr, flush=True)
         deliveries: "dict[str, int]" = {}

@@ -1,4 +1,5 @@
-//! The scenario list of docs/architecture.md for the Rust clients, on every device transport,
+//! The scenario list of docs/architecture.md for the Rust clients, on every device transport
+//! (HTTPS polling every 50 ms),
 //! against a local hub on ephemeral ports: complete; reject → Rejected; abandon → redelivery; max
 //! delivery → DeliveryCountExceeded; TTL → Expired; purge → Purged; lock expiry →
 //! redelivery; queue full; too large; unknown device; bad token; closed client.
@@ -51,7 +52,7 @@ impl Hub {
         match t {
             Transport::Mqtt => self.hub.mqtt_port(),
             Transport::Amqp => self.hub.amqp_port(),
-            Transport::MqttWs | Transport::AmqpWs => self.hub.https_port(),
+            Transport::MqttWs | Transport::AmqpWs | Transport::Https => self.hub.https_port(),
         }
     }
 
@@ -61,6 +62,7 @@ impl Hub {
             .trusted_ca_pem(self.hub.ca_pem())
             .port(self.port(t))
             .retry(RetryPolicy::fixed(Duration::from_millis(100)))
+            .poll_interval(Duration::from_millis(50))
             .connect()
             .await
     }
@@ -88,7 +90,8 @@ async fn scenarios(t: Transport) {
     let dev = service.registry().create_device("dev1").await.unwrap();
     let cs = dev.connection_string(h.hub.host_name()).unwrap();
     let device = h.device(&cs, t).await.unwrap();
-    let amqp = matches!(t, Transport::Amqp | Transport::AmqpWs);
+    // every settlement, not MQTT's complete only
+    let amqp = matches!(t, Transport::Amqp | Transport::AmqpWs | Transport::Https);
 
     // complete → Success, with the properties kept
     let sent = service
@@ -218,7 +221,15 @@ async fn scenarios(t: Transport) {
     let second = recv(&device).await;
     assert_eq!(second.body(), b"slow");
     second.complete().await.unwrap();
-    drop(first);
+    if t == Transport::Https {
+        // the hub ended the first lock: its token is refused (412)
+        assert_eq!(
+            first.complete().await.unwrap_err().kind(),
+            ErrorKind::MessageLockLost
+        );
+    } else {
+        drop(first);
+    }
 
     // feedback(): every record, to every subscriber
     let mut all = service.feedback().unwrap();
@@ -276,4 +287,9 @@ async fn amqp() {
 #[tokio::test(flavor = "multi_thread")]
 async fn amqp_over_websockets() {
     scenarios(Transport::AmqpWs).await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn https() {
+    scenarios(Transport::Https).await
 }

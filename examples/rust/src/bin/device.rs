@@ -3,7 +3,7 @@
 //! `command=update` is retried once later (abandon, then complete).
 //!
 //! env: IOTHUB_DEVICE_CONNECTION_STRING, IOTHUB_CA_FILE (optional), C2D_TRANSPORT
-//! (mqtt|mqtt-ws|amqp|amqp-ws, default amqp), C2D_PORT (optional), C2D_COUNT (messages to
+//! (mqtt|mqtt-ws|amqp|amqp-ws|https, default amqp), C2D_PORT (optional), C2D_COUNT (messages to
 //! handle before exiting, default: run until stopped).
 
 use c2d::{DeviceClient, Transport};
@@ -11,13 +11,10 @@ use c2d_examples::{ca, env, env_opt, port};
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let transport = match env_opt("C2D_TRANSPORT").as_deref().unwrap_or("amqp") {
-        "mqtt" => Transport::Mqtt,
-        "mqtt-ws" => Transport::MqttWs,
-        "amqp" => Transport::Amqp,
-        "amqp-ws" => Transport::AmqpWs,
-        other => return Err(format!("unknown C2D_TRANSPORT {other}").into()),
-    };
+    let transport: Transport = env_opt("C2D_TRANSPORT")
+        .as_deref()
+        .unwrap_or("amqp")
+        .parse()?;
     let mut builder =
         DeviceClient::builder(&env("IOTHUB_DEVICE_CONNECTION_STRING")?)?.transport(transport);
     if let Some(pem) = ca()? {
