@@ -85,6 +85,11 @@ struct RunArgs {
     /// fsync: every accepted message is on disk; os: faster, survives crashes but not power loss.
     #[arg(long, value_enum, default_value = "fsync")]
     durability: DurabilityArg,
+    /// PEM file of a CA that the certificates of `certificateAuthority` devices may chain to
+    /// (IoT Hub's registered, verified CA); repeat for more. The hub's own development CA is
+    /// always one.
+    #[arg(long = "x509-ca", value_name = "FILE")]
+    x509_ca: Vec<PathBuf>,
 }
 
 pub async fn run(args: HubArgs) -> Result<()> {
@@ -121,6 +126,11 @@ async fn serve(a: RunArgs) -> Result<()> {
         DurabilityArg::Fsync => Durability::Fsync,
         DurabilityArg::Os => Durability::Os,
     };
+    for path in &a.x509_ca {
+        config.x509_ca_pems.push(
+            std::fs::read(path).with_context(|| format!("reading --x509-ca {}", path.display()))?,
+        );
+    }
     let hub = LocalHub::start(config).await.context("starting the hub")?;
     Endpoints {
         hostname: hub.host_name().to_string(),
@@ -146,6 +156,16 @@ async fn serve(a: RunArgs) -> Result<()> {
         "  CA certificate to trust:       {}",
         hub.ca_path().display()
     );
+    if !a.x509_ca.is_empty() {
+        println!(
+            "  device CAs (certificateAuthority): {} and the development CA",
+            a.x509_ca
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
     // the client commands find this hub by themselves when it is the one they look for
     let same_dir = |a: &Path, b: &Path| match (a.canonicalize(), b.canonicalize()) {
         (Ok(a), Ok(b)) => a == b,

@@ -5,7 +5,7 @@ use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 use c2d::{Ack, DeviceClient, FeedbackRecord, Message, ServiceClient, Transport};
 use clap::{Args, ValueEnum};
 use serde_json::json;
@@ -312,6 +312,12 @@ pub struct ReceiveArgs {
     /// Abandon each message (AMQP, HTTPS).
     #[arg(long)]
     abandon: bool,
+    /// The device's X.509 certificate (PEM), for a connection string with `x509=true`.
+    #[arg(long, requires = "key_file")]
+    cert_file: Option<PathBuf>,
+    /// The private key (PEM) of --cert-file.
+    #[arg(long, requires = "cert_file")]
+    key_file: Option<PathBuf>,
     /// How often to poll over HTTPS once the queue is empty (25m, IoT Hub's guidance, by
     /// default; e.g. 1s in development).
     #[arg(long, value_parser = humantime::parse_duration)]
@@ -386,6 +392,11 @@ pub async fn receive(a: ReceiveArgs) -> Result<()> {
     }
     if let Some(i) = a.poll_interval {
         b = b.poll_interval(i);
+    }
+    if let (Some(cert), Some(key)) = (&a.cert_file, &a.key_file) {
+        let read =
+            |p: &PathBuf| std::fs::read(p).with_context(|| format!("reading {}", p.display()));
+        b = b.client_certificate(read(cert)?, read(key)?);
     }
     let device = b.connect().await?;
     progress("waiting for messages… (Ctrl-C to stop)");

@@ -25,16 +25,86 @@ pub fn certificates_from_pem(
 
 /// A client configuration that trusts exactly the given PEM roots.
 pub fn client_config_trusting(ca_pem: &[u8]) -> Result<Arc<rustls::ClientConfig>> {
-    install_crypto_provider();
-    let mut roots = rustls::RootCertStore::empty();
-    for cert in certificates_from_pem(ca_pem)? {
-        roots
-            .add(cert)
-            .map_err(|e| Error::invalid_argument(format!("trusted CA rejected: {e}")))?;
+    client_config(Some(ca_pem), None)
+}
+
+/// A client certificate (its chain, leaf first) and private key, for X.509 authentication.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ClientIdentity {
+    cert_pem: Vec<u8>,
+    key_pem: Vec<u8>,
+}
+
+impl std::fmt::Debug for ClientIdentity {
+    /// The key stays out of logs.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientIdentity").finish_non_exhaustive()
     }
-    Ok(Arc::new(
-        rustls::ClientConfig::builder()
-            .with_root_certificates(roots)
-            .with_no_client_auth(),
-    ))
+}
+
+impl ClientIdentity {
+    /// The certificate chain and the key (PKCS#8, PKCS#1 or SEC1), both PEM; checked here.
+    pub fn from_pem(cert_pem: impl Into<Vec<u8>>, key_pem: impl Into<Vec<u8>>) -> Result<Self> {
+        let identity = ClientIdentity {
+            cert_pem: cert_pem.into(),
+            key_pem: key_pem.into(),
+        };
+        identity.parts()?;
+        Ok(identity)
+    }
+
+    fn parts(
+        &self,
+    ) -> Result<(
+        Vec<rustls::pki_types::CertificateDer<'static>>,
+        rustls::pki_types::PrivateKeyDer<'static>,
+    )> {
+        let certs = certificates_from_pem(&self.cert_pem).map_err(|e| {
+            Error::invalid_argument(format!("the client certificate: {}", e.message()))
+        })?;
+        let key = rustls_pemfile::private_key(&mut &self.key_pem[..])
+            .map_err(|e| Error::invalid_argument(format!("the client key is not valid PEM: {e}")))?
+            .ok_or_else(|| Error::invalid_argument("the client key PEM holds no private key"))?;
+        Ok((certs, key))
+    }
+}
+
+/// A client configuration: only `ca_pem`'s roots when given, else the platform's; with
+/// `identity`'s certificate for the servers that ask for one.
+pub fn client_config(
+    ca_pem: Option<&[u8]>,
+    identity: Option<&ClientIdentity>,
+) -> Result<Arc<rustls::ClientConfig>> {
+    install_crypto_provider();
+    let builder = rustls::ClientConfig::builder();
+    let builder = match ca_pem {
+        Some(pem) => {
+            let mut roots = rustls::RootCertStore::empty();
+            for cert in certificates_from_pem(pem)? {
+                roots
+                    .add(cert)
+                    .map_err(|e| Error::invalid_argument(format!("trusted CA rejected: {e}")))?;
+            }
+            builder.with_root_certificates(roots)
+        }
+        None => {
+            use rustls_platform_verifier::BuilderVerifierExt;
+            builder.with_platform_verifier().map_err(|e| {
+                Error::new(
+                    crate::error::ErrorKind::Internal,
+                    format!("no platform certificate verifier: {e}"),
+                )
+            })?
+        }
+    };
+    let config = match identity {
+        Some(id) => {
+            let (certs, key) = id.parts()?;
+            builder.with_client_auth_cert(certs, key).map_err(|e| {
+                Error::invalid_argument(format!("the client certificate and key do not match: {e}"))
+            })?
+        }
+        None => builder.with_no_client_auth(),
+    };
+    Ok(Arc::new(config))
 }

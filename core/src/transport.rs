@@ -18,21 +18,7 @@ use crate::error::{Error, ErrorKind, Result};
 
 /// The TLS configuration for a client: only `ca_pem`'s roots when given, else the platform's.
 pub fn tls_config(ca_pem: Option<&[u8]>) -> Result<Arc<rustls::ClientConfig>> {
-    crate::tls::install_crypto_provider();
-    match ca_pem {
-        Some(pem) => crate::tls::client_config_trusting(pem),
-        None => {
-            use rustls_platform_verifier::ConfigVerifierExt;
-            rustls::ClientConfig::with_platform_verifier()
-                .map(Arc::new)
-                .map_err(|e| {
-                    Error::new(
-                        ErrorKind::Internal,
-                        format!("no platform certificate verifier: {e}"),
-                    )
-                })
-        }
-    }
+    crate::tls::client_config(ca_pem, None)
 }
 
 /// An error of the network or TLS: worth retrying.

@@ -71,6 +71,9 @@ pub enum AuthError {
     /// Verified, but it does not grant what the endpoint needs.
     #[error("the token does not grant {0}")]
     Forbidden(String),
+    /// The client certificate does not authenticate the device (or none was presented).
+    #[error("X.509: {0}")]
+    Certificate(String),
 }
 
 /// Verifies a token against the registry.

@@ -188,7 +188,7 @@ impl FuzzHub {
 
     fn mqtt(&self, prefix: &[u8], data: &[u8]) {
         self.session(
-            |shared, s| crate::mqtt::serve(shared, s, "fuzz".into()),
+            |shared, s| crate::mqtt::serve(shared, s, "fuzz".into(), None),
             prefix,
             data,
         )
@@ -196,7 +196,7 @@ impl FuzzHub {
 
     fn amqp(&self, prefix: &[u8], data: &[u8]) {
         self.session(
-            |shared, s| crate::amqp::serve(shared, s, "fuzz".into()),
+            |shared, s| crate::amqp::serve(shared, s, "fuzz".into(), None),
             prefix,
             data,
         )
@@ -204,7 +204,7 @@ impl FuzzHub {
 
     fn https(&self, prefix: &[u8], data: &[u8]) {
         self.session(
-            |shared, s| crate::http::serve(shared, s, "fuzz".into()),
+            |shared, s| crate::http::serve(shared, s, "fuzz".into(), None),
             prefix,
             data,
         )

@@ -20,6 +20,7 @@ pub mod queue;
 pub mod registry;
 pub mod store;
 pub mod tls;
+pub mod x509;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use limits::Limits;

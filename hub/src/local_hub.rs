@@ -6,7 +6,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use c2d::Device;
 use rumqttc::mqttbytes::QoS;
@@ -43,6 +43,9 @@ pub struct HubConfig {
     pub mqtt_in_flight: usize,
     /// The clock (a [`crate::clock::ManualClock`] in tests).
     pub clock: Arc<dyn Clock>,
+    /// PEM certificates of the CAs that `certificateAuthority` devices' certificates may chain
+    /// to (IoT Hub's registered, verified CAs). The hub's own development CA is always one.
+    pub x509_ca_pems: Vec<Vec<u8>>,
 }
 
 impl HubConfig {
@@ -59,6 +62,7 @@ impl HubConfig {
             durability: Durability::Fsync,
             mqtt_in_flight: 16,
             clock: Arc::new(SystemClock),
+            x509_ca_pems: Vec::new(),
         }
     }
 
@@ -110,6 +114,7 @@ pub(crate) struct AmqpReceiver {
 pub(crate) struct Shared {
     pub store: Store,
     pub host_name: String,
+    pub device_cas: crate::x509::DeviceCas,
     pub mqtt_in_flight: usize,
     shutdown: watch::Receiver<bool>,
     next_owner: AtomicU64,
@@ -133,6 +138,26 @@ impl Shared {
             .read(|s| auth::authenticate(&s.registry, &self.host_name, token, now))?;
         grant.check(&self.host_name, access)?;
         Ok(grant)
+    }
+
+    /// Authenticates a device by the client certificates of its connection.
+    pub fn authorize_x509(
+        &self,
+        device_id: &str,
+        certificates: &crate::x509::PeerCertificates,
+    ) -> Result<Grant, AuthError> {
+        let chain = certificates.as_deref().map_or(&[][..], |c| &c[..]);
+        let now = self.store.now();
+        self.store.read(|s| {
+            crate::x509::authenticate(
+                &s.registry,
+                &self.device_cas,
+                &self.host_name,
+                device_id,
+                chain,
+                now,
+            )
+        })
     }
 
     /// A new id for a receiver (connection or link) that locks messages.
@@ -267,6 +292,11 @@ impl LocalHub {
             .map_err(|e| StartError::Store(format!("{}: {e}", config.data_dir.display())))?;
         let tls =
             tls::load_or_create(&config.data_dir, &config.host_name).map_err(StartError::Tls)?;
+        let device_cas = crate::x509::DeviceCas::from_pems(
+            std::iter::once(tls.ca_pem.as_bytes())
+                .chain(config.x509_ca_pems.iter().map(|p| p.as_slice())),
+        )
+        .map_err(StartError::Tls)?;
         let store = Store::open(
             &config.data_dir.join(crate::store::DB_FILE),
             config.limits.clone(),
@@ -301,6 +331,7 @@ impl LocalHub {
         let shared = Arc::new(Shared {
             store,
             host_name: config.host_name.clone(),
+            device_cas,
             mqtt_in_flight: config.mqtt_in_flight.max(1),
             shutdown: shutdown_rx,
             next_owner: AtomicU64::new(0),
@@ -414,6 +445,38 @@ impl LocalHub {
         r.map_err(|e| c2d::Error::invalid_argument(e.to_string()))
     }
 
+    /// Registers a device as described (for example an X.509 one).
+    pub async fn create_device_with(&self, device: Device) -> Result<Device, c2d::Error> {
+        let id = device.device_id.clone();
+        let r = self
+            .shared
+            .store
+            .exec(move |s, now| s.put_device(now, &id, device, None))
+            .await
+            .map_err(|e| c2d::Error::new(c2d::ErrorKind::Unavailable, e.to_string()))?;
+        r.map_err(|e| c2d::Error::invalid_argument(e.to_string()))
+    }
+
+    /// Registers an X.509 device (`selfSigned`) with a new self-signed certificate, valid
+    /// for a year; returns its connection string (`…;x509=true`) and the certificate with
+    /// its key, for the device's `client_certificate`.
+    pub async fn create_x509_device(
+        &self,
+        id: &str,
+    ) -> Result<(String, crate::x509::DeviceCertificate), c2d::Error> {
+        c2d::identity::validate_id(id).map_err(c2d::Error::invalid_argument)?;
+        let now = SystemTime::now();
+        let day = Duration::from_secs(86_400);
+        let cert = crate::x509::device_certificate(id, now - day..now + 365 * day, None)
+            .map_err(|e| c2d::Error::new(c2d::ErrorKind::Internal, e))?;
+        let device = Device::new_self_signed(id, cert.sha1_thumbprint.clone(), None);
+        let device = self.create_device_with(device).await?;
+        let cs = device
+            .connection_string(&self.shared.host_name)
+            .expect("an X.509 device has a connection string");
+        Ok((cs, cert))
+    }
+
     /// The connection string of a registered device.
     pub fn device_connection_string(&self, id: &str) -> Option<String> {
         self.shared.store.read(|s| {
@@ -505,9 +568,26 @@ async fn serve_connection(
             return;
         }
     };
+    let certificates = crate::x509::peer_certificates(tls.get_ref().1);
     match protocol {
-        Protocol::Mqtt => Box::pin(crate::mqtt::serve(shared, tls, peer.to_string())).await,
-        Protocol::Https => Box::pin(crate::http::serve(shared, tls, peer.to_string())).await,
+        Protocol::Mqtt => {
+            Box::pin(crate::mqtt::serve(
+                shared,
+                tls,
+                peer.to_string(),
+                certificates,
+            ))
+            .await
+        }
+        Protocol::Https => {
+            Box::pin(crate::http::serve(
+                shared,
+                tls,
+                peer.to_string(),
+                certificates,
+            ))
+            .await
+        }
         Protocol::Amqp => unreachable!("AMQP connections are served by serve_tcp"),
     }
 }

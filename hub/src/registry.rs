@@ -187,8 +187,30 @@ impl Registry {
                 fill_key(&mut keys.primary_key)?;
                 fill_key(&mut keys.secondary_key)?;
             }
-            "none" | "selfSigned" | "certificateAuthority" => {
-                auth.symmetric_key = SymmetricKey::default()
+            "selfSigned" => {
+                auth.symmetric_key = SymmetricKey::default();
+                let t = &mut auth.x509_thumbprint;
+                // IoT Hub's SDKs send empty strings for a missing secondary
+                for slot in [&mut t.primary_thumbprint, &mut t.secondary_thumbprint] {
+                    if slot.as_deref().is_some_and(|s| s.trim().is_empty()) {
+                        *slot = None;
+                    }
+                    if let Some(text) = slot.as_deref() {
+                        *slot = Some(
+                            crate::x509::normalize_thumbprint(text)
+                                .map_err(RegistryError::Invalid)?,
+                        );
+                    }
+                }
+                if t.primary_thumbprint.is_none() && t.secondary_thumbprint.is_none() {
+                    return Err(RegistryError::Invalid(
+                        "a selfSigned device needs a primary or secondary thumbprint".into(),
+                    ));
+                }
+            }
+            "none" | "certificateAuthority" => {
+                auth.symmetric_key = SymmetricKey::default();
+                auth.x509_thumbprint = Default::default();
             }
             other => {
                 return Err(RegistryError::Invalid(format!(

@@ -118,7 +118,7 @@ pub fn load_or_create(data_dir: &Path, host_name: &str) -> Result<HubTls, String
         &rustls::version::TLS13,
         &rustls::version::TLS12,
     ])
-    .with_no_client_auth()
+    .with_client_cert_verifier(Arc::new(crate::x509::AnyClientCertificate::new()))
     .with_single_cert(chain, key)
     .map_err(|x| e("TLS configuration", &x))?;
     Ok(HubTls {

@@ -356,3 +356,179 @@ async fn every_wrong_credential_is_refused_with_the_protocols_own_error() {
     println!("auth matrix: {cases} cases, each refused with the protocol's own error");
     th.hub.stop().await;
 }
+
+/// A device client over `transport` with `cert` (or a SAS connection string without one),
+/// not retrying: what `connect` says.
+async fn x509_connect(
+    th: &TestHub,
+    cs: &str,
+    cert: Option<&c2d_hub::x509::DeviceCertificate>,
+    transport: c2d::Transport,
+) -> c2d::Result<c2d::DeviceClient> {
+    let port = match transport {
+        c2d::Transport::Mqtt => th.hub.mqtt_port(),
+        c2d::Transport::Amqp => th.hub.amqp_port(),
+        _ => th.hub.https_port(),
+    };
+    let mut b = c2d::DeviceClient::builder(cs)?
+        .transport(transport)
+        .trusted_ca_pem(th.hub.ca_pem())
+        .port(port)
+        .retry(c2d::RetryPolicy::None)
+        .poll_interval(std::time::Duration::from_millis(50));
+    if let Some(c) = cert {
+        b = b.client_certificate(c.cert_pem.clone(), c.key_pem.clone());
+    }
+    b.connect().await
+}
+
+fn x509_device(id: &str, kind: &str, thumbprints: [Option<&str>; 2]) -> c2d::Device {
+    let mut d = c2d::Device::new_sas(id);
+    d.authentication.kind = kind.into();
+    d.authentication.x509_thumbprint.primary_thumbprint = thumbprints[0].map(str::to_string);
+    d.authentication.x509_thumbprint.secondary_thumbprint = thumbprints[1].map(str::to_string);
+    d
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn x509_identities_are_checked_on_every_transport() {
+    use c2d_hub::x509::{device_certificate, SigningCa};
+    use std::time::Duration;
+    let day = Duration::from_secs(86_400);
+    let valid = SystemTime::now() - day..SystemTime::now() + day;
+    // a CA registered with the hub (certificateAuthority devices chain to it) and one that is not
+    let ca = |name: &str| {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let mut p = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        p.distinguished_name.push(rcgen::DnType::CommonName, name);
+        p.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        p.key_usages = vec![
+            rcgen::KeyUsagePurpose::KeyCertSign,
+            rcgen::KeyUsagePurpose::DigitalSignature,
+        ];
+        (p.self_signed(&key).unwrap().pem(), key.serialize_pem())
+    };
+    let (trusted_pem, trusted_key) = ca("fleet CA");
+    let (other_pem, other_key) = ca("someone else's CA");
+    let trusted = SigningCa {
+        cert_pem: &trusted_pem,
+        key_pem: &trusted_key,
+    };
+    let other = SigningCa {
+        cert_pem: &other_pem,
+        key_pem: &other_key,
+    };
+    let pem = trusted_pem.clone();
+    let th = hub_with(false, move |c| c.x509_ca_pems = vec![pem.into_bytes()]).await;
+    let host = th.hub.host_name().to_string();
+    let cs = |id: &str| format!("HostName={host};DeviceId={id};x509=true");
+
+    let self1 = device_certificate("self1", valid.clone(), None).unwrap();
+    let self2 = device_certificate("self2", valid.clone(), None).unwrap();
+    let by_sha256 = device_certificate("sha256", valid.clone(), None).unwrap();
+    let stranger = device_certificate("self1", valid.clone(), None).unwrap();
+    let past = SystemTime::now() - 3 * day..SystemTime::now() - day;
+    let expired = device_certificate("old", past, None).unwrap();
+    let ca_dev = device_certificate("ca1", valid.clone(), Some(trusted)).unwrap();
+    let ca_wrong_cn = device_certificate("ca2", valid.clone(), Some(trusted)).unwrap();
+    let ca_untrusted = device_certificate("ca1", valid.clone(), Some(other)).unwrap();
+    for d in [
+        x509_device("self1", "selfSigned", [Some(&self1.sha1_thumbprint), None]),
+        x509_device("self2", "selfSigned", [Some(&self2.sha1_thumbprint), None]),
+        // the SHA-256 thumbprint, as the secondary, in lower case with colons
+        x509_device(
+            "sha256",
+            "selfSigned",
+            [
+                Some(&self2.sha1_thumbprint),
+                Some(
+                    &by_sha256
+                        .sha256_thumbprint
+                        .as_bytes()
+                        .chunks(2)
+                        .map(|c| std::str::from_utf8(c).unwrap().to_ascii_lowercase())
+                        .collect::<Vec<_>>()
+                        .join(":"),
+                ),
+            ],
+        ),
+        x509_device("old", "selfSigned", [Some(&expired.sha1_thumbprint), None]),
+        x509_device("ca1", "certificateAuthority", [None, None]),
+    ] {
+        th.hub.create_device_with(d).await.unwrap();
+    }
+    let sas = th.device("sas1").await;
+
+    let mut cases = 0;
+    for transport in c2d::Transport::ALL {
+        let refused: [(&str, String, Option<&c2d_hub::x509::DeviceCertificate>); 7] = [
+            (
+                "a certificate whose thumbprint is not registered",
+                cs("self1"),
+                Some(&stranger),
+            ),
+            ("another device's certificate", cs("self2"), Some(&self1)),
+            ("an expired certificate", cs("old"), Some(&expired)),
+            (
+                "a certificate from a CA the hub does not trust",
+                cs("ca1"),
+                Some(&ca_untrusted),
+            ),
+            (
+                "a trusted CA's certificate for another device (CN)",
+                cs("ca1"),
+                Some(&ca_wrong_cn),
+            ),
+            ("a certificate for a SAS device", cs("sas1"), Some(&self1)),
+            (
+                "a certificate for an unknown device",
+                cs("ghost"),
+                Some(&self1),
+            ),
+        ];
+        for (what, cs, cert) in refused {
+            let err = x509_connect(&th, &cs, cert, transport).await.unwrap_err();
+            assert!(
+                matches!(
+                    err.kind(),
+                    c2d::ErrorKind::Unauthorized | c2d::ErrorKind::DeviceNotFound
+                ),
+                "{transport}: {what}: {err}"
+            );
+            cases += 1;
+        }
+        // the right certificates reach their devices: SHA-1 and SHA-256 thumbprints, a CA
+        for (id, cert) in [("self1", &self1), ("sha256", &by_sha256), ("ca1", &ca_dev)] {
+            let device = x509_connect(&th, &cs(id), Some(cert), transport)
+                .await
+                .unwrap_or_else(|e| panic!("{transport}: {id}: {e}"));
+            let svc = c2d::ServiceClient::builder(&th.hub.service_connection_string())
+                .unwrap()
+                .trusted_ca_pem(th.hub.ca_pem())
+                .port(th.hub.amqp_port())
+                .https_port(th.hub.https_port())
+                .connect()
+                .await
+                .unwrap();
+            svc.send(id, Message::new(format!("to {id}")))
+                .await
+                .unwrap();
+            let m = tokio::time::timeout(WAIT, device.recv())
+                .await
+                .unwrap()
+                .unwrap()
+                .unwrap();
+            assert_eq!(m.body(), format!("to {id}").as_bytes());
+            m.complete().await.unwrap();
+            device.close().await;
+            svc.close().await;
+        }
+    }
+    // a SAS device's token still works when a certificate is offered beside it
+    let d = x509_connect(&th, &sas, Some(&self1), c2d::Transport::Mqtt)
+        .await
+        .unwrap();
+    d.close().await;
+    println!("auth matrix (X.509): {cases} cases, each refused with the protocol's own error");
+    th.hub.stop().await;
+}

@@ -20,7 +20,9 @@ struct Held {
     received: tokio::time::Instant,
 }
 
-async fn open(link: &Link) -> Result<(AmqpSession, Receiver, SystemTime)> {
+/// Opens the session and the C2D link; returns them with when the token must be renewed
+/// (`None` for X.509: the certificate in the TLS handshake authenticates the link).
+async fn open(link: &Link) -> Result<(AmqpSession, Receiver, Option<SystemTime>)> {
     let c = &link.config;
     let websocket = c.transport == super::Transport::AmqpWs;
     let mut amqp = AmqpSession::open(
@@ -31,9 +33,12 @@ async fn open(link: &Link) -> Result<(AmqpSession, Receiver, SystemTime)> {
         c.timeout,
     )
     .await?;
-    let (token, expiry) = c.token()?;
-    let audience = format!("{}/devices/{}", c.host_name, c.device_id);
-    amqp.put_token(&audience, &token, c.timeout).await?;
+    let token = c.token()?;
+    let expiry = token.as_ref().map(|(_, e)| *e);
+    if let Some((token, _)) = token {
+        let audience = format!("{}/devices/{}", c.host_name, c.device_id);
+        amqp.put_token(&audience, &token, c.timeout).await?;
+    }
     let receiver = Receiver::builder()
         .name(format!("c2d-receive-{}", uuid::Uuid::new_v4()))
         .source(format!("/devices/{}/messages/devicebound", c.device_id))
@@ -104,11 +109,12 @@ pub(super) async fn run(mut link: Link) {
         let mut held: HashMap<u64, Held> = HashMap::new();
         let mut next_id = 0u64;
         let error: Error = loop {
-            let renew_in = link
-                .config
-                .renew_at(expiry)
-                .duration_since(SystemTime::now())
-                .unwrap_or(Duration::ZERO);
+            let renew_in = expiry.map_or(Duration::ZERO, |expiry| {
+                link.config
+                    .renew_at(expiry)
+                    .duration_since(SystemTime::now())
+                    .unwrap_or(Duration::ZERO)
+            });
             tokio::select! {
                 d = receiver.recv::<Body<Value>>() => {
                     let delivery = match d {
@@ -176,15 +182,16 @@ pub(super) async fn run(mut link: Link) {
                     };
                     let _ = reply.send(result);
                 }
-                _ = tokio::time::sleep(renew_in) => {
+                _ = tokio::time::sleep(renew_in), if expiry.is_some() => {
                     match link.config.token() {
-                        Ok((token, new_expiry)) => {
+                        Ok(Some((token, new_expiry))) => {
                             let audience = format!("{}/devices/{}", link.config.host_name, link.config.device_id);
                             match amqp.put_token(&audience, &token, link.config.timeout).await {
-                                Ok(()) => expiry = new_expiry,
+                                Ok(()) => expiry = Some(new_expiry),
                                 Err(e) => break e,
                             }
                         }
+                        Ok(None) => expiry = None,
                         Err(e) => break e,
                     }
                 }

@@ -32,25 +32,40 @@ struct Poller {
 }
 
 impl Poller {
-    /// The `Authorization` header: the current SAS token, renewed at 80 % of its life.
-    fn authorization(&mut self, link: &Link) -> Result<String> {
+    /// The `Authorization` header: the current SAS token, renewed at 80 % of its life; none
+    /// for an X.509 device (its certificate, in the TLS handshake, is its credential).
+    fn authorization(&mut self, link: &Link) -> Result<Option<String>> {
         if let Some((token, renew_at)) = &self.token {
             if SystemTime::now() < *renew_at || link.config.fixed_token.is_some() {
-                return Ok(token.clone());
+                return Ok(Some(token.clone()));
             }
         }
-        let (token, expiry) = link.config.token()?;
+        let Some((token, expiry)) = link.config.token()? else {
+            return Ok(None);
+        };
         self.token = Some((token.clone(), link.config.renew_at(expiry)));
-        Ok(token)
+        Ok(Some(token))
+    }
+
+    /// A request with the device's credential.
+    fn request(
+        &mut self,
+        link: &Link,
+        method: reqwest::Method,
+        url: &str,
+    ) -> Result<reqwest::RequestBuilder> {
+        let req = self.http.request(method, url);
+        Ok(match self.authorization(link)? {
+            Some(token) => req.header("Authorization", token),
+            None => req,
+        })
     }
 
     /// One receive: the oldest message, now locked for this device, or `None` (204).
     async fn receive(&mut self, link: &Link) -> Result<Option<(Message, Delivery)>> {
         let url = format!("{}?api-version={API_VERSION}", self.base);
         let resp = self
-            .http
-            .get(&url)
-            .header("Authorization", self.authorization(link)?)
+            .request(link, reqwest::Method::GET, &url)?
             .header("iothub-to", &self.to)
             .send()
             .await
@@ -86,9 +101,7 @@ impl Poller {
             ),
         };
         let resp = self
-            .http
-            .request(method, &url)
-            .header("Authorization", self.authorization(link)?)
+            .request(link, method, &url)?
             .header("If-Match", format!("\"{lock_token}\""))
             .header("Content-Length", "0")
             .send()

@@ -142,6 +142,10 @@ pub struct DeviceClientBuilder {
     pub(crate) in_flight: u16,
     pub(crate) token_ttl: Duration,
     pub(crate) poll_interval: Duration,
+    /// The connection string says `x509=true`: the device authenticates with its certificate.
+    pub(crate) x509: bool,
+    pub(crate) identity: Option<crate::tls::ClientIdentity>,
+    pub(crate) identity_error: Option<Error>,
 }
 
 impl DeviceClientBuilder {
@@ -155,6 +159,28 @@ impl DeviceClientBuilder {
     /// The transport (MQTT by default).
     pub fn transport(mut self, transport: Transport) -> Self {
         self.transport = transport;
+        self
+    }
+
+    /// Authenticate with this X.509 certificate (PEM, leaf first, intermediates after it) and
+    /// its private key (PEM: PKCS#8, PKCS#1 or SEC1) instead of a SAS token: the device is
+    /// registered as `selfSigned` (by the certificate's thumbprint) or `certificateAuthority`
+    /// (its certificate chains to a CA registered with the hub, and names the device in its
+    /// common name). Needed with a connection string that says `x509=true`; with a key or a
+    /// token in the connection string, the token is used and the certificate only offered.
+    /// A certificate or key that does not parse makes `connect` fail with `InvalidArgument`.
+    pub fn client_certificate(
+        mut self,
+        cert_pem: impl Into<Vec<u8>>,
+        key_pem: impl Into<Vec<u8>>,
+    ) -> Self {
+        match crate::tls::ClientIdentity::from_pem(cert_pem, key_pem) {
+            Ok(id) => {
+                self.identity = Some(id);
+                self.identity_error = None;
+            }
+            Err(e) => self.identity_error = Some(e),
+        }
         self
     }
 
@@ -229,28 +255,39 @@ impl DeviceClientBuilder {
         })
     }
 
-    /// A SAS token for this device, and when it expires.
-    pub(crate) fn token(&self) -> Result<(String, SystemTime)> {
+    /// A SAS token for this device, and when it expires; `None` for an X.509 device.
+    pub(crate) fn token(&self) -> Result<Option<(String, SystemTime)>> {
         if let Some(t) = &self.fixed_token {
             let parsed = crate::sas::SasToken::parse(t)?;
-            return Ok((t.clone(), UNIX_EPOCH + Duration::from_secs(parsed.expiry())));
+            return Ok(Some((
+                t.clone(),
+                UNIX_EPOCH + Duration::from_secs(parsed.expiry()),
+            )));
         }
-        let key = self
-            .key
-            .as_deref()
-            .ok_or_else(|| Error::invalid_argument("no key"))?;
+        let Some(key) = self.key.as_deref() else {
+            return Ok(None);
+        };
         let expiry = SystemTime::now() + self.token_ttl;
         let secs = expiry.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
         let resource = format!("{}/devices/{}", self.host_name, self.device_id);
-        Ok((
+        Ok(Some((
             crate::sas::generate_token(&resource, key, None, secs)?,
             expiry,
-        ))
+        )))
     }
 
     /// Connects (retrying as the policy says) and starts receiving.
     pub async fn connect(self) -> Result<DeviceClient> {
-        let tls = crate::transport::tls_config(self.trusted_ca_pem.as_deref())?;
+        if let Some(e) = &self.identity_error {
+            return Err(e.clone());
+        }
+        if self.x509 && self.identity.is_none() {
+            return Err(Error::invalid_argument(
+                "the connection string says x509=true: give the device's certificate and key (client_certificate)",
+            ));
+        }
+        let tls =
+            crate::tls::client_config(self.trusted_ca_pem.as_deref(), self.identity.as_ref())?;
         let (messages_tx, messages_rx) = mpsc::unbounded_channel();
         let (commands_tx, commands_rx) = mpsc::unbounded_channel();
         let status_tx = StatusSender::new(ConnectionStatus::Reconnecting);
@@ -370,7 +407,8 @@ impl std::fmt::Debug for DeviceClient {
 
 impl DeviceClient {
     /// Starts building a client from a device connection string
-    /// (`HostName=…;DeviceId=…;SharedAccessKey=…[;GatewayHostName=…]`).
+    /// (`HostName=…;DeviceId=…;SharedAccessKey=…[;GatewayHostName=…]`, or `…;x509=true` with
+    /// [`client_certificate`](DeviceClientBuilder::client_certificate)).
     pub fn builder(connection_string: &str) -> Result<DeviceClientBuilder> {
         crate::tls::install_crypto_provider();
         let cs = ConnectionString::parse_device(connection_string)?;
@@ -386,7 +424,7 @@ impl DeviceClient {
             Credential::SharedAccessKey { key_name: Some(_), .. } => {
                 return Err(Error::new(ErrorKind::Unsupported, "device connection strings with SharedAccessKeyName are not supported; use the device's own key"))
             }
-            Credential::X509 => return Err(Error::new(ErrorKind::Unsupported, "X.509 authentication is not supported")),
+            Credential::X509 => (None, None),
         };
         Ok(DeviceClientBuilder {
             connect_host: cs.connect_host().to_string(),
@@ -408,6 +446,9 @@ impl DeviceClient {
             in_flight: 16,
             token_ttl: TOKEN_TTL,
             poll_interval: DEFAULT_POLL_INTERVAL,
+            x509: matches!(cs.credential, Credential::X509),
+            identity: None,
+            identity_error: None,
         })
     }
 

@@ -28,9 +28,10 @@ struct Pending {
     received: tokio::time::Instant,
 }
 
-fn options(link: &Link) -> Result<(MqttOptions, SystemTime)> {
+/// The options of one connection, and when its token must be renewed (never for X.509).
+fn options(link: &Link) -> Result<(MqttOptions, Option<SystemTime>)> {
     let c = &link.config;
-    let (token, expiry) = c.token()?;
+    let token = c.token()?;
     let port = c.port_or_default();
     let websocket = c.transport == super::Transport::MqttWs;
     let broker = if websocket {
@@ -45,7 +46,9 @@ fn options(link: &Link) -> Result<(MqttOptions, SystemTime)> {
         c.device_id,
         crate::sas::url_encode(concat!("c2d/", env!("CARGO_PKG_VERSION")))
     );
-    o.set_credentials(user, token);
+    // an X.509 device sends no password: its certificate is its credential
+    let (password, expiry) = token.map_or((String::new(), None), |(t, e)| (t, Some(e)));
+    o.set_credentials(user, password);
     o.set_clean_session(false);
     o.set_manual_acks(true);
     o.set_keep_alive(Duration::from_secs(60));
@@ -94,12 +97,15 @@ pub(super) async fn run(mut link: Link) {
         epoch += 1;
         let mut pending: VecDeque<Pending> = VecDeque::new();
         let mut next_id = 0u64;
-        let renew_at = link.config.renew_at(token_expiry);
-        let renew = tokio::time::sleep(
-            renew_at
+        let renew_in = token_expiry.map(|expiry| {
+            link.config
+                .renew_at(expiry)
                 .duration_since(SystemTime::now())
-                .unwrap_or(Duration::ZERO),
-        );
+                .unwrap_or(Duration::ZERO)
+        });
+        // without a token (X.509) nothing is renewed: a sleep that never ends in practice
+        let renew =
+            tokio::time::sleep(renew_in.unwrap_or(Duration::from_secs(u64::from(u32::MAX))));
         tokio::pin!(renew);
         let error: Error = loop {
             tokio::select! {

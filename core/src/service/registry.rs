@@ -145,8 +145,48 @@ impl Device {
         }
     }
 
-    /// The device connection string for this device on `host_name`, with its primary key.
+    /// A request body for creating an X.509 device known by its certificate's thumbprints
+    /// (`selfSigned`; SHA-1 or SHA-256, hex).
+    pub fn new_self_signed(
+        device_id: impl Into<String>,
+        primary_thumbprint: impl Into<String>,
+        secondary_thumbprint: Option<String>,
+    ) -> Self {
+        let mut d = Device::new_sas(device_id);
+        d.authentication.kind = "selfSigned".into();
+        d.authentication.x509_thumbprint = X509Thumbprint {
+            primary_thumbprint: Some(primary_thumbprint.into()),
+            secondary_thumbprint,
+        };
+        d
+    }
+
+    /// A request body for creating an X.509 device whose certificate chains to a CA
+    /// registered with the hub and names the device in its common name
+    /// (`certificateAuthority`).
+    pub fn new_certificate_authority(device_id: impl Into<String>) -> Self {
+        let mut d = Device::new_sas(device_id);
+        d.authentication.kind = "certificateAuthority".into();
+        d
+    }
+
+    /// Whether the device authenticates with an X.509 certificate.
+    pub fn is_x509(&self) -> bool {
+        matches!(
+            self.authentication.kind.as_str(),
+            "selfSigned" | "certificateAuthority"
+        )
+    }
+
+    /// The device connection string for this device on `host_name`: with its primary key, or
+    /// `x509=true` for an X.509 device (whose client then needs its certificate).
     pub fn connection_string(&self, host_name: &str) -> Option<String> {
+        if self.is_x509() {
+            return Some(format!(
+                "HostName={host_name};DeviceId={};x509=true",
+                self.device_id
+            ));
+        }
         let key = self.authentication.symmetric_key.primary_key.as_deref()?;
         Some(format!(
             "HostName={host_name};DeviceId={};SharedAccessKey={key}",

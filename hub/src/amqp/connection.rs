@@ -180,14 +180,22 @@ struct Conn<W> {
     remote_idle: Option<Duration>,
     sessions: HashMap<u16, Session>,
     grants: Vec<Grant>,
+    /// The client certificates of the TLS connection: a device link without a token is
+    /// authenticated by them.
+    certificates: crate::x509::PeerCertificates,
     cbs_replies: VecDeque<(Option<String>, AmqpMessage)>,
     pending: FuturesUnordered<BoxFuture<'static, Done>>,
     control: mpsc::UnboundedSender<Control>,
     opened: bool,
 }
 
-pub(super) async fn run<S>(shared: Arc<Shared>, stream: S, peer: String, sasl_grant: Option<Grant>)
-where
+pub(super) async fn run<S>(
+    shared: Arc<Shared>,
+    stream: S,
+    peer: String,
+    sasl_grant: Option<Grant>,
+    certificates: crate::x509::PeerCertificates,
+) where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let (mut reader, writer) = tokio::io::split(stream);
@@ -218,6 +226,7 @@ where
         remote_idle: None,
         sessions: HashMap::new(),
         grants: sasl_grant.into_iter().collect(),
+        certificates,
         cbs_replies: VecDeque::new(),
         pending: FuturesUnordered::new(),
         control,
@@ -532,6 +541,15 @@ impl<W: AsyncWrite + Unpin> Conn<W> {
                 (LinkKind::Refused, Some(amqp_error(AmqpError::UnauthorizedAccess, "sending C2D messages needs a ServiceConnect token (CBS put-token or SASL PLAIN)")))
             }
         } else if let (false, Some(device)) = (we_receive, convert::device_of_to(&address)) {
+            if !self.authorized(Access::Device(&device)) && self.certificates.is_some() {
+                // no token for the device: its certificate, if it has one
+                match self.shared.authorize_x509(&device, &self.certificates) {
+                    Ok(grant) => self.grants.push(grant),
+                    Err(e) => {
+                        tracing::warn!(peer = %self.peer, %device, error = %e, "AMQP: X.509 authentication refused")
+                    }
+                }
+            }
             if self.authorized(Access::Device(&device)) {
                 (
                     LinkKind::DeviceReceive {
@@ -541,7 +559,7 @@ impl<W: AsyncWrite + Unpin> Conn<W> {
                     None,
                 )
             } else {
-                let why = format!("receiving for device '{device}' needs that device's token (CBS put-token or SASL PLAIN)");
+                let why = format!("receiving for device '{device}' needs that device's token (CBS put-token or SASL PLAIN) or certificate");
                 (
                     LinkKind::Refused,
                     Some(amqp_error(AmqpError::UnauthorizedAccess, why)),
@@ -585,8 +603,18 @@ impl<W: AsyncWrite + Unpin> Conn<W> {
             },
             snd_settle_mode: attach.snd_settle_mode.clone(),
             rcv_settle_mode: attach.rcv_settle_mode.clone(),
-            source: attach.source.clone(),
-            target: attach.target.clone(),
+            // a refused link is answered with a null terminus on our side (AMQP 1.0, 2.6.3),
+            // so that the client waits for the detach and its error
+            source: if refusal.is_some() && !we_receive {
+                None
+            } else {
+                attach.source.clone()
+            },
+            target: if refusal.is_some() && we_receive {
+                None
+            } else {
+                attach.target.clone()
+            },
             unsettled: None,
             incomplete_unsettled: false,
             initial_delivery_count: if we_receive { None } else { Some(0) },

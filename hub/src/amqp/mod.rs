@@ -68,12 +68,17 @@ pub(crate) async fn serve_tcp(
         }
         Err(_) => return,
     };
-    serve(shared, tls, peer.to_string()).await
+    let certificates = crate::x509::peer_certificates(tls.get_ref().1);
+    serve(shared, tls, peer.to_string(), certificates).await
 }
 
 /// Serves AMQP over an established secure stream (TLS, or a WebSocket inside TLS).
-pub(crate) async fn serve<S>(shared: Arc<Shared>, mut stream: S, peer: String)
-where
+pub(crate) async fn serve<S>(
+    shared: Arc<Shared>,
+    mut stream: S,
+    peer: String,
+    certificates: crate::x509::PeerCertificates,
+) where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let mut header = [0u8; 8];
@@ -116,5 +121,5 @@ where
     if stream.write_all(&AMQP_HEADER).await.is_err() || stream.flush().await.is_err() {
         return;
     }
-    connection::run(shared, stream, peer, sasl_grant).await
+    connection::run(shared, stream, peer, sasl_grant, certificates).await
 }

@@ -1,4 +1,5 @@
-//! The SASL layer: MSSBCBS and ANONYMOUS hand authentication to CBS;
+//! The SASL layer: MSSBCBS and ANONYMOUS hand authentication to CBS, EXTERNAL to the TLS
+//! client certificate (checked when a device link attaches);
 //! PLAIN carries a SAS token for the whole connection as `{policy}@sas.root.{hub}` (a policy)
 //! or `{device}@sas.{hub}` (a device).
 
@@ -28,6 +29,7 @@ pub async fn negotiate<S: AsyncRead + AsyncWrite + Unpin>(
         sasl_server_mechanisms: Array::from(vec![
             Symbol::from("MSSBCBS"),
             Symbol::from("ANONYMOUS"),
+            Symbol::from("EXTERNAL"),
             Symbol::from("PLAIN"),
         ]),
     };
@@ -44,7 +46,7 @@ pub async fn negotiate<S: AsyncRead + AsyncWrite + Unpin>(
         other => return Err(format!("expected sasl-init, got {other:?}")),
     };
     let (code, result) = match init.mechanism.as_str() {
-        "MSSBCBS" | "ANONYMOUS" => (SaslCode::Ok, SaslResult::Ok(None)),
+        "MSSBCBS" | "ANONYMOUS" | "EXTERNAL" => (SaslCode::Ok, SaslResult::Ok(None)),
         "PLAIN" => match plain(
             shared,
             init.initial_response

@@ -8,12 +8,14 @@ use axum::body::Body;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
+use axum::Extension;
 use uuid::Uuid;
 
-use super::{authorize, HttpError, HTTP_OWNER};
+use super::{authorize_device, HttpError, HTTP_OWNER};
 use crate::auth::Access;
 use crate::local_hub::Shared;
 use crate::queue::{Delivery, LockLost, Settlement};
+use crate::x509::PeerCertificates;
 
 fn lock_lost() -> HttpError {
     HttpError::new(
@@ -32,9 +34,16 @@ fn parse_lock(token: &str) -> Result<Uuid, HttpError> {
 pub(super) async fn receive(
     State(shared): State<Arc<Shared>>,
     Path(device): Path<String>,
+    Extension(certificates): Extension<PeerCertificates>,
     headers: HeaderMap,
 ) -> Result<Response, HttpError> {
-    authorize(&shared, &headers, Access::Device(&device), "device request")?;
+    authorize_device(
+        &shared,
+        &headers,
+        &certificates,
+        Access::Device(&device),
+        "device request",
+    )?;
     let lock = headers
         .get("iothub-messagelocktimeout")
         .and_then(|v| v.to_str().ok())
@@ -139,9 +148,16 @@ pub(super) async fn complete_or_reject(
     State(shared): State<Arc<Shared>>,
     Path((device, lock)): Path<(String, String)>,
     RawQuery(query): RawQuery,
+    Extension(certificates): Extension<PeerCertificates>,
     headers: HeaderMap,
 ) -> Result<StatusCode, HttpError> {
-    authorize(&shared, &headers, Access::Device(&device), "device request")?;
+    authorize_device(
+        &shared,
+        &headers,
+        &certificates,
+        Access::Device(&device),
+        "device request",
+    )?;
     let how = if wants_reject(query.as_deref()) {
         Settlement::Reject
     } else {
@@ -154,9 +170,16 @@ pub(super) async fn complete_or_reject(
 pub(super) async fn abandon(
     State(shared): State<Arc<Shared>>,
     Path((device, lock)): Path<(String, String)>,
+    Extension(certificates): Extension<PeerCertificates>,
     headers: HeaderMap,
 ) -> Result<StatusCode, HttpError> {
-    authorize(&shared, &headers, Access::Device(&device), "device request")?;
+    authorize_device(
+        &shared,
+        &headers,
+        &certificates,
+        Access::Device(&device),
+        "device request",
+    )?;
     settle(&shared, device, parse_lock(&lock)?, Settlement::Abandon).await
 }
 

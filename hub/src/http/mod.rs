@@ -25,11 +25,24 @@ fn authorize(
     access: crate::auth::Access<'_>,
     what: &str,
 ) -> Result<(), HttpError> {
-    let token = headers
-        .get("authorization")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    shared.authorize(token, access).map(|_| ()).map_err(|e| {
+    authorize_device(shared, headers, &None, access, what)
+}
+
+/// Like [`authorize`], and a device request without an `Authorization` header is
+/// authenticated by the connection's client certificate.
+fn authorize_device(
+    shared: &Shared,
+    headers: &axum::http::HeaderMap,
+    certificates: &crate::x509::PeerCertificates,
+    access: crate::auth::Access<'_>,
+    what: &str,
+) -> Result<(), HttpError> {
+    let token = headers.get("authorization").and_then(|v| v.to_str().ok());
+    let result = match (token, access, certificates) {
+        (None, crate::auth::Access::Device(id), Some(_)) => shared.authorize_x509(id, certificates),
+        _ => shared.authorize(token.unwrap_or(""), access),
+    };
+    result.map(|_| ()).map_err(|e| {
         tracing::warn!(error = %e, "HTTPS {what} refused");
         HttpError::from(e)
     })
@@ -118,12 +131,17 @@ async fn log_request(
 }
 
 /// Serves one connection (after TLS) with HTTP/1.1 (and WebSocket upgrades).
-pub(crate) async fn serve<S>(shared: Arc<Shared>, stream: S, peer: String)
-where
+pub(crate) async fn serve<S>(
+    shared: Arc<Shared>,
+    stream: S,
+    peer: String,
+    certificates: crate::x509::PeerCertificates,
+) where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
     let router = router(shared)
         .layer(axum::Extension(PeerAddr(peer)))
+        .layer(axum::Extension(certificates))
         .layer(axum::middleware::from_fn(log_request));
     let service = TowerToHyperService::new(router);
     // a client that shuts down its sending side after its request still gets the answer

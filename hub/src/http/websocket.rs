@@ -28,6 +28,7 @@ const MAX_MESSAGE: usize = 1024 * 1024;
 pub(super) async fn upgrade(
     State(shared): State<Arc<Shared>>,
     Extension(PeerAddr(peer)): Extension<PeerAddr>,
+    Extension(certificates): Extension<crate::x509::PeerCertificates>,
     ws: WebSocketUpgrade,
 ) -> Response {
     let ws = ws.protocols(PROTOCOLS).max_message_size(MAX_MESSAGE);
@@ -53,9 +54,9 @@ pub(super) async fn upgrade(
             let shared = shared.clone();
             async move {
                 if protocol.eq_ignore_ascii_case("mqtt") {
-                    crate::mqtt::serve(shared, io, peer).await
+                    crate::mqtt::serve(shared, io, peer, certificates).await
                 } else {
-                    crate::amqp::serve(shared, io, peer).await
+                    crate::amqp::serve(shared, io, peer, certificates).await
                 }
             }
         };

@@ -58,8 +58,12 @@ struct InFlight {
 }
 
 /// Serves one device connection (after TLS, or inside a WebSocket).
-pub(crate) async fn serve<S>(shared: Arc<Shared>, stream: S, peer: String)
-where
+pub(crate) async fn serve<S>(
+    shared: Arc<Shared>,
+    stream: S,
+    peer: String,
+    certificates: crate::x509::PeerCertificates,
+) where
     S: AsyncRead + AsyncWrite + Unpin + Send,
 {
     let (mut reader, mut writer) = tokio::io::split(stream);
@@ -90,7 +94,7 @@ where
             return;
         }
     };
-    let (device_id, token_expiry) = match check_connect(&shared, &connect) {
+    let (device_id, token_expiry) = match check_connect(&shared, &connect, &certificates) {
         Ok(x) => x,
         Err(why) => {
             tracing::warn!(%peer, client_id = %connect.client_id, reason = %why, "MQTT: CONNECT refused (CONNACK 5)");
@@ -187,37 +191,40 @@ async fn finish(
     let _ = done.send(true);
 }
 
-/// Checks client id, user name and SAS password; returns the device id and when its token
-/// expires (Unix seconds).
+/// Checks client id, user name and SAS password (or, without a password, the connection's
+/// client certificate); returns the device id and when its token (or certificate) expires
+/// (Unix seconds).
 fn check_connect(
     shared: &Shared,
     c: &rumqttc::mqttbytes::v4::Connect,
+    certificates: &crate::x509::PeerCertificates,
 ) -> Result<(String, u64), String> {
     let client_id = c.client_id.as_str();
     if client_id.contains('/') {
         return Err("module identities do not receive C2D messages on this hub".into());
     }
     c2d::identity::validate_id(client_id)?;
-    let login = c
-        .login
-        .as_ref()
-        .ok_or("no user name and password (X.509 is not supported)")?;
-    // {host}/{clientId}/?api-version=…  (the host part and the query are not checked)
-    let after_host = login
-        .username
-        .split_once('/')
-        .map(|(_, rest)| rest)
-        .unwrap_or("");
-    let named = after_host.split('/').next().unwrap_or("");
-    if named != client_id {
-        return Err(format!(
-            "user name '{}' does not name client id '{client_id}'",
-            login.username
-        ));
+    if let Some(login) = &c.login {
+        // {host}/{clientId}/?api-version=…  (the host part and the query are not checked)
+        let after_host = login
+            .username
+            .split_once('/')
+            .map(|(_, rest)| rest)
+            .unwrap_or("");
+        let named = after_host.split('/').next().unwrap_or("");
+        if named != client_id {
+            return Err(format!(
+                "user name '{}' does not name client id '{client_id}'",
+                login.username
+            ));
+        }
     }
-    let grant = shared
-        .authorize(&login.password, Access::Device(client_id))
-        .map_err(|e| e.to_string())?;
+    let grant = match c.login.as_ref().filter(|l| !l.password.is_empty()) {
+        Some(login) => shared.authorize(&login.password, Access::Device(client_id)),
+        None if certificates.is_some() => shared.authorize_x509(client_id, certificates),
+        None => return Err("no SAS token (password) and no client certificate".into()),
+    }
+    .map_err(|e| e.to_string())?;
     Ok((client_id.to_string(), grant.expiry))
 }
 
