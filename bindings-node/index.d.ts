@@ -470,6 +470,15 @@ export interface DeviceClientOptions extends ClientOptions {
      * (25 minutes, IoT Hub's guidance, when absent; each poll drains the queue; poll more
      * often only in development). */
     pollIntervalMs?: number;
+    /** The device's X.509 certificate (PEM string or Buffer), for a connection string with
+     * `x509=true`, as with `azure-iot-device`'s `setOptions({ cert, key })`. */
+    cert?: string | Buffer;
+    /** A PEM file of the certificate. */
+    certFile?: string;
+    /** The certificate's private key (PEM string or Buffer). */
+    key?: string | Buffer;
+    /** A PEM file of the key. */
+    keyFile?: string;
 }
 /** A service client's options. */
 export interface ServiceClientOptions extends ClientOptions {
@@ -647,6 +656,15 @@ export interface LocalHubOptions {
     /** `fsync` (an accepted message is on disk: the default) or `os` (left to the OS). */
     durability?: 'fsync' | 'os';
 }
+/** An X.509 device made by {@link LocalHub.createX509Device}. */
+export interface X509Identity {
+    /** `HostName=…;DeviceId=…;x509=true` */
+    connectionString: string;
+    /** The device's certificate, PEM. */
+    certPem: string;
+    /** Its private key, PEM. */
+    keyPem: string;
+}
 /**
  * A c2d hub in this process, on free ports of 127.0.0.1, speaking IoT Hub's protocols with
  * its own development CA: for tests and development. Stop it with `stop()` (a hub that is
@@ -682,6 +700,10 @@ export declare class LocalHub {
     deviceOptions(): DeviceClientOptions;
     /** Registers a device; resolves to its connection string. */
     createDevice(deviceId: string): Promise<string>;
+    /** Registers an X.509 device (`selfSigned`) with a new self-signed certificate, valid for
+     * a year: connect with `DeviceClient.connect(id.connectionString, { cert: id.certPem,
+     * key: id.keyPem, … })`. */
+    createX509Device(deviceId: string): Promise<X509Identity>;
     /** How many messages are queued for a device (locked ones included). */
     queueDepth(deviceId: string): number;
     /** Moves the manual clock forward by `ms` (the hub must have been started with

@@ -441,13 +441,16 @@ function checkString(value, what) {
 /** The options every client's `connect` checks the same way, without `retry`. */
 function clientOptions(options) {
     const { retry: _retry, ...rest } = options;
-    const ca = options.trustedCa;
-    if (ca !== undefined && typeof ca !== 'string' && !Buffer.isBuffer(ca)) {
-        throw new TypeError('trustedCa must be PEM text (a string) or a Buffer');
-    }
-    if (options.trustedCaFile !== undefined)
-        checkString(options.trustedCaFile, 'trustedCaFile');
+    checkPem(options.trustedCa, options.trustedCaFile, 'trustedCa');
     return rest;
+}
+/** Checks the types of a PEM option (`name`: a string or a Buffer) and its file form. */
+function checkPem(pem, file, name) {
+    if (pem !== undefined && typeof pem !== 'string' && !Buffer.isBuffer(pem)) {
+        throw new TypeError(`${name} must be PEM text (a string) or a Buffer`);
+    }
+    if (file !== undefined)
+        checkString(file, `${name}File`);
 }
 /**
  * A device's connection to its hub. Receive with `await client.receive()`, with
@@ -479,6 +482,8 @@ class DeviceClient extends node_events_1.EventEmitter {
     /** Connects to the hub of `connectionString` (a device's, as the registry gives it),
      * retrying as the retry policy says. */
     static async connect(connectionString, options = {}) {
+        checkPem(options.cert, options.certFile, 'cert');
+        checkPem(options.key, options.keyFile, 'key');
         const client = await native.DeviceClient.connect(checkString(connectionString, 'the connection string'), { ...clientOptions(options), transport: oneOf(exports.Transport, options.transport ?? exports.Transport.Mqtt, 'transport') }, nativeRetry(options.retry));
         return new DeviceClient(client);
     }
@@ -752,6 +757,12 @@ class LocalHub {
     /** Registers a device; resolves to its connection string. */
     async createDevice(deviceId) {
         return this.#native.createDevice(checkString(deviceId, 'deviceId'));
+    }
+    /** Registers an X.509 device (`selfSigned`) with a new self-signed certificate, valid for
+     * a year: connect with `DeviceClient.connect(id.connectionString, { cert: id.certPem,
+     * key: id.keyPem, … })`. */
+    async createX509Device(deviceId) {
+        return this.#native.createX509Device(checkString(deviceId, 'deviceId'));
     }
     /** How many messages are queued for a device (locked ones included). */
     queueDepth(deviceId) {

@@ -488,6 +488,15 @@ export interface DeviceClientOptions extends ClientOptions {
    * (25 minutes, IoT Hub's guidance, when absent; each poll drains the queue; poll more
    * often only in development). */
   pollIntervalMs?: number;
+  /** The device's X.509 certificate (PEM string or Buffer), for a connection string with
+   * `x509=true`, as with `azure-iot-device`'s `setOptions({ cert, key })`. */
+  cert?: string | Buffer;
+  /** A PEM file of the certificate. */
+  certFile?: string;
+  /** The certificate's private key (PEM string or Buffer). */
+  key?: string | Buffer;
+  /** A PEM file of the key. */
+  keyFile?: string;
 }
 
 /** A service client's options. */
@@ -506,12 +515,16 @@ function checkString(value: unknown, what: string): string {
 /** The options every client's `connect` checks the same way, without `retry`. */
 function clientOptions<O extends ClientOptions>(options: O): Omit<O, 'retry'> {
   const { retry: _retry, ...rest } = options;
-  const ca: unknown = options.trustedCa;
-  if (ca !== undefined && typeof ca !== 'string' && !Buffer.isBuffer(ca)) {
-    throw new TypeError('trustedCa must be PEM text (a string) or a Buffer');
-  }
-  if (options.trustedCaFile !== undefined) checkString(options.trustedCaFile, 'trustedCaFile');
+  checkPem(options.trustedCa, options.trustedCaFile, 'trustedCa');
   return rest;
+}
+
+/** Checks the types of a PEM option (`name`: a string or a Buffer) and its file form. */
+function checkPem(pem: unknown, file: unknown, name: string): void {
+  if (pem !== undefined && typeof pem !== 'string' && !Buffer.isBuffer(pem)) {
+    throw new TypeError(`${name} must be PEM text (a string) or a Buffer`);
+  }
+  if (file !== undefined) checkString(file, `${name}File`);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -558,6 +571,8 @@ export class DeviceClient extends EventEmitter<DeviceClientEvents> {
   /** Connects to the hub of `connectionString` (a device's, as the registry gives it),
    * retrying as the retry policy says. */
   static async connect(connectionString: string, options: DeviceClientOptions = {}): Promise<DeviceClient> {
+    checkPem(options.cert, options.certFile, 'cert');
+    checkPem(options.key, options.keyFile, 'key');
     const client = await native.DeviceClient.connect(
       checkString(connectionString, 'the connection string'),
       { ...clientOptions(options), transport: oneOf(Transport, options.transport ?? Transport.Mqtt, 'transport') },
@@ -859,6 +874,16 @@ export interface LocalHubOptions {
   durability?: 'fsync' | 'os';
 }
 
+/** An X.509 device made by {@link LocalHub.createX509Device}. */
+export interface X509Identity {
+  /** `HostName=…;DeviceId=…;x509=true` */
+  connectionString: string;
+  /** The device's certificate, PEM. */
+  certPem: string;
+  /** Its private key, PEM. */
+  keyPem: string;
+}
+
 /**
  * A c2d hub in this process, on free ports of 127.0.0.1, speaking IoT Hub's protocols with
  * its own development CA: for tests and development. Stop it with `stop()` (a hub that is
@@ -924,6 +949,12 @@ export class LocalHub {
   /** Registers a device; resolves to its connection string. */
   async createDevice(deviceId: string): Promise<string> {
     return this.#native.createDevice(checkString(deviceId, 'deviceId'));
+  }
+  /** Registers an X.509 device (`selfSigned`) with a new self-signed certificate, valid for
+   * a year: connect with `DeviceClient.connect(id.connectionString, { cert: id.certPem,
+   * key: id.keyPem, … })`. */
+  async createX509Device(deviceId: string): Promise<X509Identity> {
+    return this.#native.createX509Device(checkString(deviceId, 'deviceId'));
   }
   /** How many messages are queued for a device (locked ones included). */
   queueDepth(deviceId: string): number {

@@ -61,6 +61,11 @@ export declare class LocalHub {
   get ownerConnectionString(): string
   /** Registers a device; resolves to its connection string. */
   createDevice(deviceId: string): Promise<string>
+  /**
+   * Registers an X.509 device with a new self-signed certificate; resolves to its
+   * connection string, certificate and key.
+   */
+  createX509Device(deviceId: string): Promise<X509Identity>
   /** How many messages are queued for a device (locked ones included). */
   queueDepth(deviceId: string): number
   /**
@@ -228,6 +233,14 @@ export interface DeviceClientOptions {
   inFlight?: number
   /** How long an HTTPS client waits between polls once the queue is empty, in milliseconds. */
   pollIntervalMs?: number
+  /** The device's X.509 certificate, PEM. */
+  cert?: string | Buffer
+  /** A file of it. */
+  certFile?: string
+  /** The certificate's private key, PEM. */
+  key?: string | Buffer
+  /** A file of it. */
+  keyFile?: string
 }
 
 /**
@@ -338,3 +351,13 @@ export interface Status {
 
 /** The version of the engine in this addon. */
 export declare function version(): string
+
+/** An X.509 device made by `createX509Device`. */
+export interface X509Identity {
+  /** `HostName=…;DeviceId=…;x509=true` */
+  connectionString: string
+  /** The device's certificate, PEM. */
+  certPem: string
+  /** Its private key, PEM. */
+  keyPem: string
+}

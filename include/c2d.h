@@ -634,6 +634,47 @@ c2d_result c2d_device_options_set_trusted_ca_file(struct c2d_device_options *opt
                                                   const char *path);
 
 /**
+ * Authenticates with an X.509 certificate instead of a SAS token (a device registered as
+ * `selfSigned`, by the certificate's thumbprint, or `certificateAuthority`, whose certificate
+ * chains to a CA registered with the hub and names the device in its common name). Needed
+ * with a connection string that says `x509=true`.
+ *
+ * @param options The options.
+ * @param cert_pem The certificate, PEM (leaf first, then any intermediates; copied).
+ * @param cert_len Its length in bytes.
+ * @param key_pem Its private key, PEM (PKCS#8, PKCS#1 or SEC1; copied).
+ * @param key_len Its length in bytes.
+ * @retval C2D_RESULT_OK The certificate and key were set.
+ * @retval C2D_RESULT_INVALID_ARGUMENT An argument is NULL or empty, or the certificate or the
+ *         key is not valid PEM (the last error message says which).
+ *
+ * Thread safety: not concurrently with other calls on the same options.
+ */
+C2D_NODISCARD
+c2d_result c2d_device_options_set_client_certificate_pem(struct c2d_device_options *options,
+                                                         const uint8_t *cert_pem,
+                                                         size_t cert_len,
+                                                         const uint8_t *key_pem,
+                                                         size_t key_len);
+
+/**
+ * Like `c2d_device_options_set_client_certificate_pem`, from files.
+ *
+ * @param options The options.
+ * @param cert_path The certificate file (PEM); it is read now.
+ * @param key_path The key file (PEM); it is read now.
+ * @retval C2D_RESULT_OK The files were read and hold a certificate and a key.
+ * @retval C2D_RESULT_INVALID_ARGUMENT An argument is NULL, a file cannot be read, or its
+ *         contents are not valid PEM (the last error message says why).
+ *
+ * Thread safety: not concurrently with other calls on the same options.
+ */
+C2D_NODISCARD
+c2d_result c2d_device_options_set_client_certificate_files(struct c2d_device_options *options,
+                                                           const char *cert_path,
+                                                           const char *key_path);
+
+/**
  * Overrides the port of the transport (for a local hub on non-standard ports). The host is
  * the connection string's `GatewayHostName`, else its `HostName`.
  *
@@ -1083,6 +1124,33 @@ C2D_NODISCARD
 c2d_result c2d_hub_create_device(const struct c2d_hub *hub,
                                  const char *device_id,
                                  char **out_connection_string);
+#endif
+
+#if defined(C2D_HUB)
+/**
+ * Registers an X.509 device (`selfSigned`) with a new self-signed certificate valid for a
+ * year, and returns its connection string, certificate and key: give the last two to
+ * `c2d_device_options_set_client_certificate_pem`.
+ *
+ * @param hub The hub.
+ * @param device_id The new device's id (the certificate's common name).
+ * @param out_connection_string Receives `HostName=...;DeviceId=...;x509=true`, owned by the
+ *        caller (free it with `c2d_string_free`).
+ * @param out_cert_pem Receives the certificate, PEM, owned by the caller (`c2d_string_free`).
+ * @param out_key_pem Receives its private key, PEM, owned by the caller (`c2d_string_free`).
+ * @retval C2D_RESULT_OK The device was created.
+ * @retval C2D_RESULT_INVALID_ARGUMENT An argument is NULL, the id is not valid, or the device
+ *         exists already.
+ * @retval C2D_RESULT_CLOSED The hub was stopped.
+ *
+ * Thread safety: callable from any thread. Blocks.
+ */
+C2D_NODISCARD
+c2d_result c2d_hub_create_x509_device(const struct c2d_hub *hub,
+                                      const char *device_id,
+                                      char **out_connection_string,
+                                      char **out_cert_pem,
+                                      char **out_key_pem);
 #endif
 
 #if defined(C2D_HUB)

@@ -23,15 +23,24 @@ pub fn trusted_ca_pem(
     pem: Option<Either<String, Buffer>>,
     file: Option<String>,
 ) -> c2d::Result<Option<Vec<u8>>> {
+    pem_option("trustedCa", pem, file)
+}
+
+/// The PEM of a `{name}` (text or Buffer) or `{name}File` option.
+fn pem_option(
+    name: &str,
+    pem: Option<Either<String, Buffer>>,
+    file: Option<String>,
+) -> c2d::Result<Option<Vec<u8>>> {
     match (pem, file) {
-        (Some(_), Some(_)) => Err(Error::invalid_argument(
-            "give trustedCa or trustedCaFile, not both",
-        )),
+        (Some(_), Some(_)) => Err(Error::invalid_argument(format!(
+            "give {name} or {name}File, not both"
+        ))),
         (Some(Either::A(text)), None) => Ok(Some(text.into_bytes())),
         (Some(Either::B(bytes)), None) => Ok(Some(bytes.to_vec())),
         (None, Some(path)) => std::fs::read(&path)
             .map(Some)
-            .map_err(|e| Error::invalid_argument(format!("reading trustedCaFile {path}: {e}"))),
+            .map_err(|e| Error::invalid_argument(format!("reading {name}File {path}: {e}"))),
         (None, None) => Ok(None),
     }
 }
@@ -61,6 +70,14 @@ pub struct DeviceClientOptions {
     pub in_flight: Option<u16>,
     /// How long an HTTPS client waits between polls once the queue is empty, in milliseconds.
     pub poll_interval_ms: Option<f64>,
+    /// The device's X.509 certificate, PEM.
+    pub cert: Option<Either<String, Buffer>>,
+    /// A file of it.
+    pub cert_file: Option<String>,
+    /// The certificate's private key, PEM.
+    pub key: Option<Either<String, Buffer>>,
+    /// A file of it.
+    pub key_file: Option<String>,
 }
 
 fn builder(
@@ -97,6 +114,18 @@ fn builder(
     }
     if let Some(i) = opt_millis("pollIntervalMs", o.poll_interval_ms)? {
         b = b.poll_interval(i);
+    }
+    match (
+        pem_option("cert", o.cert, o.cert_file)?,
+        pem_option("key", o.key, o.key_file)?,
+    ) {
+        (Some(cert), Some(key)) => b = b.client_certificate(cert, key),
+        (None, None) => {}
+        _ => {
+            return Err(Error::invalid_argument(
+                "give the device's certificate and its key together (cert and key)",
+            ))
+        }
     }
     Ok(b)
 }

@@ -221,6 +221,27 @@ impl LocalHub {
         })
     }
 
+    /// Registers an X.509 device with a new self-signed certificate; resolves to its
+    /// connection string, certificate and key.
+    #[napi(ts_return_type = "Promise<X509Identity>")]
+    pub fn create_x509_device<'env>(
+        &self,
+        env: &'env Env,
+        device_id: String,
+    ) -> Result<Object<'env>> {
+        let running = self.running.clone();
+        promise(env, async move {
+            let guard = running.read().await;
+            let hub = &guard.as_ref().ok_or_else(stopped)?.hub;
+            let (connection_string, cert) = hub.create_x509_device(&device_id).await?;
+            Ok(X509Identity {
+                connection_string,
+                cert_pem: cert.cert_pem,
+                key_pem: cert.key_pem,
+            })
+        })
+    }
+
     /// How many messages are queued for a device (locked ones included).
     #[napi]
     pub fn queue_depth(&self, env: &Env, device_id: String) -> Result<u32> {
@@ -277,4 +298,15 @@ impl Drop for LocalHub {
             }
         });
     }
+}
+
+/// An X.509 device made by `createX509Device`.
+#[napi(object)]
+pub struct X509Identity {
+    /// `HostName=…;DeviceId=…;x509=true`
+    pub connection_string: String,
+    /// The device's certificate, PEM.
+    pub cert_pem: String,
+    /// Its private key, PEM.
+    pub key_pem: String,
 }

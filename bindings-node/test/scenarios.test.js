@@ -1,10 +1,13 @@
 // The scenario list (complete → Success; reject → Rejected; abandon → redelivery; max
 // delivery → DeliveryCountExceeded; TTL → Expired; purge → Purged; lock expiry →
 // redelivery; queue full; too large; unknown device; bad token; closed client) on every
-// device transport.
+// device transport; and X.509 devices.
 'use strict';
 const { test } = require('node:test');
 const assert = require('node:assert/strict');
+const fs = require('node:fs');
+const os = require('node:os');
+const path = require('node:path');
 const c2d = require('..');
 const { TRANSPORTS, POLL_MS, WAIT, startHub, settlesAll, fastRetry, received } = require('./helpers');
 
@@ -144,5 +147,47 @@ for (const transport of TRANSPORTS) {
     await svc.close();
     await assert.rejects(svc.send('dev1', 'x'), c2d.ClosedError);
     await hub.stop();
+  });
+}
+
+// X.509: a device receives with its certificate (in memory, or from files); another
+// device's certificate is refused by the hub; x509=true without one is refused at once
+for (const transport of TRANSPORTS) {
+  test(`X.509 device over ${transport}`, async (t) => {
+    const hub = await startHub();
+    t.after(() => hub.stop());
+    const me = await hub.createX509Device('x1');
+    const other = await hub.createX509Device('x2');
+    assert.ok(me.connectionString.endsWith(';x509=true'));
+    const options = { transport, retry: c2d.RetryPolicy.none(), pollIntervalMs: POLL_MS, ...hub.deviceOptions() };
+    const svc = await c2d.ServiceClient.connect(hub.serviceConnectionString, hub.serviceOptions());
+    t.after(() => svc.close());
+
+    const device = await c2d.DeviceClient.connect(me.connectionString, { ...options, cert: me.certPem, key: Buffer.from(me.keyPem) });
+    const sent = await svc.send('x1', new c2d.Message('by certificate', { ack: c2d.Ack.Full }));
+    await (await received(device)).complete();
+    assert.equal((await sent.outcome({ timeoutMs: WAIT })).status, c2d.FeedbackStatus.Success);
+    await device.close();
+
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'c2d-x509-'));
+    t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
+    fs.writeFileSync(path.join(dir, 'x1.pem'), me.certPem);
+    fs.writeFileSync(path.join(dir, 'x1.key'), me.keyPem);
+    const fromFiles = await c2d.DeviceClient.connect(me.connectionString, {
+      ...options, certFile: path.join(dir, 'x1.pem'), keyFile: path.join(dir, 'x1.key'),
+    });
+    await svc.send('x1', 'from files');
+    const m = await received(fromFiles);
+    assert.equal(m.body.toString(), 'from files');
+    await m.complete();
+    await fromFiles.close();
+
+    await assert.rejects(
+      c2d.DeviceClient.connect(me.connectionString, { ...options, cert: other.certPem, key: other.keyPem }),
+      c2d.UnauthorizedError,
+    );
+    await assert.rejects(c2d.DeviceClient.connect(me.connectionString, options), c2d.InvalidArgumentError);
+    await assert.rejects(c2d.DeviceClient.connect(me.connectionString, { ...options, cert: me.certPem }), c2d.InvalidArgumentError);
+    await assert.rejects(c2d.DeviceClient.connect(me.connectionString, { ...options, cert: 42 }), TypeError);
   });
 }

@@ -20,24 +20,33 @@ pub fn trusted_ca_pem(
     pem: Option<&Bound<'_, PyAny>>,
     file: Option<std::path::PathBuf>,
 ) -> PyResult<Option<Vec<u8>>> {
+    pem_option("trusted_ca", pem, file)
+}
+
+/// The PEM of a `{name}=` (text or bytes) or `{name}_file=` option.
+fn pem_option(
+    name: &str,
+    pem: Option<&Bound<'_, PyAny>>,
+    file: Option<std::path::PathBuf>,
+) -> PyResult<Option<Vec<u8>>> {
     match (pem, file) {
-        (Some(_), Some(_)) => Err(to_py(Error::invalid_argument(
-            "give trusted_ca or trusted_ca_file, not both",
-        ))),
+        (Some(_), Some(_)) => Err(to_py(Error::invalid_argument(format!(
+            "give {name} or {name}_file, not both"
+        )))),
         (Some(pem), None) => {
             if let Ok(s) = pem.cast::<PyString>() {
                 Ok(Some(s.to_cow()?.as_bytes().to_vec()))
             } else if let Ok(b) = pem.cast::<PyBytes>() {
                 Ok(Some(b.as_bytes().to_vec()))
             } else {
-                Err(pyo3::exceptions::PyTypeError::new_err(
-                    "trusted_ca must be PEM text (str) or bytes",
-                ))
+                Err(pyo3::exceptions::PyTypeError::new_err(format!(
+                    "{name} must be PEM text (str) or bytes"
+                )))
             }
         }
         (None, Some(path)) => std::fs::read(&path).map(Some).map_err(|e| {
             to_py(Error::invalid_argument(format!(
-                "reading trusted_ca_file {}: {e}",
+                "reading {name}_file {}: {e}",
                 path.display()
             )))
         }),
@@ -64,7 +73,7 @@ impl DeviceClientOptions {
     #[pyo3(signature = (connection_string, *, transport = "mqtt", trusted_ca = None,
         trusted_ca_file = None, port = None, mqtt_port = None, amqp_port = None,
         https_port = None, retry = None, timeout = None, sas_token_ttl = None, in_flight = None,
-        poll_interval = None))]
+        poll_interval = None, cert = None, cert_file = None, key = None, key_file = None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         connection_string: &str,
@@ -80,6 +89,10 @@ impl DeviceClientOptions {
         sas_token_ttl: Option<f64>,
         in_flight: Option<u16>,
         poll_interval: Option<f64>,
+        cert: Option<&Bound<'_, PyAny>>,
+        cert_file: Option<std::path::PathBuf>,
+        key: Option<&Bound<'_, PyAny>>,
+        key_file: Option<std::path::PathBuf>,
     ) -> PyResult<Self> {
         let mut b = c2d::DeviceClient::builder(connection_string)
             .map_err(to_py)?
@@ -111,6 +124,18 @@ impl DeviceClientOptions {
         }
         if let Some(i) = poll_interval {
             b = b.poll_interval(seconds("poll_interval", i)?);
+        }
+        match (
+            pem_option("cert", cert, cert_file)?,
+            pem_option("key", key, key_file)?,
+        ) {
+            (Some(cert), Some(key)) => b = b.client_certificate(cert, key),
+            (None, None) => {}
+            _ => {
+                return Err(to_py(Error::invalid_argument(
+                    "give the device's certificate and its key together (cert and key)",
+                )))
+            }
         }
         Ok(DeviceClientOptions { builder: b })
     }

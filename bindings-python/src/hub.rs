@@ -186,6 +186,19 @@ impl LocalHub {
             .ok_or_else(|| to_py(Error::new(ErrorKind::Internal, "the new device has no key")))
     }
 
+    /// Registers an X.509 device with a new self-signed certificate; returns its connection
+    /// string, the certificate and its key (PEM).
+    fn create_x509_device(
+        &self,
+        py: Python<'_>,
+        device_id: &str,
+    ) -> PyResult<(String, String, String)> {
+        let guard = self.hub.lock().unwrap_or_else(|e| e.into_inner());
+        let hub = guard.as_ref().ok_or_else(stopped)?;
+        let (cs, cert) = wait(py, hub.create_x509_device(device_id))?.map_err(to_py)?;
+        Ok((cs, cert.cert_pem, cert.key_pem))
+    }
+
     /// How many messages are queued for a device (locked ones included).
     fn queue_depth(&self, device_id: &str) -> PyResult<usize> {
         let guard = self.hub.lock().unwrap_or_else(|e| e.into_inner());

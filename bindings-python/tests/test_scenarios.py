@@ -5,6 +5,8 @@ blocking API and through asyncio."""
 
 from __future__ import annotations
 
+import pathlib
+
 import pytest
 
 import c2d
@@ -221,3 +223,34 @@ async def test_scenarios_asyncio(hub: LocalHub, transport: c2d.Transport) -> Non
             await device.receive(timeout=1)
     with pytest.raises(c2d.ClosedError):
         await svc.send("dev1", b"x")
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS, ids=lambda t: t.value)
+def test_x509_device(hub: LocalHub, transport: c2d.Transport, tmp_path: pathlib.Path) -> None:
+    """An X.509 device receives with its certificate (in memory, or from files); another
+    device's certificate is refused by the hub; ``x509=true`` without one is refused at once."""
+    me = hub.create_x509_device("x1")
+    other = hub.create_x509_device("x2")
+    assert me.connection_string.endswith(";x509=true")
+    options = dict(transport=transport, retry=c2d.RetryPolicy.none(), poll_interval=POLL, **hub.device_options())
+    with c2d.ServiceClient.connect(hub.service_connection_string, **hub.service_options()) as svc:
+        with c2d.DeviceClient.connect(me.connection_string, cert=me.cert_pem, key=me.key_pem.encode(), **options) as dev:
+            sent = svc.send("x1", c2d.Message(b"by certificate", ack=c2d.Ack.FULL))
+            received(dev).complete()
+            assert sent.outcome(timeout=WAIT).status == c2d.FeedbackStatus.SUCCESS
+        (tmp_path / "x1.pem").write_text(me.cert_pem)
+        (tmp_path / "x1.key").write_text(me.key_pem)
+        with c2d.DeviceClient.connect(me.connection_string, cert_file=tmp_path / "x1.pem",
+                                      key_file=tmp_path / "x1.key", **options) as dev:
+            svc.send("x1", b"from files")
+            m = received(dev)
+            assert m.body == b"from files"
+            m.complete()
+    with pytest.raises(c2d.UnauthorizedError):
+        c2d.DeviceClient.connect(me.connection_string, cert=other.cert_pem, key=other.key_pem, **options)
+    with pytest.raises(c2d.InvalidArgumentError):
+        c2d.DeviceClient.connect(me.connection_string, **options)
+    with pytest.raises(c2d.InvalidArgumentError):
+        c2d.DeviceClient.connect(me.connection_string, cert=me.cert_pem, **options)
+    with pytest.raises(c2d.InvalidArgumentError):
+        c2d.DeviceClient.connect(me.connection_string, cert=me.cert_pem, key="not a key", **options)

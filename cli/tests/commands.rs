@@ -461,3 +461,101 @@ fn version_is_printed() {
     let out = ok(c2d().arg("--version").output().unwrap());
     assert_eq!(out.trim(), format!("c2d {}", env!("CARGO_PKG_VERSION")));
 }
+
+#[test]
+fn x509_devices_from_the_command_line() {
+    let hub = start_hub();
+    let certs = hub.root.path().join("certs");
+    let in_hub = |args: &[&str]| {
+        let mut cmd = c2d();
+        cmd.args(args).env("C2D_HUB_DIR", &hub.dir);
+        cmd
+    };
+    let receive = |device: &str, cert: &Path, key: &Path, transport: &str| {
+        ok(
+            in_hub(&["receive", "--json", "--count", "1", "--timeout", "20s"])
+                .args([
+                    "--device",
+                    device,
+                    "--transport",
+                    transport,
+                    "--poll-interval",
+                    "100ms",
+                ])
+                .arg("--cert-file")
+                .arg(cert)
+                .arg("--key-file")
+                .arg(key)
+                .output()
+                .unwrap(),
+        )
+    };
+    // --x509-self-signed: the certificate is made and its thumbprint registered
+    let out = ok(
+        in_hub(&["device", "create", "xs", "--json", "--x509-self-signed"])
+            .arg(&certs)
+            .output()
+            .unwrap(),
+    );
+    let created: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert!(created["connectionString"]
+        .as_str()
+        .unwrap()
+        .ends_with(";DeviceId=xs;x509=true"));
+    let (xs_cert, xs_key) = (certs.join("xs.cert.pem"), certs.join("xs.key.pem"));
+    ok(in_hub(&["send", "--device", "xs", "one"]).output().unwrap());
+    assert!(receive("xs", &xs_cert, &xs_key, "https").contains(r#""body":"one""#));
+
+    // `device certificate`, then `create --x509-thumbprint` with its SHA-256 thumbprint
+    let out = ok(in_hub(&["device", "certificate", "xt", "--json", "--out"])
+        .arg(&certs)
+        .output()
+        .unwrap());
+    let made: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let sha256 = made["sha256Thumbprint"].as_str().unwrap();
+    ok(
+        in_hub(&["device", "create", "xt", "--x509-thumbprint", sha256])
+            .output()
+            .unwrap(),
+    );
+    let (xt_cert, xt_key) = (certs.join("xt.cert.pem"), certs.join("xt.key.pem"));
+    ok(in_hub(&["send", "--device", "xt", "two"]).output().unwrap());
+    assert!(receive("xt", &xt_cert, &xt_key, "amqp").contains(r#""body":"two""#));
+
+    // a certificateAuthority device, its certificate signed by the hub's development CA
+    ok(in_hub(&["device", "create", "xc", "--x509-ca"])
+        .output()
+        .unwrap());
+    ok(in_hub(&["device", "certificate", "xc", "--out"])
+        .arg(&certs)
+        .arg("--ca-cert")
+        .arg(hub.dir.join("ca.pem"))
+        .arg("--ca-key")
+        .arg(hub.dir.join("ca.key"))
+        .output()
+        .unwrap());
+    ok(in_hub(&["send", "--device", "xc", "three"])
+        .output()
+        .unwrap());
+    let (xc_cert, xc_key) = (certs.join("xc.cert.pem"), certs.join("xc.key.pem"));
+    assert!(receive("xc", &xc_cert, &xc_key, "mqtt").contains(r#""body":"three""#));
+
+    // another device's certificate is refused, with the reason on stderr
+    let out = in_hub(&[
+        "receive",
+        "--device",
+        "xt",
+        "--count",
+        "1",
+        "--timeout",
+        "5s",
+    ])
+    .arg("--cert-file")
+    .arg(&xs_cert)
+    .arg("--key-file")
+    .arg(&xs_key)
+    .output()
+    .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unauthorized"));
+}

@@ -100,6 +100,8 @@ pub struct c2d_device_options {
     sas_token_ttl: Option<Duration>,
     in_flight: Option<u16>,
     poll_interval: Option<Duration>,
+    /// The X.509 certificate and key (PEM), checked when set.
+    client_certificate: Option<(Vec<u8>, Vec<u8>)>,
     on_message: Option<(
         unsafe extern "C" fn(*mut c_void, *mut c2d_message),
         UserData,
@@ -135,6 +137,9 @@ impl c2d_device_options {
         }
         if let Some(i) = self.poll_interval {
             b = b.poll_interval(i);
+        }
+        if let Some((cert, key)) = &self.client_certificate {
+            b = b.client_certificate(cert.clone(), key.clone());
         }
         b
     }
@@ -228,6 +233,65 @@ pub extern "C" fn c2d_device_options_set_trusted_ca_file(
 ) -> c2d_result {
     set_option(options, |o| {
         o.trusted_ca_pem = Some(read_ca_file(text(path, "path")?)?);
+        Ok(())
+    })
+}
+
+/// Authenticates with an X.509 certificate instead of a SAS token (a device registered as
+/// `selfSigned`, by the certificate's thumbprint, or `certificateAuthority`, whose certificate
+/// chains to a CA registered with the hub and names the device in its common name). Needed
+/// with a connection string that says `x509=true`.
+///
+/// @param options The options.
+/// @param cert_pem The certificate, PEM (leaf first, then any intermediates; copied).
+/// @param cert_len Its length in bytes.
+/// @param key_pem Its private key, PEM (PKCS#8, PKCS#1 or SEC1; copied).
+/// @param key_len Its length in bytes.
+/// @retval C2D_RESULT_OK The certificate and key were set.
+/// @retval C2D_RESULT_INVALID_ARGUMENT An argument is NULL or empty, or the certificate or the
+///         key is not valid PEM (the last error message says which).
+///
+/// Thread safety: not concurrently with other calls on the same options.
+#[no_mangle]
+#[must_use]
+pub extern "C" fn c2d_device_options_set_client_certificate_pem(
+    options: *mut c2d_device_options,
+    cert_pem: *const u8,
+    cert_len: usize,
+    key_pem: *const u8,
+    key_len: usize,
+) -> c2d_result {
+    set_option(options, |o| {
+        let cert = crate::tls::pem_arg(cert_pem, cert_len)?;
+        let key = crate::tls::pem_arg(key_pem, key_len)?;
+        c2d_core::tls::ClientIdentity::from_pem(cert.clone(), key.clone())?;
+        o.client_certificate = Some((cert, key));
+        Ok(())
+    })
+}
+
+/// Like `c2d_device_options_set_client_certificate_pem`, from files.
+///
+/// @param options The options.
+/// @param cert_path The certificate file (PEM); it is read now.
+/// @param key_path The key file (PEM); it is read now.
+/// @retval C2D_RESULT_OK The files were read and hold a certificate and a key.
+/// @retval C2D_RESULT_INVALID_ARGUMENT An argument is NULL, a file cannot be read, or its
+///         contents are not valid PEM (the last error message says why).
+///
+/// Thread safety: not concurrently with other calls on the same options.
+#[no_mangle]
+#[must_use]
+pub extern "C" fn c2d_device_options_set_client_certificate_files(
+    options: *mut c2d_device_options,
+    cert_path: *const c_char,
+    key_path: *const c_char,
+) -> c2d_result {
+    set_option(options, |o| {
+        let cert = read_ca_file(text(cert_path, "cert_path")?)?;
+        let key = read_ca_file(text(key_path, "key_path")?)?;
+        c2d_core::tls::ClientIdentity::from_pem(cert.clone(), key.clone())?;
+        o.client_certificate = Some((cert, key));
         Ok(())
     })
 }

@@ -388,6 +388,50 @@ pub extern "C" fn c2d_hub_create_device(
     })
 }
 
+/// Registers an X.509 device (`selfSigned`) with a new self-signed certificate valid for a
+/// year, and returns its connection string, certificate and key: give the last two to
+/// `c2d_device_options_set_client_certificate_pem`.
+///
+/// @param hub The hub.
+/// @param device_id The new device's id (the certificate's common name).
+/// @param out_connection_string Receives `HostName=...;DeviceId=...;x509=true`, owned by the
+///        caller (free it with `c2d_string_free`).
+/// @param out_cert_pem Receives the certificate, PEM, owned by the caller (`c2d_string_free`).
+/// @param out_key_pem Receives its private key, PEM, owned by the caller (`c2d_string_free`).
+/// @retval C2D_RESULT_OK The device was created.
+/// @retval C2D_RESULT_INVALID_ARGUMENT An argument is NULL, the id is not valid, or the device
+///         exists already.
+/// @retval C2D_RESULT_CLOSED The hub was stopped.
+///
+/// Thread safety: callable from any thread. Blocks.
+#[no_mangle]
+#[must_use]
+pub extern "C" fn c2d_hub_create_x509_device(
+    hub: *const c2d_hub,
+    device_id: *const c_char,
+    out_connection_string: *mut *mut c_char,
+    out_cert_pem: *mut *mut c_char,
+    out_key_pem: *mut *mut c_char,
+) -> c2d_result {
+    call(|| {
+        let out_cs = Out::new(out_connection_string, "out_connection_string")?;
+        let out_cert = Out::new(out_cert_pem, "out_cert_pem")?;
+        let out_key = Out::new(out_key_pem, "out_key_pem")?;
+        let device_id = text(device_id, "device_id")?;
+        let h = get(hub, "hub")?;
+        let (cs, cert) = h.with(|hub| block_on(hub.create_x509_device(device_id))?)?;
+        let (cs, cert_pem, key_pem) = (
+            owned_string(cs)?,
+            owned_string(cert.cert_pem)?,
+            owned_string(cert.key_pem)?,
+        );
+        out_cs.write(cs);
+        out_cert.write(cert_pem);
+        out_key.write(key_pem);
+        Ok(())
+    })
+}
+
 /// Counts the messages queued for a device, in any state (waiting, or delivered and not yet
 /// settled).
 ///

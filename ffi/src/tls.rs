@@ -1,4 +1,4 @@
-//! Trusted CA certificates given from memory or from a file.
+//! PEM given from memory or from a file: trusted CA certificates, client certificates and keys.
 
 use c2d_core::Result;
 
@@ -13,7 +13,7 @@ pub(crate) fn pem_arg(pem: *const u8, pem_len: usize) -> Result<Vec<u8>> {
     Ok(bytes(pem, pem_len, "pem")?.to_vec())
 }
 
-/// The contents of a PEM file.
+/// The contents of a PEM file (a CA, a certificate or a key).
 pub(crate) fn read_ca_file(path: &str) -> Result<Vec<u8>> {
     let pem = std::fs::read(path).map_err(|e| invalid(format!("cannot read {path}: {e}")))?;
     if pem.is_empty() {

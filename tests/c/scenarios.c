@@ -3,7 +3,7 @@
  * abandon -> redelivery; max delivery -> DeliveryCountExceeded; TTL -> Expired; purge ->
  * Purged; lock expiry -> redelivery; queue full; too large; unknown device; bad token;
  * closed client. Also the message callback and connection status callback, feedback
- * records, and the registry. */
+ * records, the registry, and X.509 devices (their certificate, another device's, none). */
 #define _POSIX_C_SOURCE 200809L
 #include <pthread.h>
 #include <stdbool.h>
@@ -330,6 +330,63 @@ static void callbacks(c2d_transport transport) {
     test_hub_free(&t);
 }
 
+/* X.509: a selfSigned device receives with its certificate; another device's certificate
+ * is refused by the hub; an x509=true connection string without a certificate is refused at
+ * once. */
+static void x509(c2d_transport transport) {
+    test_hub t;
+    test_hub_start(&t);
+    c2d_service_client *service = test_service(&t);
+    char *cs = NULL, *cert = NULL, *key = NULL, *other_cs = NULL, *other_cert = NULL,
+         *other_key = NULL;
+    OK(c2d_hub_create_x509_device(t.hub, "x1", &cs, &cert, &key));
+    CHECK(strstr(cs, ";x509=true") != NULL);
+    OK(c2d_hub_create_x509_device(t.hub, "x2", &other_cs, &other_cert, &other_key));
+
+    c2d_device_options *opts = test_device_options(&t, transport);
+    OK(c2d_device_options_set_client_certificate_pem(opts, (const uint8_t *)cert, strlen(cert),
+                                                      (const uint8_t *)key, strlen(key)));
+    c2d_device_client *device = NULL;
+    OK(c2d_device_client_connect(cs, opts, &device));
+    c2d_device_options_free(opts);
+    c2d_sent_message *sent = send_text(service, "x1", "by certificate", C2D_ACK_FULL);
+    c2d_message *m = receive(device);
+    check_body(m, "by certificate");
+    OK(c2d_message_complete(m));
+    c2d_message_free(m);
+    CHECK(outcome(sent) == C2D_FEEDBACK_STATUS_SUCCESS); /* frees sent */
+    OK(c2d_device_client_close(device));
+    OK(c2d_device_client_free(device));
+
+    /* x2's certificate does not authenticate x1 (one attempt: no retry for a refusal) */
+    opts = test_device_options(&t, transport);
+    OK(c2d_device_options_set_client_certificate_pem(opts, (const uint8_t *)other_cert,
+                                                      strlen(other_cert), (const uint8_t *)other_key,
+                                                      strlen(other_key)));
+    device = NULL;
+    EXPECT(C2D_RESULT_UNAUTHORIZED, c2d_device_client_connect(cs, opts, &device));
+    CHECK(device == NULL);
+    c2d_device_options_free(opts);
+
+    /* x509=true and no certificate; a key that is not PEM */
+    opts = test_device_options(&t, transport);
+    EXPECT(C2D_RESULT_INVALID_ARGUMENT, c2d_device_client_connect(cs, opts, &device));
+    EXPECT(C2D_RESULT_INVALID_ARGUMENT,
+           c2d_device_options_set_client_certificate_pem(opts, (const uint8_t *)cert, strlen(cert),
+                                                         (const uint8_t *)"not a key", 9));
+    c2d_device_options_free(opts);
+
+    c2d_string_free(cs);
+    c2d_string_free(cert);
+    c2d_string_free(key);
+    c2d_string_free(other_cs);
+    c2d_string_free(other_cert);
+    c2d_string_free(other_key);
+    OK(c2d_service_client_close(service));
+    c2d_service_client_free(service);
+    test_hub_free(&t);
+}
+
 int main(void) {
     setvbuf(stdout, NULL, _IOLBF, 0); /* progress shows even if the test hangs */
     static const struct {
@@ -349,6 +406,8 @@ int main(void) {
         printf("ok scenarios %s\n", transports[i].name);
         callbacks(transports[i].transport);
         printf("ok callbacks %s\n", transports[i].name);
+        x509(transports[i].transport);
+        printf("ok x509 %s\n", transports[i].name);
     }
     return 0;
 }

@@ -316,6 +316,68 @@ for transport in mqtt amqp http; do
     result $name $((s | d)) "service: $(tail -n 1 "$work/$name-svc.out") $(tail -n 2 "$work/$name-svc.err"); device: $(tail -n 1 "$work/$name-dev.out")"
 done
 
+# 11. X.509 device identities, registered through the official Node service SDK's Registry
+#     (azure-iothub: x509Thumbprint → selfSigned; type certificateAuthority), with
+#     certificates made by `c2d device certificate` (self-signed, or signed by the hub's
+#     development CA, which the hub trusts for device certificates); the official devices
+#     receive what c2d sends, each outcome Success; and c2d's own device with a certificate
+#     under the Node service SDK.
+certs=$work/certs
+x509_device() { # id, [--ca-cert … --ca-key …]: prints the SHA-1 thumbprint
+    local id=$1; shift
+    "$c2d" device certificate "$id" --out "$certs" "$@" 2>/dev/null
+}
+x509_send() { # name, device, count: c2d sends with ack=full and waits for each Success
+    local name=$1 dev=$2 n=$3 s=0
+    for i in $(seq "$n"); do
+        out=$("$c2d" send --device "$dev" --ack full --wait --json --message-id "$name-$i" \
+            --property run=$name --property seq=$i "c2d-$name-$i" 2>&1)
+        [[ $out == *'"statusCode":"Success"'* ]] || { s=1; echo "$out" >>"$work/$name-svc.out"; }
+    done
+    return $s
+}
+x509_case() { # name, device, interpreter, script, transport, [registry env]
+    local name=$1 dev=$2 interpreter=$3 script=$4 transport=$5; shift 5
+    if ! node_registry C2D_DEVICE_ID="$dev" IOTHUB_SERVICE_CONNECTION_STRING="$owner" "$@" >"$work/$name-reg.out" 2>&1; then
+        result $name 1 "registry: $(tail -n 2 "$work/$name-reg.out")"; return
+    fi
+    if ! start_device "$work/$name-dev" "$interpreter" "$script" \
+        IOTHUB_DEVICE_CONNECTION_STRING="HostName=localhost;DeviceId=$dev;x509=true" \
+        C2D_CERT_FILE="$certs/$dev.cert.pem" C2D_KEY_FILE="$certs/$dev.key.pem" \
+        DEVICE_TRANSPORT=$transport C2D_COUNT=2 C2D_RUN_ID=$name; then
+        result $name 1 "device did not start: $(tail -n 3 "$work/$name-dev.out" "$work/$name-dev.err")"; return
+    fi
+    x509_send $name "$dev" 2; s=$?
+    device_wait; d=$?
+    result $name $((s | d)) "service: $(tail -n 2 "$work/$name-svc.out" 2>/dev/null); device: $(tail -n 1 "$work/$name-dev.out") $(tail -n 2 "$work/$name-dev.err")"
+}
+for transport in mqtt mqttws; do
+    x509_case py-device-x509-$transport "py-x509-$transport" "$py" "$here/python/device_receive.py" $transport \
+        C2D_X509_THUMBPRINT="$(x509_device "py-x509-$transport")"
+done
+for transport in mqtt amqp http; do
+    x509_case node-device-x509-$transport "node-x509-$transport" node "$here/node/device.js" $transport \
+        C2D_X509_THUMBPRINT="$(x509_device "node-x509-$transport")"
+done
+x509_device node-x509-ca --ca-cert "$work/hub/ca.pem" --ca-key "$work/hub/ca.key" >/dev/null
+x509_case node-device-x509-ca-mqtt node-x509-ca node "$here/node/device.js" mqtt C2D_X509_CA=1
+#  c2d's CLI device with its certificate over AMQP and HTTPS ← the Node service SDK
+for transport in amqp https; do
+    name=node-service_c2d-device-x509-$transport dev=c2d-x509-$transport
+    node_registry C2D_DEVICE_ID="$dev" IOTHUB_SERVICE_CONNECTION_STRING="$owner" \
+        C2D_X509_THUMBPRINT="$(x509_device "$dev")" >"$work/$name-reg.out" 2>&1 ||
+        { result $name 1 "registry: $(tail -n 2 "$work/$name-reg.out")"; continue; }
+    "$c2d" receive --json --timeout 30s --poll-interval 200ms --transport $transport --count 2 --complete \
+        --connection-string "HostName=localhost;DeviceId=$dev;x509=true" \
+        --cert-file "$certs/$dev.cert.pem" --key-file "$certs/$dev.key.pem" >"$work/$name-dev.out" 2>"$work/$name-dev.err" &
+    rpid=$!
+    node_send C2D_DEVICE_ID=$dev C2D_COUNT=2 C2D_RUN_ID=$name >"$work/$name-svc.out" 2>"$work/$name-svc.err"
+    s=$?
+    wait $rpid; d=$?
+    [ "$(grep -c '"action":"completed"' "$work/$name-dev.out")" = 2 ] || d=1
+    result $name $((s | d)) "service: $(tail -n 1 "$work/$name-svc.out"); device: $(tail -n 2 "$work/$name-dev.out" "$work/$name-dev.err")"
+done
+
 if [ "$failed" -gt 0 ]; then
     echo "--- hub log (last 40 lines)"; tail -n 40 "$work/hub.log"
 fi

@@ -114,6 +114,10 @@ class DeviceClient(_Connection):
         sas_token_ttl: Optional[float] = None,
         in_flight: Optional[int] = None,
         poll_interval: Optional[float] = None,
+        cert: Union[str, bytes, None] = None,
+        cert_file: Optional[PathLike] = None,
+        key: Union[str, bytes, None] = None,
+        key_file: Optional[PathLike] = None,
     ) -> "DeviceClient":
         """Connects, retrying as ``retry`` says (exponential back-off by default).
 
@@ -124,6 +128,9 @@ class DeviceClient(_Connection):
         ``in_flight`` the messages received and not yet settled (16), ``poll_interval`` the
         seconds an HTTPS client waits between polls once the queue is empty (25 minutes, IoT
         Hub's guidance; each poll drains the queue; poll more often only in development).
+        ``cert`` and ``key`` (PEM text or bytes; or ``cert_file`` and ``key_file``) are the
+        device's X.509 certificate and private key, for a connection string with
+        ``x509=true``.
         """
         native = _native.DeviceClientOptions(
             connection_string,
@@ -136,6 +143,10 @@ class DeviceClient(_Connection):
             sas_token_ttl=sas_token_ttl,
             in_flight=in_flight,
             poll_interval=poll_interval,
+            cert=cert,
+            cert_file=cert_file,
+            key=key,
+            key_file=key_file,
         ).connect()
         return cls(native)
 

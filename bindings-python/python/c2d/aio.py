@@ -119,6 +119,10 @@ class DeviceClient(_Connection):
         sas_token_ttl: Optional[float] = None,
         in_flight: Optional[int] = None,
         poll_interval: Optional[float] = None,
+        cert: Union[str, bytes, None] = None,
+        cert_file: Optional[PathLike] = None,
+        key: Union[str, bytes, None] = None,
+        key_file: Optional[PathLike] = None,
     ) -> "DeviceClient":
         """Connects (see :meth:`c2d.DeviceClient.connect` for the options)."""
         native = await _native.DeviceClientOptions(
@@ -132,6 +136,10 @@ class DeviceClient(_Connection):
             sas_token_ttl=sas_token_ttl,
             in_flight=in_flight,
             poll_interval=poll_interval,
+            cert=cert,
+            cert_file=cert_file,
+            key=key,
+            key_file=key_file,
         ).connect_async()
         return cls(native)
 

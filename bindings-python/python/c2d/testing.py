@@ -5,9 +5,20 @@ from __future__ import annotations
 
 import os
 from types import TracebackType
-from typing import Any, Optional, Type, Union
+from typing import Any, NamedTuple, Optional, Type, Union
 
 from . import _native
+
+
+class X509Identity(NamedTuple):
+    """An X.509 device made by :meth:`LocalHub.create_x509_device`."""
+
+    connection_string: str
+    """``HostName=…;DeviceId=…;x509=true``"""
+    cert_pem: str
+    """The device's certificate, PEM."""
+    key_pem: str
+    """Its private key, PEM."""
 
 
 class LocalHub:
@@ -102,6 +113,12 @@ class LocalHub:
         """Registers a device; returns its connection string."""
         return self._native.create_device(device_id)
 
+    def create_x509_device(self, device_id: str) -> "X509Identity":
+        """Registers an X.509 device (``selfSigned``) with a new self-signed certificate,
+        valid for a year: connect with ``DeviceClient.connect(identity.connection_string,
+        cert=identity.cert_pem, key=identity.key_pem, ...)``."""
+        return X509Identity(*self._native.create_x509_device(device_id))
+
     def queue_depth(self, device_id: str) -> int:
         """How many messages are queued for a device (locked ones included)."""
         return self._native.queue_depth(device_id)
@@ -126,4 +143,4 @@ class LocalHub:
         self.stop()
 
 
-__all__ = ["LocalHub"]
+__all__ = ["LocalHub", "X509Identity"]

@@ -10,7 +10,9 @@
 // Over MQTT, reject and abandon must fail with NotImplementedError (checked), and messages
 // are completed by the SDK itself.
 // env: IOTHUB_DEVICE_CONNECTION_STRING, IOTHUB_CA_FILE, C2D_COUNT (1), C2D_RUN_ID,
-//      C2D_MAX_DELIVERY (10), DEVICE_TRANSPORT, TIMEOUT_S (60).
+//      C2D_MAX_DELIVERY (10), DEVICE_TRANSPORT, TIMEOUT_S (60), C2D_CERT_FILE and
+//      C2D_KEY_FILE (an X.509 device: setOptions({ cert, key }), with `x509=true` in the
+//      connection string).
 // Prints READY on stderr once connected; last stdout line OK: ... or FAIL: ...
 const fs = require('fs');
 const { setting: env, end: finish } = require('./common');
@@ -86,6 +88,10 @@ async function onMessage(client, msg) {
 const client = Client.fromConnectionString(env('IOTHUB_DEVICE_CONNECTION_STRING'), transports[transportName]());
 const ca = env('IOTHUB_CA_FILE');
 const options = ca ? { ca: fs.readFileSync(ca, 'utf8') } : {};
+if (env('C2D_CERT_FILE')) {
+  options.cert = fs.readFileSync(env('C2D_CERT_FILE'), 'utf8');
+  options.key = fs.readFileSync(env('C2D_KEY_FILE'), 'utf8');
+}
 // The HTTP transport calls back from setOptions only when a receive policy is given; poll
 // every second (the SDK's default interval) and drain the queue on each poll.
 if (transportName === 'http') options.http = { receivePolicy: { interval: 1, drain: true } };

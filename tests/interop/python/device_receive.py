@@ -12,7 +12,9 @@ env: IOTHUB_DEVICE_CONNECTION_STRING (required), IOTHUB_CA_FILE (the hub's CA, P
      C2D_COUNT (1), C2D_RUN_ID (messages of other runs are printed and ignored),
      C2D_PROPERTIES (JSON object), DEVICE_TRANSPORT (mqtt | mqttws), TIMEOUT_S (60),
      IOTHUB_MQTT_PORT / IOTHUB_WS_PORT: for a hub on other ports than 8883 / 443, which the
-     SDK cannot be told (the benchmarks' hubs use free ports).
+     SDK cannot be told (the benchmarks' hubs use free ports); C2D_CERT_FILE and C2D_KEY_FILE
+     for an X.509 device (the SDK's X509 and create_from_x509_certificate, with the host name
+     and device id of an `x509=true` connection string).
 Prints READY on stderr once subscribed; the last stdout line is 'OK: ...' (exit 0) or
 'FAIL: ...' (exit 1).
 """
@@ -117,6 +119,7 @@ def main():
     if setting("IOTHUB_CA_FILE"):
         with open(setting("IOTHUB_CA_FILE")) as f:
             options["server_verification_cert"] = f.read()
+
     redirect_ports()
 
     deliveries = {}  # message key -> times delivered
@@ -149,7 +152,19 @@ def main():
             if len(deliveries) >= count:
                 complete.set()
 
-    client = IoTHubDeviceClient.create_from_connection_string(cs, **options)
+    if setting("C2D_CERT_FILE"):
+        # the SDK takes no x509=true connection string: its host name and device id, and X509
+        from azure.iot.device import X509
+
+        parts = dict(p.split("=", 1) for p in cs.split(";") if "=" in p)
+        client = IoTHubDeviceClient.create_from_x509_certificate(
+            X509(cert_file=setting("C2D_CERT_FILE"), key_file=setting("C2D_KEY_FILE")),
+            hostname=parts["HostName"],
+            device_id=parts["DeviceId"],
+            **options,
+        )
+    else:
+        client = IoTHubDeviceClient.create_from_connection_string(cs, **options)
 
     def watchdog():
         if not complete.wait(timeout):
