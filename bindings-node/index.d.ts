@@ -455,6 +455,12 @@ export interface ClientOptions {
     timeoutMs?: number;
     /** How long each SAS token the client makes is valid, in milliseconds. */
     sasTokenTtlMs?: number;
+    /** An HTTP proxy to reach the hub through with `CONNECT`,
+     * `http://[user:password@]host:port`. It carries the WebSocket transports and HTTPS (a
+     * device over plain MQTT or AMQP, or a service over plain AMQP, with a proxy is an
+     * `InvalidArgumentError`). The environment is not read: pass
+     * `proxy: process.env.HTTPS_PROXY` to use its proxy. */
+    proxy?: string;
 }
 /** A device client's options. */
 export interface DeviceClientOptions extends ClientOptions {

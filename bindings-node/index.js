@@ -442,6 +442,8 @@ function checkString(value, what) {
 function clientOptions(options) {
     const { retry: _retry, ...rest } = options;
     checkPem(options.trustedCa, options.trustedCaFile, 'trustedCa');
+    if (options.proxy !== undefined)
+        checkString(options.proxy, 'proxy');
     return rest;
 }
 /** Checks the types of a PEM option (`name`: a string or a Buffer) and its file form. */

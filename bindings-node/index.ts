@@ -472,6 +472,12 @@ export interface ClientOptions {
   timeoutMs?: number;
   /** How long each SAS token the client makes is valid, in milliseconds. */
   sasTokenTtlMs?: number;
+  /** An HTTP proxy to reach the hub through with `CONNECT`,
+   * `http://[user:password@]host:port`. It carries the WebSocket transports and HTTPS (a
+   * device over plain MQTT or AMQP, or a service over plain AMQP, with a proxy is an
+   * `InvalidArgumentError`). The environment is not read: pass
+   * `proxy: process.env.HTTPS_PROXY` to use its proxy. */
+  proxy?: string;
 }
 
 /** A device client's options. */
@@ -516,6 +522,7 @@ function checkString(value: unknown, what: string): string {
 function clientOptions<O extends ClientOptions>(options: O): Omit<O, 'retry'> {
   const { retry: _retry, ...rest } = options;
   checkPem(options.trustedCa, options.trustedCaFile, 'trustedCa');
+  if (options.proxy !== undefined) checkString(options.proxy, 'proxy');
   return rest;
 }
 

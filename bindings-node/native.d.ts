@@ -241,6 +241,8 @@ export interface DeviceClientOptions {
   key?: string | Buffer
   /** A file of it. */
   keyFile?: string
+  /** An HTTP proxy, `http://[user:password@]host:port`. */
+  proxy?: string
 }
 
 /**
@@ -336,6 +338,8 @@ export interface ServiceClientOptions {
   timeoutMs?: number
   /** How long each SAS token the client makes is valid, in milliseconds. */
   sasTokenTtlMs?: number
+  /** An HTTP proxy, `http://[user:password@]host:port`. */
+  proxy?: string
 }
 
 /** Registers `factory(code, message)`, which makes the error object of a code. */

@@ -675,6 +675,24 @@ c2d_result c2d_device_options_set_client_certificate_files(struct c2d_device_opt
                                                            const char *key_path);
 
 /**
+ * Reaches the hub through an HTTP proxy (`CONNECT`), which carries the WebSocket and HTTPS
+ * transports (`C2D_TRANSPORT_MQTT_WS`, `C2D_TRANSPORT_AMQP_WS`, `C2D_TRANSPORT_HTTPS`;
+ * connecting over plain MQTT or AMQP with a proxy fails with `C2D_RESULT_INVALID_ARGUMENT`).
+ * No proxy by default: the environment is not read (pass `getenv("HTTPS_PROXY")` to use
+ * its proxy).
+ *
+ * @param options The options.
+ * @param url `http://[user:password@]host[:port]` (user and password percent-encoded).
+ * @retval C2D_RESULT_OK The proxy was set.
+ * @retval C2D_RESULT_INVALID_ARGUMENT An argument is NULL or the URL is not an HTTP proxy's.
+ *
+ * Thread safety: not concurrently with other calls on the same options.
+ */
+C2D_NODISCARD
+c2d_result c2d_device_options_set_proxy(struct c2d_device_options *options,
+                                        const char *url);
+
+/**
  * Overrides the port of the transport (for a local hub on non-standard ports). The host is
  * the connection string's `GatewayHostName`, else its `HostName`.
  *
@@ -1842,6 +1860,23 @@ c2d_result c2d_service_options_set_port(struct c2d_service_options *options,
 C2D_NODISCARD
 c2d_result c2d_service_options_set_https_port(struct c2d_service_options *options,
                                               uint16_t port);
+
+/**
+ * Reaches the hub through an HTTP proxy (`CONNECT`): the registry, purge and feedback over
+ * REST, and AMQP over WebSockets, which a proxy needs (`C2D_SERVICE_TRANSPORT_AMQP_WS`;
+ * connecting with plain AMQP and a proxy fails with `C2D_RESULT_INVALID_ARGUMENT`). No proxy
+ * by default: the environment is not read (pass `getenv("HTTPS_PROXY")` to use its proxy).
+ *
+ * @param options The options.
+ * @param url `http://[user:password@]host[:port]` (user and password percent-encoded).
+ * @retval C2D_RESULT_OK The proxy was set.
+ * @retval C2D_RESULT_INVALID_ARGUMENT An argument is NULL or the URL is not an HTTP proxy's.
+ *
+ * Thread safety: not concurrently with other calls on the same options.
+ */
+C2D_NODISCARD
+c2d_result c2d_service_options_set_proxy(struct c2d_service_options *options,
+                                         const char *url);
 
 /**
  * Sets the retry policy for connecting and operations (exponential back-off with jitter by

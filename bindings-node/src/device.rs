@@ -78,6 +78,8 @@ pub struct DeviceClientOptions {
     pub key: Option<Either<String, Buffer>>,
     /// A file of it.
     pub key_file: Option<String>,
+    /// An HTTP proxy, `http://[user:password@]host:port`.
+    pub proxy: Option<String>,
 }
 
 fn builder(
@@ -126,6 +128,9 @@ fn builder(
                 "give the device's certificate and its key together (cert and key)",
             ))
         }
+    }
+    if let Some(url) = o.proxy.as_deref() {
+        b = b.proxy(c2d::Proxy::parse(url)?);
     }
     Ok(b)
 }

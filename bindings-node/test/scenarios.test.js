@@ -1,7 +1,7 @@
 // The scenario list (complete → Success; reject → Rejected; abandon → redelivery; max
 // delivery → DeliveryCountExceeded; TTL → Expired; purge → Purged; lock expiry →
 // redelivery; queue full; too large; unknown device; bad token; closed client) on every
-// device transport; and X.509 devices.
+// device transport; X.509 devices; and HTTP proxies.
 'use strict';
 const { test } = require('node:test');
 const assert = require('node:assert/strict');
@@ -9,7 +9,7 @@ const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
 const c2d = require('..');
-const { TRANSPORTS, POLL_MS, WAIT, startHub, settlesAll, fastRetry, received } = require('./helpers');
+const { TRANSPORTS, POLL_MS, WAIT, startHub, startProxy, settlesAll, fastRetry, received } = require('./helpers');
 
 for (const transport of TRANSPORTS) {
   test(`scenarios over ${transport}`, async () => {
@@ -191,3 +191,37 @@ for (const transport of TRANSPORTS) {
     await assert.rejects(c2d.DeviceClient.connect(me.connectionString, { ...options, cert: 42 }), TypeError);
   });
 }
+
+// every transport a proxy carries, on the device and the service, through a real CONNECT
+// proxy with basic authentication; wrong proxy credentials; a proxy with plain MQTT
+test('through an HTTP proxy', async (t) => {
+  const hub = await startHub();
+  t.after(() => hub.stop());
+  const proxy = await startProxy();
+  t.after(() => proxy.close());
+  const svc = await c2d.ServiceClient.connect(hub.ownerConnectionString, {
+    ...hub.serviceOptions(), transport: c2d.ServiceTransport.AmqpWs, proxy: proxy.url(),
+  });
+  t.after(() => svc.close());
+  const { connectionString: cs } = await svc.registry.createDevice('dev1');
+  const https = `localhost:${hub.httpsPort}`;
+  assert.ok(proxy.tunnels.length > 0);
+  for (const transport of [c2d.Transport.MqttWs, c2d.Transport.AmqpWs, c2d.Transport.Https]) {
+    const before = proxy.tunnels.length;
+    const options = { transport, retry: c2d.RetryPolicy.none(), pollIntervalMs: POLL_MS, ...hub.deviceOptions() };
+    const device = await c2d.DeviceClient.connect(cs, { ...options, proxy: proxy.url() });
+    assert.ok(proxy.tunnels.length > before, `${transport} did not use the proxy`);
+    const sent = await svc.send('dev1', new c2d.Message('via proxy', { ack: c2d.Ack.Full }));
+    await (await received(device)).complete();
+    assert.equal((await sent.outcome({ timeoutMs: WAIT })).status, c2d.FeedbackStatus.Success);
+    await device.close();
+    await assert.rejects(c2d.DeviceClient.connect(cs, { ...options, proxy: proxy.url('wrong') }), c2d.UnauthorizedError);
+  }
+  assert.deepEqual([...new Set(proxy.tunnels)], [https]);
+  await assert.rejects(
+    c2d.DeviceClient.connect(cs, { transport: c2d.Transport.Mqtt, proxy: proxy.url(), ...hub.deviceOptions() }),
+    c2d.InvalidArgumentError,
+  );
+  await assert.rejects(c2d.DeviceClient.connect(cs, { transport: c2d.Transport.Https, proxy: 'socks5://127.0.0.1:1' }), c2d.InvalidArgumentError);
+  await assert.rejects(c2d.DeviceClient.connect(cs, { transport: c2d.Transport.Https, proxy: 42 }), TypeError);
+});

@@ -73,7 +73,8 @@ impl DeviceClientOptions {
     #[pyo3(signature = (connection_string, *, transport = "mqtt", trusted_ca = None,
         trusted_ca_file = None, port = None, mqtt_port = None, amqp_port = None,
         https_port = None, retry = None, timeout = None, sas_token_ttl = None, in_flight = None,
-        poll_interval = None, cert = None, cert_file = None, key = None, key_file = None))]
+        poll_interval = None, cert = None, cert_file = None, key = None, key_file = None,
+        proxy = None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         connection_string: &str,
@@ -93,6 +94,7 @@ impl DeviceClientOptions {
         cert_file: Option<std::path::PathBuf>,
         key: Option<&Bound<'_, PyAny>>,
         key_file: Option<std::path::PathBuf>,
+        proxy: Option<&str>,
     ) -> PyResult<Self> {
         let mut b = c2d::DeviceClient::builder(connection_string)
             .map_err(to_py)?
@@ -136,6 +138,9 @@ impl DeviceClientOptions {
                     "give the device's certificate and its key together (cert and key)",
                 )))
             }
+        }
+        if let Some(url) = proxy {
+            b = b.proxy(c2d::Proxy::parse(url).map_err(to_py)?);
         }
         Ok(DeviceClientOptions { builder: b })
     }

@@ -13,7 +13,7 @@ import c2d
 import c2d.aio
 from c2d.testing import LocalHub
 
-from conftest import POLL, TRANSPORTS, WAIT, fast_retry, settles_all
+from conftest import POLL, TRANSPORTS, WAIT, ConnectProxy, fast_retry, settles_all
 
 
 def received(device: c2d.DeviceClient) -> c2d.ReceivedMessage:
@@ -254,3 +254,30 @@ def test_x509_device(hub: LocalHub, transport: c2d.Transport, tmp_path: pathlib.
         c2d.DeviceClient.connect(me.connection_string, cert=me.cert_pem, **options)
     with pytest.raises(c2d.InvalidArgumentError):
         c2d.DeviceClient.connect(me.connection_string, cert=me.cert_pem, key="not a key", **options)
+
+
+def test_proxy(hub: LocalHub, proxy: ConnectProxy) -> None:
+    """Every transport a proxy carries, on the device and the service, through a real CONNECT
+    proxy with basic authentication; wrong proxy credentials; a proxy with plain MQTT."""
+    svc_options = dict(hub.service_options(), transport=c2d.ServiceTransport.AMQP_WS, proxy=proxy.url())
+    with c2d.ServiceClient.connect(hub.owner_connection_string, **svc_options) as svc:
+        cs = svc.registry.create_device("dev1").connection_string
+        assert cs is not None
+        https = f"localhost:{hub.https_port}"
+        assert proxy.tunnels and set(proxy.tunnels) == {https}
+        for transport in (c2d.Transport.MQTT_WS, c2d.Transport.AMQP_WS, c2d.Transport.HTTPS):
+            before = len(proxy.tunnels)
+            with c2d.DeviceClient.connect(cs, transport=transport, retry=c2d.RetryPolicy.none(), poll_interval=POLL,
+                                          proxy=proxy.url(), **hub.device_options()) as dev:
+                assert len(proxy.tunnels) > before, f"{transport} did not use the proxy"
+                sent = svc.send("dev1", c2d.Message(b"via proxy", ack=c2d.Ack.FULL))
+                received(dev).complete()
+                assert sent.outcome(timeout=WAIT).status == c2d.FeedbackStatus.SUCCESS
+            with pytest.raises(c2d.UnauthorizedError):
+                c2d.DeviceClient.connect(cs, transport=transport, retry=c2d.RetryPolicy.none(),
+                                         proxy=proxy.url("wrong"), **hub.device_options())
+        assert set(proxy.tunnels) == {https}
+        with pytest.raises(c2d.InvalidArgumentError):
+            c2d.DeviceClient.connect(cs, transport=c2d.Transport.MQTT, proxy=proxy.url(), **hub.device_options())
+        with pytest.raises(c2d.InvalidArgumentError):
+            c2d.DeviceClient.connect(cs, transport=c2d.Transport.HTTPS, proxy="socks5://127.0.0.1:1")

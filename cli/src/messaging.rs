@@ -28,9 +28,35 @@ pub struct ServiceArgs {
     /// HTTPS port, for a hub not on 443.
     #[arg(long)]
     https_port: Option<u16>,
+    #[command(flatten)]
+    proxy: ProxyArgs,
     /// Print JSON lines.
     #[arg(long)]
     json: bool,
+}
+
+/// The HTTP proxy of a command.
+#[derive(Args, Clone)]
+pub struct ProxyArgs {
+    /// Reach the hub through this HTTP proxy (`http://[user:password@]host:port`, CONNECT);
+    /// it carries WebSockets and HTTPS, so a service then uses AMQP over WebSockets.
+    #[arg(long, value_name = "URL", conflicts_with = "use_env_proxy")]
+    proxy: Option<String>,
+    /// Use the proxy HTTPS_PROXY names (the environment is read only with this flag).
+    #[arg(long)]
+    use_env_proxy: bool,
+}
+
+impl ProxyArgs {
+    fn proxy(&self) -> Result<Option<c2d::Proxy>> {
+        if self.use_env_proxy {
+            return match c2d::Proxy::from_env()? {
+                Some(p) => Ok(Some(p)),
+                None => bail!("--use-env-proxy: HTTPS_PROXY is not set"),
+            };
+        }
+        Ok(self.proxy.as_deref().map(c2d::Proxy::parse).transpose()?)
+    }
 }
 
 impl ServiceArgs {
@@ -48,6 +74,9 @@ impl ServiceArgs {
         }
         if let Some(p) = self.https_port.or(local.map(|e| e.https_port)) {
             b = b.https_port(p);
+        }
+        if let Some(proxy) = self.proxy.proxy()? {
+            b = b.transport(c2d::ServiceTransport::AmqpWs).proxy(proxy);
         }
         Ok(b.connect().await?)
     }
@@ -312,6 +341,8 @@ pub struct ReceiveArgs {
     /// Abandon each message (AMQP, HTTPS).
     #[arg(long)]
     abandon: bool,
+    #[command(flatten)]
+    proxy: ProxyArgs,
     /// The device's X.509 certificate (PEM), for a connection string with `x509=true`.
     #[arg(long, requires = "key_file")]
     cert_file: Option<PathBuf>,
@@ -392,6 +423,9 @@ pub async fn receive(a: ReceiveArgs) -> Result<()> {
     }
     if let Some(i) = a.poll_interval {
         b = b.poll_interval(i);
+    }
+    if let Some(proxy) = a.proxy.proxy()? {
+        b = b.proxy(proxy);
     }
     if let (Some(cert), Some(key)) = (&a.cert_file, &a.key_file) {
         let read =

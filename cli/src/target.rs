@@ -193,6 +193,7 @@ impl ServiceTarget {
                 endpoint: endpoint
                     .or_else(|| self.endpoints.as_ref().map(Endpoints::https_endpoint)),
                 timeout: None,
+                proxy: None,
             },
         )?)
     }

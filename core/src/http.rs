@@ -6,25 +6,32 @@ use std::time::Duration;
 
 use crate::error::{Error, ErrorKind, Result};
 
-/// An HTTP client that speaks TLS exactly as `tls` says (its roots, and later its client
-/// certificate), HTTP/1.1 only, and ignores the proxy environment variables.
-pub(crate) fn client(tls: &rustls::ClientConfig, timeout: Duration) -> Result<reqwest::Client> {
+/// An HTTP client that speaks TLS exactly as `tls` says (its roots, its client
+/// certificate), HTTP/1.1 only, through `proxy` if one is given; the proxy environment
+/// variables are not read (see [`Proxy::from_env`](crate::Proxy::from_env)).
+pub(crate) fn client(
+    tls: &rustls::ClientConfig,
+    timeout: Duration,
+    proxy: Option<&crate::Proxy>,
+) -> Result<reqwest::Client> {
     let mut tls = tls.clone();
     // the hub and IoT Hub speak HTTP/1.1; reqwest is built without HTTP/2
     tls.alpn_protocols = vec![b"http/1.1".to_vec()];
-    reqwest::Client::builder()
+    let builder = reqwest::Client::builder()
         .use_preconfigured_tls(tls)
         .timeout(timeout)
         .connect_timeout(timeout)
-        .no_proxy()
-        .user_agent(concat!("c2d/", env!("CARGO_PKG_VERSION")))
-        .build()
-        .map_err(|e| {
-            Error::new(
-                ErrorKind::Internal,
-                format!("cannot build the HTTP client: {e}"),
-            )
-        })
+        .user_agent(concat!("c2d/", env!("CARGO_PKG_VERSION")));
+    let builder = match proxy {
+        Some(p) => builder.proxy(p.for_reqwest()?),
+        None => builder.no_proxy(),
+    };
+    builder.build().map_err(|e| {
+        Error::new(
+            ErrorKind::Internal,
+            format!("cannot build the HTTP client: {e}"),
+        )
+    })
 }
 
 /// A request that got no answer: the network, TLS, or the time limit.
@@ -38,8 +45,12 @@ pub(crate) fn request_error(url: &str, e: reqwest::Error) -> Error {
     }
     let kind = if e.is_timeout() {
         ErrorKind::Timeout
-    } else if text.contains("certificate") || text.contains("UnknownIssuer") {
-        // a certificate the client does not trust will not become trusted by retrying
+    } else if text.contains("certificate")
+        || text.contains("UnknownIssuer")
+        || text.contains("proxy authorization required")
+    {
+        // a certificate the client does not trust will not become trusted by retrying, nor
+        // will a proxy accept the same credentials later
         ErrorKind::Unauthorized
     } else {
         ErrorKind::Unavailable

@@ -15,6 +15,7 @@ mod http;
 pub mod identity;
 pub mod message;
 pub mod property_bag;
+pub mod proxy;
 pub mod retry;
 pub mod runtime;
 pub mod sas;
@@ -28,6 +29,7 @@ pub use connection_string::{ConnectionString, ConnectionStringKind, Credential};
 pub use device::{DeviceClient, DeviceClientBuilder, ReceivedMessage, Transport};
 pub use error::{Error, ErrorKind, Result};
 pub use message::{Ack, Message, MessageId};
+pub use proxy::Proxy;
 pub use retry::RetryPolicy;
 pub use service::client::{
     FeedbackReceiver, SentMessage, ServiceClient, ServiceClientBuilder, ServiceTransport,

@@ -26,19 +26,24 @@ pub(crate) fn unavailable(what: &str, e: impl std::fmt::Display) -> Error {
     Error::new(ErrorKind::Unavailable, format!("{what}: {e}"))
 }
 
-/// Opens TCP and TLS to `host:port`, checking the certificate against `host`.
+/// Opens TCP (through `proxy`'s `CONNECT` tunnel if one is given) and TLS to `host:port`,
+/// checking the certificate against `host`.
 pub async fn connect_tls(
     host: &str,
     port: u16,
     tls: Arc<rustls::ClientConfig>,
     timeout: Duration,
+    proxy: Option<&crate::Proxy>,
 ) -> Result<TlsStream<TcpStream>> {
     let name = rustls::pki_types::ServerName::try_from(host.to_string())
         .map_err(|_| Error::invalid_argument(format!("'{host}' is not a valid host name")))?;
     let connect = async {
-        let tcp = TcpStream::connect((host, port))
-            .await
-            .map_err(|e| unavailable(&format!("connecting to {host}:{port}"), e))?;
+        let tcp = match proxy {
+            Some(p) => p.connect(host, port, timeout).await?,
+            None => TcpStream::connect((host, port))
+                .await
+                .map_err(|e| unavailable(&format!("connecting to {host}:{port}"), e))?,
+        };
         let _ = tcp.set_nodelay(true);
         tokio_rustls::TlsConnector::from(tls)
             .connect(name, tcp)
@@ -75,16 +80,18 @@ pub struct AmqpSession {
 }
 
 impl AmqpSession {
-    /// Opens AMQP (no SASL: authentication is CBS) over TLS, or over a WebSocket on
-    /// `/$iothub/websocket` when `websocket` is set.
+    /// Opens AMQP (no SASL: authentication is CBS, or the TLS client certificate) over TLS,
+    /// or over a WebSocket on `/$iothub/websocket` when `websocket` is set (through `proxy`
+    /// if one is given).
     pub async fn open(
         host: &str,
         port: u16,
         websocket: bool,
         tls: Arc<rustls::ClientConfig>,
         timeout: Duration,
+        proxy: Option<&crate::Proxy>,
     ) -> Result<AmqpSession> {
-        let stream = connect_tls(host, port, tls, timeout).await?;
+        let stream = connect_tls(host, port, tls, timeout, proxy).await?;
         let builder = fe2o3_amqp::Connection::builder()
             .container_id(format!("c2d-{}", uuid::Uuid::new_v4()))
             .hostname(host)

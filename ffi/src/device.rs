@@ -102,6 +102,7 @@ pub struct c2d_device_options {
     poll_interval: Option<Duration>,
     /// The X.509 certificate and key (PEM), checked when set.
     client_certificate: Option<(Vec<u8>, Vec<u8>)>,
+    proxy: Option<c2d_core::Proxy>,
     on_message: Option<(
         unsafe extern "C" fn(*mut c_void, *mut c2d_message),
         UserData,
@@ -140,6 +141,9 @@ impl c2d_device_options {
         }
         if let Some((cert, key)) = &self.client_certificate {
             b = b.client_certificate(cert.clone(), key.clone());
+        }
+        if let Some(p) = &self.proxy {
+            b = b.proxy(p.clone());
         }
         b
     }
@@ -292,6 +296,30 @@ pub extern "C" fn c2d_device_options_set_client_certificate_files(
         let key = read_ca_file(text(key_path, "key_path")?)?;
         c2d_core::tls::ClientIdentity::from_pem(cert.clone(), key.clone())?;
         o.client_certificate = Some((cert, key));
+        Ok(())
+    })
+}
+
+/// Reaches the hub through an HTTP proxy (`CONNECT`), which carries the WebSocket and HTTPS
+/// transports (`C2D_TRANSPORT_MQTT_WS`, `C2D_TRANSPORT_AMQP_WS`, `C2D_TRANSPORT_HTTPS`;
+/// connecting over plain MQTT or AMQP with a proxy fails with `C2D_RESULT_INVALID_ARGUMENT`).
+/// No proxy by default: the environment is not read (pass `getenv("HTTPS_PROXY")` to use
+/// its proxy).
+///
+/// @param options The options.
+/// @param url `http://[user:password@]host[:port]` (user and password percent-encoded).
+/// @retval C2D_RESULT_OK The proxy was set.
+/// @retval C2D_RESULT_INVALID_ARGUMENT An argument is NULL or the URL is not an HTTP proxy's.
+///
+/// Thread safety: not concurrently with other calls on the same options.
+#[no_mangle]
+#[must_use]
+pub extern "C" fn c2d_device_options_set_proxy(
+    options: *mut c2d_device_options,
+    url: *const c_char,
+) -> c2d_result {
+    set_option(options, |o| {
+        o.proxy = Some(c2d_core::Proxy::parse(text(url, "url")?)?);
         Ok(())
     })
 }

@@ -3,13 +3,15 @@
  * abandon -> redelivery; max delivery -> DeliveryCountExceeded; TTL -> Expired; purge ->
  * Purged; lock expiry -> redelivery; queue full; too large; unknown device; bad token;
  * closed client. Also the message callback and connection status callback, feedback
- * records, the registry, and X.509 devices (their certificate, another device's, none). */
+ * records, the registry, X.509 devices (their certificate, another device's, none), and HTTP
+ * proxies (every transport one carries, wrong proxy credentials, plain MQTT). */
 #define _POSIX_C_SOURCE 200809L
 #include <pthread.h>
 #include <stdbool.h>
 #include <time.h>
 
 #include "test.h"
+#include "proxy.h"
 
 #ifndef WAIT_MS
 #define WAIT_MS 15000
@@ -387,6 +389,72 @@ static void x509(c2d_transport transport) {
     test_hub_free(&t);
 }
 
+/* Device and service through a real CONNECT proxy with basic authentication. */
+static void proxies(void) {
+    static test_proxy proxy;
+    test_proxy_start(&proxy);
+    char url[128], wrong[128];
+    test_proxy_url(&proxy, "secret", url, sizeof url);
+    test_proxy_url(&proxy, "wrong", wrong, sizeof wrong);
+    test_hub t;
+    test_hub_start(&t);
+    c2d_service_options *sopts = NULL;
+    c2d_service_client *service = NULL;
+    OK(c2d_service_options_new(&sopts));
+    OK(c2d_service_options_set_trusted_ca_pem(sopts, (const uint8_t *)t.ca_pem, strlen(t.ca_pem)));
+    OK(c2d_service_options_set_https_port(sopts, t.https));
+    OK(c2d_service_options_set_transport(sopts, C2D_SERVICE_TRANSPORT_AMQP_WS));
+    OK(c2d_service_options_set_proxy(sopts, url));
+    OK(c2d_service_client_connect(t.owner, sopts, &service));
+    c2d_service_options_free(sopts);
+    CHECK(test_proxy_count(&proxy, false) > 0);
+    char *cs = NULL;
+    OK(c2d_service_client_create_device(service, "dev1", &cs));
+
+    static const c2d_transport carried[] = {C2D_TRANSPORT_MQTT_WS, C2D_TRANSPORT_AMQP_WS,
+                                            C2D_TRANSPORT_HTTPS};
+    for (size_t i = 0; i < sizeof carried / sizeof carried[0]; i++) {
+        int before = test_proxy_count(&proxy, false);
+        c2d_device_options *opts = test_device_options(&t, carried[i]);
+        OK(c2d_device_options_set_proxy(opts, url));
+        c2d_device_client *device = NULL;
+        OK(c2d_device_client_connect(cs, opts, &device));
+        c2d_device_options_free(opts);
+        CHECK(test_proxy_count(&proxy, false) > before);
+        c2d_sent_message *sent = send_text(service, "dev1", "via proxy", C2D_ACK_FULL);
+        c2d_message *m = receive(device);
+        check_body(m, "via proxy");
+        OK(c2d_message_complete(m));
+        c2d_message_free(m);
+        CHECK(outcome(sent) == C2D_FEEDBACK_STATUS_SUCCESS); /* frees sent */
+        OK(c2d_device_client_close(device));
+        OK(c2d_device_client_free(device));
+
+        int refused = test_proxy_count(&proxy, true);
+        opts = test_device_options(&t, carried[i]);
+        OK(c2d_device_options_set_proxy(opts, wrong));
+        device = NULL;
+        EXPECT(C2D_RESULT_UNAUTHORIZED, c2d_device_client_connect(cs, opts, &device));
+        c2d_device_options_free(opts);
+        CHECK(test_proxy_count(&proxy, true) > refused);
+    }
+
+    /* a proxy cannot carry plain MQTT; a proxy URL that is not an HTTP proxy's */
+    c2d_device_options *opts = test_device_options(&t, C2D_TRANSPORT_MQTT);
+    OK(c2d_device_options_set_proxy(opts, url));
+    c2d_device_client *device = NULL;
+    EXPECT(C2D_RESULT_INVALID_ARGUMENT, c2d_device_client_connect(cs, opts, &device));
+    EXPECT(C2D_RESULT_INVALID_ARGUMENT, c2d_device_options_set_proxy(opts, "socks5://127.0.0.1:1"));
+    EXPECT(C2D_RESULT_INVALID_ARGUMENT, c2d_device_options_set_proxy(opts, NULL));
+    c2d_device_options_free(opts);
+
+    c2d_string_free(cs);
+    OK(c2d_service_client_close(service));
+    c2d_service_client_free(service);
+    test_hub_free(&t);
+    test_proxy_stop(&proxy);
+}
+
 int main(void) {
     setvbuf(stdout, NULL, _IOLBF, 0); /* progress shows even if the test hangs */
     static const struct {
@@ -400,6 +468,10 @@ int main(void) {
         {"https", C2D_TRANSPORT_HTTPS},
     };
     const char *only = getenv("C2D_TEST_TRANSPORT");
+    if (!only || strcmp(only, "proxy") == 0) {
+        proxies();
+        printf("ok proxies\n");
+    }
     for (size_t i = 0; i < sizeof transports / sizeof transports[0]; i++) {
         if (only && strcmp(only, transports[i].name) != 0) continue;
         scenarios(transports[i].transport);

@@ -44,6 +44,8 @@ pub struct ServiceClientOptions {
     pub timeout_ms: Option<f64>,
     /// How long each SAS token the client makes is valid, in milliseconds.
     pub sas_token_ttl_ms: Option<f64>,
+    /// An HTTP proxy, `http://[user:password@]host:port`.
+    pub proxy: Option<String>,
 }
 
 fn builder(
@@ -73,6 +75,9 @@ fn builder(
     }
     if let Some(t) = opt_millis("sasTokenTtlMs", o.sas_token_ttl_ms)? {
         b = b.sas_token_ttl(t);
+    }
+    if let Some(url) = o.proxy.as_deref() {
+        b = b.proxy(c2d::Proxy::parse(url)?);
     }
     Ok(b)
 }

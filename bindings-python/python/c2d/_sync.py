@@ -118,6 +118,7 @@ class DeviceClient(_Connection):
         cert_file: Optional[PathLike] = None,
         key: Union[str, bytes, None] = None,
         key_file: Optional[PathLike] = None,
+        proxy: Optional[str] = None,
     ) -> "DeviceClient":
         """Connects, retrying as ``retry`` says (exponential back-off by default).
 
@@ -130,7 +131,10 @@ class DeviceClient(_Connection):
         Hub's guidance; each poll drains the queue; poll more often only in development).
         ``cert`` and ``key`` (PEM text or bytes; or ``cert_file`` and ``key_file``) are the
         device's X.509 certificate and private key, for a connection string with
-        ``x509=true``.
+        ``x509=true``. ``proxy`` (``http://[user:password@]host:port``) is an HTTP proxy to
+        reach the hub through with ``CONNECT``; it carries ``MQTT_WS``, ``AMQP_WS`` and
+        ``HTTPS`` (plain MQTT or AMQP with a proxy is an ``InvalidArgumentError``). The
+        environment is not read: pass ``proxy=os.environ.get("HTTPS_PROXY")`` to use its proxy.
         """
         native = _native.DeviceClientOptions(
             connection_string,
@@ -147,6 +151,7 @@ class DeviceClient(_Connection):
             cert_file=cert_file,
             key=key,
             key_file=key_file,
+            proxy=proxy,
         ).connect()
         return cls(native)
 
@@ -273,11 +278,14 @@ class ServiceClient(_Connection):
         retry: Optional[Retry] = None,
         timeout: Optional[float] = None,
         sas_token_ttl: Optional[float] = None,
+        proxy: Optional[str] = None,
     ) -> "ServiceClient":
         """Connects with a policy's connection string, retrying as ``retry`` says.
 
         ``port`` is the chosen transport's port; ``amqp_port`` and ``https_port`` (REST and
-        AMQP over WebSockets) describe a hub not on IoT Hub's ports.
+        AMQP over WebSockets) describe a hub not on IoT Hub's ports. ``proxy`` is an HTTP
+        proxy (``http://[user:password@]host:port``) for REST and ``AMQP_WS``, which a proxy
+        needs.
         """
         native = _native.ServiceClientOptions(
             connection_string,
@@ -287,6 +295,7 @@ class ServiceClient(_Connection):
             https_port=https_port,
             timeout=timeout,
             sas_token_ttl=sas_token_ttl,
+            proxy=proxy,
         ).connect()
         return cls(native)
 

@@ -123,6 +123,7 @@ class DeviceClient(_Connection):
         cert_file: Optional[PathLike] = None,
         key: Union[str, bytes, None] = None,
         key_file: Optional[PathLike] = None,
+        proxy: Optional[str] = None,
     ) -> "DeviceClient":
         """Connects (see :meth:`c2d.DeviceClient.connect` for the options)."""
         native = await _native.DeviceClientOptions(
@@ -140,6 +141,7 @@ class DeviceClient(_Connection):
             cert_file=cert_file,
             key=key,
             key_file=key_file,
+            proxy=proxy,
         ).connect_async()
         return cls(native)
 
@@ -261,6 +263,7 @@ class ServiceClient(_Connection):
         retry: Optional[Retry] = None,
         timeout: Optional[float] = None,
         sas_token_ttl: Optional[float] = None,
+        proxy: Optional[str] = None,
     ) -> "ServiceClient":
         """Connects (see :meth:`c2d.ServiceClient.connect` for the options)."""
         native = await _native.ServiceClientOptions(
@@ -271,6 +274,7 @@ class ServiceClient(_Connection):
             https_port=https_port,
             timeout=timeout,
             sas_token_ttl=sas_token_ttl,
+            proxy=proxy,
         ).connect_async()
         return cls(native)
 

@@ -34,7 +34,7 @@ impl ServiceClientOptions {
     #[new]
     #[pyo3(signature = (connection_string, *, transport = "amqp", trusted_ca = None,
         trusted_ca_file = None, port = None, amqp_port = None, https_port = None,
-        retry = None, timeout = None, sas_token_ttl = None))]
+        retry = None, timeout = None, sas_token_ttl = None, proxy = None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         connection_string: &str,
@@ -47,6 +47,7 @@ impl ServiceClientOptions {
         retry: Option<&Bound<'_, PyAny>>,
         timeout: Option<f64>,
         sas_token_ttl: Option<f64>,
+        proxy: Option<&str>,
     ) -> PyResult<Self> {
         let mut b = c2d::ServiceClient::builder(connection_string)
             .map_err(to_py)?
@@ -71,6 +72,9 @@ impl ServiceClientOptions {
         }
         if let Some(t) = sas_token_ttl {
             b = b.sas_token_ttl(seconds("sas_token_ttl", t)?);
+        }
+        if let Some(url) = proxy {
+            b = b.proxy(c2d::Proxy::parse(url).map_err(to_py)?);
         }
         Ok(ServiceClientOptions { builder: b })
     }

@@ -31,6 +31,7 @@ async fn open(link: &Link) -> Result<(AmqpSession, Receiver, Option<SystemTime>)
         websocket,
         link.tls.clone(),
         c.timeout,
+        c.proxy.as_ref(),
     )
     .await?;
     let token = c.token()?;

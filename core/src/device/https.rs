@@ -174,7 +174,7 @@ fn to_message(headers: &HeaderMap, body: Vec<u8>) -> Result<(Message, Delivery)>
 
 pub(super) async fn run(mut link: Link) {
     let c = &link.config;
-    let http = match crate::http::client(&link.tls, c.timeout) {
+    let http = match crate::http::client(&link.tls, c.timeout, c.proxy.as_ref()) {
         Ok(h) => h,
         Err(e) => {
             link.failed(u32::MAX, e);

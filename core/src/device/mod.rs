@@ -146,6 +146,7 @@ pub struct DeviceClientBuilder {
     pub(crate) x509: bool,
     pub(crate) identity: Option<crate::tls::ClientIdentity>,
     pub(crate) identity_error: Option<Error>,
+    pub(crate) proxy: Option<crate::Proxy>,
 }
 
 impl DeviceClientBuilder {
@@ -181,6 +182,15 @@ impl DeviceClientBuilder {
             }
             Err(e) => self.identity_error = Some(e),
         }
+        self
+    }
+
+    /// Reaches the hub through this HTTP proxy (`CONNECT`), which carries the WebSocket and
+    /// HTTPS transports: `connect` refuses a proxy with [`Transport::Mqtt`] or
+    /// [`Transport::Amqp`]. No proxy by default; the environment's only with
+    /// [`Proxy::from_env`](crate::Proxy::from_env).
+    pub fn proxy(mut self, proxy: crate::Proxy) -> Self {
+        self.proxy = Some(proxy);
         self
     }
 
@@ -280,6 +290,12 @@ impl DeviceClientBuilder {
     pub async fn connect(self) -> Result<DeviceClient> {
         if let Some(e) = &self.identity_error {
             return Err(e.clone());
+        }
+        if self.proxy.is_some() && matches!(self.transport, Transport::Mqtt | Transport::Amqp) {
+            return Err(Error::invalid_argument(format!(
+                "a proxy carries WebSockets and HTTPS: use mqtt_ws, amqp_ws or https with it, not {}",
+                self.transport
+            )));
         }
         if self.x509 && self.identity.is_none() {
             return Err(Error::invalid_argument(
@@ -449,6 +465,7 @@ impl DeviceClient {
             x509: matches!(cs.credential, Credential::X509),
             identity: None,
             identity_error: None,
+            proxy: None,
         })
     }
 

@@ -54,6 +54,9 @@ fn options(link: &Link) -> Result<(MqttOptions, Option<SystemTime>)> {
     o.set_keep_alive(Duration::from_secs(60));
     o.set_max_packet_size(256 * 1024, 256 * 1024);
     let tls = TlsConfiguration::Rustls(link.tls.clone());
+    if let (true, Some(proxy)) = (websocket, &c.proxy) {
+        o.set_proxy(proxy.for_mqtt());
+    }
     o.set_transport(if websocket {
         rumqttc::Transport::wss_with_config(tls)
     } else {
@@ -73,6 +76,11 @@ fn connection_error(e: ConnectionError) -> Error {
         ConnectionError::ConnectionRefused(code) => Error::new(
             ErrorKind::Unavailable,
             format!("the hub refused the connection: {code:?}"),
+        ),
+        // 407: the proxy wants other credentials; retrying will not change them
+        ConnectionError::Proxy(e) if e.to_string().contains("407") => Error::new(
+            ErrorKind::Unauthorized,
+            format!("the proxy refused the credentials: {e}"),
         ),
         other => Error::new(ErrorKind::Unavailable, format!("MQTT: {other}")),
     }

@@ -52,6 +52,7 @@ pub struct ServiceClientBuilder {
     retry: RetryPolicy,
     timeout: Duration,
     token_ttl: Duration,
+    proxy: Option<crate::Proxy>,
 }
 
 impl ServiceClientBuilder {
@@ -106,8 +107,22 @@ impl ServiceClientBuilder {
         self
     }
 
+    /// Reaches the hub through this HTTP proxy (`CONNECT`): the registry, purge and feedback
+    /// over REST, and AMQP over WebSockets, which a proxy needs ([`ServiceTransport::AmqpWs`]:
+    /// `connect` refuses a proxy with plain AMQP). No proxy by default; the environment's
+    /// only with [`Proxy::from_env`](crate::Proxy::from_env).
+    pub fn proxy(mut self, proxy: crate::Proxy) -> Self {
+        self.proxy = Some(proxy);
+        self
+    }
+
     /// Connects (retrying as the policy says) and returns the client.
     pub async fn connect(self) -> Result<ServiceClient> {
+        if self.proxy.is_some() && self.transport == ServiceTransport::Amqp {
+            return Err(Error::invalid_argument(
+                "a proxy carries WebSockets and HTTPS: use ServiceTransport::AmqpWs with it",
+            ));
+        }
         let tls = tls_config(self.trusted_ca_pem.as_deref())?;
         let registry = RegistryClient::new(
             &self.connection_string,
@@ -115,6 +130,7 @@ impl ServiceClientBuilder {
                 trusted_ca_pem: self.trusted_ca_pem.clone(),
                 endpoint: self.https_port.map(|p| format!("{}:{p}", self.host_name)),
                 timeout: Some(self.timeout),
+                proxy: self.proxy.clone(),
             },
         )?;
         let status_tx =
@@ -294,6 +310,7 @@ impl Inner {
             websocket,
             self.tls.clone(),
             self.config.timeout,
+            self.config.proxy.as_ref(),
         )
         .await
     }
@@ -592,6 +609,7 @@ impl ServiceClient {
             retry: RetryPolicy::default(),
             timeout: Duration::from_secs(30),
             token_ttl: TOKEN_TTL,
+            proxy: None,
         })
     }
 

@@ -217,6 +217,8 @@ pub struct RegistryOptions {
     pub endpoint: Option<String>,
     /// How long one request may take (30 s when unset).
     pub timeout: Option<Duration>,
+    /// The HTTP proxy to reach the hub through (none when unset: the environment is not read).
+    pub proxy: Option<crate::Proxy>,
 }
 
 /// A client of the registry REST API, authorized by a policy's key.
@@ -243,7 +245,11 @@ impl RegistryClient {
             }
         };
         let tls = crate::transport::tls_config(options.trusted_ca_pem.as_deref())?;
-        let http = crate::http::client(&tls, options.timeout.unwrap_or(Duration::from_secs(30)))?;
+        let http = crate::http::client(
+            &tls,
+            options.timeout.unwrap_or(Duration::from_secs(30)),
+            options.proxy.as_ref(),
+        )?;
         let endpoint = options.endpoint.unwrap_or_else(|| cs.host_name.clone());
         Ok(RegistryClient {
             http,

@@ -34,6 +34,7 @@ pub struct c2d_service_options {
     https_port: Option<u16>,
     retry: Option<RetryPolicy>,
     timeout: Option<Duration>,
+    proxy: Option<c2d_core::Proxy>,
 }
 
 impl c2d_service_options {
@@ -55,6 +56,9 @@ impl c2d_service_options {
         }
         if let Some(t) = self.timeout {
             b = b.timeout(t);
+        }
+        if let Some(p) = &self.proxy {
+            b = b.proxy(p.clone());
         }
         b
     }
@@ -195,6 +199,29 @@ pub extern "C" fn c2d_service_options_set_https_port(
 ) -> c2d_result {
     set_option(options, |o| {
         o.https_port = Some(dial_port(port)?);
+        Ok(())
+    })
+}
+
+/// Reaches the hub through an HTTP proxy (`CONNECT`): the registry, purge and feedback over
+/// REST, and AMQP over WebSockets, which a proxy needs (`C2D_SERVICE_TRANSPORT_AMQP_WS`;
+/// connecting with plain AMQP and a proxy fails with `C2D_RESULT_INVALID_ARGUMENT`). No proxy
+/// by default: the environment is not read (pass `getenv("HTTPS_PROXY")` to use its proxy).
+///
+/// @param options The options.
+/// @param url `http://[user:password@]host[:port]` (user and password percent-encoded).
+/// @retval C2D_RESULT_OK The proxy was set.
+/// @retval C2D_RESULT_INVALID_ARGUMENT An argument is NULL or the URL is not an HTTP proxy's.
+///
+/// Thread safety: not concurrently with other calls on the same options.
+#[no_mangle]
+#[must_use]
+pub extern "C" fn c2d_service_options_set_proxy(
+    options: *mut c2d_service_options,
+    url: *const c_char,
+) -> c2d_result {
+    set_option(options, |o| {
+        o.proxy = Some(c2d_core::Proxy::parse(text(url, "url")?)?);
         Ok(())
     })
 }

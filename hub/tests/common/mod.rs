@@ -83,6 +83,7 @@ impl TestHub {
                 trusted_ca_pem: Some(self.hub.ca_pem().as_bytes().to_vec()),
                 endpoint: Some(self.hub.https_endpoint()),
                 timeout: None,
+                proxy: None,
             },
         )
         .unwrap()
