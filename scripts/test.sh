@@ -17,6 +17,8 @@ if git grep --untracked -n -I -E "$outside"; then
 fi
 cargo build --locked -p c2d-cli -p c2d-ffi
 cargo test --locked --workspace
+# the authorization matrix once more, its case counts printed (SAS tokens, then X.509)
+cargo test --locked -q -p c2d-hub --test auth_matrix -- --nocapture --test-threads=1 | grep -o 'auth matrix.*'
 make -s header
 git diff --exit-code -- include/c2d.h ||
     { echo "include/c2d.h is not what ffi/ generates: run 'make header' and commit it" >&2; exit 1; }
