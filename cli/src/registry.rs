@@ -110,14 +110,11 @@ fn make_certificate(
         Some((cert, key)) => Some((read(cert)?, read(key)?)),
         None => None,
     };
-    let now = std::time::SystemTime::now();
-    let day = std::time::Duration::from_secs(86_400);
     let signing = ca
         .as_ref()
         .map(|(cert_pem, key_pem)| c2d_hub::x509::SigningCa { cert_pem, key_pem });
-    let cert =
-        c2d_hub::x509::device_certificate(id, now - day..now + u32::max(days, 1) * day, signing)
-            .map_err(anyhow::Error::msg)?;
+    let cert = c2d_hub::x509::device_certificate(id, c2d_hub::x509::valid_for_days(days), signing)
+        .map_err(anyhow::Error::msg)?;
     std::fs::create_dir_all(dir).with_context(|| format!("making {}", dir.display()))?;
     let (cert_file, key_file) = (
         dir.join(format!("{id}.cert.pem")),
@@ -125,7 +122,7 @@ fn make_certificate(
     );
     std::fs::write(&cert_file, &cert.cert_pem)
         .with_context(|| format!("writing {}", cert_file.display()))?;
-    write_private(&key_file, &cert.key_pem)
+    c2d_hub::tls::write_private(&key_file, &cert.key_pem)
         .with_context(|| format!("writing {}", key_file.display()))?;
     Ok(CertificateFiles {
         cert,
@@ -134,42 +131,26 @@ fn make_certificate(
     })
 }
 
+/// The registry of the hub the options name.
+async fn registry(
+    connection_string: Option<&str>,
+    ca_file: Option<&std::path::Path>,
+    endpoint: Option<String>,
+) -> Result<c2d::RegistryClient> {
+    ServiceTarget::resolve(connection_string, ca_file)
+        .await?
+        .registry(endpoint)
+}
+
 pub async fn run(a: DeviceArgs) -> Result<()> {
-    if let DeviceAction::Certificate {
-        id,
-        out,
-        ca_cert,
-        ca_key,
-        days,
-    } = &a.action
-    {
-        let ca = ca_cert.as_deref().zip(ca_key.as_deref());
-        let f = make_certificate(id, out, ca, *days)?;
-        if a.json {
-            println!(
-                "{}",
-                serde_json::json!({
-                    "deviceId": id,
-                    "certFile": f.cert_file,
-                    "keyFile": f.key_file,
-                    "sha1Thumbprint": f.cert.sha1_thumbprint,
-                    "sha256Thumbprint": f.cert.sha256_thumbprint,
-                })
-            );
-        } else {
-            println!("{}", f.cert.sha1_thumbprint);
-            eprintln!(
-                "certificate {} and key {} (SHA-256 thumbprint {})",
-                f.cert_file.display(),
-                f.key_file.display(),
-                f.cert.sha256_thumbprint
-            );
-        }
-        return Ok(());
-    }
-    let target =
-        ServiceTarget::resolve(a.connection_string.as_deref(), a.ca_file.as_deref()).await?;
-    let client = target.registry(a.endpoint)?;
+    // `device certificate` needs no hub: the others connect in their own arm
+    let connect = || {
+        registry(
+            a.connection_string.as_deref(),
+            a.ca_file.as_deref(),
+            a.endpoint.clone(),
+        )
+    };
     match a.action {
         DeviceAction::Create {
             id,
@@ -177,6 +158,7 @@ pub async fn run(a: DeviceArgs) -> Result<()> {
             x509_ca,
             x509_self_signed,
         } => {
+            let client = connect().await?;
             let mut files = None;
             let body = if let Some(dir) = x509_self_signed {
                 let f = make_certificate(&id, &dir, None, 365)?;
@@ -215,18 +197,47 @@ pub async fn run(a: DeviceArgs) -> Result<()> {
             }
         }
         DeviceAction::Show { id } => {
-            let d = client.get_device(&id).await?;
+            let d = connect().await?.get_device(&id).await?;
             println!("{}", serde_json::to_string_pretty(&d)?);
         }
         DeviceAction::Delete { id } => {
-            client.delete_device(&id).await?;
+            connect().await?.delete_device(&id).await?;
             if !a.json {
                 println!("deleted {id}");
             }
         }
-        DeviceAction::Certificate { .. } => unreachable!("handled above"),
+        DeviceAction::Certificate {
+            id,
+            out,
+            ca_cert,
+            ca_key,
+            days,
+        } => {
+            let ca = ca_cert.as_deref().zip(ca_key.as_deref());
+            let f = make_certificate(&id, &out, ca, days)?;
+            if a.json {
+                println!(
+                    "{}",
+                    serde_json::json!({
+                        "deviceId": id,
+                        "certFile": f.cert_file,
+                        "keyFile": f.key_file,
+                        "sha1Thumbprint": f.cert.sha1_thumbprint,
+                        "sha256Thumbprint": f.cert.sha256_thumbprint,
+                    })
+                );
+            } else {
+                println!("{}", f.cert.sha1_thumbprint);
+                eprintln!(
+                    "certificate {} and key {} (SHA-256 thumbprint {})",
+                    f.cert_file.display(),
+                    f.key_file.display(),
+                    f.cert.sha256_thumbprint
+                );
+            }
+        }
         DeviceAction::List => {
-            let devices = client.list_devices(1000).await?;
+            let devices = connect().await?.list_devices(1000).await?;
             if a.json {
                 println!("{}", serde_json::to_string_pretty(&devices)?);
             } else {
@@ -240,17 +251,4 @@ pub async fn run(a: DeviceArgs) -> Result<()> {
         }
     }
     Ok(())
-}
-
-/// Writes a file only its owner can read (a private key).
-fn write_private(path: &std::path::Path, contents: &str) -> std::io::Result<()> {
-    use std::io::Write;
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
-    }
-    options.open(path)?.write_all(contents.as_bytes())
 }

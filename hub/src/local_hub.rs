@@ -6,7 +6,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use c2d::Device;
 use rumqttc::mqttbytes::QoS;
@@ -435,14 +435,7 @@ impl LocalHub {
 
     /// Registers a device directly (as the REST registry would) and returns it with its keys.
     pub async fn create_device(&self, id: &str) -> Result<Device, c2d::Error> {
-        let id2 = id.to_string();
-        let r = self
-            .shared
-            .store
-            .exec(move |s, now| s.put_device(now, &id2, Device::new_sas(&id2), None))
-            .await
-            .map_err(|e| c2d::Error::new(c2d::ErrorKind::Unavailable, e.to_string()))?;
-        r.map_err(|e| c2d::Error::invalid_argument(e.to_string()))
+        self.create_device_with(Device::new_sas(id)).await
     }
 
     /// Registers a device as described (for example an X.509 one).
@@ -465,9 +458,7 @@ impl LocalHub {
         id: &str,
     ) -> Result<(String, crate::x509::DeviceCertificate), c2d::Error> {
         c2d::identity::validate_id(id).map_err(c2d::Error::invalid_argument)?;
-        let now = SystemTime::now();
-        let day = Duration::from_secs(86_400);
-        let cert = crate::x509::device_certificate(id, now - day..now + 365 * day, None)
+        let cert = crate::x509::device_certificate(id, crate::x509::valid_for_days(365), None)
             .map_err(|e| c2d::Error::new(c2d::ErrorKind::Internal, e))?;
         let device = Device::new_self_signed(id, cert.sha1_thumbprint.clone(), None);
         let device = self.create_device_with(device).await?;

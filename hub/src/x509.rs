@@ -297,6 +297,14 @@ pub struct SigningCa<'a> {
     pub key_pem: &'a str,
 }
 
+/// From a day ago (for clocks a little behind) to `days` days from now: the validity of the
+/// development certificates the hub and the CLI make.
+pub fn valid_for_days(days: u32) -> std::ops::Range<SystemTime> {
+    let now = SystemTime::now();
+    let day = Duration::from_secs(86_400);
+    now - day..now + days.max(1) * day
+}
+
 /// Makes a client certificate for `device_id` (its common name), valid over `valid`:
 /// self-signed (for a `selfSigned` device, registered by a thumbprint), or signed by `ca`
 /// (for a `certificateAuthority` device of a hub that trusts that CA). For development and

@@ -142,10 +142,9 @@ pub struct DeviceClientBuilder {
     pub(crate) in_flight: u16,
     pub(crate) token_ttl: Duration,
     pub(crate) poll_interval: Duration,
-    /// The connection string says `x509=true`: the device authenticates with its certificate.
-    pub(crate) x509: bool,
-    pub(crate) identity: Option<crate::tls::ClientIdentity>,
-    pub(crate) identity_error: Option<Error>,
+    /// The certificate given to [`client_certificate`](Self::client_certificate), or why it
+    /// was refused (said by `connect`).
+    pub(crate) identity: Option<Result<crate::tls::ClientIdentity>>,
     pub(crate) proxy: Option<crate::Proxy>,
 }
 
@@ -175,13 +174,7 @@ impl DeviceClientBuilder {
         cert_pem: impl Into<Vec<u8>>,
         key_pem: impl Into<Vec<u8>>,
     ) -> Self {
-        match crate::tls::ClientIdentity::from_pem(cert_pem, key_pem) {
-            Ok(id) => {
-                self.identity = Some(id);
-                self.identity_error = None;
-            }
-            Err(e) => self.identity_error = Some(e),
-        }
+        self.identity = Some(crate::tls::ClientIdentity::from_pem(cert_pem, key_pem));
         self
     }
 
@@ -288,22 +281,20 @@ impl DeviceClientBuilder {
 
     /// Connects (retrying as the policy says) and starts receiving.
     pub async fn connect(self) -> Result<DeviceClient> {
-        if let Some(e) = &self.identity_error {
-            return Err(e.clone());
-        }
+        let identity = self.identity.clone().transpose()?;
         if self.proxy.is_some() && matches!(self.transport, Transport::Mqtt | Transport::Amqp) {
             return Err(Error::invalid_argument(format!(
                 "a proxy carries WebSockets and HTTPS: use mqtt_ws, amqp_ws or https with it, not {}",
                 self.transport
             )));
         }
-        if self.x509 && self.identity.is_none() {
+        // neither a key nor a token: the connection string says x509=true
+        if self.key.is_none() && self.fixed_token.is_none() && identity.is_none() {
             return Err(Error::invalid_argument(
                 "the connection string says x509=true: give the device's certificate and key (client_certificate)",
             ));
         }
-        let tls =
-            crate::tls::client_config(self.trusted_ca_pem.as_deref(), self.identity.as_ref())?;
+        let tls = crate::tls::client_config(self.trusted_ca_pem.as_deref(), identity.as_ref())?;
         let (messages_tx, messages_rx) = mpsc::unbounded_channel();
         let (commands_tx, commands_rx) = mpsc::unbounded_channel();
         let status_tx = StatusSender::new(ConnectionStatus::Reconnecting);
@@ -462,9 +453,7 @@ impl DeviceClient {
             in_flight: 16,
             token_ttl: TOKEN_TTL,
             poll_interval: DEFAULT_POLL_INTERVAL,
-            x509: matches!(cs.credential, Credential::X509),
             identity: None,
-            identity_error: None,
             proxy: None,
         })
     }

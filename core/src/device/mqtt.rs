@@ -111,9 +111,7 @@ pub(super) async fn run(mut link: Link) {
                 .duration_since(SystemTime::now())
                 .unwrap_or(Duration::ZERO)
         });
-        // without a token (X.509) nothing is renewed: a sleep that never ends in practice
-        let renew =
-            tokio::time::sleep(renew_in.unwrap_or(Duration::from_secs(u64::from(u32::MAX))));
+        let renew = tokio::time::sleep(renew_in.unwrap_or(Duration::ZERO));
         tokio::pin!(renew);
         let error: Error = loop {
             tokio::select! {
@@ -186,7 +184,8 @@ pub(super) async fn run(mut link: Link) {
                     }
                     None => return,
                 },
-                _ = &mut renew => {
+                // without a token (X.509) there is nothing to renew
+                _ = &mut renew, if renew_in.is_some() => {
                     // a new token needs a new CONNECT; the session (and its messages) stays
                     let _ = client.disconnect().await;
                     break Error::new(ErrorKind::Unavailable, RENEWING);

@@ -30,6 +30,22 @@ fn parse_lock(token: &str) -> Result<Uuid, HttpError> {
     super::lock_token(token).ok_or_else(lock_lost)
 }
 
+/// Authorizes a request to a device's endpoints: its token, or its certificate.
+fn authorize(
+    shared: &Shared,
+    headers: &HeaderMap,
+    certificates: &PeerCertificates,
+    device: &str,
+) -> Result<(), HttpError> {
+    authorize_device(
+        shared,
+        headers,
+        certificates,
+        Access::Device(device),
+        "device request",
+    )
+}
+
 /// `GET /devices/{id}/messages/deviceBound`: 204 when empty, else the oldest message, locked.
 pub(super) async fn receive(
     State(shared): State<Arc<Shared>>,
@@ -37,13 +53,7 @@ pub(super) async fn receive(
     Extension(certificates): Extension<PeerCertificates>,
     headers: HeaderMap,
 ) -> Result<Response, HttpError> {
-    authorize_device(
-        &shared,
-        &headers,
-        &certificates,
-        Access::Device(&device),
-        "device request",
-    )?;
+    authorize(&shared, &headers, &certificates, &device)?;
     let lock = headers
         .get("iothub-messagelocktimeout")
         .and_then(|v| v.to_str().ok())
@@ -151,13 +161,7 @@ pub(super) async fn complete_or_reject(
     Extension(certificates): Extension<PeerCertificates>,
     headers: HeaderMap,
 ) -> Result<StatusCode, HttpError> {
-    authorize_device(
-        &shared,
-        &headers,
-        &certificates,
-        Access::Device(&device),
-        "device request",
-    )?;
+    authorize(&shared, &headers, &certificates, &device)?;
     let how = if wants_reject(query.as_deref()) {
         Settlement::Reject
     } else {
@@ -173,13 +177,7 @@ pub(super) async fn abandon(
     Extension(certificates): Extension<PeerCertificates>,
     headers: HeaderMap,
 ) -> Result<StatusCode, HttpError> {
-    authorize_device(
-        &shared,
-        &headers,
-        &certificates,
-        Access::Device(&device),
-        "device request",
-    )?;
+    authorize(&shared, &headers, &certificates, &device)?;
     settle(&shared, device, parse_lock(&lock)?, Settlement::Abandon).await
 }
 
