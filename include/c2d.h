@@ -115,6 +115,12 @@
 #define C2D_HUB
 #endif
 
+/* The service client (c2d_service_*) likewise, unless the library was built without it
+ * (`make install HUB=0 TRANSPORTS=...` without both amqp and https adds -DC2D_NO_SERVICE). */
+#if !defined(C2D_NO_SERVICE) && !defined(C2D_SERVICE)
+#define C2D_SERVICE
+#endif
+
 /**
  * `max_retries` value that means "retry without end".
  */
@@ -254,6 +260,7 @@ typedef uint32_t c2d_connection_status;
 #endif // __STDC_VERSION__ >= 202311L
 #endif // __cplusplus
 
+#if defined(C2D_SERVICE)
 /**
  * The outcome a feedback record reports.
  */
@@ -262,26 +269,36 @@ enum c2d_feedback_status
   : uint32_t
 #endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
  {
+#if defined(C2D_SERVICE)
   /**
    * The device completed the message.
    */
   C2D_FEEDBACK_STATUS_SUCCESS = 0,
+#endif
+#if defined(C2D_SERVICE)
   /**
    * The message's time to live passed before it was completed.
    */
   C2D_FEEDBACK_STATUS_EXPIRED = 1,
+#endif
+#if defined(C2D_SERVICE)
   /**
    * The message was abandoned as many times as the hub allows.
    */
   C2D_FEEDBACK_STATUS_DELIVERY_COUNT_EXCEEDED = 2,
+#endif
+#if defined(C2D_SERVICE)
   /**
    * The device rejected the message.
    */
   C2D_FEEDBACK_STATUS_REJECTED = 3,
+#endif
+#if defined(C2D_SERVICE)
   /**
    * The device's queue was purged.
    */
   C2D_FEEDBACK_STATUS_PURGED = 4,
+#endif
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L
@@ -290,6 +307,7 @@ typedef enum c2d_feedback_status c2d_feedback_status;
 typedef uint32_t c2d_feedback_status;
 #endif // __STDC_VERSION__ >= 202311L
 #endif // __cplusplus
+#endif
 
 /**
  * A device's connection to its hub.
@@ -305,11 +323,13 @@ typedef struct c2d_device_client c2d_device_client;
  */
 typedef struct c2d_device_options c2d_device_options;
 
+#if defined(C2D_SERVICE)
 /**
  * One feedback record. Owned by the caller, freed with `c2d_feedback_record_free`; its
  * strings belong to it.
  */
 typedef struct c2d_feedback_record c2d_feedback_record;
+#endif
 
 #if defined(C2D_HUB)
 /**
@@ -346,12 +366,15 @@ typedef struct c2d_message c2d_message;
  */
 typedef struct c2d_retry_policy c2d_retry_policy;
 
+#if defined(C2D_SERVICE)
 /**
  * A sent message: its id, and a way to wait for its own feedback record.
  * Owned by the caller, freed with `c2d_sent_message_free`.
  */
 typedef struct c2d_sent_message c2d_sent_message;
+#endif
 
+#if defined(C2D_SERVICE)
 /**
  * A back-end's connection to the hub: sends, feedback, purge and the device registry.
  *
@@ -359,12 +382,15 @@ typedef struct c2d_sent_message c2d_sent_message;
  * may be called from any thread, concurrently, except `_free`, which must be the last call.
  */
 typedef struct c2d_service_client c2d_service_client;
+#endif
 
+#if defined(C2D_SERVICE)
 /**
  * Options for `c2d_service_client_connect`: made by `c2d_service_options_new`, changed by
  * the setters, copied by the connect call, freed by `c2d_service_options_free`.
  */
 typedef struct c2d_service_options c2d_service_options;
+#endif
 
 /**
  * How a device client talks to the hub.
@@ -438,10 +464,12 @@ typedef bool (*c2d_retry_callback)(void *user_data,
                                    c2d_result error,
                                    uint32_t *out_delay_ms);
 
+#if defined(C2D_SERVICE)
 /**
  * How a service client talks to the hub.
  */
 typedef uint32_t c2d_service_transport;
+#endif
 
 /**
  * MQTT 3.1.1 over TLS, port 8883 (the default).
@@ -541,15 +569,19 @@ typedef uint32_t c2d_service_transport;
  */
 #define C2D_ACK_FULL 3
 
+#if defined(C2D_SERVICE)
 /**
  * AMQP 1.0 over TLS, port 5671 (the default).
  */
 #define C2D_SERVICE_TRANSPORT_AMQP 0
+#endif
 
+#if defined(C2D_SERVICE)
 /**
  * AMQP over WebSockets over TLS, port 443.
  */
 #define C2D_SERVICE_TRANSPORT_AMQP_WS 1
+#endif
 
 #ifdef __cplusplus
 extern "C" {
@@ -564,6 +596,15 @@ extern "C" {
  * Thread safety: callable from any thread.
  */
 void c2d_string_free(char *string);
+
+/**
+ * Whether this library carries `transport`: every transport unless it was built for firmware
+ * with fewer (`make install TRANSPORTS=mqtt`); connecting with one it lacks is
+ * `C2D_RESULT_UNSUPPORTED`. False for a value that is no `c2d_transport`.
+ *
+ * Thread safety: callable from any thread.
+ */
+bool c2d_transport_available(c2d_transport transport);
 
 /**
  * Makes device options with every setting at its default.
@@ -1764,6 +1805,7 @@ c2d_result c2d_retry_policy_custom_new(c2d_retry_callback callback,
  */
 void c2d_retry_policy_free(struct c2d_retry_policy *policy);
 
+#if defined(C2D_SERVICE)
 /**
  * Makes service options with every setting at its default.
  *
@@ -1776,7 +1818,9 @@ void c2d_retry_policy_free(struct c2d_retry_policy *policy);
  */
 C2D_NODISCARD
 c2d_result c2d_service_options_new(struct c2d_service_options **out_options);
+#endif
 
+#if defined(C2D_SERVICE)
 /**
  * Frees service options. Clients connected with them keep their own copy.
  *
@@ -1785,7 +1829,9 @@ c2d_result c2d_service_options_new(struct c2d_service_options **out_options);
  * Thread safety: callable from any thread, once per options object.
  */
 void c2d_service_options_free(struct c2d_service_options *options);
+#endif
 
+#if defined(C2D_SERVICE)
 /**
  * Chooses the transport (`C2D_SERVICE_TRANSPORT_AMQP` by default).
  *
@@ -1799,7 +1845,9 @@ void c2d_service_options_free(struct c2d_service_options *options);
 C2D_NODISCARD
 c2d_result c2d_service_options_set_transport(struct c2d_service_options *options,
                                              c2d_service_transport transport);
+#endif
 
+#if defined(C2D_SERVICE)
 /**
  * Trusts the CA certificates in `pem` (for example a local hub's dev CA) instead of the
  * system's roots, for AMQP and for REST.
@@ -1816,7 +1864,9 @@ C2D_NODISCARD
 c2d_result c2d_service_options_set_trusted_ca_pem(struct c2d_service_options *options,
                                                   const uint8_t *pem,
                                                   size_t pem_len);
+#endif
 
+#if defined(C2D_SERVICE)
 /**
  * Trusts the CA certificates in the PEM file at `path` instead of the system's roots.
  *
@@ -1831,7 +1881,9 @@ c2d_result c2d_service_options_set_trusted_ca_pem(struct c2d_service_options *op
 C2D_NODISCARD
 c2d_result c2d_service_options_set_trusted_ca_file(struct c2d_service_options *options,
                                                    const char *path);
+#endif
 
+#if defined(C2D_SERVICE)
 /**
  * Overrides the AMQP port (5671, or 443 for AMQP over WebSockets), for a local hub on
  * non-standard ports.
@@ -1846,7 +1898,9 @@ c2d_result c2d_service_options_set_trusted_ca_file(struct c2d_service_options *o
 C2D_NODISCARD
 c2d_result c2d_service_options_set_port(struct c2d_service_options *options,
                                         uint16_t port);
+#endif
 
+#if defined(C2D_SERVICE)
 /**
  * Overrides the HTTPS port of the REST calls (registry, purge; 443 by default).
  *
@@ -1860,7 +1914,9 @@ c2d_result c2d_service_options_set_port(struct c2d_service_options *options,
 C2D_NODISCARD
 c2d_result c2d_service_options_set_https_port(struct c2d_service_options *options,
                                               uint16_t port);
+#endif
 
+#if defined(C2D_SERVICE)
 /**
  * Reaches the hub through an HTTP proxy (`CONNECT`): the registry, purge and feedback over
  * REST, and AMQP over WebSockets, which a proxy needs (`C2D_SERVICE_TRANSPORT_AMQP_WS`;
@@ -1877,7 +1933,9 @@ c2d_result c2d_service_options_set_https_port(struct c2d_service_options *option
 C2D_NODISCARD
 c2d_result c2d_service_options_set_proxy(struct c2d_service_options *options,
                                          const char *url);
+#endif
 
+#if defined(C2D_SERVICE)
 /**
  * Sets the retry policy for connecting and operations (exponential back-off with jitter by
  * default).
@@ -1892,7 +1950,9 @@ c2d_result c2d_service_options_set_proxy(struct c2d_service_options *options,
 C2D_NODISCARD
 c2d_result c2d_service_options_set_retry(struct c2d_service_options *options,
                                          const struct c2d_retry_policy *policy);
+#endif
 
+#if defined(C2D_SERVICE)
 /**
  * Sets how long one attempt of an operation may take (30 s by default).
  *
@@ -1906,7 +1966,9 @@ c2d_result c2d_service_options_set_retry(struct c2d_service_options *options,
 C2D_NODISCARD
 c2d_result c2d_service_options_set_timeout_ms(struct c2d_service_options *options,
                                               uint32_t timeout_ms);
+#endif
 
+#if defined(C2D_SERVICE)
 /**
  * Connects a back-end to the hub with a policy connection string.
  *
@@ -1930,7 +1992,9 @@ C2D_NODISCARD
 c2d_result c2d_service_client_connect(const char *connection_string,
                                       const struct c2d_service_options *options,
                                       struct c2d_service_client **out_client);
+#endif
 
+#if defined(C2D_SERVICE)
 /**
  * Sends a message to a device's queue, waiting until the hub has accepted it (stored it
  * durably). Without a message id, a UUID is made for it.
@@ -1958,7 +2022,9 @@ c2d_result c2d_service_client_send(const struct c2d_service_client *client,
                                    const char *device_id,
                                    const struct c2d_message *message,
                                    struct c2d_sent_message **out_sent);
+#endif
 
+#if defined(C2D_SERVICE)
 /**
  * Reads the id of a sent message (the one it was given, or the one made for it).
  *
@@ -1972,7 +2038,9 @@ c2d_result c2d_service_client_send(const struct c2d_service_client *client,
 C2D_NODISCARD
 c2d_result c2d_sent_message_id(const struct c2d_sent_message *sent,
                                const char **out_message_id);
+#endif
 
+#if defined(C2D_SERVICE)
 /**
  * Waits for this message's own feedback record. The message's ack mode decides which
  * outcomes produce one: with `C2D_ACK_POSITIVE` a rejected message produces none, with
@@ -1994,7 +2062,9 @@ C2D_NODISCARD
 c2d_result c2d_sent_message_wait_outcome(const struct c2d_sent_message *sent,
                                          uint32_t timeout_ms,
                                          struct c2d_feedback_record **out_record);
+#endif
 
+#if defined(C2D_SERVICE)
 /**
  * Frees a sent message (the message itself is at the hub; nothing is cancelled).
  *
@@ -2003,7 +2073,9 @@ c2d_result c2d_sent_message_wait_outcome(const struct c2d_sent_message *sent,
  * Thread safety: callable from any thread, once, when no other call is using it.
  */
 void c2d_sent_message_free(struct c2d_sent_message *sent);
+#endif
 
+#if defined(C2D_SERVICE)
 /**
  * Waits up to `timeout_ms` for the next feedback record of any message. The hub's feedback
  * queue is one for the whole hub: the client reads it and hands each record both to the
@@ -2026,7 +2098,9 @@ C2D_NODISCARD
 c2d_result c2d_service_client_feedback_receive(const struct c2d_service_client *client,
                                                uint32_t timeout_ms,
                                                struct c2d_feedback_record **out_record);
+#endif
 
+#if defined(C2D_SERVICE)
 /**
  * Removes every message queued for a device (`Purged` feedback for those that asked).
  *
@@ -2045,7 +2119,9 @@ C2D_NODISCARD
 c2d_result c2d_service_client_purge(const struct c2d_service_client *client,
                                     const char *device_id,
                                     uint64_t *out_purged);
+#endif
 
+#if defined(C2D_SERVICE)
 /**
  * Closes the connection; outcome waits and feedback reads end with `C2D_RESULT_CLOSED`, and
  * so do later calls. Closing twice is not an error.
@@ -2058,7 +2134,9 @@ c2d_result c2d_service_client_purge(const struct c2d_service_client *client,
  */
 C2D_NODISCARD
 c2d_result c2d_service_client_close(const struct c2d_service_client *client);
+#endif
 
+#if defined(C2D_SERVICE)
 /**
  * Closes the client (as `c2d_service_client_close`) and frees it.
  *
@@ -2067,7 +2145,9 @@ c2d_result c2d_service_client_close(const struct c2d_service_client *client);
  * Thread safety: callable from any thread, once, when no other call is using the client.
  */
 void c2d_service_client_free(struct c2d_service_client *client);
+#endif
 
+#if defined(C2D_SERVICE)
 /**
  * The name IoT Hub gives a status (`"DeliveryCountExceeded"`).
  *
@@ -2077,7 +2157,9 @@ void c2d_service_client_free(struct c2d_service_client *client);
  * Thread safety: callable from any thread.
  */
 const char *c2d_feedback_status_str(uint32_t status);
+#endif
 
+#if defined(C2D_SERVICE)
 /**
  * Reads the outcome.
  *
@@ -2091,7 +2173,9 @@ const char *c2d_feedback_status_str(uint32_t status);
 C2D_NODISCARD
 c2d_result c2d_feedback_record_status(const struct c2d_feedback_record *record,
                                       c2d_feedback_status *out_status);
+#endif
 
+#if defined(C2D_SERVICE)
 /**
  * Reads the id of the message the record is about.
  *
@@ -2106,7 +2190,9 @@ c2d_result c2d_feedback_record_status(const struct c2d_feedback_record *record,
 C2D_NODISCARD
 c2d_result c2d_feedback_record_original_message_id(const struct c2d_feedback_record *record,
                                                    const char **out_value);
+#endif
 
+#if defined(C2D_SERVICE)
 /**
  * Reads the id of the device the message was for.
  *
@@ -2121,7 +2207,9 @@ c2d_result c2d_feedback_record_original_message_id(const struct c2d_feedback_rec
 C2D_NODISCARD
 c2d_result c2d_feedback_record_device_id(const struct c2d_feedback_record *record,
                                          const char **out_value);
+#endif
 
+#if defined(C2D_SERVICE)
 /**
  * Reads the hub's description of the outcome.
  *
@@ -2136,7 +2224,9 @@ c2d_result c2d_feedback_record_device_id(const struct c2d_feedback_record *recor
 C2D_NODISCARD
 c2d_result c2d_feedback_record_description(const struct c2d_feedback_record *record,
                                            const char **out_value);
+#endif
 
+#if defined(C2D_SERVICE)
 /**
  * Reads when the outcome happened.
  *
@@ -2150,7 +2240,9 @@ c2d_result c2d_feedback_record_description(const struct c2d_feedback_record *rec
 C2D_NODISCARD
 c2d_result c2d_feedback_record_enqueued_time_ms(const struct c2d_feedback_record *record,
                                                 int64_t *out_value);
+#endif
 
+#if defined(C2D_SERVICE)
 /**
  * Frees a feedback record.
  *
@@ -2159,7 +2251,9 @@ c2d_result c2d_feedback_record_enqueued_time_ms(const struct c2d_feedback_record
  * Thread safety: callable from any thread, once per record.
  */
 void c2d_feedback_record_free(struct c2d_feedback_record *record);
+#endif
 
+#if defined(C2D_SERVICE)
 /**
  * Registers a device with SAS authentication (keys made by the hub) and returns its
  * connection string.
@@ -2181,7 +2275,9 @@ C2D_NODISCARD
 c2d_result c2d_service_client_create_device(const struct c2d_service_client *client,
                                             const char *device_id,
                                             char **out_connection_string);
+#endif
 
+#if defined(C2D_SERVICE)
 /**
  * Deletes a device, and with it its queue.
  *
@@ -2198,6 +2294,7 @@ c2d_result c2d_service_client_create_device(const struct c2d_service_client *cli
 C2D_NODISCARD
 c2d_result c2d_service_client_delete_device(const struct c2d_service_client *client,
                                             const char *device_id);
+#endif
 
 /**
  * The version of the loaded library, `"MAJOR.MINOR.PATCH"`; compare it with the

@@ -5,7 +5,8 @@
 #     against the same workload shape as `c2d bench` (N QoS 1 subscribers, one QoS 1
 #     publisher, M messages of S bytes, K publishes in flight; load from `c2d bench --broker`,
 #     built on rumqttc), then `c2d bench` itself over MQTT with fsync and with OS durability;
-#     prints each figure and c2d's ratio to Mosquitto.
+#     prints each figure, each broker's CPU time per message (its own process only, from
+#     /proc, counted over the load) and c2d's ratio to Mosquitto.
 #  2. Draining P messages queued for a device on one c2d hub over MQTT, completing each and
 #     printing it as a JSON line: the official Python device SDK (azure-iot-device, in a
 #     virtualenv), c2d's Python DeviceClient (blocking and asyncio; the c2d package built
@@ -22,12 +23,12 @@
 #     messages one after another with azure-iothub and with c2d's Node ServiceClient.
 #
 #   scripts/compare.sh [--devices N] [--messages M] [--size S] [--in-flight K]
-#                      [--python-messages P] [--send-messages Q] [--skip-broker]
+#                      [--python-messages P] [--send-messages Q] [--skip-broker | --broker-only]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
 
-devices=10 messages=20000 size=256 in_flight=16 py_messages=20000 send_messages=2000 broker=1
+devices=10 messages=20000 size=256 in_flight=16 py_messages=20000 send_messages=2000 broker=1 others=1
 while [ $# -gt 0 ]; do
     case $1 in
         --devices) devices=$2 ;;
@@ -37,7 +38,8 @@ while [ $# -gt 0 ]; do
         --python-messages) py_messages=$2 ;;
         --send-messages) send_messages=$2 ;;
         --skip-broker) broker=0; shift; continue ;;
-        *) echo "usage: $0 [--devices N] [--messages M] [--size S] [--in-flight K] [--python-messages P] [--send-messages Q] [--skip-broker]" >&2; exit 2 ;;
+        --broker-only) others=0; shift; continue ;;
+        *) echo "usage: $0 [--devices N] [--messages M] [--size S] [--in-flight K] [--python-messages P] [--send-messages Q] [--skip-broker | --broker-only]" >&2; exit 2 ;;
     esac
     shift 2
 done
@@ -63,6 +65,8 @@ cleanup() {
 }
 trap cleanup EXIT
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+# a process's CPU time (user + system) in clock ticks (1/100 s), from /proc/PID/stat
+cpu_ticks() { sed 's/.*) //' "/proc/$1/stat" | awk '{print $12 + $13}'; }
 field() { python3 -c 'import json,sys; d=json.load(sys.stdin); print(eval("d"+sys.argv[1]))' "$1"; }
 
 # --- 1. Mosquitto, then c2d, same workload ------------------------------------------------
@@ -94,20 +98,36 @@ EOF
 
     shape=(--devices "$devices" --messages "$messages" --size "$size" --in-flight "$in_flight")
     echo "compare: Mosquitto $("$mosquitto" -h 2>/dev/null | head -1 | grep -o '[0-9][0-9.]*' | head -1), ${shape[*]}"
+    cpu_before=$(cpu_ticks "${pids[-1]}")
     mq=$("$c2d" bench --broker "localhost:$port" --ca-file "$work/ca.pem" "${shape[@]}" --json)
+    mq_cpu_us=$(python3 -c 'import sys; print("%.1f" % ((int(sys.argv[2]) - int(sys.argv[1])) * 1e4 / int(sys.argv[3])))' \
+        "$cpu_before" "$(cpu_ticks "${pids[-1]}")" "$messages")
     echo "compare: c2d bench (fsync)"
     fsync=$("$c2d" bench "${shape[@]}" --durability fsync --json)
     echo "compare: c2d bench (os)"
     os=$("$c2d" bench "${shape[@]}" --durability os --json)
 fi
 
-row() { # name json
-    printf '  %-36s %10.0f msg/s   p50 %6.2f ms   p99 %6.2f ms\n' "$1" \
+row() { # name json [broker CPU us per message]
+    printf '  %-36s %10.0f msg/s   p50 %6.2f ms   p99 %6.2f ms   broker CPU %6.1f us/msg\n' "$1" \
         "$(field '["messages_per_second"]' <<<"$2")" \
-        "$(field '["latency_ms"]["p50"]' <<<"$2")" "$(field '["latency_ms"]["p99"]' <<<"$2")"
+        "$(field '["latency_ms"]["p50"]' <<<"$2")" "$(field '["latency_ms"]["p99"]' <<<"$2")" \
+        "${3:-$(field '["hub_cpu_us_per_message"]' <<<"$2")}"
 }
 ratio() { python3 -c "import sys; print('%.2f' % (float(sys.argv[1]) / float(sys.argv[2])))" "$1" "$2"; }
-[ $broker = 1 ] && mq_rate=$(field '["messages_per_second"]' <<<"$mq")
+print_broker() {
+    local mq_rate
+    mq_rate=$(field '["messages_per_second"]' <<<"$mq")
+    echo "c2d compared, ${shape[*]}, TLS everywhere:"
+    row "Mosquitto QoS 1 (persistence on)" "$mq" "$mq_cpu_us"
+    row "c2d hub, MQTT devices, fsync" "$fsync"
+    row "c2d hub, MQTT devices, os" "$os"
+    echo "  ratio c2d/Mosquitto: fsync $(ratio "$(field '["messages_per_second"]' <<<"$fsync")" "$mq_rate"), os $(ratio "$(field '["messages_per_second"]' <<<"$os")" "$mq_rate")"
+}
+if [ $others = 0 ]; then
+    [ $broker = 1 ] && echo && print_broker
+    exit 0
+fi
 
 # --- 2. the official Python device SDK next to c2d's DeviceClient -------------------------
 venv=$root/tests/interop/.deps/venv
@@ -206,13 +226,7 @@ node_pkg() { node -p "require('$root/tests/interop/node/node_modules/$1/package.
 python_version=$("$venv/bin/python" -c 'import importlib.metadata as m; print(m.version("azure-iot-device"))')
 hub_version=$("$venv/bin/python" -c 'import importlib.metadata as m; print(m.version("azure-iot-hub"))')
 echo
-if [ $broker = 1 ]; then
-    echo "c2d compared, ${shape[*]}, TLS everywhere:"
-    row "Mosquitto QoS 1 (persistence on)" "$mq"
-    row "c2d hub, MQTT devices, fsync" "$fsync"
-    row "c2d hub, MQTT devices, os" "$os"
-    echo "  ratio c2d/Mosquitto: fsync $(ratio "$(field '["messages_per_second"]' <<<"$fsync")" "$mq_rate"), os $(ratio "$(field '["messages_per_second"]' <<<"$os")" "$mq_rate")"
-fi
+[ $broker = 1 ] && print_broker
 echo "receiving $py_messages queued messages over MQTT from one c2d hub, completing each (each printed as a JSON line):"
 printf '  %-44s %10s msg/s\n' "azure-iot-device $python_version (Python)" "${py%% *}" \
     "c2d Python DeviceClient (blocking)" "${ours_py%% *}" "c2d Python DeviceClient (asyncio)" "${ours_aio%% *}" \

@@ -96,6 +96,7 @@ pub(crate) async fn status_error(resp: reqwest::Response) -> Error {
 }
 
 /// Reads a JSON response body.
+#[cfg(feature = "service")]
 pub(crate) async fn json<T: serde::de::DeserializeOwned>(resp: reqwest::Response) -> Result<T> {
     let bytes = resp
         .bytes()

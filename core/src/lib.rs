@@ -4,13 +4,23 @@
 //! Node.js bindings: [`DeviceClient`] and [`ServiceClient`], and what they stand on:
 //! connection strings, SAS tokens, the message and feedback model, the MQTT property bag,
 //! AMQP messages, retry policies, the process-wide runtime and the registry client.
+//!
+//! Cargo features choose what a build carries: `mqtt`, `amqp` and `https` (the device
+//! transports; MQTT/WS goes with `mqtt`, AMQP/WS with `amqp`) and `service` (the service and
+//! registry clients; needs `amqp` and `https`), all on by default. A transport a build lacks
+//! is refused at connect with [`ErrorKind::Unsupported`].
 
 #![warn(missing_docs)]
 
+#[cfg(not(any(feature = "mqtt", feature = "amqp", feature = "https")))]
+compile_error!("c2d needs at least one transport: enable the mqtt, amqp or https feature");
+
+#[cfg(feature = "amqp")]
 pub mod amqp;
 pub mod connection_string;
 pub mod device;
 pub mod error;
+#[cfg(feature = "https")]
 mod http;
 pub mod identity;
 pub mod message;
@@ -31,9 +41,11 @@ pub use error::{Error, ErrorKind, Result};
 pub use message::{Ack, Message, MessageId};
 pub use proxy::Proxy;
 pub use retry::RetryPolicy;
+#[cfg(feature = "service")]
 pub use service::client::{
     FeedbackReceiver, SentMessage, ServiceClient, ServiceClientBuilder, ServiceTransport,
 };
 pub use service::feedback::{FeedbackRecord, FeedbackStatus};
+#[cfg(feature = "service")]
 pub use service::registry::{Device, PurgeResult, RegistryClient, RegistryOptions};
 pub use status::{ConnectionStatus, StatusReceiver};

@@ -2,11 +2,15 @@
 //! `CONNECT` tunnel (optionally with basic authentication), as the official SDKs do. The
 //! environment (`HTTPS_PROXY`) is read only when asked ([`Proxy::from_env`]).
 
+#[cfg(feature = "amqp")]
 use std::time::Duration;
 
+#[cfg(feature = "amqp")]
 use tokio::net::TcpStream;
 
-use crate::error::{Error, ErrorKind, Result};
+#[cfg(feature = "amqp")]
+use crate::error::ErrorKind;
+use crate::error::{Error, Result};
 
 /// An HTTP proxy that tunnels connections to the hub with `CONNECT`.
 #[derive(Clone, PartialEq, Eq)]
@@ -128,6 +132,7 @@ impl Proxy {
     }
 
     /// Opens a TCP connection to the proxy and a `CONNECT` tunnel through it to `host:port`.
+    #[cfg(feature = "amqp")]
     pub(crate) async fn connect(
         &self,
         host: &str,
@@ -138,7 +143,7 @@ impl Proxy {
             let mut tcp = TcpStream::connect((self.host.as_str(), self.port))
                 .await
                 .map_err(|e| {
-                    crate::transport::unavailable(&format!("connecting to the proxy {self}"), e)
+                    crate::amqp::session::unavailable(&format!("connecting to the proxy {self}"), e)
                 })?;
             let _ = tcp.set_nodelay(true);
             let result = match &self.credentials {
@@ -163,6 +168,7 @@ impl Proxy {
         })?
     }
 
+    #[cfg(feature = "amqp")]
     fn refused(&self, host: &str, port: u16, e: async_http_proxy::HttpError) -> Error {
         let text = e.to_string();
         // 407: the proxy wants (other) credentials; retrying will not change them
@@ -178,6 +184,7 @@ impl Proxy {
     }
 
     /// The proxy for reqwest.
+    #[cfg(feature = "https")]
     pub(crate) fn for_reqwest(&self) -> Result<reqwest::Proxy> {
         let proxy = reqwest::Proxy::all(self.to_string())
             .map_err(|e| Error::invalid_argument(format!("proxy {self}: {e}")))?;
@@ -188,6 +195,7 @@ impl Proxy {
     }
 
     /// The proxy for rumqttc.
+    #[cfg(feature = "mqtt")]
     pub(crate) fn for_mqtt(&self) -> rumqttc::Proxy {
         rumqttc::Proxy {
             ty: rumqttc::ProxyType::Http,

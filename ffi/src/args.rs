@@ -145,6 +145,7 @@ impl CText {
 }
 
 /// A string handed to C for it to own, freed with `c2d_string_free`.
+#[cfg(feature = "service")]
 pub(crate) fn owned_string(value: String) -> Result<*mut c_char> {
     CString::new(value)
         .map(CString::into_raw)

@@ -44,6 +44,16 @@ fn transport_of(code: c2d_transport) -> c2d_core::Result<Transport> {
     }
 }
 
+/// Whether this library carries `transport`: every transport unless it was built for firmware
+/// with fewer (`make install TRANSPORTS=mqtt`); connecting with one it lacks is
+/// `C2D_RESULT_UNSUPPORTED`. False for a value that is no `c2d_transport`.
+///
+/// Thread safety: callable from any thread.
+#[no_mangle]
+pub extern "C" fn c2d_transport_available(transport: c2d_transport) -> bool {
+    transport_of(transport).is_ok_and(Transport::is_available)
+}
+
 /// Where a client's connection stands.
 #[repr(u32)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -18,6 +18,7 @@ pub mod hub;
 pub mod message;
 pub mod retry;
 pub mod runtime;
+#[cfg(feature = "service")]
 pub mod service;
 pub mod tls;
 pub mod version;

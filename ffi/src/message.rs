@@ -117,6 +117,7 @@ impl c2d_message {
     }
 
     /// The message to send.
+    #[cfg(feature = "service")]
     pub(crate) fn message(&self) -> &Message {
         &self.message
     }

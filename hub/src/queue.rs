@@ -288,8 +288,9 @@ impl HubState {
             owner,
         });
         self.locks.insert(token, (device_id.to_string(), seq));
-        self.journal
-            .push(Dirty::Message(device_id.to_string(), seq));
+        // no row changes: a lock lives in memory only (a hub that starts again has no
+        // receivers, so it loads every message unlocked, and taking a lock leaves the
+        // delivery count as it was)
         Some(Delivery {
             seq,
             lock_token: token,

@@ -12,8 +12,8 @@ use fe2o3_amqp::types::primitives::Value;
 use fe2o3_amqp::Receiver;
 
 use super::{Command, Link, ReceivedMessage, Settlement, LOCK};
+use crate::amqp::session::AmqpSession;
 use crate::error::{Error, ErrorKind, Result};
-use crate::transport::AmqpSession;
 
 struct Held {
     info: DeliveryInfo,

@@ -7,8 +7,11 @@
 //! expires, and reports each change of [`ConnectionStatus`]. Over HTTPS the task polls
 //! instead, and "connected" means the last request reached the hub.
 
+#[cfg(feature = "amqp")]
 mod amqp;
+#[cfg(feature = "https")]
 mod https;
+#[cfg(feature = "mqtt")]
 mod mqtt;
 
 use std::sync::{Arc, Mutex};
@@ -62,6 +65,17 @@ impl Transport {
             Transport::Https => "https",
         }
     }
+
+    /// Whether this build of c2d carries the transport (the `mqtt`, `amqp` and `https`
+    /// features; all by default). Connecting with one it lacks is
+    /// [`ErrorKind::Unsupported`].
+    pub fn is_available(self) -> bool {
+        match self {
+            Transport::Mqtt | Transport::MqttWs => cfg!(feature = "mqtt"),
+            Transport::Amqp | Transport::AmqpWs => cfg!(feature = "amqp"),
+            Transport::Https => cfg!(feature = "https"),
+        }
+    }
 }
 
 impl std::str::FromStr for Transport {
@@ -95,6 +109,8 @@ pub(crate) enum Settlement {
 }
 
 /// What the connection task is asked to do.
+// only the MQTT task reads every epoch (HTTPS settles by lock token alone)
+#[cfg_attr(not(feature = "mqtt"), allow(dead_code))]
 pub(crate) enum Command {
     Settle {
         epoch: u64,
@@ -109,6 +125,7 @@ pub(crate) enum Command {
 }
 
 /// The IoT Hub lock on a delivered message (fixed at one minute for MQTT and AMQP).
+#[cfg(any(feature = "mqtt", feature = "amqp"))]
 pub(crate) const LOCK: Duration = Duration::from_secs(60);
 /// How long the tokens this client makes are valid by default; they are renewed at 80 %.
 pub(crate) const TOKEN_TTL: Duration = Duration::from_secs(3600);
@@ -281,6 +298,15 @@ impl DeviceClientBuilder {
 
     /// Connects (retrying as the policy says) and starts receiving.
     pub async fn connect(self) -> Result<DeviceClient> {
+        if !self.transport.is_available() {
+            return Err(Error::new(
+                ErrorKind::Unsupported,
+                format!(
+                    "this build of c2d was made without the {} transport",
+                    self.transport
+                ),
+            ));
+        }
         let identity = self.identity.clone().transpose()?;
         if self.proxy.is_some() && matches!(self.transport, Transport::Mqtt | Transport::Amqp) {
             return Err(Error::invalid_argument(format!(
@@ -311,9 +337,20 @@ impl DeviceClientBuilder {
             fatal: fatal.clone(),
         };
         let task = match self.transport {
+            #[cfg(feature = "mqtt")]
             Transport::Mqtt | Transport::MqttWs => crate::runtime::spawn(mqtt::run(link))?,
+            #[cfg(feature = "amqp")]
             Transport::Amqp | Transport::AmqpWs => crate::runtime::spawn(amqp::run(link))?,
+            #[cfg(feature = "https")]
             Transport::Https => crate::runtime::spawn(https::run(link))?,
+            // refused above: is_available
+            #[allow(unreachable_patterns)]
+            _ => {
+                return Err(Error::new(
+                    ErrorKind::Internal,
+                    "no such transport in this build",
+                ))
+            }
         };
         match first_rx.await {
             Ok(Ok(())) => {}

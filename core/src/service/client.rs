@@ -11,6 +11,7 @@ use fe2o3_amqp::types::primitives::Value;
 use fe2o3_amqp::{Receiver, Sender};
 use tokio::sync::{broadcast, oneshot};
 
+use crate::amqp::session::AmqpSession;
 use crate::connection_string::{ConnectionString, Credential};
 use crate::error::{Error, ErrorKind, Result};
 use crate::message::{device_bound_address, Ack, Message, MessageId};
@@ -18,7 +19,7 @@ use crate::retry::RetryPolicy;
 use crate::service::feedback::{decode_batch, FeedbackRecord};
 use crate::service::registry::{PurgeResult, RegistryClient, RegistryOptions};
 use crate::status::{ConnectionStatus, StatusReceiver, StatusSender};
-use crate::transport::{tls_config, AmqpSession};
+use crate::transport::tls_config;
 
 /// How a service client reaches the hub.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

@@ -1,6 +1,8 @@
 //! The service (back-end) side: the service client, delivery feedback and the identity
 //! registry.
 
+#[cfg(feature = "service")]
 pub mod client;
 pub mod feedback;
+#[cfg(feature = "service")]
 pub mod registry;

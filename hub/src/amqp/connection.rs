@@ -21,7 +21,7 @@ use fe2o3_amqp_types::performatives::{
     Performative, Transfer,
 };
 use fe2o3_amqp_types::primitives::{Binary, SimpleValue, Value};
-use futures_util::future::BoxFuture;
+use futures_util::future::{BoxFuture, FutureExt};
 use futures_util::stream::{FuturesUnordered, StreamExt};
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, WriteHalf};
 use tokio::sync::mpsc;
@@ -41,6 +41,8 @@ const MAX_FRAME: usize = 256 * 1024;
 const WINDOW: u32 = 5000;
 /// Link credit the hub grants on links it receives on, refreshed at half.
 const CREDIT: u32 = 100;
+/// How much output waits for the frames still queued behind it before it is written anyway.
+const FLUSH_AT: usize = 64 * 1024;
 
 /// An error that closes the connection.
 struct Fatal(ErrorCondition, String);
@@ -237,7 +239,13 @@ pub(super) async fn run<S>(
     let mut heartbeat: Option<tokio::time::Interval> = None;
     let mut auth_check = tokio::time::interval(Duration::from_secs(5));
     let result: Result<(), Fatal> = loop {
-        if conn.flush().await.is_err() {
+        // what is ready now is answered before anything is written, so that the answers to
+        // a burst of transfers (their dispositions, the next deliveries) share TLS records
+        // and syscalls instead of taking one each
+        while let Some(Some(done)) = conn.pending.next().now_or_never() {
+            conn.on_done(done);
+        }
+        if (rx.is_empty() || conn.out.len() >= FLUSH_AT) && conn.flush().await.is_err() {
             break Ok(());
         }
         tokio::select! {
@@ -1149,13 +1157,8 @@ impl<W: AsyncWrite + Unpin> Conn<W> {
                                 (owner, d.ok().flatten().map(Outgoing::Feedback))
                             }
                             Fetch::Device(device, owner) => {
-                                let d = store
-                                    .exec_unsynced(move |s, now| s.receive(now, &device, owner))
-                                    .await;
-                                (
-                                    owner,
-                                    d.ok().flatten().map(|d| Outgoing::Message(Box::new(d))),
-                                )
+                                let d = store.apply(move |s, now| s.receive(now, &device, owner));
+                                (owner, d.map(|d| Outgoing::Message(Box::new(d))))
                             }
                         };
                         Done::Fetched {

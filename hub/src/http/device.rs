@@ -60,13 +60,10 @@ pub(super) async fn receive(
         .and_then(|v| v.trim().parse::<u64>().ok())
         .map(|s| Duration::from_secs(s.clamp(5, 300)));
     let d = device.clone();
-    let delivery = shared
-        .store
-        .exec_unsynced(move |s, now| {
-            let lock = lock.unwrap_or(s.limits.lock_timeout);
-            s.receive_with_lock(now, &d, HTTP_OWNER, lock)
-        })
-        .await?;
+    let delivery = shared.store.apply(move |s, now| {
+        let lock = lock.unwrap_or(s.limits.lock_timeout);
+        s.receive_with_lock(now, &d, HTTP_OWNER, lock)
+    });
     Ok(match delivery {
         None => StatusCode::NO_CONTENT.into_response(),
         Some(d) => message_response(d),

@@ -317,16 +317,11 @@ impl Connection {
             return Ok(());
         }
         let (device, owner) = (self.device_id.clone(), self.owner);
-        let batch: Vec<Delivery> = self
-            .shared
-            .store
-            .exec_unsynced(move |s, now| {
-                std::iter::from_fn(|| s.receive(now, &device, owner))
-                    .take(room)
-                    .collect()
-            })
-            .await
-            .map_err(|e| End::Store(e.to_string()))?;
+        let batch: Vec<Delivery> = self.shared.store.apply(move |s, now| {
+            std::iter::from_fn(|| s.receive(now, &device, owner))
+                .take(room)
+                .collect()
+        });
         if batch.is_empty() {
             return Ok(());
         }

@@ -4,7 +4,8 @@
 //! rows it changed are written in the batch's transaction, and the job's answer is released
 //! only after that transaction has committed (synced to disk with [`Durability::Fsync`]).
 //! Many jobs share one commit and one fsync. If a commit fails, the batch's jobs fail and
-//! the memory state is reloaded from disk, so the two never disagree.
+//! the memory state is reloaded from disk, so the two never disagree. Changes that recovery
+//! never needs (a delivery's lock) skip the writer: [`Store::apply`].
 
 mod rows;
 
@@ -177,26 +178,6 @@ impl Store {
         R: Send + 'static,
         F: FnOnce(&mut HubState, SystemTime) -> R + Send + 'static,
     {
-        self.run(f, true).await
-    }
-
-    /// Like [`exec`](Self::exec), but the commit does not wait for the disk even with
-    /// [`Durability::Fsync`]: for changes that a power loss may undo without losing or
-    /// wrongly settling a message, such as the lock a delivery takes (after a power loss the
-    /// message is delivered again). A later synced commit syncs these changes too.
-    pub async fn exec_unsynced<R, F>(&self, f: F) -> Result<R, StoreError>
-    where
-        R: Send + 'static,
-        F: FnOnce(&mut HubState, SystemTime) -> R + Send + 'static,
-    {
-        self.run(f, false).await
-    }
-
-    async fn run<R, F>(&self, f: F, synced: bool) -> Result<R, StoreError>
-    where
-        R: Send + 'static,
-        F: FnOnce(&mut HubState, SystemTime) -> R + Send + 'static,
-    {
         let (tx, rx) = oneshot::channel::<Result<R, StoreError>>();
         let run = Box::new(move |state: &mut HubState, now| -> Reply {
             let r = f(state, now);
@@ -208,7 +189,7 @@ impl Store {
                 });
             })
         });
-        let job = Job { run, synced };
+        let job = Job { run, synced: true };
         {
             let jobs = self.inner.jobs.lock().unwrap_or_else(|e| e.into_inner());
             let sender = jobs.as_ref().ok_or(StoreError::Closed)?;
@@ -219,6 +200,28 @@ impl Store {
                 "the store stopped during the operation".into(),
             ))
         })
+    }
+
+    /// Runs `f` on the state at once, on the caller's thread, without waiting for a commit:
+    /// for changes that recovery never needs, such as the lock a delivery takes (a hub that
+    /// starts again has no receivers and loads every message unlocked). Rows `f` does change
+    /// on the way (an expired message it met is dead-lettered) are written by the writer's
+    /// next commit, which this asks for; a crash before it only means doing them again.
+    pub fn apply<R>(&self, f: impl FnOnce(&mut HubState, SystemTime) -> R) -> R {
+        let (r, changed) = {
+            let mut st = self.lock();
+            let r = f(&mut st, self.inner.clock.now());
+            (r, !st.journal.is_empty() || !st.wakeups.is_empty())
+        };
+        if changed {
+            // an empty job: the writer takes what `f` left in the journal and the wake-ups
+            let run: Change = Box::new(|_, _| Box::new(|_| {}));
+            let jobs = self.inner.jobs.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some(sender) = jobs.as_ref() {
+                let _ = sender.send(Job { run, synced: false });
+            }
+        }
+        r
     }
 
     /// Reads the state without going through the writer (it may include changes whose
@@ -292,20 +295,31 @@ fn writer(
         }
         let mut replies = Vec::with_capacity(batch.len());
         let mut wakeups = HashSet::new();
+        let mut journal = Vec::new();
         let sync = fsync && batch.iter().any(|j| j.synced);
+        for job in batch {
+            let mut st = state.lock().unwrap_or_else(|e| e.into_inner());
+            replies.push((job.run)(&mut st, clock.now()));
+            wakeups.extend(st.wakeups.drain());
+            journal.append(&mut st.journal);
+        }
+        // the rows as they are now: a row changed by several jobs is written once per entry
+        // but holds its last state, and a message sent and completed within the batch is
+        // inserted and deleted in the same transaction
         let result = (|| -> rusqlite::Result<()> {
+            if journal.is_empty() {
+                return Ok(());
+            }
             if fsync && sync != synced_now {
                 conn.pragma_update(None, "synchronous", if sync { "FULL" } else { "NORMAL" })?;
                 synced_now = sync;
             }
             let tx = conn.transaction()?;
-            for job in batch {
-                let mut st = state.lock().unwrap_or_else(|e| e.into_inner());
-                replies.push((job.run)(&mut st, clock.now()));
-                wakeups.extend(st.wakeups.drain());
-                let journal = std::mem::take(&mut st.journal);
-                rows::write(&tx, &st, &journal)?;
-            }
+            rows::write(
+                &tx,
+                &state.lock().unwrap_or_else(|e| e.into_inner()),
+                &journal,
+            )?;
             tx.commit()
         })();
         let ok = match result {
@@ -400,7 +414,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn synced_and_unsynced_commits_are_both_kept() {
+    async fn committed_and_applied_changes_are_both_kept() {
         let dir = tempfile::tempdir().unwrap();
         let store = open(dir.path());
         let put = |id: &'static str| {
@@ -411,9 +425,9 @@ mod tests {
         };
         // alternating, so that the writer switches between FULL and NORMAL both ways
         store.exec(put("a")).await.unwrap();
-        store.exec_unsynced(put("b")).await.unwrap();
+        store.apply(put("b"));
         store.exec(put("c")).await.unwrap();
-        store.exec_unsynced(put("d")).await.unwrap();
+        store.apply(put("d"));
         store.close();
         let store = open(dir.path());
         for id in ["a", "b", "c", "d"] {

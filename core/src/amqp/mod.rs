@@ -1,6 +1,8 @@
 //! AMQP messages as IoT Hub uses them, to and from c2d's message model: shared by the
 //! clients and the local hub.
 
+pub mod session;
+
 use std::time::SystemTime;
 
 use fe2o3_amqp_types::messaging::{
