@@ -48,8 +48,6 @@ enum End {
     /// The SAS token of the CONNECT expired (plus the allowed skew); the device must
     /// reconnect with a new one.
     TokenExpired,
-    /// The store failed.
-    Store(String),
 }
 
 struct InFlight {
@@ -162,9 +160,6 @@ pub(crate) async fn serve<S>(
         End::Closed => tracing::info!(device = %device_id, "MQTT: device disconnected"),
         End::Violation(why) => {
             tracing::warn!(device = %device_id, reason = %why, "MQTT: connection closed")
-        }
-        End::Store(e) => {
-            tracing::error!(device = %device_id, error = %e, "MQTT: store failure; connection closed")
         }
         other => tracing::info!(device = %device_id, reason = ?other, "MQTT: connection closed"),
     }
@@ -351,7 +346,8 @@ impl Connection {
         writer.write_all(&out).await.map_err(|_| End::Closed)?;
         writer.flush().await.map_err(|_| End::Closed)?;
         // QoS 0 is fire-and-forget: published means completed (as IoT Hub's gateway does)
-        self.settle(fire_and_forget).await
+        self.settle(fire_and_forget);
+        Ok(())
     }
 
     fn take_pkid(&mut self) -> u16 {
@@ -364,30 +360,26 @@ impl Connection {
         }
     }
 
-    /// Completes `tokens` in one commit.
-    async fn settle(&self, tokens: Vec<Uuid>) -> Result<(), End> {
+    /// Completes `tokens` at once, without waiting for their commit: a PUBACK has no answer
+    /// to hold back, and a completion that a crash undoes only delivers the message again
+    /// (at least once), its feedback record with it.
+    fn settle(&self, tokens: Vec<Uuid>) {
         if tokens.is_empty() {
-            return Ok(());
+            return;
         }
         let device = self.device_id.clone();
-        let expired = self
-            .shared
-            .store
-            .exec(move |s, now| {
-                tokens
-                    .into_iter()
-                    .filter(|t| s.settle(now, &device, *t, Settlement::Complete).is_err())
-                    .count()
-            })
-            .await
-            .map_err(|e| End::Store(e.to_string()))?;
+        let expired = self.shared.store.apply(move |s, now| {
+            tokens
+                .into_iter()
+                .filter(|t| s.settle(now, &device, *t, Settlement::Complete).is_err())
+                .count()
+        });
         for _ in 0..expired {
             tracing::warn!(device = %self.device_id, "MQTT: PUBACK for a message whose lock had expired; it will be delivered again");
         }
-        Ok(())
     }
 
-    /// Handles packets in order; consecutive PUBACKs are settled together (one commit).
+    /// Handles packets in order; consecutive PUBACKs are settled together.
     async fn on_packets<W: AsyncWrite + Unpin>(
         &mut self,
         packets: Vec<Packet>,
@@ -414,12 +406,13 @@ impl Connection {
                     }
                 }
                 other => {
-                    self.settle(std::mem::take(&mut completed)).await?;
+                    self.settle(std::mem::take(&mut completed));
                     self.on_packet(other, writer).await?;
                 }
             }
         }
-        self.settle(completed).await
+        self.settle(completed);
+        Ok(())
     }
 
     async fn on_packet<W: AsyncWrite + Unpin>(

@@ -50,7 +50,8 @@ pub enum StoreError {
 type Reply = Box<dyn FnOnce(bool) + Send>;
 type Change = Box<dyn FnOnce(&mut HubState, SystemTime) -> Reply + Send>;
 
-/// A change for the writer thread, and whether its commit must reach the disk.
+/// A change for the writer thread, and whether its answer waits for its commit (the answer
+/// of one that does not is empty: [`Store::apply`]'s).
 struct Job {
     run: Change,
     synced: bool,
@@ -154,10 +155,9 @@ impl Store {
             let state = state.clone();
             let waker = waker.clone();
             let clock = clock.clone();
-            let fsync = matches!(durability, Durability::Fsync);
             std::thread::Builder::new()
                 .name("c2d-hub-store".into())
-                .spawn(move || writer(conn, rx, state, waker, clock, fsync))
+                .spawn(move || writer(conn, rx, state, waker, clock))
                 .map_err(|e| StoreError::Io(e.to_string()))?
         };
         Ok(Store {
@@ -275,17 +275,40 @@ fn io(e: rusqlite::Error) -> StoreError {
 /// Most jobs one commit takes.
 const MAX_BATCH: usize = 512;
 
+/// How long rows changed by jobs that wait for no commit (see [`Store::apply`]) wait for a
+/// job that does, to share its commit, before they are committed by themselves.
+const LAZY_COMMIT: std::time::Duration = std::time::Duration::from_millis(20);
+
+/// What the writer has run and not yet committed.
+#[derive(Default)]
+struct Uncommitted {
+    journal: Vec<crate::queue::Dirty>,
+    replies: Vec<Reply>,
+    wakeups: HashSet<Wakeup>,
+}
+
 fn writer(
     mut conn: Connection,
     rx: mpsc::Receiver<Job>,
     state: Arc<Mutex<HubState>>,
     waker: Arc<Waker>,
     clock: Arc<dyn Clock>,
-    fsync: bool,
 ) {
-    // what `synchronous` is now: FULL (synced) unless the last batch needed no sync
-    let mut synced_now = fsync;
-    while let Ok(first) = rx.recv() {
+    let mut pending = Uncommitted::default();
+    loop {
+        let first = if pending.journal.is_empty() {
+            rx.recv().ok()
+        } else {
+            match rx.recv_timeout(LAZY_COMMIT) {
+                Ok(job) => Some(job),
+                Err(mpsc::RecvTimeoutError::Timeout) => {
+                    commit(&mut conn, &state, &waker, std::mem::take(&mut pending));
+                    continue;
+                }
+                Err(mpsc::RecvTimeoutError::Disconnected) => None,
+            }
+        };
+        let Some(first) = first else { break };
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
             match rx.try_recv() {
@@ -293,54 +316,55 @@ fn writer(
                 Err(_) => break,
             }
         }
-        let mut replies = Vec::with_capacity(batch.len());
-        let mut wakeups = HashSet::new();
-        let mut journal = Vec::new();
-        let sync = fsync && batch.iter().any(|j| j.synced);
+        let mut waits = false;
         for job in batch {
             let mut st = state.lock().unwrap_or_else(|e| e.into_inner());
-            replies.push((job.run)(&mut st, clock.now()));
-            wakeups.extend(st.wakeups.drain());
-            journal.append(&mut st.journal);
+            waits |= job.synced;
+            pending.replies.push((job.run)(&mut st, clock.now()));
+            pending.wakeups.extend(st.wakeups.drain());
+            pending.journal.append(&mut st.journal);
         }
-        // the rows as they are now: a row changed by several jobs is written once per entry
-        // but holds its last state, and a message sent and completed within the batch is
-        // inserted and deleted in the same transaction
-        let result = (|| -> rusqlite::Result<()> {
-            if journal.is_empty() {
-                return Ok(());
-            }
-            if fsync && sync != synced_now {
-                conn.pragma_update(None, "synchronous", if sync { "FULL" } else { "NORMAL" })?;
-                synced_now = sync;
-            }
-            let tx = conn.transaction()?;
-            rows::write(
-                &tx,
-                &state.lock().unwrap_or_else(|e| e.into_inner()),
-                &journal,
-            )?;
-            tx.commit()
-        })();
-        let ok = match result {
-            Ok(()) => true,
-            Err(e) => {
-                tracing::error!(error = %e, "store commit failed; reloading the state from disk");
-                let mut st = state.lock().unwrap_or_else(|e| e.into_inner());
-                let limits = st.limits.clone();
-                match rows::load(&conn, limits) {
-                    Ok(fresh) => *st = fresh,
-                    Err(e) => tracing::error!(error = %e, "reloading the store failed"),
-                }
-                false
-            }
-        };
-        for reply in replies {
-            reply(ok);
+        if waits || pending.journal.is_empty() {
+            commit(&mut conn, &state, &waker, std::mem::take(&mut pending));
         }
-        for w in &wakeups {
-            waker.wake(w);
+    }
+    commit(&mut conn, &state, &waker, pending);
+}
+
+/// Writes the rows `u` names as they are now, in one transaction, then answers its jobs and
+/// sends its wake-ups. A row changed by several jobs holds its last state, and a message sent
+/// and completed before the commit is inserted and deleted in the same transaction.
+fn commit(conn: &mut Connection, state: &Mutex<HubState>, waker: &Waker, u: Uncommitted) {
+    let result = (|| -> rusqlite::Result<()> {
+        if u.journal.is_empty() {
+            return Ok(());
         }
+        let tx = conn.transaction()?;
+        rows::write(
+            &tx,
+            &state.lock().unwrap_or_else(|e| e.into_inner()),
+            &u.journal,
+        )?;
+        tx.commit()
+    })();
+    let ok = match result {
+        Ok(()) => true,
+        Err(e) => {
+            tracing::error!(error = %e, "store commit failed; reloading the state from disk");
+            let mut st = state.lock().unwrap_or_else(|e| e.into_inner());
+            let limits = st.limits.clone();
+            match rows::load(conn, limits) {
+                Ok(fresh) => *st = fresh,
+                Err(e) => tracing::error!(error = %e, "reloading the store failed"),
+            }
+            false
+        }
+    };
+    for reply in u.replies {
+        reply(ok);
+    }
+    for w in &u.wakeups {
+        waker.wake(w);
     }
 }
 
