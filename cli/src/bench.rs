@@ -501,6 +501,40 @@ pub async fn run(a: BenchArgs) -> Result<()> {
     Ok(())
 }
 
+/// Raises this process's open-file limit to at least `want` (the soft limit up to the hard
+/// one; the hard one too where the process may, as root may).
+fn raise_file_limit(want: u64) -> Result<()> {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit and setrlimit only read and write the struct passed
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0 {
+        bail!("reading the open-file limit: {}", std::io::Error::last_os_error());
+    }
+    if limit.rlim_cur >= want {
+        return Ok(());
+    }
+    let raised = libc::rlimit {
+        rlim_cur: want,
+        rlim_max: limit.rlim_max.max(want),
+    };
+    // SAFETY: as above
+    if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raised) } != 0 {
+        let fallback = libc::rlimit {
+            rlim_cur: limit.rlim_max,
+            rlim_max: limit.rlim_max,
+        };
+        // SAFETY: as above
+        unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &fallback) };
+        bail!(
+            "--idle needs {want} open files and the hard limit is {} (raise it, or run as root)",
+            limit.rlim_max
+        );
+    }
+    Ok(())
+}
+
 /// `--restart`: a hub holding --messages queued messages is killed and started again.
 async fn restart(a: &BenchArgs) -> Result<()> {
     let target = start_hub(a)?;
@@ -611,6 +645,10 @@ async fn idle(a: &BenchArgs) -> Result<()> {
     if a.hub.is_some() {
         bail!("--idle measures an embedded hub's memory: it cannot be used with --hub");
     }
+    // each device is a socket in this process and one in the hub (a child, which inherits
+    // the limit), plus the registry calls' and the hub's own files
+    let most = a.idle.iter().copied().max().unwrap_or(0);
+    raise_file_limit(most as u64 + 1024)?;
     let mut rows = Vec::new();
     for &n in &a.idle {
         let target = start_hub(a)?;
