@@ -510,7 +510,10 @@ fn raise_file_limit(want: u64) -> Result<()> {
     };
     // SAFETY: getrlimit and setrlimit only read and write the struct passed
     if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0 {
-        bail!("reading the open-file limit: {}", std::io::Error::last_os_error());
+        bail!(
+            "reading the open-file limit: {}",
+            std::io::Error::last_os_error()
+        );
     }
     if limit.rlim_cur >= want {
         return Ok(());

@@ -275,8 +275,9 @@ fn io(e: rusqlite::Error) -> StoreError {
 /// Most jobs one commit takes.
 const MAX_BATCH: usize = 512;
 
-/// How long rows changed by jobs that wait for no commit (see [`Store::apply`]) wait for a
-/// job that does, to share its commit, before they are committed by themselves.
+/// How long rows changed by jobs that wait for no commit (see [`Store::apply`]) may wait for
+/// a job that does, to share its commit, before they are committed by themselves (also when
+/// such jobs keep coming: a device draining its queue).
 const LAZY_COMMIT: std::time::Duration = std::time::Duration::from_millis(20);
 
 /// What the writer has run and not yet committed.
@@ -295,18 +296,20 @@ fn writer(
     clock: Arc<dyn Clock>,
 ) {
     let mut pending = Uncommitted::default();
+    // when the oldest uncommitted row change was made
+    let mut deferred_since: Option<std::time::Instant> = None;
     loop {
-        let first = if pending.journal.is_empty() {
-            rx.recv().ok()
-        } else {
-            match rx.recv_timeout(LAZY_COMMIT) {
+        let first = match deferred_since {
+            None => rx.recv().ok(),
+            Some(since) => match rx.recv_timeout(LAZY_COMMIT.saturating_sub(since.elapsed())) {
                 Ok(job) => Some(job),
                 Err(mpsc::RecvTimeoutError::Timeout) => {
                     commit(&mut conn, &state, &waker, std::mem::take(&mut pending));
+                    deferred_since = None;
                     continue;
                 }
                 Err(mpsc::RecvTimeoutError::Disconnected) => None,
-            }
+            },
         };
         let Some(first) = first else { break };
         let mut batch = vec![first];
@@ -324,8 +327,12 @@ fn writer(
             pending.wakeups.extend(st.wakeups.drain());
             pending.journal.append(&mut st.journal);
         }
-        if waits || pending.journal.is_empty() {
+        let overdue = deferred_since.is_some_and(|t| t.elapsed() >= LAZY_COMMIT);
+        if waits || overdue || pending.journal.is_empty() {
             commit(&mut conn, &state, &waker, std::mem::take(&mut pending));
+            deferred_since = None;
+        } else if deferred_since.is_none() {
+            deferred_since = Some(std::time::Instant::now());
         }
     }
     commit(&mut conn, &state, &waker, pending);
@@ -459,6 +466,43 @@ mod tests {
                 store.read(|s| s.registry.device(id).is_some()),
                 "device {id} lost"
             );
+        }
+        store.close();
+    }
+
+    #[tokio::test]
+    async fn applied_changes_are_committed_while_more_keep_coming() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open(dir.path());
+        let put = |id: String| {
+            move |s: &mut HubState, now| {
+                s.put_device(now, &id, c2d::Device::new_sas(&id), None)
+                    .unwrap()
+            }
+        };
+        let first_on_disk = || {
+            let conn = Connection::open(dir.path().join("hub.db")).unwrap();
+            conn.query_row(
+                "SELECT COUNT(*) FROM devices WHERE id = 'lazy-0'",
+                [],
+                |r| r.get::<_, i64>(0),
+            )
+            .unwrap()
+                == 1
+        };
+        // changes no answer waits for, every 2 ms (a device draining its queue): the first
+        // is on disk, seen by another connection, within the lazy window and not only when
+        // they stop or the store closes
+        let started = std::time::Instant::now();
+        let mut i = 0;
+        while !first_on_disk() {
+            assert!(
+                started.elapsed() < std::time::Duration::from_secs(2),
+                "not committed after {i} more changes"
+            );
+            store.apply(put(format!("lazy-{i}")));
+            i += 1;
+            tokio::time::sleep(std::time::Duration::from_millis(2)).await;
         }
         store.close();
     }
