@@ -54,7 +54,7 @@ type Change = Box<dyn FnOnce(&mut HubState, SystemTime) -> Reply + Send>;
 /// of one that does not is empty: [`Store::apply`]'s).
 struct Job {
     run: Change,
-    synced: bool,
+    waits: bool,
 }
 
 /// Wakes the tasks waiting for a device's messages or for feedback.
@@ -189,7 +189,7 @@ impl Store {
                 });
             })
         });
-        let job = Job { run, synced: true };
+        let job = Job { run, waits: true };
         {
             let jobs = self.inner.jobs.lock().unwrap_or_else(|e| e.into_inner());
             let sender = jobs.as_ref().ok_or(StoreError::Closed)?;
@@ -218,7 +218,7 @@ impl Store {
             let run: Change = Box::new(|_, _| Box::new(|_| {}));
             let jobs = self.inner.jobs.lock().unwrap_or_else(|e| e.into_inner());
             if let Some(sender) = jobs.as_ref() {
-                let _ = sender.send(Job { run, synced: false });
+                let _ = sender.send(Job { run, waits: false });
             }
         }
         r
@@ -322,7 +322,7 @@ fn writer(
         let mut waits = false;
         for job in batch {
             let mut st = state.lock().unwrap_or_else(|e| e.into_inner());
-            waits |= job.synced;
+            waits |= job.waits;
             pending.replies.push((job.run)(&mut st, clock.now()));
             pending.wakeups.extend(st.wakeups.drain());
             pending.journal.append(&mut st.journal);
