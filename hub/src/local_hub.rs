@@ -547,40 +547,31 @@ async fn serve_connection(
     if let Protocol::Amqp = protocol {
         return Box::pin(crate::amqp::serve_tcp(shared, tcp, peer, acceptor)).await;
     }
-    let accept = Box::pin(acceptor.accept(tcp));
-    let tls = match tokio::time::timeout(Duration::from_secs(10), accept).await {
-        Ok(Ok(s)) => s,
-        Ok(Err(e)) => {
-            tracing::debug!(%peer, error = %e, "TLS handshake failed");
-            return;
-        }
-        Err(_) => {
-            tracing::debug!(%peer, "TLS handshake timed out");
-            return;
+    // the TLS stream lives in a block that ends before the session is awaited: a binding
+    // still in scope at that await keeps its 1.2 KiB slot in this future for the
+    // connection's life, moved from or not
+    let session: std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> = {
+        let accept = Box::pin(acceptor.accept(tcp));
+        let tls = match tokio::time::timeout(Duration::from_secs(10), accept).await {
+            Ok(Ok(s)) => s,
+            Ok(Err(e)) => {
+                tracing::debug!(%peer, error = %e, "TLS handshake failed");
+                return;
+            }
+            Err(_) => {
+                tracing::debug!(%peer, "TLS handshake timed out");
+                return;
+            }
+        };
+        let certificates = crate::x509::peer_certificates(tls.get_ref().1);
+        let peer = peer.to_string();
+        match protocol {
+            Protocol::Mqtt => Box::pin(crate::mqtt::serve(shared, tls, peer, certificates)),
+            Protocol::Https => Box::pin(crate::http::serve(shared, tls, peer, certificates)),
+            Protocol::Amqp => unreachable!("AMQP connections are served by serve_tcp"),
         }
     };
-    let certificates = crate::x509::peer_certificates(tls.get_ref().1);
-    match protocol {
-        Protocol::Mqtt => {
-            Box::pin(crate::mqtt::serve(
-                shared,
-                tls,
-                peer.to_string(),
-                certificates,
-            ))
-            .await
-        }
-        Protocol::Https => {
-            Box::pin(crate::http::serve(
-                shared,
-                tls,
-                peer.to_string(),
-                certificates,
-            ))
-            .await
-        }
-        Protocol::Amqp => unreachable!("AMQP connections are served by serve_tcp"),
-    }
+    session.await
 }
 
 /// Applies the time-driven rules (TTL, lock expiry, feedback batching) on time, whether or
