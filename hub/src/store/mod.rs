@@ -189,12 +189,7 @@ impl Store {
                 });
             })
         });
-        let job = Job { run, waits: true };
-        {
-            let jobs = self.inner.jobs.lock().unwrap_or_else(|e| e.into_inner());
-            let sender = jobs.as_ref().ok_or(StoreError::Closed)?;
-            sender.send(job).map_err(|_| StoreError::Closed)?;
-        }
+        self.submit(Job { run, waits: true })?;
         rx.await.unwrap_or_else(|_| {
             Err(StoreError::Io(
                 "the store stopped during the operation".into(),
@@ -216,12 +211,17 @@ impl Store {
         if changed {
             // an empty job: the writer takes what `f` left in the journal and the wake-ups
             let run: Change = Box::new(|_, _| Box::new(|_| {}));
-            let jobs = self.inner.jobs.lock().unwrap_or_else(|e| e.into_inner());
-            if let Some(sender) = jobs.as_ref() {
-                let _ = sender.send(Job { run, waits: false });
-            }
+            // a closed store has no writer: what `f` changed stays in memory, as in a crash
+            let _ = self.submit(Job { run, waits: false });
         }
         r
+    }
+
+    /// Hands `job` to the writer thread.
+    fn submit(&self, job: Job) -> Result<(), StoreError> {
+        let jobs = self.inner.jobs.lock().unwrap_or_else(|e| e.into_inner());
+        let sender = jobs.as_ref().ok_or(StoreError::Closed)?;
+        sender.send(job).map_err(|_| StoreError::Closed)
     }
 
     /// Reads the state without going through the writer (it may include changes whose
