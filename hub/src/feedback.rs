@@ -148,7 +148,11 @@ impl FeedbackQueue {
         let batch = self
             .batches
             .values_mut()
-            .find(|b| b.lock.is_none() && b.expires > now)?;
+            .find(|b| b.expires > now && b.lock.as_ref().is_none_or(|l| l.expires <= now))?;
+        // a lock that has run out ends here, whether or not the sweep has met it yet
+        if let Some(stale) = batch.lock.take() {
+            self.locks.remove(&stale.token);
+        }
         let token = Uuid::new_v4();
         batch.lock = Some(Lock {
             token,

@@ -270,7 +270,10 @@ impl HubState {
         for m in queue.values() {
             if m.expires <= now {
                 expired.push(m.seq);
-            } else if m.state == MessageState::Enqueued {
+            } else if m.state == MessageState::Enqueued
+                || m.lock.as_ref().is_some_and(|l| l.expires <= now)
+            {
+                // a lock that has run out ends here, whether or not the sweep has met it yet
                 chosen = Some(m.seq);
                 break;
             }
@@ -281,6 +284,9 @@ impl HubState {
         let seq = chosen?;
         let token = Uuid::new_v4();
         let m = self.queues.get_mut(device_id)?.get_mut(&seq)?;
+        if let Some(stale) = m.lock.take() {
+            self.locks.remove(&stale.token);
+        }
         m.state = MessageState::Invisible;
         m.lock = Some(Lock {
             token,

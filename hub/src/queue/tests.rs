@@ -166,6 +166,45 @@ fn lock_expiry_requeues_without_counting() {
 }
 
 #[test]
+fn a_receive_after_the_lock_ran_out_needs_no_sweep() {
+    let mut h = hub();
+    h.send(t0(), "d1", msg("m1", Ack::Full)).unwrap();
+    h.send(t0(), "d1", msg("m2", Ack::Full)).unwrap();
+    let d = h.receive(t0(), "d1", OWNER).unwrap();
+    let later = t0() + Duration::from_secs(61);
+    let again = h.receive(later, "d1", OWNER).unwrap();
+    assert_eq!(again.message.message_id, Some("m1".into()), "oldest first");
+    assert_eq!(again.delivery_count, 0);
+    assert_eq!(
+        h.settle(later, "d1", d.lock_token, Settlement::Complete),
+        Err(LockLost),
+        "the old lock is gone"
+    );
+    h.settle(later, "d1", again.lock_token, Settlement::Complete)
+        .unwrap();
+    assert_eq!(
+        feedback(&mut h, later),
+        vec![("m1".into(), FeedbackStatus::Success)]
+    );
+
+    // the same for a feedback batch
+    let m2 = h.receive(later, "d1", OWNER).unwrap();
+    h.settle(later, "d1", m2.lock_token, Settlement::Complete)
+        .unwrap();
+    h.sweep(later);
+    let f = h.feedback_receive(later, 1).unwrap();
+    let after_its_lock = later + Duration::from_secs(61);
+    let f2 = h.feedback_receive(after_its_lock, 2).unwrap();
+    assert_eq!(f2.records[0].original_message_id, "m2");
+    assert_eq!(
+        h.feedback_settle(after_its_lock, f.lock_token, Settlement::Complete),
+        Err(LockLost)
+    );
+    h.feedback_settle(after_its_lock, f2.lock_token, Settlement::Complete)
+        .unwrap();
+}
+
+#[test]
 fn ttl_expires_enqueued_and_invisible_messages() {
     let mut h = hub();
     let mut short = msg("short", Ack::Negative);
