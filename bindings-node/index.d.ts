@@ -700,6 +700,11 @@ export declare class LocalHub {
     get serviceConnectionString(): string;
     /** The `iothubowner` policy's connection string (everything, the registry too). */
     get ownerConnectionString(): string;
+    /**
+     * The address of the hub's live page (devices, queues, feedback) with the token that opens
+     * it, new at every start; the token also reads `/metrics` as `Authorization: Bearer …`.
+     */
+    get uiUrl(): string;
     /** What a service client needs to reach this hub: its CA and ports. */
     serviceOptions(): ServiceClientOptions;
     /** What a device client needs to reach this hub: its CA and ports. */

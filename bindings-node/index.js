@@ -748,6 +748,13 @@ class LocalHub {
     get ownerConnectionString() {
         return this.#native.ownerConnectionString;
     }
+    /**
+     * The address of the hub's live page (devices, queues, feedback) with the token that opens
+     * it, new at every start; the token also reads `/metrics` as `Authorization: Bearer …`.
+     */
+    get uiUrl() {
+        return this.#native.uiUrl;
+    }
     /** What a service client needs to reach this hub: its CA and ports. */
     serviceOptions() {
         return { trustedCa: this.caPem, amqpPort: this.amqpPort, httpsPort: this.httpsPort };

@@ -59,6 +59,11 @@ export declare class LocalHub {
   get serviceConnectionString(): string
   /** The `iothubowner` policy's connection string (everything, the registry too). */
   get ownerConnectionString(): string
+  /**
+   * The address of the hub's live page with the token that opens it (new at every
+   * start); the token also reads `/metrics` as a bearer token.
+   */
+  get uiUrl(): string
   /** Registers a device; resolves to its connection string. */
   createDevice(deviceId: string): Promise<string>
   /**

@@ -549,6 +549,15 @@ typedef uint32_t c2d_service_transport;
 #define C2D_HUB_TEXT_OWNER_CONNECTION_STRING 4
 #endif
 
+#if defined(C2D_HUB)
+/**
+ * The address of the hub's live page (devices, queues, feedback) with the token that opens
+ * it, new at every start: `https://localhost:{port}/ui/?token=…`. The token also reads
+ * `/metrics` as `Authorization: Bearer {token}`.
+ */
+#define C2D_HUB_TEXT_UI_URL 5
+#endif
+
 /**
  * No feedback (the default).
  */
@@ -1147,7 +1156,7 @@ c2d_result c2d_hub_ports(const struct c2d_hub *hub,
 
 #if defined(C2D_HUB)
 /**
- * Reads one of the hub's texts: host name, CA, connection strings.
+ * Reads one of the hub's texts: host name, CA, connection strings, the live page's address.
  *
  * @param hub The hub.
  * @param kind One of the `C2D_HUB_TEXT_*` values.

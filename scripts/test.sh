@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # The whole test suite: unit, protocol, scenario and crash tests (cargo), the C header check
 # and the C tests (plain, valgrind, ASan), the Python package's tests and type check, the
-# Node.js package's tests and type check, the example applications, then interop with the
-# official Azure IoT SDKs on IoT Hub's ports. Installs what it needs by itself: the c2d Python
+# Node.js package's tests and type check, the example applications, the hub's live page in a
+# real browser, then interop with the official Azure IoT SDKs on IoT Hub's ports. Installs what it needs by itself: the c2d Python
 # package into target/python (scripts/python-env.sh), the c2d Node.js package into
-# target/node (scripts/node-env.sh) and its build tools into bindings-node/node_modules, and
+# target/node (scripts/node-env.sh) and its build tools into bindings-node/node_modules,
+# Chromium (Debian's) and playwright-core into tests/ui/node_modules (tests/ui/run.sh), and
 # the official SDKs (tests/interop/install.sh) into git-ignored folders under tests/interop/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -44,4 +45,6 @@ scripts/node-pack-test.sh
 C2D_NODE_MODULES=$(scripts/node-env.sh)
 export C2D_NODE_MODULES
 examples/run.sh
+# the hub's live page in headless Chromium (installed from Debian's packages if missing)
+tests/ui/run.sh
 tests/interop/run.sh

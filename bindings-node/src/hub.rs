@@ -57,6 +57,7 @@ pub struct LocalHub {
     ca_file: PathBuf,
     service: String,
     owner: String,
+    ui_url: String,
 }
 
 fn stopped() -> Error {
@@ -147,6 +148,7 @@ impl LocalHub {
                 ca_file: hub.ca_path().to_path_buf(),
                 service: hub.service_connection_string(),
                 owner: hub.owner_connection_string(),
+                ui_url: hub.ui_url(),
                 running: Arc::new(RwLock::new(Some(Running { hub, temp }))),
             })
         })
@@ -204,6 +206,13 @@ impl LocalHub {
     #[napi(getter)]
     pub fn owner_connection_string(&self) -> String {
         self.owner.clone()
+    }
+
+    /// The address of the hub's live page with the token that opens it (new at every
+    /// start); the token also reads `/metrics` as a bearer token.
+    #[napi(getter)]
+    pub fn ui_url(&self) -> String {
+        self.ui_url.clone()
     }
 
     /// Registers a device; resolves to its connection string.

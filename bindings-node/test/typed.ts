@@ -33,6 +33,9 @@ async function main(): Promise<void> {
   assert.equal(record.status, FeedbackStatus.Success);
   assert.equal(await svc.purge('dev1'), 0);
 
+  const page: string = hub.uiUrl;
+  assert.ok(page.startsWith(`https://localhost:${hub.httpsPort}/ui/?token=`));
+
   const owner = await ServiceClient.connect(hub.ownerConnectionString, { ...hub.serviceOptions(), retry: RetryPolicy.none() });
   await owner.registry.createDevice('dev2');
   assert.equal((await owner.registry.getDevice('dev2')).deviceId, 'dev2');

@@ -27,6 +27,7 @@ pub struct LocalHub {
     ca_file: PathBuf,
     service: String,
     owner: String,
+    ui_url: String,
 }
 
 fn stopped() -> PyErr {
@@ -118,6 +119,7 @@ impl LocalHub {
             ca_file: hub.ca_path().to_path_buf(),
             service: hub.service_connection_string(),
             owner: hub.owner_connection_string(),
+            ui_url: hub.ui_url(),
             hub: Mutex::new(Some(hub)),
         })
     }
@@ -174,6 +176,13 @@ impl LocalHub {
     #[getter]
     fn owner_connection_string(&self) -> &str {
         &self.owner
+    }
+
+    /// The address of the hub's live page with the token that opens it (new at every start);
+    /// the token also reads `/metrics` as a bearer token.
+    #[getter]
+    fn ui_url(&self) -> &str {
+        &self.ui_url
     }
 
     /// Registers a device; returns its connection string.

@@ -22,7 +22,8 @@ pub struct HubArgs {
 
 #[derive(Subcommand)]
 enum HubAction {
-    /// Print the hub's connection strings, CA file, host name and ports without starting it.
+    /// Print the hub's connection strings, CA file, host name, ports and the address of its
+    /// live page without starting it.
     Info(InfoArgs),
 }
 
@@ -156,6 +157,8 @@ async fn serve(a: RunArgs) -> Result<()> {
         "  CA certificate to trust:       {}",
         hub.ca_path().display()
     );
+    println!("  live page (devices, queues, feedback; its token is new at every start):");
+    println!("    {}", hub.ui_url());
     if !a.x509_ca.is_empty() {
         println!(
             "  device CAs (certificateAuthority): {} and the development CA",
@@ -230,7 +233,11 @@ pub fn hub_info(data_dir: &Path) -> Result<serde_json::Value> {
     let host = endpoints.hostname.as_str();
     let summary =
         c2d_hub::store::summary(data_dir, host).context("reading the hub's data directory")?;
+    // the page's address, with the token of the hub that runs (or last ran) here
+    let ui_url = c2d_hub::ui::read_token(data_dir)
+        .map(|token| c2d_hub::ui::url(host, endpoints.https_port, &token));
     Ok(json!({
+        "ui_url": ui_url,
         "service_connection_string": summary.connection_string("service"),
         "iothubowner_connection_string": summary.connection_string("iothubowner"),
         "ca_file": summary.ca_file,

@@ -122,9 +122,19 @@ fn send_receive_feedback_and_purge_from_the_command_line() {
         "mqtt_port",
         "amqp_port",
         "https_port",
+        "ui_url",
     ] {
         assert!(!info[key].is_null(), "hub info misses {key}");
     }
+    // the live page's address, with the token of the hub that runs there
+    let token = std::fs::read_to_string(hub.dir.join("ui-token")).unwrap();
+    assert_eq!(
+        info["ui_url"],
+        format!(
+            "https://localhost:{}/ui/?token={token}",
+            hub.endpoints["https_port"]
+        )
+    );
     let owner = info["iothubowner_connection_string"]
         .as_str()
         .unwrap()

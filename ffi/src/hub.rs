@@ -199,6 +199,7 @@ pub struct c2d_hub {
     ca_path: CString,
     service: CString,
     owner: CString,
+    ui_url: CString,
     ports: (u16, u16, u16),
 }
 
@@ -251,6 +252,7 @@ pub extern "C" fn c2d_hub_start(
             ca_path: c_string(hub.ca_path().display().to_string())?,
             service: c_string(hub.service_connection_string())?,
             owner: c_string(hub.owner_connection_string())?,
+            ui_url: c_string(hub.ui_url())?,
             ports: (hub.mqtt_port(), hub.amqp_port(), hub.https_port()),
             hub: Mutex::new(Some(hub)),
         };
@@ -301,8 +303,12 @@ pub const C2D_HUB_TEXT_CA_PATH: c2d_hub_text_kind = 2;
 pub const C2D_HUB_TEXT_SERVICE_CONNECTION_STRING: c2d_hub_text_kind = 3;
 /// The connection string of the `iothubowner` policy (every right, registry writes too).
 pub const C2D_HUB_TEXT_OWNER_CONNECTION_STRING: c2d_hub_text_kind = 4;
+/// The address of the hub's live page (devices, queues, feedback) with the token that opens
+/// it, new at every start: `https://localhost:{port}/ui/?token=…`. The token also reads
+/// `/metrics` as `Authorization: Bearer {token}`.
+pub const C2D_HUB_TEXT_UI_URL: c2d_hub_text_kind = 5;
 
-/// Reads one of the hub's texts: host name, CA, connection strings.
+/// Reads one of the hub's texts: host name, CA, connection strings, the live page's address.
 ///
 /// @param hub The hub.
 /// @param kind One of the `C2D_HUB_TEXT_*` values.
@@ -328,6 +334,7 @@ pub extern "C" fn c2d_hub_text(
             C2D_HUB_TEXT_CA_PATH => &h.ca_path,
             C2D_HUB_TEXT_SERVICE_CONNECTION_STRING => &h.service,
             C2D_HUB_TEXT_OWNER_CONNECTION_STRING => &h.owner,
+            C2D_HUB_TEXT_UI_URL => &h.ui_url,
             other => return Err(invalid(format!("{other} is not a c2d_hub_text_kind"))),
         };
         out.write(text.as_ptr());

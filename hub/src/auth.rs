@@ -76,6 +76,23 @@ pub enum AuthError {
     Certificate(String),
 }
 
+impl AuthError {
+    /// A short name for the refusal, for the hub's metrics.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            AuthError::Malformed(_) => "malformed_token",
+            AuthError::Expired(_) => "expired_token",
+            AuthError::WrongHub(_) => "wrong_hub",
+            AuthError::UnknownPolicy(_) => "unknown_policy",
+            AuthError::UnknownDevice(_) => "unknown_device",
+            AuthError::DisabledDevice(_) => "disabled_device",
+            AuthError::BadSignature => "bad_signature",
+            AuthError::Forbidden(_) => "forbidden",
+            AuthError::Certificate(_) => "certificate",
+        }
+    }
+}
+
 /// Verifies a token against the registry.
 pub fn authenticate(
     registry: &Registry,

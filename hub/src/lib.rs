@@ -15,12 +15,19 @@ pub mod fuzzing;
 mod http;
 pub mod limits;
 mod local_hub;
+pub mod metrics;
 mod mqtt;
 pub mod queue;
 pub mod registry;
+pub mod stats;
 pub mod store;
 pub mod tls;
 pub mod x509;
+
+/// The hub's live page: where its token is kept and how its address is made.
+pub mod ui {
+    pub use crate::http::ui::{read_token, url, TOKEN_FILE};
+}
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use limits::Limits;

@@ -110,6 +110,33 @@ pub(crate) struct AmqpReceiver {
     pub control: tokio::sync::mpsc::UnboundedSender<crate::amqp::Control>,
 }
 
+/// A device's live connection, as the hub's page shows it.
+#[derive(Debug, Clone)]
+pub(crate) struct Presence {
+    /// The connection (or link) that receives the device's messages.
+    pub owner: u64,
+    /// How it is connected.
+    pub transport: c2d::Transport,
+    /// Since when (the hub's clock).
+    pub since: std::time::SystemTime,
+}
+
+/// How a WebSocket connection's peer is described (`{address} (WebSocket {subprotocol})`),
+/// which tells the protocol sessions that they run inside one.
+pub(crate) fn websocket_peer(address: &str, subprotocol: &str) -> String {
+    format!("{address} (WebSocket {subprotocol})")
+}
+
+/// The transport of a device connection whose peer is described as `peer`.
+pub(crate) fn transport_of(peer: &str, mqtt: bool) -> c2d::Transport {
+    match (mqtt, peer.ends_with(')') && peer.contains(" (WebSocket ")) {
+        (true, false) => c2d::Transport::Mqtt,
+        (true, true) => c2d::Transport::MqttWs,
+        (false, false) => c2d::Transport::Amqp,
+        (false, true) => c2d::Transport::AmqpWs,
+    }
+}
+
 /// What every connection task shares.
 pub(crate) struct Shared {
     pub store: Store,
@@ -123,6 +150,16 @@ pub(crate) struct Shared {
     amqp_receivers: Mutex<HashMap<String, AmqpReceiver>>,
     connections: AtomicUsize,
     idle: Notify,
+    /// The devices connected now (MQTT sessions and AMQP receiving links).
+    presence: Mutex<HashMap<String, Presence>>,
+    /// Changes whenever `presence` does.
+    presence_version: AtomicU64,
+    /// The secret of the hub's page and metrics (new at every start).
+    pub ui_token: String,
+    /// The HTTPS port, as bound.
+    https_port: u16,
+    /// Connections and requests refused, by reason.
+    pub refused: prometheus::IntCounterVec,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -135,9 +172,52 @@ impl Shared {
         let now = self.store.now();
         let grant = self
             .store
-            .read(|s| auth::authenticate(&s.registry, &self.host_name, token, now))?;
-        grant.check(&self.host_name, access)?;
-        Ok(grant)
+            .read(|s| auth::authenticate(&s.registry, &self.host_name, token, now))
+            .and_then(|grant| grant.check(&self.host_name, access).map(|()| grant));
+        grant.inspect_err(|e| self.refuse(e.reason()))
+    }
+
+    /// Counts a refused connection or request.
+    pub fn refuse(&self, reason: &str) {
+        self.refused.with_label_values(&[reason]).inc();
+    }
+
+    /// Records that a device is connected (replacing its previous connection, if any).
+    fn connected(&self, device: &str, owner: u64, transport: c2d::Transport) {
+        let presence = Presence {
+            owner,
+            transport,
+            since: self.store.now(),
+        };
+        lock(&self.presence).insert(device.to_string(), presence);
+        self.presence_version.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Records that a device's connection `owner` ended (if it was still the device's).
+    fn disconnected(&self, device: &str, owner: Option<u64>) {
+        let mut presence = lock(&self.presence);
+        if presence
+            .get(device)
+            .is_some_and(|p| owner.is_none_or(|o| o == p.owner))
+        {
+            presence.remove(device);
+            self.presence_version.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// The HTTPS port, as bound.
+    pub fn https_port(&self) -> u16 {
+        self.https_port
+    }
+
+    /// The devices connected now.
+    pub fn presence(&self) -> HashMap<String, Presence> {
+        lock(&self.presence).clone()
+    }
+
+    /// Changes whenever a device connects or disconnects.
+    pub fn presence_version(&self) -> u64 {
+        self.presence_version.load(Ordering::Relaxed)
     }
 
     /// Authenticates a device by the client certificates of its connection.
@@ -148,16 +228,18 @@ impl Shared {
     ) -> Result<Grant, AuthError> {
         let chain = certificates.as_deref().map_or(&[][..], |c| &c[..]);
         let now = self.store.now();
-        self.store.read(|s| {
-            crate::x509::authenticate(
-                &s.registry,
-                &self.device_cas,
-                &self.host_name,
-                device_id,
-                chain,
-                now,
-            )
-        })
+        self.store
+            .read(|s| {
+                crate::x509::authenticate(
+                    &s.registry,
+                    &self.device_cas,
+                    &self.host_name,
+                    device_id,
+                    chain,
+                    now,
+                )
+            })
+            .inspect_err(|e| self.refuse(e.reason()))
     }
 
     /// A new id for a receiver (connection or link) that locks messages.
@@ -169,7 +251,13 @@ impl Shared {
         self.shutdown.clone()
     }
 
-    pub fn replace_mqtt_session(&self, device: &str, session: MqttSession) -> Option<MqttSession> {
+    pub fn replace_mqtt_session(
+        &self,
+        device: &str,
+        session: MqttSession,
+        transport: c2d::Transport,
+    ) -> Option<MqttSession> {
+        self.connected(device, session.owner, transport);
         lock(&self.mqtt_sessions).insert(device.to_string(), session)
     }
 
@@ -186,6 +274,7 @@ impl Shared {
 
     pub fn end_mqtt_session(&self, device: &str, owner: u64, clean: bool) {
         let mut sessions = lock(&self.mqtt_sessions);
+        self.disconnected(device, Some(owner));
         if sessions.get(device).is_some_and(|s| s.owner == owner) {
             sessions.remove(device);
             if clean {
@@ -211,13 +300,16 @@ impl Shared {
         &self,
         device: &str,
         receiver: AmqpReceiver,
+        transport: c2d::Transport,
     ) -> Option<AmqpReceiver> {
+        self.connected(device, receiver.owner, transport);
         lock(&self.amqp_receivers).insert(device.to_string(), receiver)
     }
 
     /// Forgets the device's AMQP receiving link if it is still `owner`'s.
     pub fn end_amqp_receiver(&self, device: &str, owner: u64) {
         let mut receivers = lock(&self.amqp_receivers);
+        self.disconnected(device, Some(owner));
         if receivers.get(device).is_some_and(|r| r.owner == owner) {
             receivers.remove(device);
         }
@@ -225,6 +317,7 @@ impl Shared {
 
     /// Closes a device's connections (it was deleted).
     pub fn disconnect_device(&self, device: &str) {
+        self.disconnected(device, None);
         if let Some(r) = lock(&self.amqp_receivers).remove(device) {
             let _ = r.control.send(crate::amqp::Control::Steal(r.owner));
         }
@@ -327,6 +420,13 @@ impl LocalHub {
                 return Err(e);
             }
         };
+        let ui_token = match crate::http::ui::new_token(&config.data_dir) {
+            Ok(t) => t,
+            Err(e) => {
+                store.close();
+                return Err(StartError::Store(e));
+            }
+        };
         let (shutdown, shutdown_rx) = watch::channel(false);
         let shared = Arc::new(Shared {
             store,
@@ -340,6 +440,11 @@ impl LocalHub {
             amqp_receivers: Mutex::new(HashMap::new()),
             connections: AtomicUsize::new(0),
             idle: Notify::new(),
+            presence: Mutex::new(HashMap::new()),
+            presence_version: AtomicU64::new(0),
+            ui_token,
+            https_port: https_l.local_addr().map_or(config.https_port, |a| a.port()),
+            refused: crate::metrics::refused_counter(),
         });
         let local = |l: &TcpListener| l.local_addr().expect("a bound listener has an address");
         let (mqtt, amqp, https) = (local(&mqtt_l), local(&amqp_l), local(&https_l));
@@ -426,6 +531,16 @@ impl LocalHub {
     pub fn owner_connection_string(&self) -> String {
         self.policy_connection_string("iothubowner")
             .expect("every hub has the iothubowner policy")
+    }
+
+    /// The address of the hub's live page, with the token that opens it (new at every
+    /// start): `https://{host}:{port}/ui/?token=…`.
+    pub fn ui_url(&self) -> String {
+        crate::http::ui::url(
+            &self.shared.host_name,
+            self.https.port(),
+            &self.shared.ui_token,
+        )
     }
 
     /// `host:port` of the HTTPS endpoint, for clients of a hub on a non-standard port.
@@ -556,6 +671,7 @@ async fn serve_connection(
             Ok(Ok(s)) => s,
             Ok(Err(e)) => {
                 tracing::debug!(%peer, error = %e, "TLS handshake failed");
+                shared.refuse("tls_handshake");
                 return;
             }
             Err(_) => {

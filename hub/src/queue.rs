@@ -13,6 +13,7 @@ use uuid::Uuid;
 use crate::feedback::FeedbackQueue;
 use crate::limits::Limits;
 use crate::registry::{Registry, RegistryError};
+use crate::stats::{DeadLetter, Stats};
 
 /// Where a message is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -154,6 +155,8 @@ pub struct HubState {
     pub journal: Vec<Dirty>,
     /// Waiters to wake after the next commit.
     pub wakeups: HashSet<Wakeup>,
+    /// What the hub has done since it started (memory only).
+    pub stats: Stats,
 }
 
 impl HubState {
@@ -168,6 +171,7 @@ impl HubState {
             next_seq: 1,
             journal: Vec::new(),
             wakeups: HashSet::new(),
+            stats: Stats::default(),
         }
     }
 
@@ -246,6 +250,8 @@ impl HubState {
         self.journal
             .push(Dirty::NewMessage(device_id.to_string(), seq));
         self.wakeups.insert(Wakeup::Device(device_id.to_string()));
+        self.stats.counters.accepted += 1;
+        self.stats.changed();
         Ok(seq)
     }
 
@@ -294,6 +300,8 @@ impl HubState {
             owner,
         });
         self.locks.insert(token, (device_id.to_string(), seq));
+        self.stats.counters.delivered += 1;
+        self.stats.changed();
         // no row changes: a lock lives in memory only (a hub that starts again has no
         // receivers, so it loads every message unlocked, and taking a lock leaves the
         // delivery count as it was)
@@ -334,10 +342,15 @@ impl HubState {
         }
         match how {
             Settlement::Complete => {
+                self.stats.counters.completed += 1;
                 self.remove(&dev, seq, now, Some(FeedbackStatus::Success));
             }
-            Settlement::Reject => self.dead_letter(now, &dev, seq, FeedbackStatus::Rejected),
+            Settlement::Reject => {
+                self.stats.counters.rejected += 1;
+                self.dead_letter(now, &dev, seq, FeedbackStatus::Rejected)
+            }
             Settlement::Abandon => {
+                self.stats.counters.abandoned += 1;
                 let max = self.limits.max_delivery_count;
                 let m = self
                     .queues
@@ -399,6 +412,7 @@ impl HubState {
     ) -> Result<c2d::Device, RegistryError> {
         let mut d = self.registry.put_device(id, body, if_match, now)?;
         self.journal.push(Dirty::Device(id.to_string()));
+        self.stats.changed();
         d.cloud_to_device_message_count = self.queue_depth(id) as u64;
         Ok(d)
     }
@@ -407,6 +421,7 @@ impl HubState {
     pub fn delete_device(&mut self, id: &str, if_match: Option<&str>) -> Result<(), RegistryError> {
         self.registry.delete_device(id, if_match)?;
         self.journal.push(Dirty::Device(id.to_string()));
+        self.stats.changed();
         if let Some(q) = self.queues.remove(id) {
             for m in q.values() {
                 if let Some(l) = &m.lock {
@@ -507,6 +522,7 @@ impl HubState {
             self.journal
                 .push(Dirty::Message(device_id.to_string(), seq));
             self.wakeups.insert(Wakeup::Device(device_id.to_string()));
+            self.stats.changed();
         }
     }
 
@@ -533,8 +549,26 @@ impl HubState {
         }
         self.journal
             .push(Dirty::Message(device_id.to_string(), seq));
+        self.stats.changed();
         let Some(status) = outcome else { return };
         let ack = m.message.ack_mode();
+        let message_id = || {
+            m.message
+                .message_id
+                .as_ref()
+                .map(ToString::to_string)
+                .unwrap_or_default()
+        };
+        if status != FeedbackStatus::Success {
+            self.stats.removed(DeadLetter {
+                at: now,
+                device_id: device_id.to_string(),
+                message_id: message_id(),
+                reason: status,
+                delivery_count: m.delivery_count,
+                ack,
+            });
+        }
         let wanted = if status.is_positive() {
             ack.wants_positive()
         } else {
@@ -548,17 +582,8 @@ impl HubState {
             .device(device_id)
             .map(|d| d.generation_id.clone())
             .unwrap_or_default();
-        let record = FeedbackRecord::new(
-            m.message
-                .message_id
-                .as_ref()
-                .map(ToString::to_string)
-                .unwrap_or_default(),
-            device_id,
-            generation,
-            now,
-            status,
-        );
+        let record = FeedbackRecord::new(message_id(), device_id, generation, now, status);
+        self.stats.feedback(&record);
         let (dirty, wake) = self.feedback.add(now, record, &self.limits);
         self.journal.extend(dirty);
         if wake {

@@ -455,6 +455,25 @@ static void proxies(void) {
     test_proxy_stop(&proxy);
 }
 
+/* The live page's address: the hub's HTTPS port, and the token the hub wrote beside its data. */
+static void hub_page(void) {
+    test_hub t;
+    test_hub_start(&t);
+    const char *url = NULL;
+    OK(c2d_hub_text(t.hub, C2D_HUB_TEXT_UI_URL, &url));
+    char want[128], path[600], token[128] = {0};
+    snprintf(want, sizeof want, "https://localhost:%u/ui/?token=", (unsigned)t.https);
+    CHECK(strncmp(url, want, strlen(want)) == 0);
+    snprintf(path, sizeof path, "%s/ui-token", t.dir);
+    FILE *f = fopen(path, "r");
+    CHECK(f != NULL);
+    CHECK(fgets(token, sizeof token, f) != NULL);
+    fclose(f);
+    CHECK(strlen(token) == 48);
+    CHECK_STR(url + strlen(want), token);
+    test_hub_free(&t);
+}
+
 int main(void) {
     setvbuf(stdout, NULL, _IOLBF, 0); /* progress shows even if the test hangs */
     static const struct {
@@ -468,6 +487,10 @@ int main(void) {
         {"https", C2D_TRANSPORT_HTTPS},
     };
     const char *only = getenv("C2D_TEST_TRANSPORT");
+    if (!only) {
+        hub_page();
+        printf("ok hub page\n");
+    }
     if (!only || strcmp(only, "proxy") == 0) {
         proxies();
         printf("ok proxies\n");

@@ -95,6 +95,13 @@ class LocalHub:
         """The ``iothubowner`` policy (everything, the registry too)."""
         return self._native.owner_connection_string
 
+    @property
+    def ui_url(self) -> str:
+        """The address of the hub's live page (devices, queues, feedback) with the token that
+        opens it, new at every start; the token also reads ``/metrics`` as
+        ``Authorization: Bearer <token>``."""
+        return self._native.ui_url
+
     def service_options(self) -> "dict[str, Any]":
         """The keyword arguments that point a ``ServiceClient.connect`` at this hub."""
         return {"trusted_ca": self.ca_pem, "amqp_port": self.amqp_port, "https_port": self.https_port}

@@ -641,7 +641,8 @@ impl<W: AsyncWrite + Unpin> Conn<W> {
                 owner: *owner,
                 control: self.control.clone(),
             };
-            if let Some(old) = self.shared.replace_amqp_receiver(device, me) {
+            let transport = crate::local_hub::transport_of(&self.peer, false);
+            if let Some(old) = self.shared.replace_amqp_receiver(device, me, transport) {
                 let _ = old.control.send(Control::Steal(old.owner));
             }
             let mut changes = self.shared.store.waker().device(device);

@@ -57,6 +57,7 @@ pub(crate) async fn serve_tcp(
         let _ = tcp.write_all(&TLS_HEADER).await;
         if header != TLS_HEADER {
             tracing::warn!(%peer, "AMQP: refusing a connection without TLS");
+            shared.refuse("protocol");
             return;
         }
     }
@@ -64,6 +65,7 @@ pub(crate) async fn serve_tcp(
         Ok(Ok(s)) => s,
         Ok(Err(e)) => {
             tracing::debug!(%peer, error = %e, "AMQP: TLS handshake failed");
+            shared.refuse("tls_handshake");
             return;
         }
         Err(_) => return,

@@ -5,6 +5,7 @@ mod device;
 mod error;
 mod feedback;
 mod registry;
+pub(crate) mod ui;
 mod websocket;
 
 use std::sync::Arc;
@@ -111,6 +112,7 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
         .route("/$iothub/websocket", get(websocket::upgrade))
         .route("/$servicebus/websocket", get(websocket::upgrade))
         .route("/$servicebus/websocket/", get(websocket::upgrade))
+        .merge(ui::routes(shared.clone()))
         .fallback(error::not_found)
         .with_state(shared)
 }

@@ -49,7 +49,7 @@ pub(super) async fn upgrade(
             ws: socket,
             pending: Bytes::new(),
         };
-        let peer = format!("{peer} (WebSocket {protocol})");
+        let peer = crate::local_hub::websocket_peer(&peer, &protocol);
         let serve = {
             let shared = shared.clone();
             async move {

@@ -75,6 +75,7 @@ pub(crate) async fn serve<S>(
         Ok(Ok(None)) => return,
         Ok(Err(ConnectError::Level(level))) => {
             tracing::warn!(%peer, level, "MQTT: refusing a protocol level other than 4 (MQTT 3.1.1)");
+            shared.refuse("protocol");
             let _ = write_packet(&mut writer, |b| {
                 ConnAck::new(ConnectReturnCode::RefusedProtocolVersion, false).write(b)
             })
@@ -115,6 +116,7 @@ pub(crate) async fn serve<S>(
             kick: Some(kick_tx),
             done: done_rx,
         },
+        crate::local_hub::transport_of(&peer, true),
     );
     if let Some(mut old) = previous {
         tracing::info!(device = %device_id, "MQTT: a new connection replaces the device's previous one");

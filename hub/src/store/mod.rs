@@ -99,8 +99,43 @@ impl Waker {
     }
 }
 
+/// The writer's own measures, for the hub's metrics.
+#[derive(Debug, Clone)]
+pub struct StoreMetrics {
+    /// How long each commit took (the transaction and, with [`Durability::Fsync`], its sync).
+    pub commit_seconds: prometheus::Histogram,
+    /// Commits synced to disk before their jobs were answered (every commit with
+    /// [`Durability::Fsync`]; none with [`Durability::Os`], where SQLite syncs at checkpoints).
+    pub fsyncs: prometheus::IntCounter,
+}
+
+impl StoreMetrics {
+    fn new() -> Self {
+        let commit_seconds = prometheus::Histogram::with_opts(
+            prometheus::HistogramOpts::new(
+                "c2d_hub_store_commit_seconds",
+                "Time each store commit took (writing its rows, and syncing them with durability fsync)",
+            )
+            .buckets(vec![
+                0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0,
+            ]),
+        )
+        .expect("valid histogram options");
+        let fsyncs = prometheus::IntCounter::new(
+            "c2d_hub_store_fsyncs_total",
+            "Store commits synced to disk before their operations were answered",
+        )
+        .expect("valid counter options");
+        StoreMetrics {
+            commit_seconds,
+            fsyncs,
+        }
+    }
+}
+
 struct Inner {
     jobs: Mutex<Option<mpsc::Sender<Job>>>,
+    metrics: StoreMetrics,
     state: Arc<Mutex<HubState>>,
     waker: Arc<Waker>,
     clock: Arc<dyn Clock>,
@@ -151,18 +186,24 @@ impl Store {
         let state = Arc::new(Mutex::new(state));
         let waker = Arc::new(Waker::new());
         let (tx, rx) = mpsc::channel::<Job>();
+        let metrics = StoreMetrics::new();
         let thread = {
             let state = state.clone();
             let waker = waker.clone();
             let clock = clock.clone();
+            let committed = Committed {
+                metrics: metrics.clone(),
+                synced: durability == Durability::Fsync,
+            };
             std::thread::Builder::new()
                 .name("c2d-hub-store".into())
-                .spawn(move || writer(conn, rx, state, waker, clock))
+                .spawn(move || writer(conn, rx, state, waker, clock, committed))
                 .map_err(|e| StoreError::Io(e.to_string()))?
         };
         Ok(Store {
             inner: Arc::new(Inner {
                 jobs: Mutex::new(Some(tx)),
+                metrics,
                 state,
                 waker,
                 clock,
@@ -239,6 +280,11 @@ impl Store {
         &self.inner.waker
     }
 
+    /// The writer's measures.
+    pub fn metrics(&self) -> &StoreMetrics {
+        &self.inner.metrics
+    }
+
     /// The hub's clock.
     pub fn now(&self) -> SystemTime {
         self.inner.clock.now()
@@ -288,12 +334,20 @@ struct Uncommitted {
     wakeups: HashSet<Wakeup>,
 }
 
+/// Where the writer records its commits.
+struct Committed {
+    metrics: StoreMetrics,
+    /// Whether a commit syncs (durability fsync).
+    synced: bool,
+}
+
 fn writer(
     mut conn: Connection,
     rx: mpsc::Receiver<Job>,
     state: Arc<Mutex<HubState>>,
     waker: Arc<Waker>,
     clock: Arc<dyn Clock>,
+    committed: Committed,
 ) {
     let mut pending = Uncommitted::default();
     // when the oldest uncommitted row change was made
@@ -304,7 +358,13 @@ fn writer(
             Some(since) => match rx.recv_timeout(LAZY_COMMIT.saturating_sub(since.elapsed())) {
                 Ok(job) => Some(job),
                 Err(mpsc::RecvTimeoutError::Timeout) => {
-                    commit(&mut conn, &state, &waker, std::mem::take(&mut pending));
+                    commit(
+                        &mut conn,
+                        &state,
+                        &waker,
+                        &committed,
+                        std::mem::take(&mut pending),
+                    );
                     deferred_since = None;
                     continue;
                 }
@@ -329,30 +389,51 @@ fn writer(
         }
         let overdue = deferred_since.is_some_and(|t| t.elapsed() >= LAZY_COMMIT);
         if waits || overdue || pending.journal.is_empty() {
-            commit(&mut conn, &state, &waker, std::mem::take(&mut pending));
+            commit(
+                &mut conn,
+                &state,
+                &waker,
+                &committed,
+                std::mem::take(&mut pending),
+            );
             deferred_since = None;
         } else if deferred_since.is_none() {
             deferred_since = Some(std::time::Instant::now());
         }
     }
-    commit(&mut conn, &state, &waker, pending);
+    commit(&mut conn, &state, &waker, &committed, pending);
 }
 
 /// Writes the rows `u` names as they are now, in one transaction, then answers its jobs and
 /// sends its wake-ups. A row changed by several jobs holds its last state, and a message sent
 /// and completed before the commit is inserted and deleted in the same transaction.
-fn commit(conn: &mut Connection, state: &Mutex<HubState>, waker: &Waker, u: Uncommitted) {
+fn commit(
+    conn: &mut Connection,
+    state: &Mutex<HubState>,
+    waker: &Waker,
+    committed: &Committed,
+    u: Uncommitted,
+) {
     let result = (|| -> rusqlite::Result<()> {
         if u.journal.is_empty() {
             return Ok(());
         }
+        let started = std::time::Instant::now();
         let tx = conn.transaction()?;
         rows::write(
             &tx,
             &state.lock().unwrap_or_else(|e| e.into_inner()),
             &u.journal,
         )?;
-        tx.commit()
+        tx.commit()?;
+        committed
+            .metrics
+            .commit_seconds
+            .observe(started.elapsed().as_secs_f64());
+        if committed.synced {
+            committed.metrics.fsyncs.inc();
+        }
+        Ok(())
     })();
     let ok = match result {
         Ok(()) => true,
@@ -361,7 +442,13 @@ fn commit(conn: &mut Connection, state: &Mutex<HubState>, waker: &Waker, u: Unco
             let mut st = state.lock().unwrap_or_else(|e| e.into_inner());
             let limits = st.limits.clone();
             match rows::load(conn, limits) {
-                Ok(fresh) => *st = fresh,
+                Ok(fresh) => {
+                    // what the hub counted stays: it happened whether or not it is on disk
+                    let stats = std::mem::take(&mut st.stats);
+                    *st = fresh;
+                    st.stats = stats;
+                    st.stats.changed();
+                }
                 Err(e) => tracing::error!(error = %e, "reloading the store failed"),
             }
             false

@@ -1,0 +1,547 @@
+//! The hub's live page under `/ui/` and its metrics at `/metrics`, on the HTTPS port beside
+//! IoT Hub's own REST paths (docs/hub.md, "The hub's page").
+//!
+//! Access works like a notebook server's: the hub makes a token at every start (written to
+//! `ui-token` in its data directory, readable by its owner only), `c2d hub` prints the page's
+//! address with it, and opening that address sets a session cookie and drops the token from
+//! the address. Without the token or the cookie, the page, its event stream and its actions
+//! answer 401. `/metrics` takes the token as a bearer token, or a SAS token of a policy that
+//! grants RegistryRead.
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::path::Path as FsPath;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use axum::extract::{Path, Query, Request, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::middleware::Next;
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use futures_util::Stream;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+
+use crate::local_hub::Shared;
+use crate::queue::{MessageState, SendError};
+
+/// The token's file in the hub's data directory.
+pub const TOKEN_FILE: &str = "ui-token";
+/// At most this many devices are listed (connected ones and the deepest queues first).
+const MAX_DEVICES: usize = 200;
+/// At most this many of the chosen device's messages are listed.
+const MAX_MESSAGES: usize = 500;
+/// How often an event stream looks for changes.
+const POLL: Duration = Duration::from_millis(200);
+/// An event stream sends the state at least this often (the rates move even when nothing
+/// else does).
+const HEARTBEAT: Duration = Duration::from_secs(1);
+/// The largest body a test message from the page may have.
+const MAX_TEST_BODY: usize = 4096;
+
+/// Makes the token of a new run of the hub and writes it to `data_dir`.
+pub(crate) fn new_token(data_dir: &FsPath) -> Result<String, String> {
+    use rand::RngCore;
+    let mut bytes = [0u8; 24];
+    rand::rng().fill_bytes(&mut bytes);
+    let token: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    let path = data_dir.join(TOKEN_FILE);
+    crate::tls::write_private(&path, &token).map_err(|e| format!("{}: {e}", path.display()))?;
+    Ok(token)
+}
+
+/// The page's address with its token.
+pub fn url(host: &str, port: u16, token: &str) -> String {
+    let host = if host.contains(':') && !host.starts_with('[') {
+        format!("[{host}]")
+    } else {
+        host.to_string()
+    };
+    format!("https://{host}:{port}/ui/?token={token}")
+}
+
+/// The token of the hub that last ran in `data_dir`, if any.
+pub fn read_token(data_dir: &FsPath) -> Option<String> {
+    let token = std::fs::read_to_string(data_dir.join(TOKEN_FILE)).ok()?;
+    let token = token.trim();
+    (!token.is_empty()).then(|| token.to_string())
+}
+
+fn same(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// The session cookie's value: derived from the token, so it is worth nothing once the hub
+/// has a new token.
+fn session_value(token: &str) -> String {
+    let digest = Sha256::digest(format!("c2d-ui-session:{token}").as_bytes());
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The session cookie's name: cookies are per host, not per port, and two hubs on one host
+/// must not take each other's.
+fn cookie_name(shared: &Shared) -> String {
+    format!("c2d_ui_{}", shared.https_port())
+}
+
+fn has_session(shared: &Shared, headers: &HeaderMap) -> bool {
+    let name = cookie_name(shared);
+    let expected = session_value(&shared.ui_token);
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|c| c.trim().split_once('='))
+        .any(|(k, v)| k == name && same(v.as_bytes(), expected.as_bytes()))
+}
+
+fn unauthorized(html: bool) -> Response {
+    let mut resp = if html {
+        (
+            StatusCode::UNAUTHORIZED,
+            [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+            include_str!("../ui/unauthorized.html"),
+        )
+            .into_response()
+    } else {
+        (
+            StatusCode::UNAUTHORIZED,
+            "open the address with the token that `c2d hub` (or `c2d hub info`) prints",
+        )
+            .into_response()
+    };
+    resp.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    resp
+}
+
+/// Lets a request under `/ui/` through with the session cookie; trades a right token in the
+/// address for the cookie; answers 401 otherwise. Every answer gets headers that keep the
+/// page to itself.
+async fn require_session(State(shared): State<Arc<Shared>>, req: Request, next: Next) -> Response {
+    let token = req.uri().query().and_then(|q| {
+        url_params(q)
+            .into_iter()
+            .find(|(k, _)| k == "token")
+            .map(|(_, v)| v)
+    });
+    let mut resp = match token {
+        Some(t) if same(t.as_bytes(), shared.ui_token.as_bytes()) => {
+            let cookie = format!(
+                "{}={}; Path=/ui; HttpOnly; Secure; SameSite=Strict",
+                cookie_name(&shared),
+                session_value(&shared.ui_token)
+            );
+            let mut resp = Redirect::to(req.uri().path()).into_response();
+            if let Ok(v) = HeaderValue::from_str(&cookie) {
+                resp.headers_mut().insert(header::SET_COOKIE, v);
+            }
+            resp
+        }
+        Some(_) => {
+            shared.refuse("ui_token");
+            unauthorized(true)
+        }
+        None if has_session(&shared, req.headers()) => next.run(req).await,
+        None => unauthorized(req.uri().path() == "/ui/"),
+    };
+    let headers = resp.headers_mut();
+    for (name, value) in [
+        (
+            header::CONTENT_SECURITY_POLICY,
+            "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+             connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+        ),
+        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        (header::REFERRER_POLICY, "no-referrer"),
+    ] {
+        headers.insert(name, HeaderValue::from_static(value));
+    }
+    resp
+}
+
+fn url_params(query: &str) -> Vec<(String, String)> {
+    query
+        .split('&')
+        .filter_map(|kv| kv.split_once('='))
+        .map(|(k, v)| {
+            let decode = |s: &str| c2d::sas::url_decode(s).unwrap_or_else(|_| s.to_string());
+            (decode(k), decode(v))
+        })
+        .collect()
+}
+
+/// The page's routes, behind [`require_session`], and `/metrics`.
+pub(super) fn routes(shared: Arc<Shared>) -> Router<Arc<Shared>> {
+    let page = Router::new()
+        .route("/ui/", get(page))
+        .route("/ui/app.js", get(script))
+        .route("/ui/style.css", get(style))
+        .route("/ui/events", get(events))
+        .route("/ui/api/devices/{id}/messages/{seq}/body", get(body))
+        .route("/ui/api/devices/{id}/messages", post(send_test))
+        .route("/ui/api/devices/{id}/purge", post(purge))
+        .layer(axum::middleware::from_fn_with_state(
+            shared,
+            require_session,
+        ));
+    Router::new()
+        .route("/ui", get(|| async { Redirect::permanent("/ui/") }))
+        .route("/metrics", get(metrics))
+        .merge(page)
+}
+
+fn asset(content_type: &'static str, text: &'static str) -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, content_type),
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
+        text,
+    )
+        .into_response()
+}
+
+async fn page() -> Response {
+    asset("text/html; charset=utf-8", include_str!("../ui/index.html"))
+}
+
+async fn script() -> Response {
+    asset(
+        "text/javascript; charset=utf-8",
+        include_str!("../ui/app.js"),
+    )
+}
+
+async fn style() -> Response {
+    asset("text/css; charset=utf-8", include_str!("../ui/style.css"))
+}
+
+fn millis(t: SystemTime) -> u64 {
+    t.duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+/// Everything the page shows, with the queue of `device` if one is chosen.
+pub(crate) fn snapshot(shared: &Shared, device: Option<&str>) -> Value {
+    let presence = shared.presence();
+    let limits = shared.store.read(|s| s.limits.clone());
+    shared.store.read(|s| {
+        let mut devices: Vec<Value> = s
+            .registry
+            .devices()
+            .map(|d| {
+                let connected = presence.get(&d.device_id).map(
+                    |p| json!({ "transport": p.transport.as_str(), "since": millis(p.since) }),
+                );
+                json!({
+                    "id": d.device_id,
+                    "auth": d.authentication.kind,
+                    "enabled": d.status == "enabled",
+                    "depth": s.queue_depth(&d.device_id),
+                    "connected": connected,
+                })
+            })
+            .collect();
+        let total = devices.len();
+        let key = |d: &Value| {
+            (
+                d["connected"].is_null(),
+                std::cmp::Reverse(d["depth"].as_u64().unwrap_or(0)),
+                d["id"].as_str().unwrap_or("").to_string(),
+            )
+        };
+        devices.sort_by_cached_key(key);
+        devices.truncate(MAX_DEVICES);
+        let chosen = device.and_then(|id| {
+            s.registry.device(id)?;
+            let queue = s.queues.get(id);
+            let messages: Vec<Value> = queue
+                .into_iter()
+                .flat_map(|q| q.values())
+                .take(MAX_MESSAGES)
+                .map(|m| {
+                    let msg = &m.message;
+                    json!({
+                        "seq": m.seq,
+                        "message_id": msg.message_id.as_ref().map(ToString::to_string),
+                        "correlation_id": msg.correlation_id.as_ref().map(ToString::to_string),
+                        "state": match m.state {
+                            MessageState::Enqueued => "Enqueued",
+                            MessageState::Invisible => "Invisible",
+                        },
+                        "delivery_count": m.delivery_count,
+                        "enqueued": millis(m.enqueued),
+                        "expires": millis(m.expires),
+                        "lock_expires": m.lock.as_ref().map(|l| millis(l.expires)),
+                        "size": msg.wire_size(),
+                        "body_size": msg.body.len(),
+                        "ack": msg.ack_mode().as_str(),
+                        "content_type": msg.content_type,
+                        "properties": msg.properties,
+                    })
+                })
+                .collect();
+            Some(json!({
+                "id": id,
+                "depth": queue.map_or(0, |q| q.len()),
+                "messages": messages,
+            }))
+        });
+        let feedback: Vec<Value> = s
+            .stats
+            .recent_feedback
+            .iter()
+            .rev()
+            .map(|r| {
+                json!({
+                    "at": millis(r.enqueued_time),
+                    "device": r.device_id,
+                    "message_id": r.original_message_id,
+                    "status": r.status.as_str(),
+                })
+            })
+            .collect();
+        let dead_letters: Vec<Value> = s
+            .stats
+            .dead_letters
+            .iter()
+            .rev()
+            .map(|d| {
+                json!({
+                    "at": millis(d.at),
+                    "device": d.device_id,
+                    "message_id": d.message_id,
+                    "reason": d.reason.as_str(),
+                    "delivery_count": d.delivery_count,
+                    "ack": d.ack.as_str(),
+                })
+            })
+            .collect();
+        json!({
+            "hub": shared.host_name,
+            "at": millis(shared.store.now()),
+            "limits": {
+                "max_queue_depth": limits.max_queue_depth,
+                "max_delivery_count": limits.max_delivery_count,
+                "lock_timeout_ms": limits.lock_timeout.as_millis() as u64,
+            },
+            "counters": s.stats.counters,
+            "devices": devices,
+            "devices_total": total,
+            "device": chosen,
+            "feedback": feedback,
+            "dead_letters": dead_letters,
+        })
+    })
+}
+
+#[derive(Deserialize)]
+struct EventsQuery {
+    device: Option<String>,
+}
+
+/// `GET /ui/events[?device=ID]`: server-sent events, each a `state` event with the whole of
+/// [`snapshot`], sent within [`POLL`] of a change and at least every [`HEARTBEAT`].
+async fn events(
+    State(shared): State<Arc<Shared>>,
+    Query(q): Query<EventsQuery>,
+) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
+    struct Watch {
+        shared: Arc<Shared>,
+        device: Option<String>,
+        seen: Option<(u64, u64)>,
+        sent: Instant,
+    }
+    let start = Watch {
+        shared,
+        device: q.device.filter(|d| !d.is_empty()),
+        seen: None,
+        sent: Instant::now(),
+    };
+    let stream = futures_util::stream::unfold(start, |mut w| async move {
+        loop {
+            let now = (
+                w.shared.store.read(|s| s.stats.version),
+                w.shared.presence_version(),
+            );
+            if w.seen != Some(now) || w.sent.elapsed() >= HEARTBEAT {
+                w.seen = Some(now);
+                w.sent = Instant::now();
+                let data = snapshot(&w.shared, w.device.as_deref()).to_string();
+                return Some((Ok(Event::default().event("state").data(data)), w));
+            }
+            tokio::time::sleep(POLL).await;
+        }
+    });
+    Sse::new(stream).keep_alive(KeepAlive::default())
+}
+
+/// `GET /ui/api/devices/{id}/messages/{seq}/body`: a queued message's body, as text (never
+/// as something a browser would render).
+async fn body(State(shared): State<Arc<Shared>>, Path((id, seq)): Path<(String, u64)>) -> Response {
+    let body = shared
+        .store
+        .read(|s| s.message(&id, seq).map(|m| m.message.body.clone()));
+    match body {
+        Some(b) => (
+            [
+                (header::CONTENT_TYPE, "text/plain; charset=utf-8"),
+                (header::CACHE_CONTROL, "no-store"),
+            ],
+            String::from_utf8_lossy(&b).into_owned(),
+        )
+            .into_response(),
+        None => (StatusCode::NOT_FOUND, "no such message in the queue").into_response(),
+    }
+}
+
+/// Actions change the hub: they must come from the page's own script, which sends this
+/// header (a form on another site cannot); `None` lets the request through.
+fn not_from_page(headers: &HeaderMap) -> Option<Response> {
+    (!headers.contains_key("x-c2d-ui"))
+        .then(|| (StatusCode::FORBIDDEN, "actions come from the hub's page").into_response())
+}
+
+#[derive(Deserialize)]
+struct TestMessage {
+    body: String,
+    #[serde(default)]
+    properties: HashMap<String, String>,
+}
+
+/// `POST /ui/api/devices/{id}/messages`: sends a test message with `ack=full` and a new
+/// message id, which the page then follows to its feedback.
+async fn send_test(
+    State(shared): State<Arc<Shared>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    Json(t): Json<TestMessage>,
+) -> Response {
+    if let Some(refused) = not_from_page(&headers) {
+        return refused;
+    }
+    if t.body.len() > MAX_TEST_BODY {
+        return (
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("a test message from the page has at most {MAX_TEST_BODY} bytes"),
+        )
+            .into_response();
+    }
+    let message_id = uuid::Uuid::new_v4().to_string();
+    let mut message = c2d::Message::new(t.body)
+        .message_id(message_id.clone())
+        .ack(c2d::Ack::Full);
+    let mut properties: Vec<_> = t.properties.into_iter().collect();
+    properties.sort();
+    for (k, v) in properties {
+        message = message.property(k, v);
+    }
+    message.to = Some(format!("/devices/{id}/messages/devicebound"));
+    let device = id.clone();
+    let sent = shared
+        .store
+        .exec(move |s, now| s.send(now, &device, message))
+        .await;
+    match sent {
+        Ok(Ok(seq)) => {
+            tracing::info!(device = %id, %message_id, "test message sent from the hub's page");
+            Json(json!({ "message_id": message_id, "seq": seq })).into_response()
+        }
+        Ok(Err(e)) => {
+            let status = match e {
+                SendError::DeviceNotFound(_) => StatusCode::NOT_FOUND,
+                SendError::QueueFull { .. } => StatusCode::FORBIDDEN,
+                SendError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            };
+            (status, e.to_string()).into_response()
+        }
+        Err(e) => (StatusCode::SERVICE_UNAVAILABLE, e.to_string()).into_response(),
+    }
+}
+
+/// `POST /ui/api/devices/{id}/purge`: purges the device's queue (`Purged` feedback).
+async fn purge(
+    State(shared): State<Arc<Shared>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    if let Some(refused) = not_from_page(&headers) {
+        return refused;
+    }
+    let device = id.clone();
+    match shared.store.exec(move |s, now| s.purge(now, &device)).await {
+        Ok(Ok(n)) => {
+            tracing::info!(device = %id, purged = n, "queue purged from the hub's page");
+            Json(json!({ "purged": n })).into_response()
+        }
+        Ok(Err(e)) => (StatusCode::NOT_FOUND, e.to_string()).into_response(),
+        Err(e) => (StatusCode::SERVICE_UNAVAILABLE, e.to_string()).into_response(),
+    }
+}
+
+/// `GET /metrics`, for a bearer token that is the hub's page token or a SAS token with
+/// RegistryRead.
+async fn metrics(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Response {
+    let auth = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let allowed = match auth.strip_prefix("Bearer ") {
+        Some(t) => {
+            let ok = same(t.trim().as_bytes(), shared.ui_token.as_bytes());
+            if !ok {
+                shared.refuse("ui_token");
+            }
+            ok
+        }
+        None if auth.is_empty() => false,
+        None => super::authorize(
+            &shared,
+            &headers,
+            crate::auth::Access::RegistryRead,
+            "metrics",
+        )
+        .is_ok(),
+    };
+    if !allowed {
+        let mut resp = unauthorized(false);
+        resp.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            HeaderValue::from_static("Bearer realm=\"c2d hub\""),
+        );
+        return resp;
+    }
+    (
+        [(header::CONTENT_TYPE, crate::metrics::CONTENT_TYPE)],
+        crate::metrics::render(&shared),
+    )
+        .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_address_brackets_ipv6_hosts() {
+        assert_eq!(
+            url("localhost", 443, "t"),
+            "https://localhost:443/ui/?token=t"
+        );
+        assert_eq!(url("::1", 8443, "t"), "https://[::1]:8443/ui/?token=t");
+    }
+
+    #[test]
+    fn tokens_compare_whole() {
+        assert!(same(b"abc", b"abc"));
+        assert!(!same(b"abc", b"abd"));
+        assert!(!same(b"abc", b"ab"));
+        assert_ne!(session_value("a"), session_value("b"));
+    }
+}
