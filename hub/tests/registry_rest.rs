@@ -129,3 +129,38 @@ async fn error_bodies_carry_iot_hub_error_codes() {
     assert_eq!(resp.status(), 404);
     th.hub.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_registry_says_whether_a_device_is_connected() {
+    let th = hub().await;
+    let cs = th.device("d1").await;
+    let owner = th.registry("iothubowner");
+    let d = owner.get_device("d1").await.unwrap();
+    assert_eq!(d.connection_state, "Disconnected");
+    let device = common::Device::connect(&th, &cs, true, true).await;
+    let state = |want: &'static str| {
+        let owner = &owner;
+        async move {
+            let deadline = tokio::time::Instant::now() + WAIT;
+            loop {
+                let d = owner.get_device("d1").await.unwrap();
+                if d.connection_state == want {
+                    return d;
+                }
+                assert!(tokio::time::Instant::now() < deadline, "never {want}");
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            }
+        }
+    };
+    let d = state("Connected").await;
+    assert_ne!(
+        d.connection_state_updated_time.as_deref(),
+        Some("0001-01-01T00:00:00Z")
+    );
+    assert_eq!(
+        owner.list_devices(10).await.unwrap()[0].connection_state,
+        "Connected"
+    );
+    device.disconnect().await;
+    state("Disconnected").await;
+}

@@ -56,11 +56,11 @@ pub(super) async fn get_device(
     headers: HeaderMap,
 ) -> Result<Response, HttpError> {
     authorize(&shared, &headers, Access::RegistryRead, "device read")?;
+    let presence = shared.presence();
     let device = shared.store.read(|s| {
-        s.registry.device(&id).cloned().map(|mut d| {
-            d.cloud_to_device_message_count = s.queue_depth(&id) as u64;
-            d
-        })
+        s.registry
+            .device(&id)
+            .map(|d| live(d, s.queue_depth(&id), &presence))
     });
     let device = device.ok_or(crate::registry::RegistryError::DeviceNotFound(id))?;
     Ok(device_response(StatusCode::OK, device))
@@ -78,18 +78,31 @@ pub(super) async fn list_devices(
             .map_err(|_| HttpError::bad_request("top must be a number"))?,
         None => 1000,
     };
+    let presence = shared.presence();
     let devices = shared.store.read(|s| {
         s.registry
             .devices()
             .take(top)
-            .map(|d| {
-                let mut d = d.clone();
-                d.cloud_to_device_message_count = s.queue_depth(&d.device_id) as u64;
-                d
-            })
+            .map(|d| live(d, s.queue_depth(&d.device_id), &presence))
             .collect()
     });
     Ok(Json(devices))
+}
+
+/// A registered device with what the registry shows of it now: its queue's depth, and
+/// `Connected` (since when) while an MQTT session or AMQP receiving link of it is open.
+fn live(
+    device: &Device,
+    depth: usize,
+    presence: &HashMap<String, crate::local_hub::Presence>,
+) -> Device {
+    let mut d = device.clone();
+    d.cloud_to_device_message_count = depth as u64;
+    if let Some(p) = presence.get(&d.device_id) {
+        d.connection_state = "Connected".into();
+        d.connection_state_updated_time = Some(c2d::timestamp::format_utc(p.since));
+    }
+    d
 }
 
 pub(super) async fn delete_device(

@@ -191,9 +191,17 @@ pub(super) fn routes(shared: Arc<Shared>) -> Router<Arc<Shared>> {
             require_session,
         ));
     Router::new()
-        .route("/ui", get(|| async { Redirect::permanent("/ui/") }))
+        .route("/ui", get(to_page))
         .route("/metrics", get(metrics))
         .merge(page)
+}
+
+/// `/ui` is `/ui/`, with the query (the token) kept.
+async fn to_page(axum::extract::RawQuery(query): axum::extract::RawQuery) -> Redirect {
+    match query {
+        Some(q) => Redirect::permanent(&format!("/ui/?{q}")),
+        None => Redirect::permanent("/ui/"),
+    }
 }
 
 fn asset(content_type: &'static str, text: &'static str) -> Response {
@@ -227,117 +235,155 @@ fn millis(t: SystemTime) -> u64 {
         .map_or(0, |d| d.as_millis() as u64)
 }
 
-/// Everything the page shows, with the queue of `device` if one is chosen.
+/// A device as the page lists it.
+#[derive(serde::Serialize)]
+struct Listed {
+    id: String,
+    auth: String,
+    enabled: bool,
+    depth: usize,
+    connected: Option<Value>,
+}
+
+/// Everything the page shows, with the queue of `device` if one is chosen. The hub's state
+/// is locked only to copy out what is shown (the listed devices, the chosen queue, the
+/// recent outcomes); the JSON is made after.
 pub(crate) fn snapshot(shared: &Shared, device: Option<&str>) -> Value {
     let presence = shared.presence();
-    let limits = shared.store.read(|s| s.limits.clone());
-    shared.store.read(|s| {
-        let mut devices: Vec<Value> = s
-            .registry
-            .devices()
-            .map(|d| {
-                let connected = presence.get(&d.device_id).map(
-                    |p| json!({ "transport": p.transport.as_str(), "since": millis(p.since) }),
-                );
-                json!({
-                    "id": d.device_id,
-                    "auth": d.authentication.kind,
-                    "enabled": d.status == "enabled",
-                    "depth": s.queue_depth(&d.device_id),
-                    "connected": connected,
+    let (total, mut devices, chosen, counters, feedback, dead_letters, limits) =
+        shared.store.read(|s| {
+            // connected devices first, then the deepest queues, then by id; only the first
+            // MAX_DEVICES are copied
+            let mut order: Vec<(bool, std::cmp::Reverse<usize>, &str)> = s
+                .registry
+                .devices()
+                .map(|d| {
+                    let id = d.device_id.as_str();
+                    let depth = s.queue_depth(id);
+                    (!presence.contains_key(id), std::cmp::Reverse(depth), id)
                 })
-            })
-            .collect();
-        let total = devices.len();
-        let key = |d: &Value| {
-            (
-                d["connected"].is_null(),
-                std::cmp::Reverse(d["depth"].as_u64().unwrap_or(0)),
-                d["id"].as_str().unwrap_or("").to_string(),
-            )
-        };
-        devices.sort_by_cached_key(key);
-        devices.truncate(MAX_DEVICES);
-        let chosen = device.and_then(|id| {
-            s.registry.device(id)?;
-            let queue = s.queues.get(id);
-            let messages: Vec<Value> = queue
-                .into_iter()
-                .flat_map(|q| q.values())
-                .take(MAX_MESSAGES)
-                .map(|m| {
-                    let msg = &m.message;
-                    json!({
-                        "seq": m.seq,
-                        "message_id": msg.message_id.as_ref().map(ToString::to_string),
-                        "correlation_id": msg.correlation_id.as_ref().map(ToString::to_string),
-                        "state": match m.state {
-                            MessageState::Enqueued => "Enqueued",
-                            MessageState::Invisible => "Invisible",
-                        },
-                        "delivery_count": m.delivery_count,
-                        "enqueued": millis(m.enqueued),
-                        "expires": millis(m.expires),
-                        "lock_expires": m.lock.as_ref().map(|l| millis(l.expires)),
-                        "size": msg.wire_size(),
-                        "body_size": msg.body.len(),
-                        "ack": msg.ack_mode().as_str(),
-                        "content_type": msg.content_type,
-                        "properties": msg.properties,
+                .collect();
+            let total = order.len();
+            if order.len() > MAX_DEVICES {
+                order.select_nth_unstable(MAX_DEVICES);
+                order.truncate(MAX_DEVICES);
+            }
+            let devices: Vec<Listed> = order
+                .iter()
+                .filter_map(|(_, std::cmp::Reverse(depth), id)| {
+                    let d = s.registry.device(id)?;
+                    Some(Listed {
+                        id: d.device_id.clone(),
+                        auth: d.authentication.kind.clone(),
+                        enabled: d.status == "enabled",
+                        depth: *depth,
+                        connected: None,
                     })
                 })
                 .collect();
-            Some(json!({
-                "id": id,
-                "depth": queue.map_or(0, |q| q.len()),
-                "messages": messages,
-            }))
+            let chosen = device.and_then(|id| {
+                s.registry.device(id)?;
+                let queue = s.queues.get(id);
+                let messages: Vec<Value> = queue
+                    .into_iter()
+                    .flat_map(|q| q.values())
+                    .take(MAX_MESSAGES)
+                    .map(message_row)
+                    .collect();
+                Some((id.to_string(), queue.map_or(0, |q| q.len()), messages))
+            });
+            (
+                total,
+                devices,
+                chosen,
+                s.stats.counters,
+                s.stats.recent_feedback.clone(),
+                s.stats.dead_letters.clone(),
+                s.limits.clone(),
+            )
         });
-        let feedback: Vec<Value> = s
-            .stats
-            .recent_feedback
-            .iter()
-            .rev()
-            .map(|r| {
-                json!({
-                    "at": millis(r.enqueued_time),
-                    "device": r.device_id,
-                    "message_id": r.original_message_id,
-                    "status": r.status.as_str(),
-                })
+    devices.sort_by(|a, b| {
+        let key = |d: &Listed| {
+            (
+                !presence.contains_key(&d.id),
+                std::cmp::Reverse(d.depth),
+                d.id.clone(),
+            )
+        };
+        key(a).cmp(&key(b))
+    });
+    for d in &mut devices {
+        d.connected = presence
+            .get(&d.id)
+            .map(|p| json!({ "transport": p.transport.as_str(), "since": millis(p.since) }));
+    }
+    let feedback: Vec<Value> = feedback
+        .iter()
+        .rev()
+        .map(|r| {
+            json!({
+                "at": millis(r.enqueued_time),
+                "device": r.device_id,
+                "message_id": r.original_message_id,
+                "status": r.status.as_str(),
             })
-            .collect();
-        let dead_letters: Vec<Value> = s
-            .stats
-            .dead_letters
-            .iter()
-            .rev()
-            .map(|d| {
-                json!({
-                    "at": millis(d.at),
-                    "device": d.device_id,
-                    "message_id": d.message_id,
-                    "reason": d.reason.as_str(),
-                    "delivery_count": d.delivery_count,
-                    "ack": d.ack.as_str(),
-                })
-            })
-            .collect();
-        json!({
-            "hub": shared.host_name,
-            "at": millis(shared.store.now()),
-            "limits": {
-                "max_queue_depth": limits.max_queue_depth,
-                "max_delivery_count": limits.max_delivery_count,
-                "lock_timeout_ms": limits.lock_timeout.as_millis() as u64,
-            },
-            "counters": s.stats.counters,
-            "devices": devices,
-            "devices_total": total,
-            "device": chosen,
-            "feedback": feedback,
-            "dead_letters": dead_letters,
         })
+        .collect();
+    let dead_letters: Vec<Value> = dead_letters
+        .iter()
+        .rev()
+        .map(|d| {
+            json!({
+                "at": millis(d.at),
+                "device": d.device_id,
+                "message_id": d.message_id,
+                "reason": d.reason.as_str(),
+                "delivery_count": d.delivery_count,
+                "ack": d.ack.as_str(),
+            })
+        })
+        .collect();
+    json!({
+        "hub": shared.host_name,
+        "at": millis(shared.store.now()),
+        "limits": {
+            "max_queue_depth": limits.max_queue_depth,
+            "max_delivery_count": limits.max_delivery_count,
+            "lock_timeout_ms": limits.lock_timeout.as_millis() as u64,
+        },
+        "counters": counters,
+        "devices": devices,
+        "devices_total": total,
+        "device": chosen.map(|(id, depth, messages)| json!({
+            "id": id,
+            "depth": depth,
+            "messages": messages,
+        })),
+        "feedback": feedback,
+        "dead_letters": dead_letters,
+    })
+}
+
+/// What the page shows of a queued message (its body only on request).
+fn message_row(m: &crate::queue::QueuedMessage) -> Value {
+    let msg = &m.message;
+    json!({
+        "seq": m.seq,
+        "message_id": msg.message_id.as_ref().map(ToString::to_string),
+        "correlation_id": msg.correlation_id.as_ref().map(ToString::to_string),
+        "state": match m.state {
+            MessageState::Enqueued => "Enqueued",
+            MessageState::Invisible => "Invisible",
+        },
+        "delivery_count": m.delivery_count,
+        "enqueued": millis(m.enqueued),
+        "expires": millis(m.expires),
+        "lock_expires": m.lock.as_ref().map(|l| millis(l.expires)),
+        "size": msg.wire_size(),
+        "body_size": msg.body.len(),
+        "ack": msg.ack_mode().as_str(),
+        "content_type": msg.content_type,
+        "properties": msg.properties,
     })
 }
 
