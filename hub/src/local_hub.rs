@@ -99,15 +99,18 @@ pub enum StartError {
 }
 
 pub(crate) struct MqttSession {
-    pub owner: u64,
     pub kick: Option<oneshot::Sender<()>>,
-    pub done: watch::Receiver<bool>,
+    /// Resolves when the session has ended (its sender is sent to or dropped then).
+    pub done: oneshot::Receiver<()>,
+    /// Its owner, transport and start.
+    pub presence: Presence,
 }
 
 /// The AMQP link receiving a device's messages, and how to reach its connection.
 pub(crate) struct AmqpReceiver {
-    pub owner: u64,
     pub control: tokio::sync::mpsc::UnboundedSender<crate::amqp::Control>,
+    /// Its owner, transport and start.
+    pub presence: Presence,
 }
 
 /// A device's live connection, as the hub's page shows it.
@@ -150,9 +153,8 @@ pub(crate) struct Shared {
     amqp_receivers: Mutex<HashMap<String, AmqpReceiver>>,
     connections: AtomicUsize,
     idle: Notify,
-    /// The devices connected now (MQTT sessions and AMQP receiving links).
-    presence: Mutex<HashMap<String, Presence>>,
-    /// Changes whenever `presence` does.
+    /// Changes whenever a device connects or disconnects (an MQTT session or an AMQP
+    /// receiving link begins or ends).
     presence_version: AtomicU64,
     /// The secret of the hub's page and metrics (new at every start).
     pub ui_token: String,
@@ -182,27 +184,17 @@ impl Shared {
         self.refused.with_label_values(&[reason]).inc();
     }
 
-    /// Records that a device is connected (replacing its previous connection, if any).
-    fn connected(&self, device: &str, owner: u64, transport: c2d::Transport) {
-        let presence = Presence {
+    /// A device connection of `owner` over `transport` that starts now.
+    pub fn presence_now(&self, owner: u64, transport: c2d::Transport) -> Presence {
+        Presence {
             owner,
             transport,
             since: self.store.now(),
-        };
-        lock(&self.presence).insert(device.to_string(), presence);
-        self.presence_version.fetch_add(1, Ordering::Relaxed);
+        }
     }
 
-    /// Records that a device's connection `owner` ended (if it was still the device's).
-    fn disconnected(&self, device: &str, owner: Option<u64>) {
-        let mut presence = lock(&self.presence);
-        if presence
-            .get(device)
-            .is_some_and(|p| owner.is_none_or(|o| o == p.owner))
-        {
-            presence.remove(device);
-            self.presence_version.fetch_add(1, Ordering::Relaxed);
-        }
+    fn presence_changed(&self) {
+        self.presence_version.fetch_add(1, Ordering::Relaxed);
     }
 
     /// The HTTPS port, as bound.
@@ -210,9 +202,20 @@ impl Shared {
         self.https_port
     }
 
-    /// The devices connected now.
+    /// The devices connected now: their MQTT sessions and AMQP receiving links (the newer
+    /// of the two where a device has both).
     pub fn presence(&self) -> HashMap<String, Presence> {
-        lock(&self.presence).clone()
+        let mut all: HashMap<String, Presence> = lock(&self.mqtt_sessions)
+            .iter()
+            .map(|(d, s)| (d.clone(), s.presence.clone()))
+            .collect();
+        for (d, r) in lock(&self.amqp_receivers).iter() {
+            let newer = all.get(d).is_none_or(|p| p.since <= r.presence.since);
+            if newer {
+                all.insert(d.clone(), r.presence.clone());
+            }
+        }
+        all
     }
 
     /// Changes whenever a device connects or disconnects.
@@ -251,14 +254,10 @@ impl Shared {
         self.shutdown.clone()
     }
 
-    pub fn replace_mqtt_session(
-        &self,
-        device: &str,
-        session: MqttSession,
-        transport: c2d::Transport,
-    ) -> Option<MqttSession> {
-        self.connected(device, session.owner, transport);
-        lock(&self.mqtt_sessions).insert(device.to_string(), session)
+    pub fn replace_mqtt_session(&self, device: &str, session: MqttSession) -> Option<MqttSession> {
+        let old = lock(&self.mqtt_sessions).insert(device.to_string(), session);
+        self.presence_changed();
+        old
     }
 
     /// Starts a session; returns whether a previous one (CleanSession=0) was kept.
@@ -274,9 +273,12 @@ impl Shared {
 
     pub fn end_mqtt_session(&self, device: &str, owner: u64, clean: bool) {
         let mut sessions = lock(&self.mqtt_sessions);
-        self.disconnected(device, Some(owner));
-        if sessions.get(device).is_some_and(|s| s.owner == owner) {
+        if sessions
+            .get(device)
+            .is_some_and(|s| s.presence.owner == owner)
+        {
             sessions.remove(device);
+            self.presence_changed();
             if clean {
                 lock(&self.mqtt_subscriptions).remove(device);
             }
@@ -300,26 +302,31 @@ impl Shared {
         &self,
         device: &str,
         receiver: AmqpReceiver,
-        transport: c2d::Transport,
     ) -> Option<AmqpReceiver> {
-        self.connected(device, receiver.owner, transport);
-        lock(&self.amqp_receivers).insert(device.to_string(), receiver)
+        let old = lock(&self.amqp_receivers).insert(device.to_string(), receiver);
+        self.presence_changed();
+        old
     }
 
     /// Forgets the device's AMQP receiving link if it is still `owner`'s.
     pub fn end_amqp_receiver(&self, device: &str, owner: u64) {
         let mut receivers = lock(&self.amqp_receivers);
-        self.disconnected(device, Some(owner));
-        if receivers.get(device).is_some_and(|r| r.owner == owner) {
+        if receivers
+            .get(device)
+            .is_some_and(|r| r.presence.owner == owner)
+        {
             receivers.remove(device);
+            self.presence_changed();
         }
     }
 
     /// Closes a device's connections (it was deleted).
     pub fn disconnect_device(&self, device: &str) {
-        self.disconnected(device, None);
+        self.presence_changed();
         if let Some(r) = lock(&self.amqp_receivers).remove(device) {
-            let _ = r.control.send(crate::amqp::Control::Steal(r.owner));
+            let _ = r
+                .control
+                .send(crate::amqp::Control::Steal(r.presence.owner));
         }
         if let Some(mut s) = lock(&self.mqtt_sessions).remove(device) {
             if let Some(k) = s.kick.take() {
@@ -440,7 +447,6 @@ impl LocalHub {
             amqp_receivers: Mutex::new(HashMap::new()),
             connections: AtomicUsize::new(0),
             idle: Notify::new(),
-            presence: Mutex::new(HashMap::new()),
             presence_version: AtomicU64::new(0),
             ui_token,
             https_port: https_l.local_addr().map_or(config.https_port, |a| a.port()),

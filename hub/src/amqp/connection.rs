@@ -637,13 +637,13 @@ impl<W: AsyncWrite + Unpin> Conn<W> {
         let mut link = Link::new(kind);
         if let LinkKind::DeviceReceive { device, owner } = &link.kind {
             // one receiving link per device: the newest wins
-            let me = AmqpReceiver {
-                owner: *owner,
-                control: self.control.clone(),
-            };
             let transport = crate::local_hub::transport_of(&self.peer, false);
-            if let Some(old) = self.shared.replace_amqp_receiver(device, me, transport) {
-                let _ = old.control.send(Control::Steal(old.owner));
+            let me = AmqpReceiver {
+                control: self.control.clone(),
+                presence: self.shared.presence_now(*owner, transport),
+            };
+            if let Some(old) = self.shared.replace_amqp_receiver(device, me) {
+                let _ = old.control.send(Control::Steal(old.presence.owner));
             }
             let mut changes = self.shared.store.waker().device(device);
             let (control, device) = (self.control.clone(), device.clone());

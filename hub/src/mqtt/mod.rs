@@ -22,7 +22,7 @@ use tokio::sync::oneshot;
 use uuid::Uuid;
 
 use crate::auth::Access;
-use crate::local_hub::{until_true, MqttSession, Shared};
+use crate::local_hub::{MqttSession, Shared};
 use crate::queue::{Delivery, Settlement};
 
 /// Largest packet a device may send (IoT Hub's device-to-cloud limit is 256 KB).
@@ -56,17 +56,33 @@ struct InFlight {
 }
 
 /// Serves one device connection (after TLS, or inside a WebSocket).
-pub(crate) async fn serve<S>(
+///
+/// The stream is split here, before the session's future is made: a stream argument of an
+/// async fn keeps a slot of the stream's size in its future for the connection's life,
+/// moved from or not (1.2 KiB for a TLS stream, of an idle connection's 14).
+pub(crate) fn serve<S>(
     shared: Arc<Shared>,
     stream: S,
+    peer: String,
+    certificates: crate::x509::PeerCertificates,
+) -> impl std::future::Future<Output = ()> + Send
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send,
+{
+    let (reader, writer) = tokio::io::split(stream);
+    session(shared, reader, writer, peer, certificates)
+}
+
+async fn session<S>(
+    shared: Arc<Shared>,
+    mut reader: tokio::io::ReadHalf<S>,
+    mut writer: tokio::io::WriteHalf<S>,
     peer: String,
     certificates: crate::x509::PeerCertificates,
 ) where
     S: AsyncRead + AsyncWrite + Unpin + Send,
 {
-    let (mut reader, mut writer) = tokio::io::split(stream);
-    // small at first: most devices send little more than PINGREQ and PUBACK; it grows for
-    // larger packets
+    // big enough for a CONNECT with its SAS token; made small once the session runs
     let mut buf = BytesMut::with_capacity(512);
     let connect = match tokio::time::timeout(CONNECT_TIMEOUT, read_connect(&mut reader, &mut buf))
         .await
@@ -105,42 +121,49 @@ pub(crate) async fn serve<S>(
             return;
         }
     };
+    // what the session needs of the CONNECT: the rest (the token, the names) is not kept
+    let (clean_session, keep_alive_secs) = (connect.clean_session, connect.keep_alive);
+    drop(connect);
 
     let owner = shared.new_owner();
     let (kick_tx, kick_rx) = oneshot::channel();
-    let (done_tx, done_rx) = tokio::sync::watch::channel(false);
+    let (done_tx, done_rx) = oneshot::channel();
     let previous = shared.replace_mqtt_session(
         &device_id,
         MqttSession {
-            owner,
             kick: Some(kick_tx),
             done: done_rx,
+            presence: shared.presence_now(owner, crate::local_hub::transport_of(&peer, true)),
         },
-        crate::local_hub::transport_of(&peer, true),
     );
     if let Some(mut old) = previous {
         tracing::info!(device = %device_id, "MQTT: a new connection replaces the device's previous one");
         if let Some(k) = old.kick.take() {
             let _ = k.send(());
         }
-        let _ = tokio::time::timeout(Duration::from_secs(5), until_true(&mut old.done)).await;
+        let _ = tokio::time::timeout(Duration::from_secs(5), old.done).await;
     }
-    let session_present = shared.mqtt_begin_session(&device_id, connect.clean_session);
+    let session_present = shared.mqtt_begin_session(&device_id, clean_session);
     if write_packet(&mut writer, |b| {
         ConnAck::new(ConnectReturnCode::Success, session_present).write(b)
     })
     .await
     .is_err()
     {
-        finish(&shared, &device_id, owner, connect.clean_session, done_tx).await;
+        finish(&shared, &device_id, owner, clean_session, done_tx).await;
         return;
     }
-    tracing::info!(%peer, device = %device_id, clean_session = connect.clean_session, keep_alive = connect.keep_alive, "MQTT: device connected");
+    tracing::info!(%peer, device = %device_id, clean_session, keep_alive = keep_alive_secs, "MQTT: device connected");
 
-    let keep_alive = match connect.keep_alive {
+    let keep_alive = match keep_alive_secs {
         0 => None,
         k => Some((Duration::from_secs(u64::from(k)) * 3 / 2).min(MAX_KEEP_ALIVE_TIMEOUT)),
     };
+    // an idle device sends little more than PINGREQ and PUBACK: a read reserves 64 bytes
+    // at a time, and the buffer grows only for larger packets
+    if buf.is_empty() {
+        buf = BytesMut::new();
+    }
     let mut conn = Connection {
         shared: shared.clone(),
         device_id: device_id.clone(),
@@ -166,7 +189,7 @@ pub(crate) async fn serve<S>(
         other => tracing::info!(device = %device_id, reason = ?other, "MQTT: connection closed"),
     }
     let _ = writer.shutdown().await;
-    finish(&shared, &device_id, owner, connect.clean_session, done_tx).await;
+    finish(&shared, &device_id, owner, clean_session, done_tx).await;
 }
 
 /// Returns in-flight messages to the queue and ends the session.
@@ -175,7 +198,7 @@ async fn finish(
     device_id: &str,
     owner: u64,
     clean_session: bool,
-    done: tokio::sync::watch::Sender<bool>,
+    done: oneshot::Sender<()>,
 ) {
     if let Err(e) = shared
         .store
@@ -185,7 +208,7 @@ async fn finish(
         tracing::error!(error = %e, "MQTT: could not return in-flight messages to the queue");
     }
     shared.end_mqtt_session(device_id, owner, clean_session);
-    let _ = done.send(true);
+    let _ = done.send(());
 }
 
 /// Checks client id, user name and SAS password (or, without a password, the connection's
@@ -248,19 +271,13 @@ impl Connection {
         W: AsyncWrite + Unpin,
     {
         let mut wake = self.shared.store.waker().device(&self.device_id);
-        let mut shutdown = self.shared.shutdown_signal();
         // only what the device sends counts as activity for the keep-alive
         let mut last_heard = tokio::time::Instant::now();
+        // (the hub's shutdown is not awaited here: the connection's task ends with it)
         loop {
             if let Err(end) = self.deliver(writer).await {
                 return end;
             }
-            let idle = async {
-                match keep_alive {
-                    Some(d) => tokio::time::sleep_until(last_heard + d).await,
-                    None => std::future::pending().await,
-                }
-            };
             tokio::select! {
                 packet = read_packet(reader, buf) => match packet {
                     Ok(Some(p)) => {
@@ -280,24 +297,31 @@ impl Connection {
                 },
                 changed = wake.changed() => if changed.is_err() { return End::Kicked },
                 _ = &mut kick => return End::Replaced,
-                _ = until_true(&mut shutdown) => return End::Kicked,
-                _ = idle => return End::KeepAliveTimeout,
-                _ = self.token_expired(token_expiry) => return End::TokenExpired,
+                end = self.timed_out(keep_alive.map(|d| last_heard + d), token_expiry) => return end,
             }
         }
     }
 
-    /// Resolves when the connection's token has expired on the hub's clock.
-    async fn token_expired(&self, expiry: u64) {
-        let deadline = std::time::UNIX_EPOCH
+    /// Resolves when the device has been silent past `keep_alive` (tokio's clock) or its
+    /// token (or certificate) has expired (the hub's clock), whichever comes first: one
+    /// timer for both, as an idle connection's future holds every branch of its select.
+    async fn timed_out(&self, keep_alive: Option<tokio::time::Instant>, expiry: u64) -> End {
+        let token_deadline = std::time::UNIX_EPOCH
             + Duration::from_secs(expiry.saturating_add(c2d::sas::MAX_CLOCK_SKEW_SECS));
         let mut jumps = self.shared.store.clock().jumps();
         loop {
-            let left = match deadline.duration_since(self.shared.store.now()) {
-                Ok(left) if !left.is_zero() => left,
-                _ => return,
+            let mut left = match token_deadline.duration_since(self.shared.store.now()) {
+                Ok(left) if !left.is_zero() => left.min(Duration::from_secs(60)),
+                _ => return End::TokenExpired,
             };
-            crate::clock::nap(&mut jumps, left.min(Duration::from_secs(60))).await;
+            if let Some(deadline) = keep_alive {
+                let now = tokio::time::Instant::now();
+                if now >= deadline {
+                    return End::KeepAliveTimeout;
+                }
+                left = left.min(deadline - now);
+            }
+            crate::clock::nap(&mut jumps, left).await;
         }
     }
 
