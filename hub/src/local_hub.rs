@@ -322,7 +322,6 @@ impl Shared {
 
     /// Closes a device's connections (it was deleted).
     pub fn disconnect_device(&self, device: &str) {
-        self.presence_changed();
         if let Some(r) = lock(&self.amqp_receivers).remove(device) {
             let _ = r
                 .control
@@ -334,6 +333,7 @@ impl Shared {
             }
         }
         lock(&self.mqtt_subscriptions).remove(device);
+        self.presence_changed();
     }
 }
 

@@ -1,5 +1,5 @@
 //! The hub's live page under `/ui/` and its metrics at `/metrics`, on the HTTPS port beside
-//! IoT Hub's own REST paths (docs/hub.md, "The hub's page").
+//! IoT Hub's own REST paths (docs/hub.md, "The hub's live page and its metrics").
 //!
 //! Access works like a notebook server's: the hub makes a token at every start (written to
 //! `ui-token` in its data directory, readable by its owner only), `c2d hub` prints the page's
@@ -302,16 +302,17 @@ pub(crate) fn snapshot(shared: &Shared, device: Option<&str>) -> Value {
                 s.limits.clone(),
             )
         });
-    devices.sort_by(|a, b| {
-        let key = |d: &Listed| {
-            (
-                !presence.contains_key(&d.id),
-                std::cmp::Reverse(d.depth),
-                d.id.clone(),
-            )
-        };
-        key(a).cmp(&key(b))
-    });
+    fn order<'a>(
+        presence: &HashMap<String, crate::local_hub::Presence>,
+        d: &'a Listed,
+    ) -> (bool, std::cmp::Reverse<usize>, &'a str) {
+        (
+            !presence.contains_key(&d.id),
+            std::cmp::Reverse(d.depth),
+            d.id.as_str(),
+        )
+    }
+    devices.sort_by(|a, b| order(&presence, a).cmp(&order(&presence, b)));
     for d in &mut devices {
         d.connected = presence
             .get(&d.id)

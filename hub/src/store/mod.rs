@@ -350,6 +350,15 @@ fn writer(
     committed: Committed,
 ) {
     let mut pending = Uncommitted::default();
+    let mut commit_now = |pending: &mut Uncommitted| {
+        commit(
+            &mut conn,
+            &state,
+            &waker,
+            &committed,
+            std::mem::take(pending),
+        )
+    };
     // when the oldest uncommitted row change was made
     let mut deferred_since: Option<std::time::Instant> = None;
     loop {
@@ -358,13 +367,7 @@ fn writer(
             Some(since) => match rx.recv_timeout(LAZY_COMMIT.saturating_sub(since.elapsed())) {
                 Ok(job) => Some(job),
                 Err(mpsc::RecvTimeoutError::Timeout) => {
-                    commit(
-                        &mut conn,
-                        &state,
-                        &waker,
-                        &committed,
-                        std::mem::take(&mut pending),
-                    );
+                    commit_now(&mut pending);
                     deferred_since = None;
                     continue;
                 }
@@ -389,19 +392,13 @@ fn writer(
         }
         let overdue = deferred_since.is_some_and(|t| t.elapsed() >= LAZY_COMMIT);
         if waits || overdue || pending.journal.is_empty() {
-            commit(
-                &mut conn,
-                &state,
-                &waker,
-                &committed,
-                std::mem::take(&mut pending),
-            );
+            commit_now(&mut pending);
             deferred_since = None;
         } else if deferred_since.is_none() {
             deferred_since = Some(std::time::Instant::now());
         }
     }
-    commit(&mut conn, &state, &waker, &committed, pending);
+    commit_now(&mut pending);
 }
 
 /// Writes the rows `u` names as they are now, in one transaction, then answers its jobs and
