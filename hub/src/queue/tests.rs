@@ -451,3 +451,76 @@ fn feedback_abandon_lock_expiry_and_ttl() {
     h.sweep(t0() + Duration::from_secs(3600));
     assert_eq!(h.feedback.batch_len(), 0);
 }
+
+#[test]
+fn the_stats_count_every_outcome_and_keep_the_dead_letters() {
+    let mut h = hub();
+    let before = h.stats.version;
+    // abandoned to the limit (10): dead-lettered, with the deliveries it had; no feedback asked
+    h.send(t0(), "d1", msg("tired", Ack::None)).unwrap();
+    for _ in 0..h.limits.max_delivery_count {
+        let d = h.receive(t0(), "d1", OWNER).unwrap();
+        h.settle(t0(), "d1", d.lock_token, Settlement::Abandon)
+            .unwrap();
+    }
+    // rejected, asking for negative feedback; completed, asking for none
+    h.send(t0(), "d1", msg("bad", Ack::Negative)).unwrap();
+    let d = h.receive(t0(), "d1", OWNER).unwrap();
+    h.settle(t0(), "d1", d.lock_token, Settlement::Reject)
+        .unwrap();
+    h.send(t0(), "d1", msg("good", Ack::None)).unwrap();
+    let d = h.receive(t0(), "d1", OWNER).unwrap();
+    h.settle(t0(), "d1", d.lock_token, Settlement::Complete)
+        .unwrap();
+    // purged, asking for full feedback
+    h.send(t0(), "d2", msg("old", Ack::Full)).unwrap();
+    h.purge(t0(), "d2").unwrap();
+
+    let c = h.stats.counters;
+    let max = u64::from(h.limits.max_delivery_count);
+    assert_eq!(
+        (
+            c.accepted,
+            c.delivered,
+            c.completed,
+            c.rejected,
+            c.abandoned
+        ),
+        (4, max + 2, 1, 1, max)
+    );
+    assert_eq!((c.expired, c.dead_lettered, c.purged), (0, 2, 1));
+    let letters: Vec<_> = h
+        .stats
+        .dead_letters
+        .iter()
+        .map(|l| (l.message_id.as_str(), l.reason, l.delivery_count, l.ack))
+        .collect();
+    assert_eq!(
+        letters,
+        [
+            (
+                "tired",
+                FeedbackStatus::DeliveryCountExceeded,
+                h.limits.max_delivery_count,
+                Ack::None
+            ),
+            ("bad", FeedbackStatus::Rejected, 0, Ack::Negative),
+        ]
+    );
+    // records only where the ack asked: Rejected for "bad", Purged for "old"
+    assert_eq!(h.stats.feedback_records, [0, 0, 0, 1, 1]);
+    let recent: Vec<_> = h
+        .stats
+        .recent_feedback
+        .iter()
+        .map(|r| (r.original_message_id.as_str(), r.status))
+        .collect();
+    assert_eq!(
+        recent,
+        [
+            ("bad", FeedbackStatus::Rejected),
+            ("old", FeedbackStatus::Purged)
+        ]
+    );
+    assert!(h.stats.version > before);
+}
