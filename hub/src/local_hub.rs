@@ -154,8 +154,10 @@ pub(crate) struct Shared {
     connections: AtomicUsize,
     idle: Notify,
     /// Changes whenever a device connects or disconnects (an MQTT session or an AMQP
-    /// receiving link begins or ends).
+    /// receiving link begins or ends) or an HTTPS device polls.
     presence_version: AtomicU64,
+    /// When each HTTPS device last polled (the hub's clock).
+    https_polls: Mutex<HashMap<String, std::time::SystemTime>>,
     /// The secret of the hub's page and metrics (new at every start).
     pub ui_token: String,
     /// The HTTPS port, as bound.
@@ -218,7 +220,19 @@ impl Shared {
         all
     }
 
-    /// Changes whenever a device connects or disconnects.
+    /// Records that an HTTPS device polled for its messages now.
+    pub fn polled(&self, device: &str) {
+        let now = self.store.now();
+        lock(&self.https_polls).insert(device.to_string(), now);
+        self.presence_changed();
+    }
+
+    /// When each HTTPS device last polled.
+    pub fn last_polls(&self) -> HashMap<String, std::time::SystemTime> {
+        lock(&self.https_polls).clone()
+    }
+
+    /// Changes whenever a device connects or disconnects, or an HTTPS device polls.
     pub fn presence_version(&self) -> u64 {
         self.presence_version.load(Ordering::Relaxed)
     }
@@ -333,6 +347,7 @@ impl Shared {
             }
         }
         lock(&self.mqtt_subscriptions).remove(device);
+        lock(&self.https_polls).remove(device);
         self.presence_changed();
     }
 }
@@ -448,6 +463,7 @@ impl LocalHub {
             connections: AtomicUsize::new(0),
             idle: Notify::new(),
             presence_version: AtomicU64::new(0),
+            https_polls: Mutex::new(HashMap::new()),
             ui_token,
             https_port: https_l.local_addr().map_or(config.https_port, |a| a.port()),
             refused: crate::metrics::refused_counter(),

@@ -240,7 +240,24 @@ async fn the_event_stream_follows_the_queue_and_the_page_acts_on_it() {
     assert_eq!(first["devices_total"], 2);
     assert_eq!(listed(&first, "d1")["depth"], 0);
     assert!(listed(&first, "d1")["connected"].is_null());
+    assert!(listed(&first, "d1")["polled"].is_null());
     assert_eq!(first["device"]["id"], "d1");
+
+    // an HTTPS device is not connected, but its last poll shows
+    let poll = client(&th)
+        .get(format!(
+            "{}/devices/d1/messages/devicebound?api-version=2021-04-12",
+            base(&th)
+        ))
+        .header("authorization", device_token(&cs))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(poll.status(), 204);
+    let state = events
+        .until("the poll", |s| listed(s, "d1")["polled"].is_u64())
+        .await;
+    assert!(listed(&state, "d1")["connected"].is_null());
 
     // a message from the service appears, with what the page shows of it
     let html = "<img src=x onerror=alert(1)><b>bold</b>";

@@ -32,6 +32,7 @@ test('the live page follows the hub without reloading', async () => {
   try {
     const { connectionString: cs } = await svc.registry.createDevice('greenhouse-7');
     const { connectionString: pumpCs } = await svc.registry.createDevice('pump-3');
+    const { connectionString: valveCs } = await svc.registry.createDevice('valve-9');
     const context = await browser.newContext({ ignoreHTTPSErrors: true, viewport: { width: 1280, height: 900 } });
     // without the token, or with a wrong one: 401 (in a tab of its own: the browser logs
     // each 401 as an error, which the page's tab must not see)
@@ -119,6 +120,10 @@ test('the live page follows the hub without reloading', async () => {
     await (await pump.receive({ timeoutMs: WAIT })).reject();
     await until(page, (id) => document.querySelector(`#dead-letters tr[data-message-id="${id}"]`)?.textContent.includes('Rejected'), bad.messageId);
 
+    // an HTTPS device is never connected; its last poll shows
+    const valve = await c2d.DeviceClient.connect(valveCs, { transport: c2d.Transport.Https, pollIntervalMs: 200, ...hub.deviceOptions() });
+    await until(page, () => document.querySelector('#devices tr[data-device="valve-9"] td[data-connection]')?.textContent.startsWith('https, polled'));
+
     // something in the queue for the picture, then the pictures (wide, and a phone's)
     for (const [i, setpoint] of [21.5, 22, 19].entries()) {
       await svc.send('greenhouse-7', new c2d.Message(JSON.stringify({ setpoint }), {
@@ -133,6 +138,7 @@ test('the live page follows the hub without reloading', async () => {
     await page.setViewportSize({ width: 390, height: 844 });
     await page.screenshot({ path: path.join(SHOTS, 'hub-page-phone.png'), fullPage: true });
     await pump.close();
+    await valve.close();
   } finally {
     await browser.close();
     await svc.close();

@@ -54,6 +54,7 @@ pub(super) async fn receive(
     headers: HeaderMap,
 ) -> Result<Response, HttpError> {
     authorize(&shared, &headers, &certificates, &device)?;
+    shared.polled(&device);
     let lock = headers
         .get("iothub-messagelocktimeout")
         .and_then(|v| v.to_str().ok())

@@ -243,6 +243,8 @@ struct Listed {
     enabled: bool,
     depth: usize,
     connected: Option<Value>,
+    /// When it last polled over HTTPS (ms since the epoch), if it ever did.
+    polled: Option<u64>,
 }
 
 /// Everything the page shows, with the queue of `device` if one is chosen. The hub's state
@@ -278,6 +280,7 @@ pub(crate) fn snapshot(shared: &Shared, device: Option<&str>) -> Value {
                         enabled: d.status == "enabled",
                         depth: *depth,
                         connected: None,
+                        polled: None,
                     })
                 })
                 .collect();
@@ -313,10 +316,12 @@ pub(crate) fn snapshot(shared: &Shared, device: Option<&str>) -> Value {
         )
     }
     devices.sort_by(|a, b| order(&presence, a).cmp(&order(&presence, b)));
+    let polls = shared.last_polls();
     for d in &mut devices {
         d.connected = presence
             .get(&d.id)
             .map(|p| json!({ "transport": p.transport.as_str(), "since": millis(p.since) }));
+        d.polled = polls.get(&d.id).copied().map(millis);
     }
     let feedback: Vec<Value> = feedback
         .iter()

@@ -142,9 +142,9 @@ function depthCell(depth, limit) {
 
 function renderDevices(state) {
   const rows = state.devices.map((d) => {
-    const conn = d.connected
-      ? `${d.connected.transport} for ${span(state.at - d.connected.since)}`
-      : (d.enabled ? 'not connected' : 'disabled');
+    let conn = d.enabled ? 'not connected' : 'disabled';
+    if (d.connected) conn = `${d.connected.transport} for ${span(state.at - d.connected.since)}`;
+    else if (d.polled) conn = `https, polled ${span(state.at - d.polled)} ago`;
     return el('tr', {
       'data-device': d.id,
       class: d.id === chosen ? 'chosen' : '',
