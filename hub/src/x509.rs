@@ -152,7 +152,8 @@ pub fn thumbprints(der: &[u8]) -> (String, String) {
     (hex(&Sha1::digest(der)), hex(&Sha256::digest(der)))
 }
 
-fn hex(bytes: &[u8]) -> String {
+/// Upper-case hex digits of `bytes`.
+pub(crate) fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02X}")).collect()
 }
 

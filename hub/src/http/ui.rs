@@ -12,7 +12,7 @@ use std::collections::HashMap;
 use std::convert::Infallible;
 use std::path::Path as FsPath;
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use axum::extract::{Path, Query, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
@@ -25,6 +25,8 @@ use futures_util::Stream;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
+
+use c2d::timestamp::to_unix_millis;
 
 use crate::local_hub::Shared;
 use crate::queue::{MessageState, SendError};
@@ -48,7 +50,7 @@ pub(crate) fn new_token(data_dir: &FsPath) -> Result<String, String> {
     use rand::RngCore;
     let mut bytes = [0u8; 24];
     rand::rng().fill_bytes(&mut bytes);
-    let token: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    let token = crate::x509::hex(&bytes);
     let path = data_dir.join(TOKEN_FILE);
     crate::tls::write_private(&path, &token).map_err(|e| format!("{}: {e}", path.display()))?;
     Ok(token)
@@ -78,8 +80,9 @@ fn same(a: &[u8], b: &[u8]) -> bool {
 /// The session cookie's value: derived from the token, so it is worth nothing once the hub
 /// has a new token.
 fn session_value(token: &str) -> String {
-    let digest = Sha256::digest(format!("c2d-ui-session:{token}").as_bytes());
-    digest.iter().map(|b| format!("{b:02x}")).collect()
+    crate::x509::hex(&Sha256::digest(
+        format!("c2d-ui-session:{token}").as_bytes(),
+    ))
 }
 
 /// The session cookie's name: cookies are per host, not per port, and two hubs on one host
@@ -124,12 +127,9 @@ fn unauthorized(html: bool) -> Response {
 /// address for the cookie; answers 401 otherwise. Every answer gets headers that keep the
 /// page to itself.
 async fn require_session(State(shared): State<Arc<Shared>>, req: Request, next: Next) -> Response {
-    let token = req.uri().query().and_then(|q| {
-        url_params(q)
-            .into_iter()
-            .find(|(k, _)| k == "token")
-            .map(|(_, v)| v)
-    });
+    let token = Query::<HashMap<String, String>>::try_from_uri(req.uri())
+        .ok()
+        .and_then(|Query(mut q)| q.remove("token"));
     let mut resp = match token {
         Some(t) if same(t.as_bytes(), shared.ui_token.as_bytes()) => {
             let cookie = format!(
@@ -163,17 +163,6 @@ async fn require_session(State(shared): State<Arc<Shared>>, req: Request, next: 
         headers.insert(name, HeaderValue::from_static(value));
     }
     resp
-}
-
-fn url_params(query: &str) -> Vec<(String, String)> {
-    query
-        .split('&')
-        .filter_map(|kv| kv.split_once('='))
-        .map(|(k, v)| {
-            let decode = |s: &str| c2d::sas::url_decode(s).unwrap_or_else(|_| s.to_string());
-            (decode(k), decode(v))
-        })
-        .collect()
 }
 
 /// The page's routes, behind [`require_session`], and `/metrics`.
@@ -230,11 +219,6 @@ async fn style() -> Response {
     asset("text/css; charset=utf-8", include_str!("../ui/style.css"))
 }
 
-fn millis(t: SystemTime) -> u64 {
-    t.duration_since(SystemTime::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
-}
-
 /// A device as the page lists it.
 #[derive(serde::Serialize)]
 struct Listed {
@@ -244,7 +228,7 @@ struct Listed {
     depth: usize,
     connected: Option<Value>,
     /// When it last polled over HTTPS (ms since the epoch), if it ever did.
-    polled: Option<u64>,
+    polled: Option<i64>,
 }
 
 /// Everything the page shows, with the queue of `device` if one is chosen. The hub's state
@@ -318,17 +302,17 @@ pub(crate) fn snapshot(shared: &Shared, device: Option<&str>) -> Value {
     devices.sort_by(|a, b| order(&presence, a).cmp(&order(&presence, b)));
     let polls = shared.last_polls();
     for d in &mut devices {
-        d.connected = presence
-            .get(&d.id)
-            .map(|p| json!({ "transport": p.transport.as_str(), "since": millis(p.since) }));
-        d.polled = polls.get(&d.id).copied().map(millis);
+        d.connected = presence.get(&d.id).map(
+            |p| json!({ "transport": p.transport.as_str(), "since": to_unix_millis(p.since) }),
+        );
+        d.polled = polls.get(&d.id).copied().map(to_unix_millis);
     }
     let feedback: Vec<Value> = feedback
         .iter()
         .rev()
         .map(|r| {
             json!({
-                "at": millis(r.enqueued_time),
+                "at": to_unix_millis(r.enqueued_time),
                 "device": r.device_id,
                 "message_id": r.original_message_id,
                 "status": r.status.as_str(),
@@ -340,7 +324,7 @@ pub(crate) fn snapshot(shared: &Shared, device: Option<&str>) -> Value {
         .rev()
         .map(|d| {
             json!({
-                "at": millis(d.at),
+                "at": to_unix_millis(d.at),
                 "device": d.device_id,
                 "message_id": d.message_id,
                 "reason": d.reason.as_str(),
@@ -351,7 +335,7 @@ pub(crate) fn snapshot(shared: &Shared, device: Option<&str>) -> Value {
         .collect();
     json!({
         "hub": shared.host_name,
-        "at": millis(shared.store.now()),
+        "at": to_unix_millis(shared.store.now()),
         "limits": {
             "max_queue_depth": limits.max_queue_depth,
             "max_delivery_count": limits.max_delivery_count,
@@ -382,9 +366,9 @@ fn message_row(m: &crate::queue::QueuedMessage) -> Value {
             MessageState::Invisible => "Invisible",
         },
         "delivery_count": m.delivery_count,
-        "enqueued": millis(m.enqueued),
-        "expires": millis(m.expires),
-        "lock_expires": m.lock.as_ref().map(|l| millis(l.expires)),
+        "enqueued": to_unix_millis(m.enqueued),
+        "expires": to_unix_millis(m.expires),
+        "lock_expires": m.lock.as_ref().map(|l| to_unix_millis(l.expires)),
         "size": msg.wire_size(),
         "body_size": msg.body.len(),
         "ack": msg.ack_mode().as_str(),
