@@ -563,7 +563,18 @@ export declare class SentMessage {
     get messageId(): string;
     /** This message's own feedback record (it must have been sent with an `ack` that asks for
      * it), waiting at most `timeoutMs` (absent: as long as it takes); rejects with
-     * `OperationTimeoutError` when the time is up. */
+     * `OperationTimeoutError` when the time is up.
+     *
+     * The records come from the hub's one feedback endpoint, which IoT Hub gives to one reader
+     * at a time: two service clients open on one hub take records from each other, and a
+     * record can reach the client that did not send its message. Keep one client per hub, or
+     * close one before connecting the next.
+     *
+     * The hub batches the records: one made after a quiet feedback interval (IoT Hub: about
+     * 15 s) goes out at once, the next ones once that interval has passed since the batch
+     * before. A `LocalHub` with `manualClock: true` counts that interval on its clock: a second
+     * outcome comes only after `advanceClock()` moves it past the interval (or start the hub
+     * with a short `feedbackIntervalMs`). */
     outcome(options?: {
         timeoutMs?: number;
     }): Promise<FeedbackRecord>;
@@ -645,7 +656,10 @@ export declare class ServiceClient {
 export interface LocalHubOptions {
     /** The data directory (a temporary one, removed by `stop()`, when absent). */
     dataDir?: string;
-    /** Keep a manual clock, moved by `advanceClock()`, for TTL and lock expiry in tests. */
+    /** Keep a manual clock, moved by `advanceClock()`, for TTL and lock expiry in tests.
+     * Feedback batching follows it too: a record made within `feedbackIntervalMs` (15 s by
+     * default) of the previous batch goes out, and `outcome()` resolves, only once the clock is
+     * advanced past it. */
     manualClock?: boolean;
     /** How many messages a device's queue holds (50). */
     maxQueueDepth?: number;

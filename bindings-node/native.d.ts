@@ -122,15 +122,21 @@ export declare class ReceivedMessage {
   get properties(): Array<string>
   /**
    * Whether this delivery is over: completed, rejected, abandoned, or given up by a settle
-   * that failed (an MQTT reject, say), in which case the hub delivers it again once its
-   * lock ends.
+   * that failed (a lost lock, say), in which case the hub delivers it again. A settle the
+   * transport cannot do (an MQTT reject) changes nothing.
    */
   get settled(): boolean
   /** Completes it: done, it leaves the queue. */
   complete(): Promise<void>
-  /** Rejects it: dead-lettered (AMQP; `C2D_UNSUPPORTED` over MQTT). */
+  /**
+   * Rejects it: dead-lettered (AMQP and HTTPS; over MQTT it throws `C2D_UNSUPPORTED`, and
+   * the message stays to be completed).
+   */
   reject(): Promise<void>
-  /** Abandons it: back to the queue, delivered again (AMQP; `C2D_UNSUPPORTED` over MQTT). */
+  /**
+   * Abandons it: back to the queue, delivered again (AMQP and HTTPS; over MQTT it throws
+   * `C2D_UNSUPPORTED`, and the message stays to be completed).
+   */
   abandon(): Promise<void>
 }
 

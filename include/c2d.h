@@ -1101,7 +1101,9 @@ c2d_result c2d_hub_options_set_limits(struct c2d_hub_options *options,
 #if defined(C2D_HUB)
 /**
  * Runs the hub on a manual clock that stands still until `c2d_hub_advance_clock` moves it:
- * tests can then pass TTLs and lock timeouts without sleeping.
+ * tests can then pass TTLs and lock timeouts without sleeping. Feedback batching follows the
+ * clock too: a feedback record made within the feedback interval of the previous batch
+ * (15 s by default) goes out only once the clock is advanced past that interval.
  *
  * @param options The options.
  * @retval C2D_RESULT_OK The hub will use a manual clock.
@@ -1694,7 +1696,8 @@ c2d_result c2d_message_property(const struct c2d_message *message,
  * @retval C2D_RESULT_OK The message was completed.
  * @retval C2D_RESULT_INVALID_ARGUMENT `message` is NULL or was not received.
  * @retval C2D_RESULT_ALREADY_SETTLED The message was completed, rejected or abandoned before
- *         (also after a failed attempt: every settle call uses the message up).
+ *         (also after a failed attempt: a settle call the transport can make uses the
+ *         message up; an MQTT reject or abandon does not).
  * @retval C2D_RESULT_MESSAGE_LOCK_LOST The lock ended or its connection was lost; the hub
  *         delivers the message again.
  * @retval C2D_RESULT_CLOSED The client that received it was closed.
@@ -1705,12 +1708,12 @@ C2D_NODISCARD
 c2d_result c2d_message_complete(struct c2d_message *message);
 
 /**
- * Rejects a received message: the hub dead-letters it (`Rejected` feedback). AMQP only.
+ * Rejects a received message: the hub dead-letters it (`Rejected` feedback). AMQP and HTTPS.
  *
  * @param message A received message.
  * @retval C2D_RESULT_OK The message was rejected.
- * @retval C2D_RESULT_UNSUPPORTED The client uses MQTT, which cannot reject; the message comes
- *         back when its lock ends.
+ * @retval C2D_RESULT_UNSUPPORTED The client uses MQTT, which cannot reject. Nothing is sent
+ *         and nothing changes: the message is still the caller's to complete.
  * @retval C2D_RESULT_INVALID_ARGUMENT `message` is NULL or was not received.
  * @retval C2D_RESULT_ALREADY_SETTLED The message was settled before.
  * @retval C2D_RESULT_MESSAGE_LOCK_LOST The lock ended or its connection was lost.
@@ -1723,12 +1726,13 @@ c2d_result c2d_message_reject(struct c2d_message *message);
 
 /**
  * Abandons a received message: the hub queues it again with its delivery count one higher;
- * at the hub's maximum (IoT Hub: 10) it is dead-lettered (`DeliveryCountExceeded`). AMQP only.
+ * at the hub's maximum (IoT Hub: 10) it is dead-lettered (`DeliveryCountExceeded`). AMQP and
+ * HTTPS.
  *
  * @param message A received message.
  * @retval C2D_RESULT_OK The message was abandoned.
- * @retval C2D_RESULT_UNSUPPORTED The client uses MQTT, which cannot abandon; the message
- *         comes back when its lock ends.
+ * @retval C2D_RESULT_UNSUPPORTED The client uses MQTT, which cannot abandon. Nothing is sent
+ *         and nothing changes: the message is still the caller's to complete.
  * @retval C2D_RESULT_INVALID_ARGUMENT `message` is NULL or was not received.
  * @retval C2D_RESULT_ALREADY_SETTLED The message was settled before.
  * @retval C2D_RESULT_MESSAGE_LOCK_LOST The lock ended or its connection was lost.
@@ -2054,6 +2058,16 @@ c2d_result c2d_sent_message_id(const struct c2d_sent_message *sent,
  * Waits for this message's own feedback record. The message's ack mode decides which
  * outcomes produce one: with `C2D_ACK_POSITIVE` a rejected message produces none, with
  * `C2D_ACK_NEGATIVE` a completed one produces none; the timeout ends such waits.
+ *
+ * The records come from the hub's one feedback endpoint, which IoT Hub gives to one reader
+ * at a time: two service clients open on one hub take records from each other, and a record
+ * can reach the client that did not send its message. Keep one client per hub, or free one
+ * before connecting the next.
+ *
+ * The hub batches the records: one made after a quiet feedback interval (IoT Hub: about
+ * 15 s) goes out at once, the next ones once that interval has passed since the batch
+ * before. A local hub started with `c2d_hub_options_use_manual_clock` counts that interval on
+ * its clock: a second outcome comes only after `c2d_hub_advance_clock` moves it past it.
  *
  * @param sent The sent message.
  * @param timeout_ms How long to wait, in milliseconds, or `C2D_TIMEOUT_INFINITE`.

@@ -1,5 +1,7 @@
 #!/usr/bin/env node
-// The package's install script: builds the native addon c2d.node from source with cargo.
+// The package's install script: builds the native addon c2d.node from source with cargo,
+// unless a packed tarball carries a prebuilt addon for this platform that loads (then nothing
+// is built, and native.js loads that one).
 //
 // In the c2d repository the crate is a member of the workspace (one target dir for all);
 // in a packed tarball the engine's sources travel in native/ (see scripts/pack.js).
@@ -24,6 +26,20 @@ const profile = process.env.C2D_NODE_PROFILE || 'release';
 function fail(message) {
   console.error(`c2d: ${message}`);
   process.exit(1);
+}
+
+if (inTarball && process.env.C2D_NODE_TYPES !== '1') {
+  const { platform, prebuilt } = require('./platform.js');
+  const addon = prebuilt(root);
+  if (fs.existsSync(addon)) {
+    try {
+      require(addon);
+      console.error(`c2d: using the prebuilt addon for ${platform()}; nothing to build`);
+      process.exit(0);
+    } catch (e) {
+      console.error(`c2d: the prebuilt addon for ${platform()} does not load here (${e.message}); building one`);
+    }
+  }
 }
 
 const cargo = process.env.CARGO || 'cargo';

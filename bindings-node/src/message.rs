@@ -1,13 +1,11 @@
 //! C2D messages: the ones a service sends (made from the fields of the package's `Message`)
 //! and the ones a device receives and settles once.
 
-use std::sync::Mutex;
-
 use napi::bindgen_prelude::{Buffer, Object};
 use napi::{Env, Result};
 use napi_derive::napi;
 
-use c2d::{Ack, Error, ErrorKind, Message};
+use c2d::{Ack, Error, Message, SettleOnce, Settlement};
 
 use crate::error::throw;
 use crate::runtime::{epoch_millis, opt_millis, promise};
@@ -85,7 +83,7 @@ pub struct ReceivedMessage {
     enqueued_time: Option<std::time::SystemTime>,
     sequence_number: Option<u64>,
     lock_token: Option<String>,
-    pending: Mutex<Option<c2d::ReceivedMessage>>,
+    pending: SettleOnce,
 }
 
 impl ReceivedMessage {
@@ -97,25 +95,15 @@ impl ReceivedMessage {
             enqueued_time: received.enqueued_time(),
             sequence_number: received.sequence_number(),
             lock_token: received.lock_token().map(str::to_string),
-            pending: Mutex::new(Some(received)),
+            pending: SettleOnce::new(received),
         }
     }
 
-    fn take(&self, env: &Env) -> Result<c2d::ReceivedMessage> {
-        match self
-            .pending
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .take()
-        {
-            Some(m) => Ok(m),
-            None => throw(
-                env,
-                Error::new(
-                    ErrorKind::AlreadySettled,
-                    "this delivery was already settled (or given up by a settle that failed)",
-                ),
-            ),
+    /// The message, to settle `how` (thrown, and the message kept, if it cannot be).
+    fn take(&self, env: &Env, how: Settlement) -> Result<c2d::ReceivedMessage> {
+        match self.pending.take(how) {
+            Ok(m) => Ok(m),
+            Err(e) => throw(env, e),
         }
     }
 }
@@ -221,34 +209,33 @@ impl ReceivedMessage {
     }
 
     /// Whether this delivery is over: completed, rejected, abandoned, or given up by a settle
-    /// that failed (an MQTT reject, say), in which case the hub delivers it again once its
-    /// lock ends.
+    /// that failed (a lost lock, say), in which case the hub delivers it again. A settle the
+    /// transport cannot do (an MQTT reject) changes nothing.
     #[napi(getter)]
     pub fn settled(&self) -> bool {
-        self.pending
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .is_none()
+        self.pending.is_settled()
     }
 
     /// Completes it: done, it leaves the queue.
     #[napi(ts_return_type = "Promise<void>")]
     pub fn complete<'env>(&self, env: &'env Env) -> Result<Object<'env>> {
-        let m = self.take(env)?;
+        let m = self.take(env, Settlement::Complete)?;
         promise(env, m.complete())
     }
 
-    /// Rejects it: dead-lettered (AMQP; `C2D_UNSUPPORTED` over MQTT).
+    /// Rejects it: dead-lettered (AMQP and HTTPS; over MQTT it throws `C2D_UNSUPPORTED`, and
+    /// the message stays to be completed).
     #[napi(ts_return_type = "Promise<void>")]
     pub fn reject<'env>(&self, env: &'env Env) -> Result<Object<'env>> {
-        let m = self.take(env)?;
+        let m = self.take(env, Settlement::Reject)?;
         promise(env, m.reject())
     }
 
-    /// Abandons it: back to the queue, delivered again (AMQP; `C2D_UNSUPPORTED` over MQTT).
+    /// Abandons it: back to the queue, delivered again (AMQP and HTTPS; over MQTT it throws
+    /// `C2D_UNSUPPORTED`, and the message stays to be completed).
     #[napi(ts_return_type = "Promise<void>")]
     pub fn abandon<'env>(&self, env: &'env Env) -> Result<Object<'env>> {
-        let m = self.take(env)?;
+        let m = self.take(env, Settlement::Abandon)?;
         promise(env, m.abandon())
     }
 }

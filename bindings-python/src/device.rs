@@ -184,7 +184,9 @@ impl DeviceClient {
         }
     }
 
-    /// [`receive`](Self::receive), awaitable.
+    /// [`receive`](Self::receive), awaitable. The awaiting coroutine claims the message
+    /// (`claim()`); one dropped unclaimed, because its task was cancelled as it arrived, goes
+    /// back to this client for the next receive.
     #[pyo3(signature = (timeout = None))]
     fn receive_async<'py>(
         &self,
@@ -202,7 +204,7 @@ impl DeviceClient {
                 None => client.recv().await,
             };
             match next {
-                Ok(Some(m)) => Ok(Some(ReceivedMessage::new(m))),
+                Ok(Some(m)) => Ok(Some(ReceivedMessage::unclaimed(m))),
                 Ok(None) => Err(closed()),
                 Err(e) => Err(to_py(e)),
             }

@@ -1,13 +1,13 @@
 //! C2D messages: the ones a service sends (made from the Python `c2d.Message`'s fields) and
 //! the ones a device receives and settles once.
 
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict};
 
-use c2d::{Ack, Error, ErrorKind, Message};
+use c2d::{Ack, Error, Message, SettleOnce, Settlement};
 
 use crate::error::to_py;
 use crate::runtime::{awaitable, seconds, wait};
@@ -76,33 +76,39 @@ pub struct ReceivedMessage {
     enqueued_time: Option<SystemTime>,
     sequence_number: Option<u64>,
     lock_token: Option<String>,
-    pending: Mutex<Option<c2d::ReceivedMessage>>,
+    pending: SettleOnce,
+    /// Whether Python code has the message. An awaited receive's result is not had until the
+    /// awaiting coroutine [claims](Self::claim) it: a task cancelled as the message arrived
+    /// drops the result unclaimed, and the message goes back to the client for its next
+    /// receive instead of to nobody.
+    claimed: AtomicBool,
 }
 
 impl ReceivedMessage {
-    /// Wraps a message the engine delivered.
+    /// Wraps a message the engine delivered, for a caller that has it at once.
     pub fn new(received: c2d::ReceivedMessage) -> Self {
+        let m = Self::unclaimed(received);
+        m.claimed.store(true, Ordering::Relaxed);
+        m
+    }
+
+    /// Wraps a message for an awaitable's result, which the coroutine that awaited it must
+    /// claim.
+    pub fn unclaimed(received: c2d::ReceivedMessage) -> Self {
         ReceivedMessage {
             message: received.message().clone(),
             delivery_count: received.delivery_count(),
             enqueued_time: received.enqueued_time(),
             sequence_number: received.sequence_number(),
             lock_token: received.lock_token().map(str::to_string),
-            pending: Mutex::new(Some(received)),
+            pending: SettleOnce::new(received),
+            claimed: AtomicBool::new(false),
         }
     }
 
-    fn take(&self) -> PyResult<c2d::ReceivedMessage> {
-        self.pending
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .take()
-            .ok_or_else(|| {
-                to_py(Error::new(
-                    ErrorKind::AlreadySettled,
-                    "this delivery was already settled (or given up by a settle that failed)",
-                ))
-            })
+    /// The message, to settle `how` (an error, and the message kept, if it cannot be).
+    fn take(&self, how: Settlement) -> PyResult<c2d::ReceivedMessage> {
+        self.pending.take(how).map_err(to_py)
     }
 }
 
@@ -206,49 +212,63 @@ impl ReceivedMessage {
     }
 
     /// Whether this delivery is over: completed, rejected, abandoned, or given up by a settle
-    /// that failed (an MQTT reject, say), in which case the hub delivers it again once its
-    /// lock ends.
+    /// that failed (a lost lock, say), in which case the hub delivers it again. A settle the
+    /// transport cannot do (an MQTT reject) changes nothing.
     #[getter]
     fn settled(&self) -> bool {
-        self.pending
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .is_none()
+        self.pending.is_settled()
     }
 
     /// Completes it: done, it leaves the queue.
     fn complete(&self, py: Python<'_>) -> PyResult<()> {
-        let m = self.take()?;
+        let m = self.take(Settlement::Complete)?;
         wait(py, m.complete())?.map_err(to_py)
     }
 
-    /// Rejects it: dead-lettered (AMQP; `Unsupported` over MQTT).
+    /// Rejects it: dead-lettered (AMQP and HTTPS; over MQTT `Unsupported`, and the message
+    /// stays to be completed).
     fn reject(&self, py: Python<'_>) -> PyResult<()> {
-        let m = self.take()?;
+        let m = self.take(Settlement::Reject)?;
         wait(py, m.reject())?.map_err(to_py)
     }
 
-    /// Abandons it: back to the queue, delivered again (AMQP; `Unsupported` over MQTT).
+    /// Abandons it: back to the queue, delivered again (AMQP and HTTPS; over MQTT
+    /// `Unsupported`, and the message stays to be completed).
     fn abandon(&self, py: Python<'_>) -> PyResult<()> {
-        let m = self.take()?;
+        let m = self.take(Settlement::Abandon)?;
         wait(py, m.abandon())?.map_err(to_py)
+    }
+
+    /// Takes the message from an awaited receive (see [`ReceivedMessage::claimed`]).
+    fn claim(&self) {
+        self.claimed.store(true, Ordering::Relaxed);
     }
 
     /// [`complete`](Self::complete), awaitable.
     fn complete_async<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        let m = self.take()?;
+        let m = self.take(Settlement::Complete)?;
         awaitable(py, async move { m.complete().await.map_err(to_py) })
     }
 
     /// [`reject`](Self::reject), awaitable.
     fn reject_async<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        let m = self.take()?;
+        let m = self.take(Settlement::Reject)?;
         awaitable(py, async move { m.reject().await.map_err(to_py) })
     }
 
     /// [`abandon`](Self::abandon), awaitable.
     fn abandon_async<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        let m = self.take()?;
+        let m = self.take(Settlement::Abandon)?;
         awaitable(py, async move { m.abandon().await.map_err(to_py) })
+    }
+}
+
+impl Drop for ReceivedMessage {
+    /// An awaited receive's message that its coroutine never claimed (the task was cancelled
+    /// as the message arrived) goes back to the client, first in line for the next receive.
+    fn drop(&mut self) {
+        if !self.claimed.load(Ordering::Relaxed) {
+            self.pending.put_back();
+        }
     }
 }

@@ -174,3 +174,11 @@ async def test_cancelling_an_awaited_receive_leaves_the_client_usable(hub: Local
         m = await dev.receive(timeout=WAIT)
         assert m is not None and m.body == b"after the cancellations"
         await m.complete()
+
+
+def test_a_plain_import_reaches_the_asyncio_clients_and_the_test_hub() -> None:
+    # a fresh interpreter: this one imported c2d.aio and c2d.testing already
+    code = "import c2d; print(c2d.aio.DeviceClient.__name__, c2d.testing.LocalHub.__name__)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["DeviceClient", "LocalHub"]

@@ -62,15 +62,13 @@ def test_scenarios_blocking(hub: LocalHub, transport: c2d.Transport) -> None:
         else:
             with pytest.raises(c2d.UnsupportedError):
                 m.reject()
-            # the failed settle gave the delivery up, acknowledging nothing: the hub delivers
-            # the message again once its lock ends
-            assert m.settled
-            with pytest.raises(c2d.AlreadySettledError):
+            with pytest.raises(c2d.UnsupportedError):
                 m.abandon()
-            hub.advance_clock(61)
-            again = received(device)
-            assert again.body == b"reject me"
-            again.complete()
+            # refused, and nothing changed: the message is still the application's to
+            # complete (a poison message it cannot dead-letter need not come back for ever)
+            assert not m.settled
+            m.complete()
+            assert m.settled
             assert rejected.outcome(timeout=WAIT).status == c2d.FeedbackStatus.SUCCESS
 
         # unknown device; TTL → Expired (the clock passes the expiry; no device involved)
@@ -170,10 +168,11 @@ async def test_scenarios_asyncio(hub: LocalHub, transport: c2d.Transport) -> Non
         else:
             with pytest.raises(c2d.UnsupportedError):
                 await m.reject()
-            hub.advance_clock(61)
-            again = await areceived(device)
-            assert again.body == b"reject me"
-            await again.complete()
+            with pytest.raises(c2d.UnsupportedError):
+                await m.abandon()
+            # refused, and nothing changed: the message is still the application's to complete
+            assert not m.settled
+            await m.complete()
             assert (await rejected.outcome(timeout=WAIT)).status == c2d.FeedbackStatus.SUCCESS
 
         with pytest.raises(c2d.DeviceNotFoundError):
@@ -281,3 +280,23 @@ def test_proxy(hub: LocalHub, proxy: ConnectProxy) -> None:
             c2d.DeviceClient.connect(cs, transport=c2d.Transport.MQTT, proxy=proxy.url(), **hub.device_options())
         with pytest.raises(c2d.InvalidArgumentError):
             c2d.DeviceClient.connect(cs, transport=c2d.Transport.HTTPS, proxy="socks5://127.0.0.1:1")
+
+
+@pytest.mark.asyncio
+async def test_feedback_batching_follows_a_manual_clock() -> None:
+    # as documented at outcome() and LocalHub: after one feedback batch, the next record goes
+    # out only when the hub's clock has passed the feedback interval
+    with LocalHub(manual_clock=True, feedback_interval=15.0) as hub:
+        cs = hub.create_device("dev1")
+        async with await c2d.aio.ServiceClient.connect(hub.owner_connection_string, **hub.service_options()) as svc:
+            device = await c2d.aio.DeviceClient.connect(cs, **hub.device_options())
+            first = await svc.send("dev1", c2d.Message("one", ack=c2d.Ack.FULL))
+            second = await svc.send("dev1", c2d.Message("two", ack=c2d.Ack.FULL))
+            for _ in range(2):
+                await (await areceived(device)).complete()
+            assert (await first.outcome(timeout=WAIT)).status == c2d.FeedbackStatus.SUCCESS
+            with pytest.raises(c2d.OperationTimeoutError):
+                await second.outcome(timeout=1.0)
+            hub.advance_clock(15.0)
+            assert (await second.outcome(timeout=WAIT)).status == c2d.FeedbackStatus.SUCCESS
+            await device.close()

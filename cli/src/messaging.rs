@@ -349,8 +349,8 @@ pub struct ReceiveArgs {
     /// The private key (PEM) of --cert-file.
     #[arg(long, requires = "cert_file")]
     key_file: Option<PathBuf>,
-    /// How often to poll over HTTPS once the queue is empty (25m, IoT Hub's guidance, by
-    /// default; e.g. 1s in development).
+    /// How often to poll over HTTPS once the queue is empty: 25m (IoT Hub's guidance) by
+    /// default, 1s for the local hub found by its folder.
     #[arg(long, value_parser = humantime::parse_duration)]
     poll_interval: Option<Duration>,
     /// Stop when no message arrives for this long (e.g. 30s).
@@ -392,6 +392,9 @@ fn m_props(line: &serde_json::Value) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// How often `receive --transport https` polls the local hub found by its folder.
+const LOCAL_POLL_INTERVAL: Duration = Duration::from_secs(1);
+
 pub async fn receive(a: ReceiveArgs) -> Result<()> {
     let transport = Transport::from(a.transport);
     // read here rather than by clap, so that --device wins over a connection string in the
@@ -412,7 +415,7 @@ pub async fn receive(a: ReceiveArgs) -> Result<()> {
     if let Some(ca) = target.trusted_ca_pem {
         b = b.trusted_ca_pem(ca);
     }
-    if let Some(e) = target.endpoints {
+    if let Some(e) = &target.endpoints {
         b = b
             .mqtt_port(e.mqtt_port)
             .amqp_port(e.amqp_port)
@@ -421,8 +424,21 @@ pub async fn receive(a: ReceiveArgs) -> Result<()> {
     if let Some(p) = a.port {
         b = b.port(p);
     }
-    if let Some(i) = a.poll_interval {
+    // a local hub found by its folder is polled every second: IoT Hub's 25 minutes are for
+    // the HTTPS receives it throttles, and nobody waits that long for a development hub
+    let poll_interval = a
+        .poll_interval
+        .or(target.endpoints.as_ref().map(|_| LOCAL_POLL_INTERVAL));
+    if let Some(i) = poll_interval {
         b = b.poll_interval(i);
+    }
+    let poll_interval = poll_interval.unwrap_or(c2d::device::DEFAULT_POLL_INTERVAL);
+    if transport == Transport::Https && poll_interval >= Duration::from_secs(60) {
+        // said even when stderr is not a terminal: a long wait should never be a mystery
+        eprintln!(
+            "polling over HTTPS every {} once the queue is empty (--poll-interval to change)",
+            humantime::format_duration(poll_interval)
+        );
     }
     if let Some(proxy) = a.proxy.proxy()? {
         b = b.proxy(proxy);

@@ -569,3 +569,59 @@ fn x509_devices_from_the_command_line() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("unauthorized"));
 }
+
+#[test]
+fn receive_over_https_polls_the_local_hub_every_second() {
+    let hub = start_hub();
+    let elsewhere = tempfile::tempdir().unwrap();
+    let dir = hub.dir.clone();
+    let cmd = move |args: &[&str]| {
+        let mut c = zero_config(elsewhere.path(), Some(&dir));
+        c.args(args);
+        c
+    };
+    ok(bounded(cmd(&["device", "create", "poller"])));
+    // the first poll finds the queue empty; what is sent after it comes with a poll a second
+    // later, not IoT Hub's 25 minutes later
+    let receiver = cmd(&[
+        "receive",
+        "--device",
+        "poller",
+        "--transport",
+        "https",
+        "--count",
+        "1",
+        "--json",
+    ]);
+    let receiving = std::thread::spawn(move || bounded(receiver));
+    std::thread::sleep(Duration::from_secs(2));
+    ok(bounded(cmd(&["send", "--device", "poller", "later"])));
+    let out = receiving.join().unwrap();
+    let received = ok(out.clone());
+    assert!(received.contains(r#""body":"later""#), "{received}");
+    assert!(
+        !stderr(&out).contains("polling over HTTPS every"),
+        "{}",
+        stderr(&out)
+    );
+
+    // an interval of minutes is said, so that a long wait is no mystery
+    ok(bounded(cmd(&["send", "--device", "poller", "queued"])));
+    let out = bounded(cmd(&[
+        "receive",
+        "--device",
+        "poller",
+        "--transport",
+        "https",
+        "--poll-interval",
+        "30m",
+        "--count",
+        "1",
+    ]));
+    assert!(ok(out.clone()).contains("queued"));
+    assert!(
+        stderr(&out).contains("polling over HTTPS every 30m once the queue is empty"),
+        "{}",
+        stderr(&out)
+    );
+}

@@ -36,7 +36,9 @@ pub mod tls;
 pub mod transport;
 
 pub use connection_string::{ConnectionString, ConnectionStringKind, Credential};
-pub use device::{DeviceClient, DeviceClientBuilder, ReceivedMessage, Transport};
+pub use device::{
+    DeviceClient, DeviceClientBuilder, ReceivedMessage, SettleOnce, Settlement, Transport,
+};
 pub use error::{Error, ErrorKind, Result};
 pub use message::{Ack, Message, MessageId};
 pub use proxy::Proxy;

@@ -144,7 +144,15 @@ where
             Err(e) => {
                 attempt += 1;
                 match policy.next_delay(attempt, &e) {
-                    Some(d) => tokio::time::sleep(d).await,
+                    Some(d) => {
+                        // the first failure of a series is worth a word; the rest repeat it
+                        if attempt == 1 {
+                            tracing::warn!(error = %e, "c2d: failed; retrying in {d:?}");
+                        } else {
+                            tracing::debug!(error = %e, attempt, "c2d: failed again; retrying in {d:?}");
+                        }
+                        tokio::time::sleep(d).await
+                    }
                     None => return Err(e),
                 }
             }

@@ -100,11 +100,52 @@ pub fn client_config(
     let config = match identity {
         Some(id) => {
             let (certs, key) = id.parts()?;
-            builder.with_client_auth_cert(certs, key).map_err(|e| {
-                Error::invalid_argument(format!("the client certificate and key do not match: {e}"))
-            })?
+            let key = builder
+                .crypto_provider()
+                .key_provider
+                .load_private_key(key)
+                .map_err(|e| Error::invalid_argument(format!("the client key: {e}")))?;
+            let leaf = certs
+                .first()
+                .ok_or_else(|| Error::invalid_argument("the client certificate PEM is empty"))?;
+            // webpki reads a certificate of any version as a trust anchor, which is all it
+            // takes to compare public keys
+            let anchor = webpki::anchor_from_trusted_cert(leaf).map_err(|e| {
+                Error::invalid_argument(format!("the client certificate cannot be read: {e}"))
+            })?;
+            if key
+                .public_key()
+                .is_some_and(|public| public != webpki::spki_for_anchor(&anchor))
+            {
+                return Err(Error::invalid_argument(
+                    "the client certificate and key do not match",
+                ));
+            }
+            let certified = rustls::sign::CertifiedKey::new(certs, key);
+            builder.with_client_cert_resolver(Arc::new(ClientCertificate(Arc::new(certified))))
         }
         None => builder.with_no_client_auth(),
     };
     Ok(Arc::new(config))
+}
+
+/// The device's certificate, for every server that asks. rustls's `with_client_auth_cert`
+/// would do the same, but it reads the certificate with webpki's end-entity parser, which
+/// takes version 3 certificates only; IoT Hub takes device certificates of every version
+/// (`openssl x509 -req` without an extensions file makes version 1).
+#[derive(Debug)]
+struct ClientCertificate(Arc<rustls::sign::CertifiedKey>);
+
+impl rustls::client::ResolvesClientCert for ClientCertificate {
+    fn resolve(
+        &self,
+        _root_hint_subjects: &[&[u8]],
+        _schemes: &[rustls::SignatureScheme],
+    ) -> Option<Arc<rustls::sign::CertifiedKey>> {
+        Some(self.0.clone())
+    }
+
+    fn has_certs(&self) -> bool {
+        true
+    }
 }

@@ -576,6 +576,9 @@ fn callback_loop(
     loop {
         let event = runtime.block_on(async {
             tokio::select! {
+                // once the client is being freed no callback starts, even with messages
+                // waiting: they go back to the hub with the connection
+                biased;
                 _ = stop.wait_for(|s| *s) => Event::Stop,
                 m = client.recv(), if options.on_message.is_some() => match m {
                     Ok(Some(m)) => Event::Message(Box::new(c2d_message::received(m))),

@@ -172,7 +172,9 @@ pub extern "C" fn c2d_hub_options_set_limits(
 }
 
 /// Runs the hub on a manual clock that stands still until `c2d_hub_advance_clock` moves it:
-/// tests can then pass TTLs and lock timeouts without sleeping.
+/// tests can then pass TTLs and lock timeouts without sleeping. Feedback batching follows the
+/// clock too: a feedback record made within the feedback interval of the previous batch
+/// (15 s by default) goes out only once the clock is advanced past that interval.
 ///
 /// @param options The options.
 /// @retval C2D_RESULT_OK The hub will use a manual clock.

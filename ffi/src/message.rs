@@ -2,11 +2,10 @@
 //! client, read with accessors and settled with complete / reject / abandon.
 
 use std::ffi::c_char;
-use std::sync::Mutex;
 use std::time::{Duration, SystemTime};
 
 use c2d_core::timestamp::to_unix_millis;
-use c2d_core::{Ack, Error, ErrorKind, Message, MessageId, ReceivedMessage, Result};
+use c2d_core::{Ack, Message, MessageId, ReceivedMessage, Result, SettleOnce, Settlement};
 
 use crate::args::{bytes, from_handle, get, get_mut, into_handle, read_text, text, CText, Out};
 use crate::error::{c2d_result, call, call_infallible, invalid};
@@ -83,8 +82,8 @@ impl Texts {
 }
 
 struct Received {
-    /// Taken by the first settlement.
-    settle: Mutex<Option<ReceivedMessage>>,
+    /// Taken by the first settlement the transport can make.
+    settle: SettleOnce,
     delivery_count: u32,
     enqueued_time: Option<SystemTime>,
     sequence_number: Option<u64>,
@@ -111,7 +110,7 @@ impl c2d_message {
                 enqueued_time: r.enqueued_time(),
                 sequence_number: r.sequence_number(),
                 lock_token: CText::of(r.lock_token()),
-                settle: Mutex::new(Some(r)),
+                settle: SettleOnce::new(r),
             }),
         }
     }
@@ -709,13 +708,6 @@ pub extern "C" fn c2d_message_property(
     })
 }
 
-#[derive(Clone, Copy)]
-enum Settlement {
-    Complete,
-    Reject,
-    Abandon,
-}
-
 fn settle(message: *mut c2d_message, how: Settlement) -> c2d_result {
     call(|| {
         let m = get(message, "message")?;
@@ -723,21 +715,8 @@ fn settle(message: *mut c2d_message, how: Settlement) -> c2d_result {
             .received
             .as_ref()
             .ok_or_else(|| invalid("only a received message can be settled"))?;
-        let r = received
-            .settle
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .take()
-            .ok_or_else(|| {
-                Error::new(ErrorKind::AlreadySettled, "the message was already settled")
-            })?;
-        block_on(async move {
-            match how {
-                Settlement::Complete => r.complete().await,
-                Settlement::Reject => r.reject().await,
-                Settlement::Abandon => r.abandon().await,
-            }
-        })?
+        let r = received.settle.take(how)?;
+        block_on(r.settle(how))?
     })
 }
 
@@ -749,7 +728,8 @@ fn settle(message: *mut c2d_message, how: Settlement) -> c2d_result {
 /// @retval C2D_RESULT_OK The message was completed.
 /// @retval C2D_RESULT_INVALID_ARGUMENT `message` is NULL or was not received.
 /// @retval C2D_RESULT_ALREADY_SETTLED The message was completed, rejected or abandoned before
-///         (also after a failed attempt: every settle call uses the message up).
+///         (also after a failed attempt: a settle call the transport can make uses the
+///         message up; an MQTT reject or abandon does not).
 /// @retval C2D_RESULT_MESSAGE_LOCK_LOST The lock ended or its connection was lost; the hub
 ///         delivers the message again.
 /// @retval C2D_RESULT_CLOSED The client that received it was closed.
@@ -761,12 +741,12 @@ pub extern "C" fn c2d_message_complete(message: *mut c2d_message) -> c2d_result 
     settle(message, Settlement::Complete)
 }
 
-/// Rejects a received message: the hub dead-letters it (`Rejected` feedback). AMQP only.
+/// Rejects a received message: the hub dead-letters it (`Rejected` feedback). AMQP and HTTPS.
 ///
 /// @param message A received message.
 /// @retval C2D_RESULT_OK The message was rejected.
-/// @retval C2D_RESULT_UNSUPPORTED The client uses MQTT, which cannot reject; the message comes
-///         back when its lock ends.
+/// @retval C2D_RESULT_UNSUPPORTED The client uses MQTT, which cannot reject. Nothing is sent
+///         and nothing changes: the message is still the caller's to complete.
 /// @retval C2D_RESULT_INVALID_ARGUMENT `message` is NULL or was not received.
 /// @retval C2D_RESULT_ALREADY_SETTLED The message was settled before.
 /// @retval C2D_RESULT_MESSAGE_LOCK_LOST The lock ended or its connection was lost.
@@ -780,12 +760,13 @@ pub extern "C" fn c2d_message_reject(message: *mut c2d_message) -> c2d_result {
 }
 
 /// Abandons a received message: the hub queues it again with its delivery count one higher;
-/// at the hub's maximum (IoT Hub: 10) it is dead-lettered (`DeliveryCountExceeded`). AMQP only.
+/// at the hub's maximum (IoT Hub: 10) it is dead-lettered (`DeliveryCountExceeded`). AMQP and
+/// HTTPS.
 ///
 /// @param message A received message.
 /// @retval C2D_RESULT_OK The message was abandoned.
-/// @retval C2D_RESULT_UNSUPPORTED The client uses MQTT, which cannot abandon; the message
-///         comes back when its lock ends.
+/// @retval C2D_RESULT_UNSUPPORTED The client uses MQTT, which cannot abandon. Nothing is sent
+///         and nothing changes: the message is still the caller's to complete.
 /// @retval C2D_RESULT_INVALID_ARGUMENT `message` is NULL or was not received.
 /// @retval C2D_RESULT_ALREADY_SETTLED The message was settled before.
 /// @retval C2D_RESULT_MESSAGE_LOCK_LOST The lock ended or its connection was lost.

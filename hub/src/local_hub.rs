@@ -41,7 +41,10 @@ pub struct HubConfig {
     pub durability: Durability,
     /// Unacknowledged MQTT PUBLISHes per device connection.
     pub mqtt_in_flight: usize,
-    /// The clock (a [`crate::clock::ManualClock`] in tests).
+    /// The clock (a [`crate::clock::ManualClock`] in tests). Every rule that time drives
+    /// follows it: TTL, lock expiry, and feedback batching, so on a manual clock a feedback
+    /// record made within the feedback interval of the previous batch (15 s by default) goes
+    /// out only once the clock is advanced past that interval.
     pub clock: Arc<dyn Clock>,
     /// PEM certificates of the CAs that `certificateAuthority` devices' certificates may chain
     /// to (IoT Hub's registered, verified CAs). The hub's own development CA is always one.
@@ -184,6 +187,22 @@ impl Shared {
     /// Counts a refused connection or request.
     pub fn refuse(&self, reason: &str) {
         self.refused.with_label_values(&[reason]).inc();
+    }
+
+    /// Logs and counts a TLS handshake that failed: at `warn` with rustls's reason when TLS
+    /// refused the client (a certificate it cannot use, no common version or cipher), at
+    /// `debug` when the client just went away (a port probe).
+    pub fn handshake_failed(&self, peer: SocketAddr, listener: &str, e: &std::io::Error) {
+        match e
+            .get_ref()
+            .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+        {
+            Some(tls) => {
+                tracing::warn!(%peer, listener, reason = %tls, "TLS handshake refused")
+            }
+            None => tracing::debug!(%peer, listener, error = %e, "TLS handshake failed"),
+        }
+        self.refuse("tls_handshake");
     }
 
     /// A device connection of `owner` over `transport` that starts now.
@@ -692,8 +711,12 @@ async fn serve_connection(
         let tls = match tokio::time::timeout(Duration::from_secs(10), accept).await {
             Ok(Ok(s)) => s,
             Ok(Err(e)) => {
-                tracing::debug!(%peer, error = %e, "TLS handshake failed");
-                shared.refuse("tls_handshake");
+                let listener = match protocol {
+                    Protocol::Mqtt => "mqtt",
+                    Protocol::Amqp => "amqp",
+                    Protocol::Https => "https",
+                };
+                shared.handshake_failed(peer, listener, &e);
                 return;
             }
             Err(_) => {

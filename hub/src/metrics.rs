@@ -15,7 +15,7 @@ use crate::stats::FEEDBACK_STATUSES;
 /// make as many series.
 pub const MAX_DEPTH_SERIES: usize = 100;
 
-/// The content type of [`render`]'s text.
+/// The content type of the metrics text (Prometheus's text format 0.0.4).
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
 /// The counter of refused connections and requests, by reason.

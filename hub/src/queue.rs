@@ -63,6 +63,8 @@ pub struct Delivery {
     pub seq: u64,
     /// The lock token to settle it with.
     pub lock_token: Uuid,
+    /// When the lock ends (the hub's clock): the message is then queued again.
+    pub lock_expires: SystemTime,
     /// The message.
     pub message: Message,
     /// Abandons before this delivery.
@@ -308,6 +310,7 @@ impl HubState {
         Some(Delivery {
             seq,
             lock_token: token,
+            lock_expires: now + lock_for,
             message: m.message.clone(),
             delivery_count: m.delivery_count,
             enqueued: m.enqueued,

@@ -13,11 +13,12 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use rustls::client::danger::HandshakeSignatureValid;
-use rustls::pki_types::{CertificateDer, UnixTime};
+use rustls::pki_types::{CertificateDer, SubjectPublicKeyInfoDer, UnixTime};
 use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
-use rustls::server::WebPkiClientVerifier;
 use rustls::{DigitallySignedStruct, DistinguishedName, SignatureScheme};
 use sha2::{Digest, Sha256};
+use x509_parser::certificate::X509Certificate;
+use x509_parser::x509::X509Version;
 
 use crate::auth::{AuthError, Grant, Principal};
 use crate::registry::Registry;
@@ -32,8 +33,10 @@ pub(crate) fn peer_certificates(conn: &rustls::ServerConnection) -> PeerCertific
         .map(|c| Arc::new(c.iter().map(|d| d.clone().into_owned()).collect()))
 }
 
-/// Asks every client for a certificate, takes none or any, and checks the handshake's
-/// signature with it (proof that the client holds its key); trust is decided per device.
+/// Asks every client for a certificate, takes none or any well-formed one of any X.509
+/// version (IoT Hub takes version 1 certificates, which `openssl x509 -req` makes without an
+/// extensions file), and checks the handshake's signature with its public key (proof that
+/// the client holds its key); trust is decided per device.
 #[derive(Debug)]
 pub(crate) struct AnyClientCertificate {
     algorithms: rustls::crypto::WebPkiSupportedAlgorithms,
@@ -46,6 +49,20 @@ impl AnyClientCertificate {
                 .signature_verification_algorithms,
         }
     }
+}
+
+/// The public key of a client certificate, for checking the handshake's signature: read
+/// here rather than by webpki, which takes version 3 certificates only.
+fn client_public_key(
+    cert: &CertificateDer<'_>,
+) -> Result<SubjectPublicKeyInfoDer<'static>, rustls::Error> {
+    let (_, parsed) = x509_parser::parse_x509_certificate(cert).map_err(|e| {
+        tracing::warn!(error = %e, "TLS: a client certificate that cannot be read was refused");
+        rustls::Error::InvalidCertificate(rustls::CertificateError::BadEncoding)
+    })?;
+    Ok(SubjectPublicKeyInfoDer::from(
+        parsed.public_key().raw.to_vec(),
+    ))
 }
 
 impl ClientCertVerifier for AnyClientCertificate {
@@ -63,10 +80,12 @@ impl ClientCertVerifier for AnyClientCertificate {
 
     fn verify_client_cert(
         &self,
-        _end_entity: &CertificateDer<'_>,
+        end_entity: &CertificateDer<'_>,
         _intermediates: &[CertificateDer<'_>],
         _now: UnixTime,
     ) -> Result<ClientCertVerified, rustls::Error> {
+        // well-formed, whatever its version; the rest is the device's business
+        client_public_key(end_entity)?;
         Ok(ClientCertVerified::assertion())
     }
 
@@ -76,7 +95,28 @@ impl ClientCertVerifier for AnyClientCertificate {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.algorithms)
+        let spki = client_public_key(cert)?;
+        let key = webpki::RawPublicKeyEntity::try_from(&spki).map_err(|_| {
+            rustls::Error::InvalidCertificate(rustls::CertificateError::BadEncoding)
+        })?;
+        let candidates = self
+            .algorithms
+            .mapping
+            .iter()
+            .filter(|(scheme, _)| *scheme == dss.scheme)
+            .flat_map(|(_, algorithms)| algorithms.iter());
+        // as rustls's verify_tls12_signature, with the key read above
+        for algorithm in candidates {
+            if key
+                .verify_signature(*algorithm, message, dss.signature())
+                .is_ok()
+            {
+                return Ok(HandshakeSignatureValid::assertion());
+            }
+        }
+        Err(rustls::Error::InvalidCertificate(
+            rustls::CertificateError::BadSignature,
+        ))
     }
 
     fn verify_tls13_signature(
@@ -85,7 +125,8 @@ impl ClientCertVerifier for AnyClientCertificate {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.algorithms)
+        let spki = client_public_key(cert)?;
+        rustls::crypto::verify_tls13_signature_with_raw_key(message, &spki, dss, &self.algorithms)
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
@@ -96,54 +137,176 @@ impl ClientCertVerifier for AnyClientCertificate {
 /// The CA certificates `certificateAuthority` devices may chain to.
 #[derive(Clone, Default)]
 pub struct DeviceCas {
-    verifier: Option<Arc<dyn ClientCertVerifier>>,
-    count: usize,
+    /// The CA certificates, DER (each was read once when they were given).
+    roots: Arc<Vec<CertificateDer<'static>>>,
 }
 
 impl std::fmt::Debug for DeviceCas {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("DeviceCas")
-            .field("count", &self.count)
+            .field("count", &self.roots.len())
             .finish()
     }
 }
 
+/// How many intermediate certificates a device's chain may carry.
+const MAX_INTERMEDIATES: usize = 8;
+
 impl DeviceCas {
     /// The CAs of these PEM certificates (none: no `certificateAuthority` device can connect).
     pub fn from_pems<'a>(pems: impl IntoIterator<Item = &'a [u8]>) -> Result<Self, String> {
-        let mut roots = rustls::RootCertStore::empty();
+        let mut roots = Vec::new();
         for pem in pems {
             for cert in c2d::tls::certificates_from_pem(pem).map_err(|e| e.to_string())? {
-                roots
-                    .add(cert)
-                    .map_err(|e| format!("a device CA certificate was refused: {e}"))?;
+                x509_parser::parse_x509_certificate(&cert)
+                    .map_err(|e| format!("a device CA certificate cannot be read: {e}"))?;
+                roots.push(cert);
             }
         }
-        let count = roots.len();
-        if count == 0 {
-            return Ok(DeviceCas::default());
-        }
-        let verifier = WebPkiClientVerifier::builder_with_provider(
-            Arc::new(roots),
-            Arc::new(rustls::crypto::aws_lc_rs::default_provider()),
-        )
-        .build()
-        .map_err(|e| format!("device CAs: {e}"))?;
         Ok(DeviceCas {
-            verifier: Some(verifier),
-            count,
+            roots: Arc::new(roots),
         })
     }
 
     /// How many CA certificates there are.
     pub fn len(&self) -> usize {
-        self.count
+        self.roots.len()
     }
 
     /// Whether there are none.
     pub fn is_empty(&self) -> bool {
-        self.count == 0
+        self.roots.is_empty()
     }
+
+    /// Checks that `leaf` chains to one of these CAs, through the `intermediates` the device
+    /// presented, every certificate valid at `now` (Unix seconds). Certificates of every
+    /// version are taken, as IoT Hub takes them: an issuer is a CA if its basic constraints
+    /// say so, or, without them, if it is a version 1 certificate (which has no extensions)
+    /// or its key usage allows certificate signing; a registered CA is trusted as it is. The
+    /// leaf's extended key usage, if it has one, must allow client authentication.
+    fn verify(
+        &self,
+        leaf: &X509Certificate<'_>,
+        intermediates: &[CertificateDer<'static>],
+        now: i64,
+    ) -> Result<(), String> {
+        if self.roots.is_empty() {
+            return Err(
+                "the hub has no CA certificate registered for certificateAuthority devices".into(),
+            );
+        }
+        if let Ok(Some(eku)) = leaf.extended_key_usage() {
+            if !(eku.value.client_auth || eku.value.any) {
+                return Err(
+                    "the certificate's extended key usage does not allow client authentication"
+                        .into(),
+                );
+            }
+        }
+        let roots = parse_all(&self.roots);
+        let presented = parse_all(intermediates);
+        let mut used = vec![false; presented.len()];
+        let mut current = leaf;
+        // intermediates between the certificate checked now and the leaf
+        let mut below = 0usize;
+        loop {
+            let issued = |issuer: &X509Certificate<'_>| {
+                issuer.subject().as_raw() == current.issuer().as_raw()
+                    && current.verify_signature(Some(issuer.public_key())).is_ok()
+            };
+            if let Some(root) = roots.iter().find(|r| issued(r)) {
+                return within_path_length(root, below)
+                    .and_then(|()| valid_at(root, now, "the registered CA"));
+            }
+            let next = presented
+                .iter()
+                .enumerate()
+                .find(|(i, c)| !used[*i] && issued(c))
+                .map(|(i, _)| i);
+            let Some(i) = next else {
+                return Err(format!(
+                    "the certificate does not chain to a registered CA (no registered or presented certificate named {} signed it)",
+                    current.issuer()
+                ));
+            };
+            let issuer = &presented[i];
+            may_issue(issuer)?;
+            within_path_length(issuer, below)?;
+            valid_at(issuer, now, "an intermediate certificate")?;
+            used[i] = true;
+            below += 1;
+            if below > MAX_INTERMEDIATES {
+                return Err(format!(
+                    "the chain has more than {MAX_INTERMEDIATES} intermediate certificates"
+                ));
+            }
+            current = issuer;
+        }
+    }
+}
+
+/// The certificates of `ders` that can be read.
+fn parse_all<'a>(ders: &'a [CertificateDer<'_>]) -> Vec<X509Certificate<'a>> {
+    ders.iter()
+        .filter_map(|d| x509_parser::parse_x509_certificate(d).ok().map(|(_, c)| c))
+        .collect()
+}
+
+/// Whether an intermediate certificate may sign others.
+fn may_issue(cert: &X509Certificate<'_>) -> Result<(), String> {
+    let constraints = cert
+        .basic_constraints()
+        .map_err(|e| format!("{}: {e}", cert.subject()))?;
+    let key_usage = cert
+        .key_usage()
+        .map_err(|e| format!("{}: {e}", cert.subject()))?;
+    let ca = match constraints {
+        Some(bc) => bc.value.ca,
+        None => {
+            cert.version() == X509Version::V1
+                || key_usage.as_ref().is_some_and(|k| k.value.key_cert_sign())
+        }
+    };
+    if !ca || key_usage.is_some_and(|k| !k.value.key_cert_sign()) {
+        return Err(format!(
+            "{} signed the certificate but is not a CA",
+            cert.subject()
+        ));
+    }
+    Ok(())
+}
+
+/// Whether `cert`'s path length constraint allows `below` intermediates under it.
+fn within_path_length(cert: &X509Certificate<'_>, below: usize) -> Result<(), String> {
+    match cert.basic_constraints() {
+        Ok(Some(bc))
+            if bc
+                .value
+                .path_len_constraint
+                .is_some_and(|n| (n as usize) < below) =>
+        {
+            Err(format!(
+                "{} allows no more than {} intermediate certificates under it",
+                cert.subject(),
+                bc.value.path_len_constraint.unwrap_or(0)
+            ))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Whether `cert` is valid at `now` (Unix seconds).
+fn valid_at(cert: &X509Certificate<'_>, now: i64, what: &str) -> Result<(), String> {
+    let v = cert.validity();
+    if now < v.not_before.timestamp() || now > v.not_after.timestamp() {
+        return Err(format!(
+            "{what} ({}) is valid from {} to {}, not now",
+            cert.subject(),
+            v.not_before,
+            v.not_after
+        ));
+    }
+    Ok(())
 }
 
 /// The SHA-1 and SHA-256 thumbprints of a certificate, upper-case hex as IoT Hub shows them.
@@ -227,17 +390,12 @@ pub fn authenticate(
             }
         }
         "certificateAuthority" => {
-            let verifier = cas.verifier.as_ref().ok_or_else(|| {
-                refused("the hub has no CA certificate registered for certificateAuthority devices")
-            })?;
-            let at = UnixTime::since_unix_epoch(Duration::from_secs(now_secs));
-            verifier
-                .verify_client_cert(leaf, &chain[1..], at)
-                .map_err(|e| {
-                    refused(format!(
-                        "the certificate does not chain to a registered CA: {e}"
-                    ))
-                })?;
+            cas.verify(
+                &cert,
+                &chain[1..],
+                i64::try_from(now_secs).unwrap_or(i64::MAX),
+            )
+            .map_err(refused)?;
             let cn = cert
                 .subject()
                 .iter_common_name()

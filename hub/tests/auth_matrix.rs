@@ -393,6 +393,7 @@ fn x509_device(id: &str, kind: &str, thumbprints: [Option<&str>; 2]) -> c2d::Dev
 #[tokio::test(flavor = "multi_thread")]
 async fn x509_identities_are_checked_on_every_transport() {
     use c2d_hub::x509::{device_certificate, SigningCa};
+    use common::v1_certificate::v1_certificate;
     use std::time::Duration;
     let day = Duration::from_secs(86_400);
     let valid = SystemTime::now() - day..SystemTime::now() + day;
@@ -418,8 +419,29 @@ async fn x509_identities_are_checked_on_every_transport() {
         cert_pem: &other_pem,
         key_pem: &other_key,
     };
-    let pem = trusted_pem.clone();
-    let th = hub_with(false, move |c| c.x509_ca_pems = vec![pem.into_bytes()]).await;
+    // version 1 certificates (no extensions), as `openssl x509 -req` makes them: a device's
+    // own, one signed by the registered CA, and a registered version 1 CA with its device's
+    let trusted_key_pair = rcgen::KeyPair::from_pem(&trusted_key).unwrap();
+    let (v1_self, _) = v1_certificate("v1self", valid.clone(), None);
+    let (v1_ca_dev, _) = v1_certificate(
+        "v1ca",
+        valid.clone(),
+        Some((&trusted_pem, &trusted_key_pair)),
+    );
+    let (v1_root, v1_root_key) = v1_certificate("legacy CA", valid.clone(), None);
+    let (v1_root_dev, _) = v1_certificate(
+        "v1root",
+        valid.clone(),
+        Some((&v1_root.cert_pem, &v1_root_key)),
+    );
+    let other_key_pair = rcgen::KeyPair::from_pem(&other_key).unwrap();
+    let (v1_untrusted, _) =
+        v1_certificate("v1ca", valid.clone(), Some((&other_pem, &other_key_pair)));
+    let pems = vec![
+        trusted_pem.clone().into_bytes(),
+        v1_root.cert_pem.clone().into_bytes(),
+    ];
+    let th = hub_with(false, move |c| c.x509_ca_pems = pems).await;
     let host = th.hub.host_name().to_string();
     let cs = |id: &str| format!("HostName={host};DeviceId={id};x509=true");
 
@@ -454,6 +476,13 @@ async fn x509_identities_are_checked_on_every_transport() {
         ),
         x509_device("old", "selfSigned", [Some(&expired.sha1_thumbprint), None]),
         x509_device("ca1", "certificateAuthority", [None, None]),
+        x509_device(
+            "v1self",
+            "selfSigned",
+            [Some(&v1_self.sha1_thumbprint), None],
+        ),
+        x509_device("v1ca", "certificateAuthority", [None, None]),
+        x509_device("v1root", "certificateAuthority", [None, None]),
     ] {
         th.hub.create_device_with(d).await.unwrap();
     }
@@ -461,7 +490,7 @@ async fn x509_identities_are_checked_on_every_transport() {
 
     let mut cases = 0;
     for transport in c2d::Transport::ALL {
-        let refused: [(&str, String, Option<&c2d_hub::x509::DeviceCertificate>); 7] = [
+        let refused: [(&str, String, Option<&c2d_hub::x509::DeviceCertificate>); 9] = [
             (
                 "a certificate whose thumbprint is not registered",
                 cs("self1"),
@@ -485,6 +514,16 @@ async fn x509_identities_are_checked_on_every_transport() {
                 cs("ghost"),
                 Some(&self1),
             ),
+            (
+                "a version 1 certificate from a CA the hub does not trust",
+                cs("v1ca"),
+                Some(&v1_untrusted),
+            ),
+            (
+                "another device's version 1 certificate",
+                cs("self1"),
+                Some(&v1_self),
+            ),
         ];
         for (what, cs, cert) in refused {
             let err = x509_connect(&th, &cs, cert, transport).await.unwrap_err();
@@ -498,7 +537,14 @@ async fn x509_identities_are_checked_on_every_transport() {
             cases += 1;
         }
         // the right certificates reach their devices: SHA-1 and SHA-256 thumbprints, a CA
-        for (id, cert) in [("self1", &self1), ("sha256", &by_sha256), ("ca1", &ca_dev)] {
+        for (id, cert) in [
+            ("self1", &self1),
+            ("sha256", &by_sha256),
+            ("ca1", &ca_dev),
+            ("v1self", &v1_self),
+            ("v1ca", &v1_ca_dev),
+            ("v1root", &v1_root_dev),
+        ] {
             let device = x509_connect(&th, &cs(id), Some(cert), transport)
                 .await
                 .unwrap_or_else(|e| panic!("{transport}: {id}: {e}"));

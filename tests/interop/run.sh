@@ -378,6 +378,48 @@ for transport in amqp https; do
     result $name $((s | d)) "service: $(tail -n 1 "$work/$name-svc.out"); device: $(tail -n 2 "$work/$name-dev.out" "$work/$name-dev.err")"
 done
 
+# 12. Version 1 device certificates, made the way the official Node SDK's own end-to-end
+#     tests make theirs (`openssl req`, then `openssl x509 -req` with no extensions: RSA,
+#     version 1): self-signed, and signed by the hub's development CA. The official Node
+#     device receives what c2d sends over each of its transports, and so does c2d's own.
+v1_certificate() { # id, [ca]: writes $certs/$id.cert.pem and .key.pem; prints the SHA-1 thumbprint
+    local id=$1 ca=${2:-}
+    openssl req -new -newkey rsa:2048 -nodes -subj "/CN=$id" \
+        -keyout "$certs/$id.key.pem" -out "$certs/$id.csr" 2>/dev/null || return 1
+    if [ -n "$ca" ]; then
+        openssl x509 -req -days 1 -in "$certs/$id.csr" -CA "$work/hub/ca.pem" -CAkey "$work/hub/ca.key" \
+            -set_serial "$RANDOM$RANDOM" -out "$certs/$id.cert.pem" 2>/dev/null || return 1
+    else
+        openssl x509 -req -days 1 -in "$certs/$id.csr" -signkey "$certs/$id.key.pem" \
+            -out "$certs/$id.cert.pem" 2>/dev/null || return 1
+    fi
+    openssl x509 -in "$certs/$id.cert.pem" -noout -text | grep -q 'Version: 1 ' || return 1
+    openssl x509 -in "$certs/$id.cert.pem" -noout -fingerprint -sha1 | cut -d= -f2 | tr -d :
+}
+for transport in mqtt mqttws amqp amqpws; do
+    dev=node-x509v1-$transport
+    x509_case node-device-x509-v1-$transport "$dev" node "$here/node/device.js" $transport \
+        C2D_X509_THUMBPRINT="$(v1_certificate "$dev")"
+done
+for transport in mqtt amqp; do
+    dev=node-x509v1-ca-$transport
+    v1_certificate "$dev" ca >/dev/null
+    x509_case node-device-x509-v1-ca-$transport "$dev" node "$here/node/device.js" $transport C2D_X509_CA=1
+done
+#  c2d's CLI device with a version 1 certificate over MQTT ← c2d's CLI service
+name=c2d-device-x509-v1-mqtt dev=c2d-x509v1
+node_registry C2D_DEVICE_ID="$dev" IOTHUB_SERVICE_CONNECTION_STRING="$owner" \
+    C2D_X509_THUMBPRINT="$(v1_certificate "$dev")" >"$work/$name-reg.out" 2>&1 ||
+    { result $name 1 "registry: $(tail -n 2 "$work/$name-reg.out")"; }
+"$c2d" receive --json --timeout 30s --transport mqtt --count 2 --complete \
+    --connection-string "HostName=localhost;DeviceId=$dev;x509=true" \
+    --cert-file "$certs/$dev.cert.pem" --key-file "$certs/$dev.key.pem" >"$work/$name-dev.out" 2>"$work/$name-dev.err" &
+rpid=$!
+x509_send $name "$dev" 2; s=$?
+wait $rpid; d=$?
+[ "$(grep -c '"action":"completed"' "$work/$name-dev.out")" = 2 ] || d=1
+result $name $((s | d)) "service: $(tail -n 1 "$work/$name-svc.out" 2>/dev/null); device: $(tail -n 2 "$work/$name-dev.out" "$work/$name-dev.err")"
+
 if [ "$failed" -gt 0 ]; then
     echo "--- hub log (last 40 lines)"; tail -n 40 "$work/hub.log"
 fi

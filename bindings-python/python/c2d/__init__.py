@@ -44,6 +44,10 @@ from .errors import (
     UnsupportedError,
 )
 
+# the asyncio clients and the test hub as attributes too (``c2d.aio.DeviceClient`` after a
+# plain ``import c2d``), after the names above that they build on
+from . import aio, testing  # noqa: E402
+
 __version__: str = _native.__version__
 
 # before the interpreter finalizes: engine threads finish their calls into Python, and log no more
@@ -90,5 +94,7 @@ __all__ = [
     "UnsupportedError",
     "Transport",
     "__version__",
+    "aio",
     "reset_log_cache",
+    "testing",
 ]

@@ -199,7 +199,19 @@ class SentMessage:
     def outcome(self, timeout: Optional[float] = None) -> FeedbackRecord:
         """This message's own feedback record, waiting at most ``timeout`` seconds
         (``None``: as long as it takes; :class:`~c2d.OperationTimeoutError` when the time
-        is up). The message's ``ack`` decides which outcomes produce a record."""
+        is up). The message's ``ack`` decides which outcomes produce a record.
+
+        The records come from the hub's one feedback endpoint, which IoT Hub gives to one
+        reader at a time: two service clients open on one hub take records from each other,
+        and a record can reach the client that did not send its message. Keep one client per
+        hub, or close one before connecting the next.
+
+        The hub batches the records: one made after a quiet feedback interval (IoT Hub: about
+        15 s) goes out at once, the next ones once that interval has passed since the batch
+        before. A :class:`c2d.testing.LocalHub` with ``manual_clock=True`` counts that
+        interval on its clock: a second outcome comes only after
+        :meth:`~c2d.testing.LocalHub.advance_clock` moves it past the interval (or start the
+        hub with a short ``feedback_interval``)."""
         return FeedbackRecord._from_native(self._native.outcome(timeout))
 
 

@@ -149,7 +149,12 @@ class DeviceClient(_Connection):
         """The next message, or ``None`` when ``timeout`` seconds pass; raises
         :class:`~c2d.ClosedError` once the client is closed."""
         native = await self._native.receive_async(timeout)
-        return None if native is None else ReceivedMessage(native)
+        if native is None:
+            return None
+        # no await between the result and the claim: a task cancelled before this point
+        # leaves the message unclaimed, and the engine gives it to the next receive
+        native.claim()
+        return ReceivedMessage(native)
 
     async def messages(self) -> AsyncIterator[ReceivedMessage]:
         """Every message, as it arrives; ends when the client is closed."""
@@ -159,6 +164,7 @@ class DeviceClient(_Connection):
             except ClosedError:
                 return
             if native is not None:
+                native.claim()
                 yield ReceivedMessage(native)
 
     async def close(self) -> None:
@@ -184,7 +190,8 @@ class SentMessage:
         return self._native.message_id
 
     async def outcome(self, timeout: Optional[float] = None) -> FeedbackRecord:
-        """This message's own feedback record (see :meth:`c2d.SentMessage.outcome`)."""
+        """This message's own feedback record (see :meth:`c2d.SentMessage.outcome`: one
+        service client per hub, and on a manual clock the batching follows that clock)."""
         return FeedbackRecord._from_native(await self._native.outcome_async(timeout))
 
 

@@ -25,7 +25,9 @@ class LocalHub:
     """A running hub with IoT Hub's rules unless told otherwise (times in seconds).
 
     ``manual_clock=True`` makes the hub's time move only by :meth:`advance_clock`, so tests
-    reach TTL and lock expiry without sleeping. The hub stops at the end of a ``with`` block,
+    reach TTL and lock expiry without sleeping. Feedback batching follows that clock too: a
+    feedback record made within ``feedback_interval`` (15 s by default) of the previous batch
+    goes out, and an awaited ``outcome()`` returns, only once the clock is advanced past it. The hub stops at the end of a ``with`` block,
     on :meth:`stop`, or when collected; a temporary data directory is removed then.
     """
 

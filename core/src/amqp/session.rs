@@ -12,8 +12,10 @@ use fe2o3_amqp::types::messaging::{
 use fe2o3_amqp::types::primitives::{OrderedMap, SimpleValue, Value};
 use fe2o3_amqp::{Receiver, Sender};
 
+use async_tungstenite::tokio::TokioAdapter;
 use tokio::net::TcpStream;
 use tokio_rustls::client::TlsStream;
+use ws_stream_tungstenite::WsStream;
 
 use crate::error::{Error, ErrorKind, Result};
 
@@ -67,6 +69,57 @@ fn tls_error(host: &str, port: u16, e: std::io::Error) -> Error {
     }
 }
 
+/// The WebSocket subprotocols offered for AMQP, in order of preference: `AMQPWSB10`, which
+/// the official Azure IoT SDKs (C, C#, Java, Node) ask IoT Hub for, then `amqp`, the name in
+/// OASIS's AMQP WebSocket binding. Whichever the server picks is used.
+const AMQP_WS_SUBPROTOCOLS: &str = "AMQPWSB10, amqp";
+
+/// Upgrades `stream` (TLS already made) to a WebSocket on `url` carrying AMQP.
+async fn websocket_upgrade(
+    url: &str,
+    stream: TlsStream<TcpStream>,
+) -> Result<WsStream<TokioAdapter<TlsStream<TcpStream>>>> {
+    use async_tungstenite::tungstenite::client::IntoClientRequest;
+    use async_tungstenite::tungstenite::http::HeaderValue;
+    use async_tungstenite::tungstenite::Error as WsError;
+    let mut request = url
+        .into_client_request()
+        .map_err(|e| Error::invalid_argument(format!("WebSocket address {url}: {e}")))?;
+    request.headers_mut().insert(
+        "Sec-WebSocket-Protocol",
+        HeaderValue::from_static(AMQP_WS_SUBPROTOCOLS),
+    );
+    match async_tungstenite::tokio::client_async(request, stream).await {
+        Ok((ws, _response)) => Ok(WsStream::new(ws)),
+        Err(WsError::Http(response)) => {
+            let status = response.status();
+            let body = response
+                .body()
+                .as_deref()
+                .map(String::from_utf8_lossy)
+                .unwrap_or_default();
+            let reason = format!(
+                "the server refused the WebSocket upgrade on {url} (offered {AMQP_WS_SUBPROTOCOLS}): \
+                 HTTP {status} {}",
+                body.trim()
+            );
+            // a refused credential is the hub's answer, not the network's
+            Err(match status.as_u16() {
+                401 | 403 => Error::new(ErrorKind::Unauthorized, reason),
+                _ => Error::new(ErrorKind::Unavailable, reason),
+            })
+        }
+        Err(WsError::Protocol(e)) => Err(Error::new(
+            ErrorKind::Unavailable,
+            format!(
+                "the server's WebSocket upgrade on {url} was not one c2d can use \
+                 (offered {AMQP_WS_SUBPROTOCOLS}): {e}"
+            ),
+        )),
+        Err(e) => Err(unavailable("WebSocket handshake", e)),
+    }
+}
+
 /// An open AMQP connection with one session.
 pub struct AmqpSession {
     /// The connection.
@@ -95,10 +148,9 @@ impl AmqpSession {
         let open = async {
             let mut connection = if websocket {
                 let url = format!("wss://{host}:{port}/$iothub/websocket");
-                let ws = fe2o3_amqp_ws::WebSocketStream::connect_with_stream(&url, stream)
+                builder
+                    .open_with_stream(websocket_upgrade(&url, stream).await?)
                     .await
-                    .map_err(|e| unavailable("WebSocket handshake", e))?;
-                builder.open_with_stream(ws).await
             } else {
                 builder.open_with_stream(stream).await
             }

@@ -11,7 +11,7 @@ use fe2o3_amqp::types::messaging::message::Body;
 use fe2o3_amqp::types::primitives::Value;
 use fe2o3_amqp::Receiver;
 
-use super::{Command, Link, ReceivedMessage, Settlement, LOCK};
+use super::{Command, Delivered, Link, Settlement, LOCK};
 use crate::amqp::session::AmqpSession;
 use crate::error::{Error, ErrorKind, Result};
 
@@ -129,17 +129,8 @@ pub(super) async fn run(mut link: Link) {
                         Ok((message, delivery_count, enqueued_time, sequence_number)) => {
                             next_id += 1;
                             held.insert(next_id, Held { info: DeliveryInfo::from(delivery), received: tokio::time::Instant::now() });
-                            let m = ReceivedMessage {
-                                message,
-                                delivery_count,
-                                enqueued_time,
-                                sequence_number,
-                                lock_token,
-                                epoch,
-                                id: next_id,
-                                commands: Some(link.commands_tx.clone()),
-                            };
-                            if link.messages.send(m).is_err() {
+                            let d = Delivered { message, delivery_count, enqueued_time, sequence_number, lock_token };
+                            if !link.hand_over(epoch, next_id, d) {
                                 return;
                             }
                         }
@@ -153,8 +144,14 @@ pub(super) async fn run(mut link: Link) {
                     let (e, id, how, reply) = match command {
                         Some(Command::Settle { epoch, id, how, reply }) => (epoch, id, how, reply),
                         Some(Command::GiveUp { id, .. }) => {
-                            // unsettled: the hub's lock ends and it delivers the message again
-                            held.remove(&id);
+                            // unsettled: the hub's lock ends and it delivers the message again.
+                            // Credit comes back only with settlements, so give its unit back
+                            // now, or enough dropped messages would stop every delivery.
+                            if held.remove(&id).is_some() {
+                                if let Err(e) = receiver.set_credit(u32::from(link.config.in_flight)).await {
+                                    break Error::new(ErrorKind::Unavailable, format!("granting link credit: {e:?}"));
+                                }
+                            }
                             continue;
                         }
                         Some(Command::Close { done }) => {

@@ -14,7 +14,7 @@ use reqwest::header::HeaderMap;
 use reqwest::StatusCode;
 use tokio::time::Instant;
 
-use super::{Command, Link, ReceivedMessage, Settlement};
+use super::{Command, Delivered, Link, Settlement};
 use crate::error::{Error, ErrorKind, Result};
 use crate::message::{Ack, Message, MessageId};
 
@@ -206,17 +206,14 @@ pub(super) async fn run(mut link: Link) {
                         link.connected();
                         next_id += 1;
                         held.insert(next_id, d.lock_token.clone());
-                        let received = ReceivedMessage {
+                        let delivered = Delivered {
                             message,
                             delivery_count: d.delivery_count,
                             enqueued_time: d.enqueued_time,
                             sequence_number: d.sequence_number,
                             lock_token: Some(d.lock_token),
-                            epoch: 0,
-                            id: next_id,
-                            commands: Some(link.commands_tx.clone()),
                         };
-                        if link.messages.send(received).is_err() {
+                        if !link.hand_over(0, next_id, delivered) {
                             return; // the client is gone
                         }
                         // there may be more: ask again at once (the queue is drained)

@@ -102,10 +102,32 @@ impl std::fmt::Display for Transport {
 
 /// How a received message is settled.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Settlement {
+pub enum Settlement {
+    /// Done: the hub removes the message (`Success` feedback if asked).
     Complete,
+    /// Dead-lettered (`Rejected` feedback). Not over MQTT.
     Reject,
+    /// Back to the queue, delivery count + 1. Not over MQTT.
     Abandon,
+}
+
+impl Settlement {
+    /// The name c2d uses for it (`complete`, `reject`, `abandon`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Settlement::Complete => "complete",
+            Settlement::Reject => "reject",
+            Settlement::Abandon => "abandon",
+        }
+    }
+}
+
+impl Transport {
+    /// Whether a message received over this transport can be settled `how`: MQTT 3.1.1 can
+    /// only complete (its PUBACK carries no outcome); the other transports can do all three.
+    pub fn can_settle(self, how: Settlement) -> bool {
+        how == Settlement::Complete || !matches!(self, Transport::Mqtt | Transport::MqttWs)
+    }
 }
 
 /// What the connection task is asked to do.
@@ -322,6 +344,7 @@ impl DeviceClientBuilder {
         }
         let tls = crate::tls::client_config(self.trusted_ca_pem.as_deref(), identity.as_ref())?;
         let (messages_tx, messages_rx) = mpsc::unbounded_channel();
+        let (put_back_tx, put_back_rx) = mpsc::unbounded_channel();
         let (commands_tx, commands_rx) = mpsc::unbounded_channel();
         let status_tx = StatusSender::new(ConnectionStatus::Reconnecting);
         let (first_tx, first_rx) = oneshot::channel();
@@ -330,6 +353,7 @@ impl DeviceClientBuilder {
             config: self.clone(),
             tls,
             messages: messages_tx,
+            put_back: put_back_tx,
             commands: commands_rx,
             commands_tx: commands_tx.clone(),
             status: status_tx.clone(),
@@ -352,7 +376,11 @@ impl DeviceClientBuilder {
                 ))
             }
         };
-        match first_rx.await {
+        // a connect that is cancelled (dropped while it waits) stops its connection task
+        let guard = AbortOnDrop(Some(task));
+        let first = first_rx.await;
+        let task = guard.disarm();
+        match first {
             Ok(Ok(())) => {}
             Ok(Err(e)) => {
                 task.abort();
@@ -362,7 +390,10 @@ impl DeviceClientBuilder {
         }
         Ok(DeviceClient {
             inner: Arc::new(DeviceInner {
-                messages: tokio::sync::Mutex::new(messages_rx),
+                inbox: tokio::sync::Mutex::new(Inbox {
+                    put_back: put_back_rx,
+                    delivered: messages_rx,
+                }),
                 status: status_tx,
                 fatal,
                 task: Mutex::new(Some(task)),
@@ -373,11 +404,30 @@ impl DeviceClientBuilder {
     }
 }
 
+/// Aborts a task when dropped, unless disarmed.
+struct AbortOnDrop(Option<tokio::task::JoinHandle<()>>);
+
+impl AbortOnDrop {
+    fn disarm(mut self) -> tokio::task::JoinHandle<()> {
+        self.0.take().expect("armed until disarmed")
+    }
+}
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        if let Some(task) = self.0.take() {
+            task.abort();
+        }
+    }
+}
+
 /// What a connection task owns.
 pub(crate) struct Link {
     pub config: DeviceClientBuilder,
     pub tls: Arc<rustls::ClientConfig>,
     pub messages: mpsc::UnboundedSender<ReceivedMessage>,
+    /// Where a message put back goes (see [`ReceivedMessage::put_back`]).
+    pub put_back: mpsc::UnboundedSender<ReceivedMessage>,
     pub commands: mpsc::UnboundedReceiver<Command>,
     pub commands_tx: mpsc::UnboundedSender<Command>,
     pub status: StatusSender,
@@ -387,11 +437,44 @@ pub(crate) struct Link {
     pub fatal: Arc<Mutex<Option<Error>>>,
 }
 
+/// One delivery as its transport read it, before it is handed to the application.
+pub(crate) struct Delivered {
+    pub message: Message,
+    pub delivery_count: u32,
+    pub enqueued_time: Option<SystemTime>,
+    pub sequence_number: Option<u64>,
+    pub lock_token: Option<String>,
+}
+
 impl Link {
+    /// Hands delivery `id` of connection `epoch` to the application; false once the client
+    /// is gone.
+    pub fn hand_over(&self, epoch: u64, id: u64, d: Delivered) -> bool {
+        let m = ReceivedMessage {
+            message: d.message,
+            delivery_count: d.delivery_count,
+            enqueued_time: d.enqueued_time,
+            sequence_number: d.sequence_number,
+            lock_token: d.lock_token,
+            transport: self.config.transport,
+            epoch,
+            id,
+            commands: Some(self.commands_tx.clone()),
+            inbox: self.put_back.clone(),
+        };
+        self.messages.send(m).is_ok()
+    }
+
     /// Records a connection failure; returns the wait before the next attempt, or `None`
     /// (after recording the error as fatal) when the task must stop.
     pub fn failed(&mut self, attempt: u32, e: Error) -> Option<Duration> {
-        tracing::debug!(error = %e, "c2d device: connection failed");
+        // the first failure of a series is worth a word (a refused WebSocket upgrade, a hub
+        // that is down); the retries after it repeat it
+        if attempt == 1 {
+            tracing::warn!(error = %e, "c2d device: connection failed");
+        } else {
+            tracing::debug!(error = %e, attempt, "c2d device: connection failed again");
+        }
         self.status
             .send(ConnectionStatus::Disconnected(e.to_string()));
         if let Some(first) = self.first.take() {
@@ -408,6 +491,7 @@ impl Link {
                 Some(d)
             }
             None => {
+                tracing::warn!(error = %e, attempt, "c2d device: connection failed for good");
                 if let Some(first) = self.first.take() {
                     let _ = first.send(Err(e.clone()));
                 }
@@ -426,8 +510,15 @@ impl Link {
     }
 }
 
+/// What `recv` reads: messages put back first, then those the connection task delivers.
+struct Inbox {
+    put_back: mpsc::UnboundedReceiver<ReceivedMessage>,
+    delivered: mpsc::UnboundedReceiver<ReceivedMessage>,
+}
+
 struct DeviceInner {
-    messages: tokio::sync::Mutex<mpsc::UnboundedReceiver<ReceivedMessage>>,
+    /// A tokio mutex: one `recv` at a time waits on the channels, across `.await`.
+    inbox: tokio::sync::Mutex<Inbox>,
     status: StatusSender,
     fatal: Arc<Mutex<Option<Error>>>,
     task: Mutex<Option<tokio::task::JoinHandle<()>>>,
@@ -497,9 +588,22 @@ impl DeviceClient {
 
     /// The next message; `None` once the client is closed. An error when the connection
     /// was lost for good (credentials refused, retries exhausted).
+    ///
+    /// Cancel safe: a `recv` dropped before it returns (a timeout, a `select!` that took
+    /// another branch) takes no message; messages [put back](ReceivedMessage::put_back) come
+    /// first.
     pub async fn recv(&self) -> Result<Option<ReceivedMessage>> {
-        let mut rx = self.inner.messages.lock().await;
-        match rx.recv().await {
+        let mut inbox = self.inner.inbox.lock().await;
+        let Inbox {
+            put_back,
+            delivered,
+        } = &mut *inbox;
+        let next = tokio::select! {
+            biased;
+            Some(m) = put_back.recv() => Some(m),
+            m = delivered.recv() => m,
+        };
+        match next {
             Some(m) => Ok(Some(m)),
             None => match self
                 .inner
@@ -557,10 +661,13 @@ pub struct ReceivedMessage {
     enqueued_time: Option<SystemTime>,
     sequence_number: Option<u64>,
     lock_token: Option<String>,
+    transport: Transport,
     epoch: u64,
     id: u64,
     /// Taken by the settlement; still here when the message is dropped unsettled.
     commands: Option<mpsc::UnboundedSender<Command>>,
+    /// Its client's queue of messages put back.
+    inbox: mpsc::UnboundedSender<ReceivedMessage>,
 }
 
 impl Drop for ReceivedMessage {
@@ -607,7 +714,35 @@ impl ReceivedMessage {
         self.lock_token.as_deref()
     }
 
-    async fn settle(mut self, how: Settlement) -> Result<()> {
+    /// Whether this message can be settled `how`: over MQTT only
+    /// [`complete`](Self::complete) can. Settling consumes the message, so check this before
+    /// a reject or abandon that may fall back to completing (an MQTT reject fails with
+    /// [`ErrorKind::Unsupported`], and the message is then given up as if dropped).
+    pub fn supports(&self, how: Settlement) -> bool {
+        self.transport.can_settle(how)
+    }
+
+    /// The transport that delivered the message.
+    pub fn transport(&self) -> Transport {
+        self.transport
+    }
+
+    /// Hands the message back, unsettled, to the client that received it: its next
+    /// [`recv`](DeviceClient::recv) returns it again, before anything newer. For code that
+    /// took a message for a caller who is no longer there to have it (a cancelled wait); the
+    /// message keeps its lock, and over MQTT its place among the PUBACKs.
+    pub fn put_back(self) {
+        let inbox = self.inbox.clone();
+        // a client that is gone drops it, which gives it up
+        let _ = inbox.send(self);
+    }
+
+    /// Settles the message `how`: [`complete`](Self::complete), [`reject`](Self::reject)
+    /// or [`abandon`](Self::abandon).
+    pub async fn settle(mut self, how: Settlement) -> Result<()> {
+        if !self.supports(how) {
+            return Err(unsupported(self.transport, how));
+        }
         let (reply, rx) = oneshot::channel();
         let commands = self.commands.take().ok_or_else(|| {
             Error::new(ErrorKind::AlreadySettled, "the message was already settled")
@@ -631,15 +766,77 @@ impl ReceivedMessage {
     }
 
     /// Dead-letters the message (`Rejected` feedback). AMQP and HTTPS: over MQTT this is an
-    /// `Unsupported` error, and the message comes back when its lock ends.
+    /// `Unsupported` error, sent nowhere, and the message, consumed by the call, is given up
+    /// (see [`supports`](Self::supports) to check first).
     pub async fn reject(self) -> Result<()> {
         self.settle(Settlement::Reject).await
     }
 
-    /// Puts the message back for another delivery (delivery count + 1). AMQP and HTTPS: over MQTT
-    /// this is an `Unsupported` error, and the message comes back when its lock ends.
+    /// Puts the message back for another delivery (delivery count + 1). AMQP and HTTPS: over
+    /// MQTT this is an `Unsupported` error, as for [`reject`](Self::reject).
     pub async fn abandon(self) -> Result<()> {
         self.settle(Settlement::Abandon).await
+    }
+}
+
+/// The error of a settlement the transport cannot make.
+fn unsupported(transport: Transport, how: Settlement) -> Error {
+    Error::new(
+        ErrorKind::Unsupported,
+        format!(
+            "{transport} cannot {} a message (MQTT 3.1.1 can only complete; use AMQP or HTTPS); \
+             nothing was sent",
+            how.as_str()
+        ),
+    )
+}
+
+/// A received message that any thread may settle once: what the C, Python and Node bindings
+/// hold for the application, where settling cannot consume the application's handle.
+#[derive(Debug)]
+pub struct SettleOnce {
+    message: Mutex<Option<ReceivedMessage>>,
+    transport: Transport,
+}
+
+impl SettleOnce {
+    /// Holds `message` until it is settled.
+    pub fn new(message: ReceivedMessage) -> Self {
+        SettleOnce {
+            transport: message.transport,
+            message: Mutex::new(Some(message)),
+        }
+    }
+
+    fn slot(&self) -> std::sync::MutexGuard<'_, Option<ReceivedMessage>> {
+        self.message.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Takes the message to settle it `how`. [`ErrorKind::AlreadySettled`] if it was taken
+    /// before; [`ErrorKind::Unsupported`] if its transport cannot settle it so, and then the
+    /// message stays here, the application's to complete.
+    pub fn take(&self, how: Settlement) -> Result<ReceivedMessage> {
+        if !self.transport.can_settle(how) {
+            return Err(unsupported(self.transport, how));
+        }
+        self.slot().take().ok_or_else(|| {
+            Error::new(
+                ErrorKind::AlreadySettled,
+                "this delivery was already settled (or given up by a settle that failed)",
+            )
+        })
+    }
+
+    /// Whether the message was taken (settled, or put back).
+    pub fn is_settled(&self) -> bool {
+        self.slot().is_none()
+    }
+
+    /// [Puts back](ReceivedMessage::put_back) the message if it was not taken: for a receive
+    /// whose caller went away before it had the message. Returns whether it did.
+    pub fn put_back(&self) -> bool {
+        let taken = self.slot().take();
+        taken.map(ReceivedMessage::put_back).is_some()
     }
 }
 

@@ -9,7 +9,7 @@ use rumqttc::{
     TlsConfiguration,
 };
 
-use super::{Command, Link, ReceivedMessage, Settlement, LOCK};
+use super::{Command, Delivered, Link, LOCK};
 use crate::error::{Error, ErrorKind, Result};
 
 /// Why the connection ends when its token is due for renewal (a new CONNECT carries the
@@ -22,8 +22,8 @@ struct Pending {
     publish: Publish,
     /// Completed by the application: its PUBACK goes out once those before it did.
     completed: bool,
-    /// Given up (dropped, or rejected or abandoned, which MQTT cannot do): no PUBACK; the
-    /// hub delivers it again when its lock ends.
+    /// Given up (dropped unsettled): no PUBACK; the hub delivers it again when its lock
+    /// ends.
     given_up: bool,
     received: tokio::time::Instant,
 }
@@ -139,17 +139,8 @@ pub(super) async fn run(mut link: Link) {
                         };
                         next_id += 1;
                         pending.push_back(Pending { id: next_id, publish: p, completed: false, given_up: false, received: tokio::time::Instant::now() });
-                        let received = ReceivedMessage {
-                            message,
-                            delivery_count: 0,
-                            enqueued_time: None,
-                            sequence_number: None,
-                            lock_token: None,
-                            epoch,
-                            id: next_id,
-                            commands: Some(link.commands_tx.clone()),
-                        };
-                        if link.messages.send(received).is_err() {
+                        let d = Delivered { message, delivery_count: 0, enqueued_time: None, sequence_number: None, lock_token: None };
+                        if !link.hand_over(epoch, next_id, d) {
                             return; // the client is gone
                         }
                     }
@@ -157,8 +148,9 @@ pub(super) async fn run(mut link: Link) {
                     Err(e) => break connection_error(e),
                 },
                 command = link.commands.recv() => match command {
-                    Some(Command::Settle { epoch: e, id, how, reply }) => {
-                        let _ = reply.send(settle(&client, &mut pending, epoch, e, id, how).await);
+                    // only completions come: ReceivedMessage::settle refuses the others
+                    Some(Command::Settle { epoch: e, id, reply, .. }) => {
+                        let _ = reply.send(complete(&client, &mut pending, epoch, e, id).await);
                     }
                     Some(Command::Close { done }) => {
                         // DISCONNECT goes out after the PUBACKs already queued
@@ -210,26 +202,13 @@ pub(super) async fn run(mut link: Link) {
 
 /// Completes a message: PUBACKs go out in arrival order, so a completion waits for those of
 /// the messages received before it.
-async fn settle(
+async fn complete(
     client: &AsyncClient,
     pending: &mut VecDeque<Pending>,
     epoch: u64,
     message_epoch: u64,
     id: u64,
-    how: Settlement,
 ) -> Result<()> {
-    if message_epoch == epoch && how != Settlement::Complete {
-        if let Some(p) = pending.iter_mut().find(|p| p.id == id) {
-            p.given_up = true;
-        }
-        flush(client, pending).await?;
-    }
-    if how != Settlement::Complete {
-        return Err(Error::new(
-            ErrorKind::Unsupported,
-            "MQTT cannot reject or abandon a message (use AMQP); it comes back when its lock ends",
-        ));
-    }
     if message_epoch != epoch {
         return Err(Error::new(
             ErrorKind::MessageLockLost,

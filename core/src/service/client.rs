@@ -743,6 +743,17 @@ impl SentMessage {
     /// Waits for this message's own feedback record. The message's `ack` decides which
     /// outcomes produce one: with `positive`, a rejected message produces none, and with
     /// `negative` a completed one produces none; wrap the call in a timeout for those.
+    ///
+    /// The records come from the hub's one feedback endpoint, which IoT Hub gives to one
+    /// reader at a time: two service clients open on one hub take records from each other, so
+    /// a record can reach the client that did not send its message, and this wait then lasts
+    /// for ever. Keep one client per hub, or close one before opening the next.
+    ///
+    /// The hub batches the records: one made after a quiet feedback interval (IoT Hub: about
+    /// 15 s) goes out at once, the next ones once that interval has passed since the batch
+    /// before. A local hub on a manual clock (`c2d_hub::ManualClock`, in tests) counts that
+    /// interval on its clock: a second outcome comes only after the test advances the clock
+    /// past it.
     pub async fn outcome(&self) -> Result<FeedbackRecord> {
         if self.ack == Ack::None {
             return Err(Error::invalid_argument(

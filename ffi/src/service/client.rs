@@ -417,6 +417,16 @@ pub extern "C" fn c2d_sent_message_id(
 /// outcomes produce one: with `C2D_ACK_POSITIVE` a rejected message produces none, with
 /// `C2D_ACK_NEGATIVE` a completed one produces none; the timeout ends such waits.
 ///
+/// The records come from the hub's one feedback endpoint, which IoT Hub gives to one reader
+/// at a time: two service clients open on one hub take records from each other, and a record
+/// can reach the client that did not send its message. Keep one client per hub, or free one
+/// before connecting the next.
+///
+/// The hub batches the records: one made after a quiet feedback interval (IoT Hub: about
+/// 15 s) goes out at once, the next ones once that interval has passed since the batch
+/// before. A local hub started with `c2d_hub_options_use_manual_clock` counts that interval on
+/// its clock: a second outcome comes only after `c2d_hub_advance_clock` moves it past it.
+///
 /// @param sent The sent message.
 /// @param timeout_ms How long to wait, in milliseconds, or `C2D_TIMEOUT_INFINITE`.
 /// @param out_record Receives the record, owned by the caller (free it with

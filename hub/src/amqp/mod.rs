@@ -64,8 +64,7 @@ pub(crate) async fn serve_tcp(
     let tls = match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(tcp)).await {
         Ok(Ok(s)) => s,
         Ok(Err(e)) => {
-            tracing::debug!(%peer, error = %e, "AMQP: TLS handshake failed");
-            shared.refuse("tls_handshake");
+            shared.handshake_failed(peer, "amqp", &e);
             return;
         }
         Err(_) => return,

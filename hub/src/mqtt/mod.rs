@@ -53,6 +53,8 @@ enum End {
 struct InFlight {
     pkid: u16,
     lock_token: Uuid,
+    /// When the message's lock ends (the hub's clock).
+    lock_expires: std::time::SystemTime,
 }
 
 /// Serves one device connection (after TLS, or inside a WebSocket).
@@ -330,10 +332,14 @@ impl Connection {
         let Some(qos) = self.shared.mqtt_subscription(&self.device_id) else {
             return Ok(());
         };
-        let room = self
-            .shared
-            .mqtt_in_flight
-            .saturating_sub(self.in_flight.len());
+        let window = self.shared.mqtt_in_flight;
+        if self.in_flight.len() >= window {
+            // a message whose lock ended with no PUBACK (its device let it go) is queued
+            // again and comes in a new PUBLISH: its slot in the window is free
+            let now = self.shared.store.now();
+            self.in_flight.retain(|f| f.lock_expires > now);
+        }
+        let room = window.saturating_sub(self.in_flight.len());
         if room == 0 {
             return Ok(());
         }
@@ -361,6 +367,7 @@ impl Connection {
                 self.in_flight.push_back(InFlight {
                     pkid: publish.pkid,
                     lock_token: d.lock_token,
+                    lock_expires: d.lock_expires,
                 });
             } else {
                 fire_and_forget.push(d.lock_token);

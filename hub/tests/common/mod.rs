@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod raw_amqp;
+pub mod v1_certificate;
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};

@@ -4,76 +4,19 @@
 //! delivery → DeliveryCountExceeded; TTL → Expired; purge → Purged; lock expiry →
 //! redelivery; queue full; too large; unknown device; bad token; closed client.
 
-use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
-use c2d::{
-    Ack, DeviceClient, ErrorKind, FeedbackStatus, Message, RetryPolicy, ServiceClient, Transport,
-};
-use c2d_hub::{HubConfig, LocalHub, ManualClock};
+use c2d::{Ack, ErrorKind, FeedbackStatus, Message, Settlement, Transport};
+use c2d_scenarios::{recv, TestHub, WAIT};
 
-const WAIT: Duration = Duration::from_secs(15);
-
-struct Hub {
-    hub: LocalHub,
-    clock: Arc<ManualClock>,
-    _dir: tempfile::TempDir,
-}
-
-async fn hub() -> Hub {
-    let dir = tempfile::tempdir().unwrap();
-    let clock = Arc::new(ManualClock::new(SystemTime::now()));
-    let mut config = HubConfig::ephemeral(dir.path());
-    config.limits.feedback_interval = Duration::ZERO;
-    config.limits.max_delivery_count = 3;
-    config.limits.max_queue_depth = 5;
-    config.limits.max_message_size = 1000;
-    config.clock = clock.clone();
-    Hub {
-        hub: LocalHub::start(config).await.unwrap(),
-        clock,
-        _dir: dir,
-    }
-}
-
-impl Hub {
-    async fn service(&self) -> ServiceClient {
-        ServiceClient::builder(&self.hub.owner_connection_string())
-            .unwrap()
-            .trusted_ca_pem(self.hub.ca_pem())
-            .port(self.hub.amqp_port())
-            .https_port(self.hub.https_port())
-            .connect()
-            .await
-            .unwrap()
-    }
-
-    fn port(&self, t: Transport) -> u16 {
-        match t {
-            Transport::Mqtt => self.hub.mqtt_port(),
-            Transport::Amqp => self.hub.amqp_port(),
-            Transport::MqttWs | Transport::AmqpWs | Transport::Https => self.hub.https_port(),
-        }
-    }
-
-    async fn device(&self, cs: &str, t: Transport) -> c2d::Result<DeviceClient> {
-        DeviceClient::builder(cs)?
-            .transport(t)
-            .trusted_ca_pem(self.hub.ca_pem())
-            .port(self.port(t))
-            .retry(RetryPolicy::fixed(Duration::from_millis(100)))
-            .poll_interval(Duration::from_millis(50))
-            .connect()
-            .await
-    }
-}
-
-async fn recv(d: &DeviceClient) -> c2d::ReceivedMessage {
-    tokio::time::timeout(WAIT, d.recv())
-        .await
-        .expect("a message within 15 s")
-        .unwrap()
-        .expect("open")
+async fn hub() -> TestHub {
+    TestHub::start(|config| {
+        config.limits.feedback_interval = Duration::ZERO;
+        config.limits.max_delivery_count = 3;
+        config.limits.max_queue_depth = 5;
+        config.limits.max_message_size = 1000;
+    })
+    .await
 }
 
 async fn outcome(s: &c2d::SentMessage) -> FeedbackStatus {
@@ -150,13 +93,25 @@ async fn scenarios(t: Transport) {
             FeedbackStatus::DeliveryCountExceeded
         );
     } else {
+        // MQTT can only complete, which the application can check before settling uses the
+        // message up
+        assert!(m.supports(Settlement::Complete));
+        assert!(!m.supports(Settlement::Reject) && !m.supports(Settlement::Abandon));
+        m.complete().await.unwrap();
+        assert_eq!(outcome(&rejected).await, FeedbackStatus::Success);
+        // a reject made anyway is refused without a word to the hub; the message it used up
+        // is given up, and the hub delivers it again once its lock ends
+        let sent = service
+            .send("dev1", Message::new("reject me too").ack(Ack::Full))
+            .await
+            .unwrap();
+        let m = recv(&device).await;
         assert_eq!(m.reject().await.unwrap_err().kind(), ErrorKind::Unsupported);
-        // the message stays unsettled: the hub delivers it again once its lock ends
         h.clock.advance(Duration::from_secs(61));
         let again = recv(&device).await;
-        assert_eq!(again.body(), b"reject me");
+        assert_eq!(again.body(), b"reject me too");
         again.complete().await.unwrap();
-        assert_eq!(outcome(&rejected).await, FeedbackStatus::Success);
+        assert_eq!(outcome(&sent).await, FeedbackStatus::Success);
     }
 
     // TTL → Expired (the hub's clock runs past the message's expiry; no device involved)
