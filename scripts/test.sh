@@ -16,6 +16,7 @@ if git grep --untracked -n -I -E "$outside"; then
     echo "the files above refer to something outside the repository" >&2
     exit 1
 fi
+scripts/hub-layers.sh
 cargo build --locked -p c2d-cli -p c2d-ffi
 cargo test --locked --workspace
 # the authorization matrix once more, its case counts printed (SAS tokens, then X.509)

@@ -234,8 +234,8 @@ pub fn hub_info(data_dir: &Path) -> Result<serde_json::Value> {
     let summary =
         c2d_hub::store::summary(data_dir, host).context("reading the hub's data directory")?;
     // the page's address, with the token of the hub that runs (or last ran) here
-    let ui_url = c2d_hub::ui::read_token(data_dir)
-        .map(|token| c2d_hub::ui::url(host, endpoints.https_port, &token));
+    let ui_url = c2d_hub::data_dir::read_token(data_dir)
+        .map(|token| c2d_hub::data_dir::ui_url(host, endpoints.https_port, &token));
     Ok(json!({
         "ui_url": ui_url,
         "service_connection_string": summary.connection_string("service"),

@@ -122,7 +122,7 @@ fn make_certificate(
     );
     std::fs::write(&cert_file, &cert.cert_pem)
         .with_context(|| format!("writing {}", cert_file.display()))?;
-    c2d_hub::tls::write_private(&key_file, &cert.key_pem)
+    c2d_hub::data_dir::write_private(&key_file, &cert.key_pem)
         .with_context(|| format!("writing {}", key_file.display()))?;
     Ok(CertificateFiles {
         cert,

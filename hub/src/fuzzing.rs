@@ -27,7 +27,7 @@ use fe2o3_amqp_types::sasl::SaslInit;
 use tokio::io::{AsyncReadExt, AsyncWriteExt, DuplexStream};
 
 use crate::amqp::frames::{amqp_frame, sasl_frame, AMQP_HEADER, SASL_HEADER};
-use crate::local_hub::Shared;
+use crate::context::HubContext;
 use crate::{HubConfig, LocalHub};
 
 /// The fuzz targets, by name (the names of the files in `fuzz/fuzz_targets/`).
@@ -128,8 +128,8 @@ impl FuzzHub {
         self.hub.as_ref().expect("running").queue_depth(DEVICE)
     }
 
-    fn shared(&self) -> Arc<Shared> {
-        self.hub.as_ref().expect("running").shared.clone()
+    fn context(&self) -> Arc<HubContext> {
+        self.hub.as_ref().expect("running").ctx.clone()
     }
 
     /// Runs one input through target `target` (one of [`TARGETS`]). Panics on a finding.
@@ -160,13 +160,13 @@ impl FuzzHub {
 
     fn session<F, Fut>(&self, serve: F, prefix: &[u8], data: &[u8])
     where
-        F: FnOnce(Arc<Shared>, DuplexStream) -> Fut,
+        F: FnOnce(Arc<HubContext>, DuplexStream) -> Fut,
         Fut: std::future::Future<Output = ()> + Send + 'static,
     {
-        let shared = self.shared();
+        let ctx = self.context();
         self.runtime.block_on(async {
             let (client, server) = tokio::io::duplex(1 << 16);
-            let served = tokio::spawn(serve(shared, server));
+            let served = tokio::spawn(serve(ctx, server));
             let (mut rx, mut tx) = tokio::io::split(client);
             let drain = tokio::spawn(async move {
                 let mut sink = [0u8; 4096];
@@ -188,7 +188,14 @@ impl FuzzHub {
 
     fn mqtt(&self, prefix: &[u8], data: &[u8]) {
         self.session(
-            |shared, s| crate::mqtt::serve(shared, s, "fuzz".into(), None),
+            |ctx, s| {
+                crate::mqtt::serve(
+                    ctx,
+                    s,
+                    crate::sessions::Peer::tls(([127, 0, 0, 1], 0).into()),
+                    None,
+                )
+            },
             prefix,
             data,
         )
@@ -196,7 +203,14 @@ impl FuzzHub {
 
     fn amqp(&self, prefix: &[u8], data: &[u8]) {
         self.session(
-            |shared, s| crate::amqp::serve(shared, s, "fuzz".into(), None),
+            |ctx, s| {
+                crate::amqp::serve(
+                    ctx,
+                    s,
+                    crate::sessions::Peer::tls(([127, 0, 0, 1], 0).into()),
+                    None,
+                )
+            },
             prefix,
             data,
         )
@@ -204,7 +218,14 @@ impl FuzzHub {
 
     fn https(&self, prefix: &[u8], data: &[u8]) {
         self.session(
-            |shared, s| crate::http::serve(shared, s, "fuzz".into(), None),
+            |ctx, s| {
+                crate::http::serve(
+                    ctx,
+                    s,
+                    crate::sessions::Peer::tls(([127, 0, 0, 1], 0).into()),
+                    None,
+                )
+            },
             prefix,
             data,
         )

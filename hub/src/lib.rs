@@ -2,34 +2,64 @@
 //!
 //! Start one with [`LocalHub::start`]; it serves IoT Hub's own wire protocols so the official
 //! Azure SDKs and c2d's clients work against it unchanged.
+//!
+//! # Layout
+//!
+//! The modules form layers; each imports only the ones below it (a check in the test
+//! command, `scripts/hub-layers.sh`, fails when a lower layer imports `local_hub` or
+//! `listener`):
+//!
+//! ```text
+//! local_hub.rs   LocalHub: start (the only place that wires the hub together), accessors, stop
+//! config.rs      HubConfig, StartError
+//! listener.rs    accept loops: TCP, TLS, dispatch to the port's protocol
+//! mqtt/ amqp/ http/   the protocols: each serves one connection with the context it is given
+//! metrics.rs     Prometheus text from the context
+//! context.rs     HubContext: what every connection holds (store, authorizer, sessions,
+//!                shutdown, connection count, the page's secret, refusal counters)
+//! sessions.rs    who is connected over which transport; the typed signals between connections
+//! auth/          SAS tokens and X.509 certificates: who a credential is, what it may reach
+//! store/         SQLite persistence: the writer thread, group commit, the time rules' task
+//! state/         the pure state machine: device queues, feedback queue, locks, registry,
+//!                counters, limits (no tokio, no I/O, time passed in)
+//! tls.rs, data_dir.rs, clock.rs   the TLS identity, the data directory's files, the clock
+//! ```
 
 #![warn(missing_docs)]
 
 mod amqp;
-pub mod auth;
+mod auth;
 pub mod clock;
-pub mod feedback;
+mod config;
+mod context;
+pub mod data_dir;
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub mod fuzzing;
 mod http;
-pub mod limits;
+mod listener;
 mod local_hub;
-pub mod metrics;
+mod metrics;
 mod mqtt;
-pub mod queue;
-pub mod registry;
-pub mod stats;
+mod sessions;
+mod state;
 pub mod store;
-pub mod tls;
-pub mod x509;
-
-/// The hub's live page: where its token is kept and how its address is made.
-pub mod ui {
-    pub use crate::http::ui::{read_token, url, TOKEN_FILE};
-}
+mod tls;
 
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use limits::Limits;
-pub use local_hub::{HubConfig, LocalHub, StartError};
+pub use config::{HubConfig, StartError};
+pub use local_hub::LocalHub;
+pub use state::limits::Limits;
 pub use store::Durability;
+
+/// X.509 device certificates: made for development and tests, and their thumbprints.
+pub mod x509 {
+    pub use crate::auth::x509::{
+        device_certificate, thumbprints, valid_for_days, DeviceCertificate, SigningCa,
+    };
+}
+
+/// The hub's registry: what the command line needs of it.
+pub mod registry {
+    pub use crate::state::registry::{generate_key, Policy};
+}

@@ -7,8 +7,8 @@
 
 use prometheus::{Encoder, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder};
 
-use crate::local_hub::Shared;
-use crate::stats::FEEDBACK_STATUSES;
+use crate::context::HubContext;
+use crate::state::stats::FEEDBACK_STATUSES;
 
 /// At most this many devices get a queue-depth series of their own (the deepest queues);
 /// `c2d_hub_queue_depth_other_devices` sums the rest, so a hub with many devices does not
@@ -41,13 +41,13 @@ fn gauge(name: &str, help: &str, value: usize) -> IntGauge {
 }
 
 /// The hub's metrics now, in the Prometheus text format.
-pub(crate) fn render(shared: &Shared) -> String {
+pub(crate) fn render(ctx: &HubContext) -> String {
     let registry = Registry::new();
     let register = |c: Box<dyn prometheus::core::Collector>| {
         registry.register(c).expect("every metric has its own name");
     };
 
-    let (registered, mut depths, counters, feedback) = shared.store.read(|s| {
+    let (registered, mut depths, counters, feedback) = ctx.store.read(|s| {
         let depths: Vec<(String, usize)> = s
             .queues
             .iter()
@@ -78,7 +78,7 @@ pub(crate) fn render(shared: &Shared) -> String {
     ] {
         connected.with_label_values(&[t.as_str()]).set(0);
     }
-    for p in shared.presence().values() {
+    for p in ctx.sessions.presence().values() {
         connected.with_label_values(&[p.transport.as_str()]).inc();
     }
     register(Box::new(connected));
@@ -139,10 +139,10 @@ pub(crate) fn render(shared: &Shared) -> String {
     }
     register(Box::new(records));
 
-    let store = shared.store.metrics();
+    let store = ctx.store.metrics();
     register(Box::new(store.commit_seconds.clone()));
     register(Box::new(store.fsyncs.clone()));
-    register(Box::new(shared.refused.clone()));
+    register(Box::new(ctx.refused.clone()));
 
     let mut text = Vec::new();
     TextEncoder::new()

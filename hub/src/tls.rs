@@ -49,26 +49,6 @@ fn ca_params() -> Result<CertificateParams, rcgen::Error> {
     Ok(p)
 }
 
-/// Writes a file only its owner may read (a private key): made with mode 0600, and set to
-/// it if it existed.
-pub fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
-    use std::io::Write;
-    let mut options = fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
-    }
-    options.open(path)?.write_all(contents.as_bytes())?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        fs::set_permissions(path, fs::Permissions::from_mode(0o600))?;
-    }
-    Ok(())
-}
-
 /// Loads (or makes) the CA in `data_dir` and issues a server certificate for `host_name`.
 pub fn load_or_create(data_dir: &Path, host_name: &str) -> Result<HubTls, String> {
     c2d::tls::install_crypto_provider();
@@ -89,7 +69,7 @@ pub fn load_or_create(data_dir: &Path, host_name: &str) -> Result<HubTls, String
         let cert = params
             .self_signed(&key)
             .map_err(|x| e("signing the CA", &x))?;
-        write_private(&ca_key_path, &key.serialize_pem())
+        crate::data_dir::write_private(&ca_key_path, &key.serialize_pem())
             .map_err(|x| e("writing the CA key", &x))?;
         fs::write(&ca_path, cert.pem()).map_err(|x| e("writing the CA certificate", &x))?;
         (key, cert.pem())
@@ -128,7 +108,7 @@ pub fn load_or_create(data_dir: &Path, host_name: &str) -> Result<HubTls, String
         &rustls::version::TLS13,
         &rustls::version::TLS12,
     ])
-    .with_client_cert_verifier(Arc::new(crate::x509::AnyClientCertificate::new()))
+    .with_client_cert_verifier(Arc::new(crate::auth::x509::AnyClientCertificate::new()))
     .with_single_cert(chain, key)
     .map_err(|x| e("TLS configuration", &x))?;
     Ok(HubTls {

@@ -49,7 +49,7 @@ async fn the_page_its_events_and_actions_need_the_token_or_its_cookie() {
     let b = base(&th);
     assert!(th.hub.ui_url().starts_with(&format!("{b}/ui/?token=")));
     // the token is in the data directory, for `c2d hub info`, readable by its owner only
-    let file = th.dir.path().join(c2d_hub::ui::TOKEN_FILE);
+    let file = th.dir.path().join(c2d_hub::data_dir::TOKEN_FILE);
     assert_eq!(std::fs::read_to_string(&file).unwrap(), token(&th));
     #[cfg(unix)]
     {

@@ -42,7 +42,7 @@ pub fn feedback_message(hub_name: &str, enqueued: SystemTime, body: Vec<u8>) -> 
 /// A C2D message as delivered to a device: the sender's properties (its
 /// message-id type kept), `iothub-ack` and the application properties, IoT Hub's
 /// annotations, and the body as one data section.
-pub fn device_message(d: &crate::queue::Delivery) -> AmqpMessage {
+pub fn device_message(d: &crate::state::Delivery) -> AmqpMessage {
     use fe2o3_amqp_types::messaging::annotations::OwnedKey;
     let mut annotations = fe2o3_amqp_types::messaging::Annotations::new();
     let mut annotate = |k: &str, v: Value| {

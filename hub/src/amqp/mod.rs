@@ -7,10 +7,14 @@
 //! IoT Hub's clients depend on (delivery tags, attach echoes, error conditions, settle mode
 //! *second* answers) is under the hub's control.
 
+mod attach;
+mod cbs;
 mod connection;
 mod convert;
+mod deliveries;
 pub(crate) mod frames;
 mod sasl;
+mod session;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -20,7 +24,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_rustls::TlsAcceptor;
 
-use crate::local_hub::Shared;
+use crate::context::HubContext;
 use frames::{AMQP_HEADER, SASL_HEADER, TLS_HEADER};
 
 /// What other tasks tell an AMQP connection.
@@ -28,15 +32,14 @@ use frames::{AMQP_HEADER, SASL_HEADER, TLS_HEADER};
 pub(crate) enum Control {
     /// A device's queue may have messages for its receiving link.
     Wake(String),
-    /// The receiving link of this owner was replaced by a newer one (or its device was
-    /// deleted): detach it.
-    Steal(u64),
+    /// The receiving link of this owner must end (replaced, or its device deleted).
+    Signal(u64, crate::sessions::SessionSignal),
 }
 
 /// Serves a TCP connection on the AMQP port: a TLS ClientHello goes straight to TLS; an
 /// `AMQP 2 1 0 0` header is answered and then TLS follows; plain AMQP is refused.
 pub(crate) async fn serve_tcp(
-    shared: Arc<Shared>,
+    ctx: Arc<HubContext>,
     mut tcp: TcpStream,
     peer: SocketAddr,
     acceptor: TlsAcceptor,
@@ -57,28 +60,28 @@ pub(crate) async fn serve_tcp(
         let _ = tcp.write_all(&TLS_HEADER).await;
         if header != TLS_HEADER {
             tracing::warn!(%peer, "AMQP: refusing a connection without TLS");
-            shared.refuse("protocol");
+            ctx.refuse("protocol");
             return;
         }
     }
     let tls = match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(tcp)).await {
         Ok(Ok(s)) => s,
         Ok(Err(e)) => {
-            shared.handshake_failed(peer, "amqp", &e);
+            ctx.handshake_failed(peer, "amqp", &e);
             return;
         }
         Err(_) => return,
     };
-    let certificates = crate::x509::peer_certificates(tls.get_ref().1);
-    serve(shared, tls, peer.to_string(), certificates).await
+    let certificates = crate::auth::x509::peer_certificates(tls.get_ref().1);
+    serve(ctx, tls, crate::sessions::Peer::tls(peer), certificates).await
 }
 
 /// Serves AMQP over an established secure stream (TLS, or a WebSocket inside TLS).
 pub(crate) async fn serve<S>(
-    shared: Arc<Shared>,
+    ctx: Arc<HubContext>,
     mut stream: S,
-    peer: String,
-    certificates: crate::x509::PeerCertificates,
+    peer: crate::sessions::Peer,
+    certificates: crate::auth::x509::PeerCertificates,
 ) where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
@@ -95,7 +98,7 @@ pub(crate) async fn serve<S>(
         if stream.write_all(&SASL_HEADER).await.is_err() || stream.flush().await.is_err() {
             return;
         }
-        match sasl::negotiate(&shared, &mut stream).await {
+        match sasl::negotiate(&ctx, &mut stream).await {
             Ok(sasl::SaslResult::Ok(grant)) => sasl_grant = grant,
             Ok(sasl::SaslResult::Refused(why)) => {
                 tracing::warn!(%peer, reason = %why, "AMQP: SASL authentication refused");
@@ -122,5 +125,5 @@ pub(crate) async fn serve<S>(
     if stream.write_all(&AMQP_HEADER).await.is_err() || stream.flush().await.is_err() {
         return;
     }
-    connection::run(shared, stream, peer, sasl_grant, certificates).await
+    connection::run(ctx, stream, peer, sasl_grant, certificates).await
 }

@@ -10,7 +10,7 @@ use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 
 use super::frames::{decode_sasl, read_frame, sasl_frame};
 use crate::auth::{Access, Grant};
-use crate::local_hub::Shared;
+use crate::context::HubContext;
 
 /// The outcome of a SASL exchange.
 pub enum SaslResult {
@@ -22,7 +22,7 @@ pub enum SaslResult {
 
 /// Runs the SASL exchange after the client's SASL header (ours already sent).
 pub async fn negotiate<S: AsyncRead + AsyncWrite + Unpin>(
-    shared: &Shared,
+    ctx: &HubContext,
     stream: &mut S,
 ) -> Result<SaslResult, String> {
     let mechanisms = SaslMechanisms {
@@ -48,7 +48,7 @@ pub async fn negotiate<S: AsyncRead + AsyncWrite + Unpin>(
     let (code, result) = match init.mechanism.as_str() {
         "MSSBCBS" | "ANONYMOUS" | "EXTERNAL" => (SaslCode::Ok, SaslResult::Ok(None)),
         "PLAIN" => match plain(
-            shared,
+            ctx,
             init.initial_response
                 .as_ref()
                 .map(|b| b.as_slice())
@@ -75,7 +75,7 @@ pub async fn negotiate<S: AsyncRead + AsyncWrite + Unpin>(
 }
 
 /// Checks a PLAIN response: `authzid \0 authcid \0 password`.
-fn plain(shared: &Shared, response: &[u8]) -> Result<Grant, String> {
+fn plain(ctx: &HubContext, response: &[u8]) -> Result<Grant, String> {
     let mut parts = response.split(|b| *b == 0);
     let _authzid = parts.next();
     let authcid = parts.next().ok_or("malformed PLAIN response")?;
@@ -85,9 +85,9 @@ fn plain(shared: &Shared, response: &[u8]) -> Result<Grant, String> {
     let (who, realm) = authcid
         .split_once('@')
         .ok_or("PLAIN user name must be name@sas[.root].hub")?;
-    let hub = c2d::connection_string::hub_name_of(&shared.host_name);
+    let hub = c2d::connection_string::hub_name_of(&ctx.host_name);
     if realm == format!("sas.root.{hub}") {
-        let grant = shared
+        let grant = ctx
             .authorize(token, Access::Service)
             .map_err(|e| e.to_string())?;
         match &grant.principal {
@@ -95,8 +95,7 @@ fn plain(shared: &Shared, response: &[u8]) -> Result<Grant, String> {
             _ => Err(format!("the token is not signed by policy '{who}'")),
         }
     } else if realm == format!("sas.{hub}") {
-        shared
-            .authorize(token, Access::Device(who))
+        ctx.authorize(token, Access::Device(who))
             .map_err(|e| e.to_string())
     } else {
         Err(format!("PLAIN realm '{realm}' is not this hub's"))

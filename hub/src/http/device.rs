@@ -12,10 +12,10 @@ use axum::Extension;
 use uuid::Uuid;
 
 use super::{authorize_device, HttpError, HTTP_OWNER};
+use crate::auth::x509::PeerCertificates;
 use crate::auth::Access;
-use crate::local_hub::Shared;
-use crate::queue::{Delivery, LockLost, Settlement};
-use crate::x509::PeerCertificates;
+use crate::context::HubContext;
+use crate::state::{Delivery, LockLost, Settlement};
 
 fn lock_lost() -> HttpError {
     HttpError::new(
@@ -32,13 +32,13 @@ fn parse_lock(token: &str) -> Result<Uuid, HttpError> {
 
 /// Authorizes a request to a device's endpoints: its token, or its certificate.
 fn authorize(
-    shared: &Shared,
+    ctx: &HubContext,
     headers: &HeaderMap,
     certificates: &PeerCertificates,
     device: &str,
 ) -> Result<(), HttpError> {
     authorize_device(
-        shared,
+        ctx,
         headers,
         certificates,
         Access::Device(device),
@@ -48,20 +48,20 @@ fn authorize(
 
 /// `GET /devices/{id}/messages/deviceBound`: 204 when empty, else the oldest message, locked.
 pub(super) async fn receive(
-    State(shared): State<Arc<Shared>>,
+    State(ctx): State<Arc<HubContext>>,
     Path(device): Path<String>,
     Extension(certificates): Extension<PeerCertificates>,
     headers: HeaderMap,
 ) -> Result<Response, HttpError> {
-    authorize(&shared, &headers, &certificates, &device)?;
-    shared.polled(&device);
+    authorize(&ctx, &headers, &certificates, &device)?;
+    ctx.polled(&device);
     let lock = headers
         .get("iothub-messagelocktimeout")
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.trim().parse::<u64>().ok())
         .map(|s| Duration::from_secs(s.clamp(5, 300)));
     let d = device.clone();
-    let delivery = shared.store.apply(move |s, now| {
+    let delivery = ctx.store.apply(move |s, now| {
         let lock = lock.unwrap_or(s.limits.lock_timeout);
         s.receive_with_lock(now, &d, HTTP_OWNER, lock)
     });
@@ -128,12 +128,12 @@ fn message_response(d: Delivery) -> Response {
 }
 
 async fn settle(
-    shared: &Shared,
+    ctx: &HubContext,
     device: String,
     token: Uuid,
     how: Settlement,
 ) -> Result<StatusCode, HttpError> {
-    let result: Result<(), LockLost> = shared
+    let result: Result<(), LockLost> = ctx
         .store
         .exec(move |s, now| s.settle(now, &device, token, how))
         .await?;
@@ -153,30 +153,30 @@ fn wants_reject(query: Option<&str>) -> bool {
 
 /// `DELETE /devices/{id}/messages/deviceBound/{lockToken}[?reject]`: complete or reject.
 pub(super) async fn complete_or_reject(
-    State(shared): State<Arc<Shared>>,
+    State(ctx): State<Arc<HubContext>>,
     Path((device, lock)): Path<(String, String)>,
     RawQuery(query): RawQuery,
     Extension(certificates): Extension<PeerCertificates>,
     headers: HeaderMap,
 ) -> Result<StatusCode, HttpError> {
-    authorize(&shared, &headers, &certificates, &device)?;
+    authorize(&ctx, &headers, &certificates, &device)?;
     let how = if wants_reject(query.as_deref()) {
         Settlement::Reject
     } else {
         Settlement::Complete
     };
-    settle(&shared, device, parse_lock(&lock)?, how).await
+    settle(&ctx, device, parse_lock(&lock)?, how).await
 }
 
 /// `POST /devices/{id}/messages/deviceBound/{lockToken}/abandon`.
 pub(super) async fn abandon(
-    State(shared): State<Arc<Shared>>,
+    State(ctx): State<Arc<HubContext>>,
     Path((device, lock)): Path<(String, String)>,
     Extension(certificates): Extension<PeerCertificates>,
     headers: HeaderMap,
 ) -> Result<StatusCode, HttpError> {
-    authorize(&shared, &headers, &certificates, &device)?;
-    settle(&shared, device, parse_lock(&lock)?, Settlement::Abandon).await
+    authorize(&ctx, &headers, &certificates, &device)?;
+    settle(&ctx, device, parse_lock(&lock)?, Settlement::Abandon).await
 }
 
 #[cfg(test)]

@@ -5,7 +5,7 @@ use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 
 use crate::auth::AuthError;
-use crate::registry::RegistryError;
+use crate::state::registry::RegistryError;
 
 /// A REST error.
 #[derive(Debug)]

@@ -11,16 +11,16 @@ use c2d::service::feedback::{encode_batch, FEEDBACK_CONTENT_TYPE};
 
 use super::{authorize, HttpError, HTTP_OWNER};
 use crate::auth::Access;
-use crate::local_hub::Shared;
-use crate::queue::Settlement;
+use crate::context::HubContext;
+use crate::state::Settlement;
 
 /// `GET /messages/serviceBound/feedback`: 204 when empty, else one batch, locked.
 pub(super) async fn receive(
-    State(shared): State<Arc<Shared>>,
+    State(ctx): State<Arc<HubContext>>,
     headers: HeaderMap,
 ) -> Result<Response, HttpError> {
-    authorize(&shared, &headers, Access::Service, "feedback request")?;
-    let batch = shared
+    authorize(&ctx, &headers, Access::Service, "feedback request")?;
+    let batch = ctx
         .store
         .exec(|s, now| s.feedback_receive(now, HTTP_OWNER))
         .await?;
@@ -43,18 +43,18 @@ pub(super) async fn receive(
     set("iothub-deliverycount", batch.delivery_count.to_string());
     set(
         "iothub-userid",
-        c2d::connection_string::hub_name_of(&shared.host_name).to_string(),
+        c2d::connection_string::hub_name_of(&ctx.host_name).to_string(),
     );
     Ok(resp)
 }
 
 async fn settle(
-    shared: &Shared,
+    ctx: &HubContext,
     headers: &HeaderMap,
     lock: &str,
     how: Settlement,
 ) -> Result<StatusCode, HttpError> {
-    authorize(shared, headers, Access::Service, "feedback request")?;
+    authorize(ctx, headers, Access::Service, "feedback request")?;
     let lock_lost = || {
         HttpError::new(
             StatusCode::PRECONDITION_FAILED,
@@ -64,7 +64,7 @@ async fn settle(
         )
     };
     let token = super::lock_token(lock).ok_or_else(lock_lost)?;
-    let result = shared
+    let result = ctx
         .store
         .exec(move |s, now| s.feedback_settle(now, token, how))
         .await?;
@@ -75,18 +75,18 @@ async fn settle(
 
 /// `DELETE /messages/serviceBound/feedback/{lockToken}`: complete.
 pub(super) async fn complete(
-    State(shared): State<Arc<Shared>>,
+    State(ctx): State<Arc<HubContext>>,
     Path(lock): Path<String>,
     headers: HeaderMap,
 ) -> Result<StatusCode, HttpError> {
-    settle(&shared, &headers, &lock, Settlement::Complete).await
+    settle(&ctx, &headers, &lock, Settlement::Complete).await
 }
 
 /// `POST /messages/serviceBound/feedback/{lockToken}/abandon`.
 pub(super) async fn abandon(
-    State(shared): State<Arc<Shared>>,
+    State(ctx): State<Arc<HubContext>>,
     Path(lock): Path<String>,
     headers: HeaderMap,
 ) -> Result<StatusCode, HttpError> {
-    settle(&shared, &headers, &lock, Settlement::Abandon).await
+    settle(&ctx, &headers, &lock, Settlement::Abandon).await
 }

@@ -15,33 +15,33 @@ use axum::Router;
 use hyper_util::rt::TokioIo;
 use hyper_util::service::TowerToHyperService;
 
-use crate::local_hub::Shared;
+use crate::context::HubContext;
 
 pub(crate) use error::HttpError;
 
 /// Authorizes a request from its `Authorization` header; a refusal is logged with `what`.
 fn authorize(
-    shared: &Shared,
+    ctx: &HubContext,
     headers: &axum::http::HeaderMap,
     access: crate::auth::Access<'_>,
     what: &str,
 ) -> Result<(), HttpError> {
-    authorize_device(shared, headers, &None, access, what)
+    authorize_device(ctx, headers, &None, access, what)
 }
 
 /// Like [`authorize`], and a device request without an `Authorization` header is
 /// authenticated by the connection's client certificate.
 fn authorize_device(
-    shared: &Shared,
+    ctx: &HubContext,
     headers: &axum::http::HeaderMap,
-    certificates: &crate::x509::PeerCertificates,
+    certificates: &crate::auth::x509::PeerCertificates,
     access: crate::auth::Access<'_>,
     what: &str,
 ) -> Result<(), HttpError> {
     let token = headers.get("authorization").and_then(|v| v.to_str().ok());
     let result = match (token, access, certificates) {
-        (None, crate::auth::Access::Device(id), Some(_)) => shared.authorize_x509(id, certificates),
-        _ => shared.authorize(token.unwrap_or(""), access),
+        (None, crate::auth::Access::Device(id), Some(_)) => ctx.authorize_x509(id, certificates),
+        _ => ctx.authorize(token.unwrap_or(""), access),
     };
     result.map(|_| ()).map_err(|e| {
         tracing::warn!(error = %e, "HTTPS {what} refused");
@@ -62,7 +62,7 @@ fn lock_token(text: &str) -> Option<uuid::Uuid> {
 const HTTP_OWNER: u64 = 0;
 
 /// The REST routes and the WebSocket endpoints.
-pub(crate) fn router(shared: Arc<Shared>) -> Router {
+pub(crate) fn router(ctx: Arc<HubContext>) -> Router {
     Router::new()
         .route("/devices", get(registry::list_devices))
         .route("/devices/", get(registry::list_devices))
@@ -112,14 +112,14 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
         .route("/$iothub/websocket", get(websocket::upgrade))
         .route("/$servicebus/websocket", get(websocket::upgrade))
         .route("/$servicebus/websocket/", get(websocket::upgrade))
-        .merge(ui::routes(shared.clone()))
+        .merge(ui::routes(ctx.clone()))
         .fallback(error::not_found)
-        .with_state(shared)
+        .with_state(ctx)
 }
 
 /// The address of the client of an HTTPS connection.
-#[derive(Debug, Clone)]
-pub(crate) struct PeerAddr(pub String);
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct PeerAddr(pub std::net::SocketAddr);
 
 /// Logs every request with its answer (at debug level).
 async fn log_request(
@@ -134,15 +134,15 @@ async fn log_request(
 
 /// Serves one connection (after TLS) with HTTP/1.1 (and WebSocket upgrades).
 pub(crate) async fn serve<S>(
-    shared: Arc<Shared>,
+    ctx: Arc<HubContext>,
     stream: S,
-    peer: String,
-    certificates: crate::x509::PeerCertificates,
+    peer: crate::sessions::Peer,
+    certificates: crate::auth::x509::PeerCertificates,
 ) where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
-    let router = router(shared)
-        .layer(axum::Extension(PeerAddr(peer)))
+    let router = router(ctx)
+        .layer(axum::Extension(PeerAddr(peer.address)))
         .layer(axum::Extension(certificates))
         .layer(axum::middleware::from_fn(log_request));
     let service = TowerToHyperService::new(router);

@@ -11,7 +11,7 @@ use c2d::{Device, PurgeResult};
 
 use super::{authorize, HttpError};
 use crate::auth::Access;
-use crate::local_hub::Shared;
+use crate::context::HubContext;
 
 fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers.get(name).and_then(|v| v.to_str().ok())
@@ -27,13 +27,13 @@ fn device_response(status: StatusCode, d: Device) -> Response {
 }
 
 pub(super) async fn put_device(
-    State(shared): State<Arc<Shared>>,
+    State(ctx): State<Arc<HubContext>>,
     Path(id): Path<String>,
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Result<Response, HttpError> {
     authorize(
-        &shared,
+        &ctx,
         &headers,
         Access::RegistryWrite,
         "device create/update",
@@ -42,7 +42,7 @@ pub(super) async fn put_device(
         .map_err(|e| HttpError::bad_request(format!("the body is not a device: {e}")))?;
     let if_match = header(&headers, "if-match").map(str::to_string);
     let id2 = id.clone();
-    let device = shared
+    let device = ctx
         .store
         .exec(move |s, now| s.put_device(now, &id2, device, if_match.as_deref()))
         .await??;
@@ -51,35 +51,35 @@ pub(super) async fn put_device(
 }
 
 pub(super) async fn get_device(
-    State(shared): State<Arc<Shared>>,
+    State(ctx): State<Arc<HubContext>>,
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Result<Response, HttpError> {
-    authorize(&shared, &headers, Access::RegistryRead, "device read")?;
-    let presence = shared.presence();
-    let device = shared.store.read(|s| {
+    authorize(&ctx, &headers, Access::RegistryRead, "device read")?;
+    let presence = ctx.sessions.presence();
+    let device = ctx.store.read(|s| {
         s.registry
             .device(&id)
             .map(|d| live(d, s.queue_depth(&id), &presence))
     });
-    let device = device.ok_or(crate::registry::RegistryError::DeviceNotFound(id))?;
+    let device = device.ok_or(crate::state::registry::RegistryError::DeviceNotFound(id))?;
     Ok(device_response(StatusCode::OK, device))
 }
 
 pub(super) async fn list_devices(
-    State(shared): State<Arc<Shared>>,
+    State(ctx): State<Arc<HubContext>>,
     Query(query): Query<HashMap<String, String>>,
     headers: HeaderMap,
 ) -> Result<Json<Vec<Device>>, HttpError> {
-    authorize(&shared, &headers, Access::RegistryRead, "device list")?;
+    authorize(&ctx, &headers, Access::RegistryRead, "device list")?;
     let top = match query.get("top") {
         Some(t) => t
             .parse::<usize>()
             .map_err(|_| HttpError::bad_request("top must be a number"))?,
         None => 1000,
     };
-    let presence = shared.presence();
-    let devices = shared.store.read(|s| {
+    let presence = ctx.sessions.presence();
+    let devices = ctx.store.read(|s| {
         s.registry
             .devices()
             .take(top)
@@ -94,7 +94,7 @@ pub(super) async fn list_devices(
 fn live(
     device: &Device,
     depth: usize,
-    presence: &HashMap<String, crate::local_hub::Presence>,
+    presence: &HashMap<String, crate::sessions::Presence>,
 ) -> Device {
     let mut d = device.clone();
     d.cloud_to_device_message_count = depth as u64;
@@ -106,33 +106,29 @@ fn live(
 }
 
 pub(super) async fn delete_device(
-    State(shared): State<Arc<Shared>>,
+    State(ctx): State<Arc<HubContext>>,
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Result<StatusCode, HttpError> {
-    authorize(&shared, &headers, Access::RegistryWrite, "device delete")?;
+    authorize(&ctx, &headers, Access::RegistryWrite, "device delete")?;
     let if_match = header(&headers, "if-match").map(str::to_string);
     let id2 = id.clone();
-    shared
-        .store
+    ctx.store
         .exec(move |s, _| s.delete_device(&id2, if_match.as_deref()))
         .await??;
-    shared.disconnect_device(&id);
+    ctx.sessions.device_deleted(&id);
     tracing::info!(device = %id, "device deleted");
     Ok(StatusCode::NO_CONTENT)
 }
 
 pub(super) async fn purge_queue(
-    State(shared): State<Arc<Shared>>,
+    State(ctx): State<Arc<HubContext>>,
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Result<Json<PurgeResult>, HttpError> {
-    authorize(&shared, &headers, Access::Service, "queue purge")?;
+    authorize(&ctx, &headers, Access::Service, "queue purge")?;
     let id2 = id.clone();
-    let total = shared
-        .store
-        .exec(move |s, now| s.purge(now, &id2))
-        .await??;
+    let total = ctx.store.exec(move |s, now| s.purge(now, &id2)).await??;
     tracing::info!(device = %id, purged = total, "queue purged");
     Ok(Json(PurgeResult {
         total_messages_purged: total,

@@ -10,7 +10,6 @@
 
 use std::collections::HashMap;
 use std::convert::Infallible;
-use std::path::Path as FsPath;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -28,11 +27,9 @@ use sha2::{Digest, Sha256};
 
 use c2d::timestamp::to_unix_millis;
 
-use crate::local_hub::Shared;
-use crate::queue::{MessageState, SendError};
+use crate::context::HubContext;
+use crate::state::{MessageState, SendError};
 
-/// The token's file in the hub's data directory.
-pub const TOKEN_FILE: &str = "ui-token";
 /// At most this many devices are listed (connected ones and the deepest queues first).
 const MAX_DEVICES: usize = 200;
 /// At most this many of the chosen device's messages are listed.
@@ -45,34 +42,6 @@ const HEARTBEAT: Duration = Duration::from_secs(1);
 /// The largest body a test message from the page may have.
 const MAX_TEST_BODY: usize = 4096;
 
-/// Makes the token of a new run of the hub and writes it to `data_dir`.
-pub(crate) fn new_token(data_dir: &FsPath) -> Result<String, String> {
-    use rand::RngCore;
-    let mut bytes = [0u8; 24];
-    rand::rng().fill_bytes(&mut bytes);
-    let token = crate::x509::hex(&bytes);
-    let path = data_dir.join(TOKEN_FILE);
-    crate::tls::write_private(&path, &token).map_err(|e| format!("{}: {e}", path.display()))?;
-    Ok(token)
-}
-
-/// The page's address with its token.
-pub fn url(host: &str, port: u16, token: &str) -> String {
-    let host = if host.contains(':') && !host.starts_with('[') {
-        format!("[{host}]")
-    } else {
-        host.to_string()
-    };
-    format!("https://{host}:{port}/ui/?token={token}")
-}
-
-/// The token of the hub that last ran in `data_dir`, if any.
-pub fn read_token(data_dir: &FsPath) -> Option<String> {
-    let token = std::fs::read_to_string(data_dir.join(TOKEN_FILE)).ok()?;
-    let token = token.trim();
-    (!token.is_empty()).then(|| token.to_string())
-}
-
 fn same(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
@@ -80,20 +49,20 @@ fn same(a: &[u8], b: &[u8]) -> bool {
 /// The session cookie's value: derived from the token, so it is worth nothing once the hub
 /// has a new token.
 fn session_value(token: &str) -> String {
-    crate::x509::hex(&Sha256::digest(
+    crate::auth::x509::hex(&Sha256::digest(
         format!("c2d-ui-session:{token}").as_bytes(),
     ))
 }
 
 /// The session cookie's name: cookies are per host, not per port, and two hubs on one host
 /// must not take each other's.
-fn cookie_name(shared: &Shared) -> String {
-    format!("c2d_ui_{}", shared.https_port())
+fn cookie_name(ctx: &HubContext) -> String {
+    format!("c2d_ui_{}", ctx.https_port)
 }
 
-fn has_session(shared: &Shared, headers: &HeaderMap) -> bool {
-    let name = cookie_name(shared);
-    let expected = session_value(&shared.ui_token);
+fn has_session(ctx: &HubContext, headers: &HeaderMap) -> bool {
+    let name = cookie_name(ctx);
+    let expected = session_value(&ctx.ui_token);
     headers
         .get_all(header::COOKIE)
         .iter()
@@ -126,16 +95,16 @@ fn unauthorized(html: bool) -> Response {
 /// Lets a request under `/ui/` through with the session cookie; trades a right token in the
 /// address for the cookie; answers 401 otherwise. Every answer gets headers that keep the
 /// page to itself.
-async fn require_session(State(shared): State<Arc<Shared>>, req: Request, next: Next) -> Response {
+async fn require_session(State(ctx): State<Arc<HubContext>>, req: Request, next: Next) -> Response {
     let token = Query::<HashMap<String, String>>::try_from_uri(req.uri())
         .ok()
         .and_then(|Query(mut q)| q.remove("token"));
     let mut resp = match token {
-        Some(t) if same(t.as_bytes(), shared.ui_token.as_bytes()) => {
+        Some(t) if same(t.as_bytes(), ctx.ui_token.as_bytes()) => {
             let cookie = format!(
                 "{}={}; Path=/ui; HttpOnly; Secure; SameSite=Strict",
-                cookie_name(&shared),
-                session_value(&shared.ui_token)
+                cookie_name(&ctx),
+                session_value(&ctx.ui_token)
             );
             let mut resp = Redirect::to(req.uri().path()).into_response();
             if let Ok(v) = HeaderValue::from_str(&cookie) {
@@ -144,10 +113,10 @@ async fn require_session(State(shared): State<Arc<Shared>>, req: Request, next: 
             resp
         }
         Some(_) => {
-            shared.refuse("ui_token");
+            ctx.refuse("ui_token");
             unauthorized(true)
         }
-        None if has_session(&shared, req.headers()) => next.run(req).await,
+        None if has_session(&ctx, req.headers()) => next.run(req).await,
         None => unauthorized(req.uri().path() == "/ui/"),
     };
     let headers = resp.headers_mut();
@@ -166,7 +135,7 @@ async fn require_session(State(shared): State<Arc<Shared>>, req: Request, next: 
 }
 
 /// The page's routes, behind [`require_session`], and `/metrics`.
-pub(super) fn routes(shared: Arc<Shared>) -> Router<Arc<Shared>> {
+pub(super) fn routes(ctx: Arc<HubContext>) -> Router<Arc<HubContext>> {
     let page = Router::new()
         .route("/ui/", get(page))
         .route("/ui/app.js", get(script))
@@ -175,10 +144,7 @@ pub(super) fn routes(shared: Arc<Shared>) -> Router<Arc<Shared>> {
         .route("/ui/api/devices/{id}/messages/{seq}/body", get(body))
         .route("/ui/api/devices/{id}/messages", post(send_test))
         .route("/ui/api/devices/{id}/purge", post(purge))
-        .layer(axum::middleware::from_fn_with_state(
-            shared,
-            require_session,
-        ));
+        .layer(axum::middleware::from_fn_with_state(ctx, require_session));
     Router::new()
         .route("/ui", get(to_page))
         .route("/metrics", get(metrics))
@@ -234,10 +200,10 @@ struct Listed {
 /// Everything the page shows, with the queue of `device` if one is chosen. The hub's state
 /// is locked only to copy out what is shown (the listed devices, the chosen queue, the
 /// recent outcomes); the JSON is made after.
-pub(crate) fn snapshot(shared: &Shared, device: Option<&str>) -> Value {
-    let presence = shared.presence();
+pub(crate) fn snapshot(ctx: &HubContext, device: Option<&str>) -> Value {
+    let presence = ctx.sessions.presence();
     let (total, mut devices, chosen, counters, feedback, dead_letters, limits) =
-        shared.store.read(|s| {
+        ctx.store.read(|s| {
             // connected devices first, then the deepest queues, then by id; only the first
             // MAX_DEVICES are copied
             let mut order: Vec<(bool, std::cmp::Reverse<usize>, &str)> = s
@@ -290,7 +256,7 @@ pub(crate) fn snapshot(shared: &Shared, device: Option<&str>) -> Value {
             )
         });
     fn order<'a>(
-        presence: &HashMap<String, crate::local_hub::Presence>,
+        presence: &HashMap<String, crate::sessions::Presence>,
         d: &'a Listed,
     ) -> (bool, std::cmp::Reverse<usize>, &'a str) {
         (
@@ -300,7 +266,7 @@ pub(crate) fn snapshot(shared: &Shared, device: Option<&str>) -> Value {
         )
     }
     devices.sort_by(|a, b| order(&presence, a).cmp(&order(&presence, b)));
-    let polls = shared.last_polls();
+    let polls = ctx.sessions.last_polls();
     for d in &mut devices {
         d.connected = presence.get(&d.id).map(
             |p| json!({ "transport": p.transport.as_str(), "since": to_unix_millis(p.since) }),
@@ -334,8 +300,8 @@ pub(crate) fn snapshot(shared: &Shared, device: Option<&str>) -> Value {
         })
         .collect();
     json!({
-        "hub": shared.host_name,
-        "at": to_unix_millis(shared.store.now()),
+        "hub": ctx.host_name,
+        "at": to_unix_millis(ctx.store.now()),
         "limits": {
             "max_queue_depth": limits.max_queue_depth,
             "max_delivery_count": limits.max_delivery_count,
@@ -355,7 +321,7 @@ pub(crate) fn snapshot(shared: &Shared, device: Option<&str>) -> Value {
 }
 
 /// What the page shows of a queued message (its body only on request).
-fn message_row(m: &crate::queue::QueuedMessage) -> Value {
+fn message_row(m: &crate::state::QueuedMessage) -> Value {
     let msg = &m.message;
     json!({
         "seq": m.seq,
@@ -385,17 +351,17 @@ struct EventsQuery {
 /// `GET /ui/events[?device=ID]`: server-sent events, each a `state` event with the whole of
 /// [`snapshot`], sent within [`POLL`] of a change and at least every [`HEARTBEAT`].
 async fn events(
-    State(shared): State<Arc<Shared>>,
+    State(ctx): State<Arc<HubContext>>,
     Query(q): Query<EventsQuery>,
 ) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
     struct Watch {
-        shared: Arc<Shared>,
+        ctx: Arc<HubContext>,
         device: Option<String>,
         seen: Option<(u64, u64)>,
         sent: Instant,
     }
     let start = Watch {
-        shared,
+        ctx,
         device: q.device.filter(|d| !d.is_empty()),
         seen: None,
         sent: Instant::now(),
@@ -403,13 +369,13 @@ async fn events(
     let stream = futures_util::stream::unfold(start, |mut w| async move {
         loop {
             let now = (
-                w.shared.store.read(|s| s.stats.version),
-                w.shared.presence_version(),
+                w.ctx.store.read(|s| s.stats.version),
+                w.ctx.sessions.version(),
             );
             if w.seen != Some(now) || w.sent.elapsed() >= HEARTBEAT {
                 w.seen = Some(now);
                 w.sent = Instant::now();
-                let data = snapshot(&w.shared, w.device.as_deref()).to_string();
+                let data = snapshot(&w.ctx, w.device.as_deref()).to_string();
                 return Some((Ok(Event::default().event("state").data(data)), w));
             }
             tokio::time::sleep(POLL).await;
@@ -420,8 +386,11 @@ async fn events(
 
 /// `GET /ui/api/devices/{id}/messages/{seq}/body`: a queued message's body, as text (never
 /// as something a browser would render).
-async fn body(State(shared): State<Arc<Shared>>, Path((id, seq)): Path<(String, u64)>) -> Response {
-    let body = shared
+async fn body(
+    State(ctx): State<Arc<HubContext>>,
+    Path((id, seq)): Path<(String, u64)>,
+) -> Response {
+    let body = ctx
         .store
         .read(|s| s.message(&id, seq).map(|m| m.message.body.clone()));
     match body {
@@ -454,7 +423,7 @@ struct TestMessage {
 /// `POST /ui/api/devices/{id}/messages`: sends a test message with `ack=full` and a new
 /// message id, which the page then follows to its feedback.
 async fn send_test(
-    State(shared): State<Arc<Shared>>,
+    State(ctx): State<Arc<HubContext>>,
     Path(id): Path<String>,
     headers: HeaderMap,
     Json(t): Json<TestMessage>,
@@ -480,7 +449,7 @@ async fn send_test(
     }
     message.to = Some(format!("/devices/{id}/messages/devicebound"));
     let device = id.clone();
-    let sent = shared
+    let sent = ctx
         .store
         .exec(move |s, now| s.send(now, &device, message))
         .await;
@@ -503,7 +472,7 @@ async fn send_test(
 
 /// `POST /ui/api/devices/{id}/purge`: purges the device's queue (`Purged` feedback).
 async fn purge(
-    State(shared): State<Arc<Shared>>,
+    State(ctx): State<Arc<HubContext>>,
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Response {
@@ -511,7 +480,7 @@ async fn purge(
         return refused;
     }
     let device = id.clone();
-    match shared.store.exec(move |s, now| s.purge(now, &device)).await {
+    match ctx.store.exec(move |s, now| s.purge(now, &device)).await {
         Ok(Ok(n)) => {
             tracing::info!(device = %id, purged = n, "queue purged from the hub's page");
             Json(json!({ "purged": n })).into_response()
@@ -523,27 +492,23 @@ async fn purge(
 
 /// `GET /metrics`, for a bearer token that is the hub's page token or a SAS token with
 /// RegistryRead.
-async fn metrics(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Response {
+async fn metrics(State(ctx): State<Arc<HubContext>>, headers: HeaderMap) -> Response {
     let auth = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
     let allowed = match auth.strip_prefix("Bearer ") {
         Some(t) => {
-            let ok = same(t.trim().as_bytes(), shared.ui_token.as_bytes());
+            let ok = same(t.trim().as_bytes(), ctx.ui_token.as_bytes());
             if !ok {
-                shared.refuse("ui_token");
+                ctx.refuse("ui_token");
             }
             ok
         }
         None if auth.is_empty() => false,
-        None => super::authorize(
-            &shared,
-            &headers,
-            crate::auth::Access::RegistryRead,
-            "metrics",
-        )
-        .is_ok(),
+        None => {
+            super::authorize(&ctx, &headers, crate::auth::Access::RegistryRead, "metrics").is_ok()
+        }
     };
     if !allowed {
         let mut resp = unauthorized(false);
@@ -555,7 +520,7 @@ async fn metrics(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Respo
     }
     (
         [(header::CONTENT_TYPE, crate::metrics::CONTENT_TYPE)],
-        crate::metrics::render(&shared),
+        crate::metrics::render(&ctx),
     )
         .into_response()
 }
@@ -563,15 +528,6 @@ async fn metrics(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Respo
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn the_address_brackets_ipv6_hosts() {
-        assert_eq!(
-            url("localhost", 443, "t"),
-            "https://localhost:443/ui/?token=t"
-        );
-        assert_eq!(url("::1", 8443, "t"), "https://[::1]:8443/ui/?token=t");
-    }
 
     #[test]
     fn tokens_compare_whole() {

@@ -17,7 +17,8 @@ use futures_util::{Sink, Stream};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 use super::PeerAddr;
-use crate::local_hub::Shared;
+use crate::context::HubContext;
+use crate::sessions::Peer;
 
 /// The subprotocols the hub speaks, in order of preference.
 const PROTOCOLS: [&str; 4] = ["mqtt", "MQTT", "AMQPWSB10", "amqp"];
@@ -26,9 +27,9 @@ const MAX_MESSAGE: usize = 1024 * 1024;
 
 /// `GET /$iothub/websocket` and `/$servicebus/websocket/`.
 pub(super) async fn upgrade(
-    State(shared): State<Arc<Shared>>,
+    State(ctx): State<Arc<HubContext>>,
     Extension(PeerAddr(peer)): Extension<PeerAddr>,
-    Extension(certificates): Extension<crate::x509::PeerCertificates>,
+    Extension(certificates): Extension<crate::auth::x509::PeerCertificates>,
     ws: WebSocketUpgrade,
 ) -> Response {
     let ws = ws.protocols(PROTOCOLS).max_message_size(MAX_MESSAGE);
@@ -49,18 +50,21 @@ pub(super) async fn upgrade(
             ws: socket,
             pending: Bytes::new(),
         };
-        let peer = crate::local_hub::websocket_peer(&peer, &protocol);
+        let peer = Peer {
+            address: peer,
+            websocket: true,
+        };
         let serve = {
-            let shared = shared.clone();
+            let ctx = ctx.clone();
             async move {
                 if protocol.eq_ignore_ascii_case("mqtt") {
-                    crate::mqtt::serve(shared, io, peer, certificates).await
+                    crate::mqtt::serve(ctx, io, peer, certificates).await
                 } else {
-                    crate::amqp::serve(shared, io, peer, certificates).await
+                    crate::amqp::serve(ctx, io, peer, certificates).await
                 }
             }
         };
-        crate::local_hub::run_connection(&shared, serve).await;
+        crate::context::run_connection(&ctx, serve).await;
     })
 }
 

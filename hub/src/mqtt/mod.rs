@@ -22,8 +22,9 @@ use tokio::sync::oneshot;
 use uuid::Uuid;
 
 use crate::auth::Access;
-use crate::local_hub::{MqttSession, Shared};
-use crate::queue::{Delivery, Settlement};
+use crate::context::HubContext;
+use crate::sessions::{DeviceSession, Peer, SessionSignal};
+use crate::state::{Delivery, Settlement};
 
 /// Largest packet a device may send (IoT Hub's device-to-cloud limit is 256 KB).
 const MAX_INCOMING_PACKET: usize = 256 * 1024 + 1024;
@@ -39,8 +40,10 @@ enum End {
     Closed,
     /// Another connection for the same device replaced this one.
     Replaced,
-    /// The hub is stopping or the device was deleted.
-    Kicked,
+    /// The device was deleted.
+    DeviceDeleted,
+    /// The hub is stopping (its store closed).
+    HubStopping,
     /// The device broke a rule; the connection is closed.
     Violation(String),
     /// No packet within 1.5 × keep-alive.
@@ -63,24 +66,24 @@ struct InFlight {
 /// async fn keeps a slot of the stream's size in its future for the connection's life,
 /// moved from or not (1.2 KiB for a TLS stream, of an idle connection's 14).
 pub(crate) fn serve<S>(
-    shared: Arc<Shared>,
+    ctx: Arc<HubContext>,
     stream: S,
-    peer: String,
-    certificates: crate::x509::PeerCertificates,
+    peer: Peer,
+    certificates: crate::auth::x509::PeerCertificates,
 ) -> impl std::future::Future<Output = ()> + Send
 where
     S: AsyncRead + AsyncWrite + Unpin + Send,
 {
     let (reader, writer) = tokio::io::split(stream);
-    session(shared, reader, writer, peer, certificates)
+    session(ctx, reader, writer, peer, certificates)
 }
 
 async fn session<S>(
-    shared: Arc<Shared>,
+    ctx: Arc<HubContext>,
     mut reader: tokio::io::ReadHalf<S>,
     mut writer: tokio::io::WriteHalf<S>,
-    peer: String,
-    certificates: crate::x509::PeerCertificates,
+    peer: Peer,
+    certificates: crate::auth::x509::PeerCertificates,
 ) where
     S: AsyncRead + AsyncWrite + Unpin + Send,
 {
@@ -93,7 +96,7 @@ async fn session<S>(
         Ok(Ok(None)) => return,
         Ok(Err(ConnectError::Level(level))) => {
             tracing::warn!(%peer, level, "MQTT: refusing a protocol level other than 4 (MQTT 3.1.1)");
-            shared.refuse("protocol");
+            ctx.refuse("protocol");
             let _ = write_packet(&mut writer, |b| {
                 ConnAck::new(ConnectReturnCode::RefusedProtocolVersion, false).write(b)
             })
@@ -111,7 +114,7 @@ async fn session<S>(
             return;
         }
     };
-    let (device_id, token_expiry) = match check_connect(&shared, &connect, &certificates) {
+    let (device_id, token_expiry) = match check_connect(&ctx, &connect, &certificates) {
         Ok(x) => x,
         Err(why) => {
             tracing::warn!(%peer, client_id = %connect.client_id, reason = %why, "MQTT: CONNECT refused (CONNACK 5)");
@@ -127,32 +130,34 @@ async fn session<S>(
     let (clean_session, keep_alive_secs) = (connect.clean_session, connect.keep_alive);
     drop(connect);
 
-    let owner = shared.new_owner();
-    let (kick_tx, kick_rx) = oneshot::channel();
+    let owner = ctx.sessions.new_owner();
+    let (signal_tx, signal_rx) = oneshot::channel::<SessionSignal>();
     let (done_tx, done_rx) = oneshot::channel();
-    let previous = shared.replace_mqtt_session(
+    let previous = ctx.sessions.replace_mqtt(
         &device_id,
-        MqttSession {
-            kick: Some(kick_tx),
-            done: done_rx,
-            presence: shared.presence_now(owner, crate::local_hub::transport_of(&peer, true)),
+        DeviceSession {
+            presence: ctx.presence_now(owner, peer.mqtt_transport()),
+            notify: Some(Box::new(move |signal| {
+                let _ = signal_tx.send(signal);
+            })),
+            done: Some(done_rx),
         },
     );
     if let Some(mut old) = previous {
         tracing::info!(device = %device_id, "MQTT: a new connection replaces the device's previous one");
-        if let Some(k) = old.kick.take() {
-            let _ = k.send(());
+        old.signal(SessionSignal::Replaced);
+        if let Some(done) = old.done.take() {
+            let _ = tokio::time::timeout(Duration::from_secs(5), done).await;
         }
-        let _ = tokio::time::timeout(Duration::from_secs(5), old.done).await;
     }
-    let session_present = shared.mqtt_begin_session(&device_id, clean_session);
+    let session_present = ctx.sessions.begin_mqtt(&device_id, clean_session);
     if write_packet(&mut writer, |b| {
         ConnAck::new(ConnectReturnCode::Success, session_present).write(b)
     })
     .await
     .is_err()
     {
-        finish(&shared, &device_id, owner, clean_session, done_tx).await;
+        finish(&ctx, &device_id, owner, clean_session, done_tx).await;
         return;
     }
     tracing::info!(%peer, device = %device_id, clean_session, keep_alive = keep_alive_secs, "MQTT: device connected");
@@ -167,7 +172,7 @@ async fn session<S>(
         buf = BytesMut::new();
     }
     let mut conn = Connection {
-        shared: shared.clone(),
+        ctx: ctx.clone(),
         device_id: device_id.clone(),
         owner,
         in_flight: VecDeque::new(),
@@ -180,7 +185,7 @@ async fn session<S>(
             &mut buf,
             keep_alive,
             token_expiry,
-            kick_rx,
+            signal_rx,
         )
         .await;
     match &end {
@@ -191,25 +196,25 @@ async fn session<S>(
         other => tracing::info!(device = %device_id, reason = ?other, "MQTT: connection closed"),
     }
     let _ = writer.shutdown().await;
-    finish(&shared, &device_id, owner, clean_session, done_tx).await;
+    finish(&ctx, &device_id, owner, clean_session, done_tx).await;
 }
 
 /// Returns in-flight messages to the queue and ends the session.
 async fn finish(
-    shared: &Shared,
+    ctx: &HubContext,
     device_id: &str,
     owner: u64,
     clean_session: bool,
     done: oneshot::Sender<()>,
 ) {
-    if let Err(e) = shared
+    if let Err(e) = ctx
         .store
         .exec(move |s, now| s.release_owner(now, owner))
         .await
     {
         tracing::error!(error = %e, "MQTT: could not return in-flight messages to the queue");
     }
-    shared.end_mqtt_session(device_id, owner, clean_session);
+    ctx.sessions.end_mqtt(device_id, owner, clean_session);
     let _ = done.send(());
 }
 
@@ -217,9 +222,9 @@ async fn finish(
 /// client certificate); returns the device id and when its token (or certificate) expires
 /// (Unix seconds).
 fn check_connect(
-    shared: &Shared,
+    ctx: &HubContext,
     c: &rumqttc::mqttbytes::v4::Connect,
-    certificates: &crate::x509::PeerCertificates,
+    certificates: &crate::auth::x509::PeerCertificates,
 ) -> Result<(String, u64), String> {
     let client_id = c.client_id.as_str();
     if client_id.contains('/') {
@@ -242,8 +247,8 @@ fn check_connect(
         }
     }
     let grant = match c.login.as_ref().filter(|l| !l.password.is_empty()) {
-        Some(login) => shared.authorize(&login.password, Access::Device(client_id)),
-        None if certificates.is_some() => shared.authorize_x509(client_id, certificates),
+        Some(login) => ctx.authorize(&login.password, Access::Device(client_id)),
+        None if certificates.is_some() => ctx.authorize_x509(client_id, certificates),
         None => return Err("no SAS token (password) and no client certificate".into()),
     }
     .map_err(|e| e.to_string())?;
@@ -251,7 +256,7 @@ fn check_connect(
 }
 
 struct Connection {
-    shared: Arc<Shared>,
+    ctx: Arc<HubContext>,
     device_id: String,
     owner: u64,
     in_flight: VecDeque<InFlight>,
@@ -266,13 +271,13 @@ impl Connection {
         buf: &mut BytesMut,
         keep_alive: Option<Duration>,
         token_expiry: u64,
-        mut kick: oneshot::Receiver<()>,
+        mut signal: oneshot::Receiver<SessionSignal>,
     ) -> End
     where
         R: AsyncRead + Unpin,
         W: AsyncWrite + Unpin,
     {
-        let mut wake = self.shared.store.waker().device(&self.device_id);
+        let mut wake = self.ctx.store.waker().device(&self.device_id);
         // only what the device sends counts as activity for the keep-alive
         let mut last_heard = tokio::time::Instant::now();
         // (the hub's shutdown is not awaited here: the connection's task ends with it)
@@ -297,8 +302,11 @@ impl Connection {
                     Ok(None) => return End::Closed,
                     Err(e) => return End::Violation(e),
                 },
-                changed = wake.changed() => if changed.is_err() { return End::Kicked },
-                _ = &mut kick => return End::Replaced,
+                changed = wake.changed() => if changed.is_err() { return End::HubStopping },
+                signal = &mut signal => return match signal {
+                    Ok(SessionSignal::DeviceDeleted) => End::DeviceDeleted,
+                    Ok(SessionSignal::Replaced) | Err(_) => End::Replaced,
+                },
                 end = self.timed_out(keep_alive.map(|d| last_heard + d), token_expiry) => return end,
             }
         }
@@ -310,9 +318,9 @@ impl Connection {
     async fn timed_out(&self, keep_alive: Option<tokio::time::Instant>, expiry: u64) -> End {
         let token_deadline = std::time::UNIX_EPOCH
             + Duration::from_secs(expiry.saturating_add(c2d::sas::MAX_CLOCK_SKEW_SECS));
-        let mut jumps = self.shared.store.clock().jumps();
+        let mut jumps = self.ctx.store.clock().jumps();
         loop {
-            let mut left = match token_deadline.duration_since(self.shared.store.now()) {
+            let mut left = match token_deadline.duration_since(self.ctx.store.now()) {
                 Ok(left) if !left.is_zero() => left.min(Duration::from_secs(60)),
                 _ => return End::TokenExpired,
             };
@@ -329,14 +337,14 @@ impl Connection {
 
     /// Publishes queued messages while the window has room.
     async fn deliver<W: AsyncWrite + Unpin>(&mut self, writer: &mut W) -> Result<(), End> {
-        let Some(qos) = self.shared.mqtt_subscription(&self.device_id) else {
+        let Some(qos) = self.ctx.sessions.subscription(&self.device_id) else {
             return Ok(());
         };
-        let window = self.shared.mqtt_in_flight;
+        let window = self.ctx.mqtt_in_flight;
         if self.in_flight.len() >= window {
             // a message whose lock ended with no PUBACK (its device let it go) is queued
             // again and comes in a new PUBLISH: its slot in the window is free
-            let now = self.shared.store.now();
+            let now = self.ctx.store.now();
             self.in_flight.retain(|f| f.lock_expires > now);
         }
         let room = window.saturating_sub(self.in_flight.len());
@@ -344,7 +352,7 @@ impl Connection {
             return Ok(());
         }
         let (device, owner) = (self.device_id.clone(), self.owner);
-        let batch: Vec<Delivery> = self.shared.store.apply(move |s, now| {
+        let batch: Vec<Delivery> = self.ctx.store.apply(move |s, now| {
             std::iter::from_fn(|| s.receive(now, &device, owner))
                 .take(room)
                 .collect()
@@ -401,7 +409,7 @@ impl Connection {
             return;
         }
         let device = self.device_id.clone();
-        let expired = self.shared.store.apply(move |s, now| {
+        let expired = self.ctx.store.apply(move |s, now| {
             tokens
                 .into_iter()
                 .filter(|t| s.settle(now, &device, *t, Settlement::Complete).is_err())
@@ -461,7 +469,7 @@ impl Connection {
                     .map(|f| {
                         if is_c2d_filter(&f.path, &self.device_id) {
                             let qos = if f.qos == QoS::AtMostOnce { QoS::AtMostOnce } else { QoS::AtLeastOnce };
-                            self.shared.mqtt_subscribe(&self.device_id, qos);
+                            self.ctx.sessions.subscribe(&self.device_id, qos);
                             SubscribeReasonCode::Success(qos)
                         } else {
                             tracing::warn!(device = %self.device_id, filter = %f.path, "MQTT: subscription to an unsupported topic refused");
@@ -480,7 +488,7 @@ impl Connection {
                     .iter()
                     .any(|t| is_c2d_filter(t, &self.device_id))
                 {
-                    self.shared.mqtt_unsubscribe(&self.device_id);
+                    self.ctx.sessions.unsubscribe(&self.device_id);
                 }
                 let ack = UnsubAck::new(unsub.pkid);
                 write_packet(writer, |b| ack.write(b))

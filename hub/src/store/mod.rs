@@ -1,6 +1,6 @@
 //! Durable state: SQLite in WAL mode, written by one thread with group commit.
 //!
-//! Every operation runs as a job on the writer thread: it mutates [`HubState`] in memory, the
+//! Every operation runs as a job on the writer thread: it mutates the hub's state (`HubState`) in memory, the
 //! rows it changed are written in the batch's transaction, and the job's answer is released
 //! only after that transaction has committed (synced to disk with [`Durability::Fsync`]).
 //! Many jobs share one commit and one fsync. If a commit fails, the batch's jobs fail and
@@ -14,14 +14,14 @@ use std::path::Path;
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use rusqlite::Connection;
 use tokio::sync::{oneshot, watch};
 
 use crate::clock::Clock;
-use crate::limits::Limits;
-use crate::queue::{HubState, Wakeup};
+use crate::state::limits::Limits;
+use crate::state::{HubState, Wakeup};
 
 /// The database file in a hub's data directory.
 pub const DB_FILE: &str = "hub.db";
@@ -290,7 +290,7 @@ impl Store {
         self.inner.clock.now()
     }
 
-    /// The hub's clock, shared.
+    /// The hub's clock, ctx.
     pub fn clock(&self) -> &Arc<dyn Clock> {
         &self.inner.clock
     }
@@ -329,7 +329,7 @@ const LAZY_COMMIT: std::time::Duration = std::time::Duration::from_millis(20);
 /// What the writer has run and not yet committed.
 #[derive(Default)]
 struct Uncommitted {
-    journal: Vec<crate::queue::Dirty>,
+    journal: Vec<crate::state::Dirty>,
     replies: Vec<Reply>,
     wakeups: HashSet<Wakeup>,
 }
@@ -459,13 +459,31 @@ fn commit(
     }
 }
 
+/// Applies the time-driven rules (TTL, lock expiry, feedback batching) on time, whether or
+/// not any device is connected: the hub runs this as a task of its own.
+pub(crate) async fn apply_time_rules(store: Store) {
+    const MAX_NAP: Duration = Duration::from_millis(250);
+    let mut jumps = store.clock().jumps();
+    loop {
+        let now = store.now();
+        let due = store.read(|s| s.next_deadline()).is_some_and(|d| d <= now);
+        if due {
+            match store.exec(|s, now| s.sweep(now)).await {
+                Ok(()) => continue,
+                Err(e) => tracing::warn!(error = %e, "sweep failed"),
+            }
+        }
+        crate::clock::nap(&mut jumps, MAX_NAP).await;
+    }
+}
+
 /// What `c2d hub info` shows of a data directory, read without starting a hub.
 #[derive(Debug, Clone)]
 pub struct Summary {
     /// The host name connection strings use.
     pub host_name: String,
     /// The shared access policies.
-    pub policies: Vec<crate::registry::Policy>,
+    pub policies: Vec<crate::state::registry::Policy>,
     /// Path of the CA certificate.
     pub ca_file: std::path::PathBuf,
 }

@@ -4,10 +4,10 @@ use c2d::timestamp::{from_unix_millis, to_unix_millis};
 use c2d::{Device, FeedbackRecord, Message};
 use rusqlite::{params, Connection, Transaction};
 
-use crate::feedback::FeedbackBatch;
-use crate::limits::Limits;
-use crate::queue::{Dirty, HubState, MessageState, QueuedMessage};
-use crate::registry::{default_policies, Policy, Rights};
+use crate::state::feedback::FeedbackBatch;
+use crate::state::limits::Limits;
+use crate::state::registry::{default_policies, Policy, Rights};
+use crate::state::{Dirty, HubState, MessageState, QueuedMessage};
 
 fn json_err(e: serde_json::Error) -> rusqlite::Error {
     rusqlite::Error::ToSqlConversionFailure(Box::new(e))
@@ -29,7 +29,7 @@ pub(super) fn init_policies(conn: &mut Connection) -> rusqlite::Result<()> {
     tx.commit()
 }
 
-fn token_blob(l: Option<&crate::queue::Lock>) -> (Option<Vec<u8>>, Option<i64>) {
+fn token_blob(l: Option<&crate::state::Lock>) -> (Option<Vec<u8>>, Option<i64>) {
     match l {
         Some(l) => (
             Some(l.token.as_bytes().to_vec()),

@@ -196,10 +196,7 @@ impl Registry {
                         *slot = None;
                     }
                     if let Some(text) = slot.as_deref() {
-                        *slot = Some(
-                            crate::x509::normalize_thumbprint(text)
-                                .map_err(RegistryError::Invalid)?,
-                        );
+                        *slot = Some(normalize_thumbprint(text).map_err(RegistryError::Invalid)?);
                     }
                 }
                 if t.primary_thumbprint.is_none() && t.secondary_thumbprint.is_none() {
@@ -307,6 +304,23 @@ fn generation_id(now: SystemTime) -> String {
     const TICKS_AT_UNIX_EPOCH: u128 = 621_355_968_000_000_000;
     let nanos = now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos());
     (TICKS_AT_UNIX_EPOCH + nanos / 100).to_string()
+}
+
+/// Checks a registered thumbprint: 40 (SHA-1) or 64 (SHA-256) hex digits; returns it upper
+/// case (colons and spaces, as some tools print them, are dropped).
+pub fn normalize_thumbprint(text: &str) -> Result<String, String> {
+    let t: String = text
+        .chars()
+        .filter(|c| *c != ':' && !c.is_whitespace())
+        .collect::<String>()
+        .to_ascii_uppercase();
+    if (t.len() == 40 || t.len() == 64) && t.chars().all(|c| c.is_ascii_hexdigit()) {
+        Ok(t)
+    } else {
+        Err(format!(
+            "thumbprint '{text}' is not 40 (SHA-1) or 64 (SHA-256) hex digits"
+        ))
+    }
 }
 
 #[cfg(test)]

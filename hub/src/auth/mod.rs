@@ -1,10 +1,15 @@
-//! Who a SAS token speaks for, and what it may reach.
+//! Who a credential speaks for, and what it may reach: SAS tokens here, X.509 certificates in
+//! [`x509`]. The context asks; the registry it reads is the state's.
+//!
+//! Imports `state` only.
+
+pub mod x509;
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use c2d::sas::{resource_covers, SasToken};
 
-use crate::registry::{Registry, Rights};
+use crate::state::registry::{Registry, Rights};
 
 /// The identity a verified token belongs to.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -204,7 +209,7 @@ impl Grant {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::registry::default_policies;
+    use crate::state::registry::default_policies;
     use c2d::sas::generate_token;
     use c2d::Device;
 
@@ -280,7 +285,7 @@ mod tests {
         let r = registry();
         let now = SystemTime::now();
         let k = key(&r, "d1");
-        let wrong_key = crate::registry::generate_key();
+        let wrong_key = crate::state::registry::generate_key();
         let cases = [
             (
                 generate_token(&format!("{HOST}/devices/d1"), &wrong_key, None, exp()).unwrap(),

@@ -20,8 +20,8 @@ use sha2::{Digest, Sha256};
 use x509_parser::certificate::X509Certificate;
 use x509_parser::x509::X509Version;
 
-use crate::auth::{AuthError, Grant, Principal};
-use crate::registry::Registry;
+use super::{AuthError, Grant, Principal};
+use crate::state::registry::{normalize_thumbprint, Registry};
 
 /// The certificates a client presented in its TLS handshake (leaf first), if any.
 pub type PeerCertificates = Option<Arc<Vec<CertificateDer<'static>>>>;
@@ -168,16 +168,6 @@ impl DeviceCas {
         })
     }
 
-    /// How many CA certificates there are.
-    pub fn len(&self) -> usize {
-        self.roots.len()
-    }
-
-    /// Whether there are none.
-    pub fn is_empty(&self) -> bool {
-        self.roots.is_empty()
-    }
-
     /// Checks that `leaf` chains to one of these CAs, through the `intermediates` the device
     /// presented, every certificate valid at `now` (Unix seconds). Certificates of every
     /// version are taken, as IoT Hub takes them: an issuer is a CA if its basic constraints
@@ -318,23 +308,6 @@ pub fn thumbprints(der: &[u8]) -> (String, String) {
 /// Upper-case hex digits of `bytes`.
 pub(crate) fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02X}")).collect()
-}
-
-/// Checks a registered thumbprint: 40 (SHA-1) or 64 (SHA-256) hex digits; returns it upper
-/// case (colons and spaces, as some tools print them, are dropped).
-pub fn normalize_thumbprint(text: &str) -> Result<String, String> {
-    let t: String = text
-        .chars()
-        .filter(|c| *c != ':' && !c.is_whitespace())
-        .collect::<String>()
-        .to_ascii_uppercase();
-    if (t.len() == 40 || t.len() == 64) && t.chars().all(|c| c.is_ascii_hexdigit()) {
-        Ok(t)
-    } else {
-        Err(format!(
-            "thumbprint '{text}' is not 40 (SHA-1) or 64 (SHA-256) hex digits"
-        ))
-    }
 }
 
 fn refused(why: impl Into<String>) -> AuthError {

@@ -2,7 +2,7 @@
 //! every message event, the feedback records it produced and the messages it dead-lettered
 //! (the most recent of each), and a version that changes with every change of the state.
 //!
-//! Kept in memory beside the queues ([`crate::queue::HubState::stats`]); a restart starts
+//! Kept in memory beside the queues ([`super::HubState::stats`]); a restart starts
 //! them from zero, as Prometheus expects of counters.
 
 use std::collections::VecDeque;

@@ -1,8 +1,16 @@
-//! The C2D state machine: one queue per device with IoT Hub's rules, plus the hub-wide
-//! feedback queue (docs/hub.md, "Queue rules").
+//! The state machine: one queue per device with IoT Hub's rules, the hub-wide feedback queue,
+//! the registry and the counters (docs/hub.md, "Queue rules").
 //!
 //! [`HubState`] is pure: every operation takes the current time and mutates memory, and
 //! records what it changed in a journal that the store writes to SQLite in the same commit.
+//! Nothing here uses tokio or does I/O; the modules below import only each other and `c2d`.
+
+pub mod feedback;
+pub mod journal;
+pub mod limits;
+pub mod lock;
+pub mod registry;
+pub mod stats;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::SystemTime;
@@ -10,10 +18,12 @@ use std::time::SystemTime;
 use c2d::{FeedbackRecord, FeedbackStatus, Message};
 use uuid::Uuid;
 
-use crate::feedback::FeedbackQueue;
-use crate::limits::Limits;
-use crate::registry::{Registry, RegistryError};
-use crate::stats::{DeadLetter, Stats};
+use feedback::FeedbackQueue;
+pub use journal::{Dirty, Wakeup};
+use limits::Limits;
+pub use lock::{Lock, LockLost, Settlement};
+use registry::{Registry, RegistryError};
+use stats::{DeadLetter, Stats};
 
 /// Where a message is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -22,17 +32,6 @@ pub enum MessageState {
     Enqueued,
     /// Delivered and locked, waiting for complete, reject or abandon.
     Invisible,
-}
-
-/// The lock of a delivered message.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Lock {
-    /// The lock token (the AMQP delivery tag, the HTTP ETag).
-    pub token: Uuid,
-    /// When the lock ends and the message is enqueued again.
-    pub expires: SystemTime,
-    /// The connection (receiver) that holds it.
-    pub owner: u64,
 }
 
 /// A message in a device's queue.
@@ -97,48 +96,6 @@ pub enum SendError {
         /// The limit.
         limit: usize,
     },
-}
-
-/// How a device settles a message.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Settlement {
-    /// Done: Completed, `Success` feedback.
-    Complete,
-    /// Dead-lettered: `Rejected` feedback.
-    Reject,
-    /// Back to the queue with delivery count + 1; dead-lettered at the limit.
-    Abandon,
-}
-
-/// The lock is unknown, expired or another device's (412002 DeviceMessageLockLost).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[error("the message lock was lost or has expired")]
-pub struct LockLost;
-
-/// A row that an operation changed; the store rewrites (or deletes) it from memory.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub enum Dirty {
-    /// A device row.
-    Device(String),
-    /// A new message row (body included).
-    NewMessage(String, u64),
-    /// A message's state columns (or the row's removal).
-    Message(String, u64),
-    /// All of a device's messages were removed.
-    DeviceMessages(String),
-    /// A feedback record row.
-    FeedbackRecord(u64),
-    /// A feedback batch row.
-    FeedbackBatch(u64),
-}
-
-/// What a commit should wake.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub enum Wakeup {
-    /// A device's queue has deliverable messages.
-    Device(String),
-    /// The feedback queue has a deliverable batch.
-    Feedback,
 }
 
 /// The whole mutable state of the hub.
@@ -486,7 +443,7 @@ impl HubState {
         &mut self,
         now: SystemTime,
         owner: u64,
-    ) -> Option<crate::feedback::FeedbackDelivery> {
+    ) -> Option<crate::state::feedback::FeedbackDelivery> {
         let (delivery, dirty) = self.feedback.receive(now, owner, &self.limits)?;
         self.journal.push(dirty);
         Some(delivery)

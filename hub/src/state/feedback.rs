@@ -8,8 +8,9 @@ use std::time::SystemTime;
 use c2d::FeedbackRecord;
 use uuid::Uuid;
 
-use crate::limits::Limits;
-use crate::queue::{Dirty, Lock, LockLost, Settlement};
+use super::journal::Dirty;
+use super::limits::Limits;
+use super::lock::{Lock, LockLost, Settlement};
 
 /// A feedback message: up to a batch of records.
 #[derive(Debug, Clone, PartialEq)]
