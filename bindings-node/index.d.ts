@@ -383,55 +383,16 @@ export declare class Message {
     /** @internal */
     toNative(): native.OutgoingMessage;
 }
-/** A message a device received. What it holds stays readable after it is settled; it is
- * settled once, with {@link complete}, {@link reject} or {@link abandon}, and nothing is
- * acknowledged to the hub before that. */
-export declare class ReceivedMessage {
-    #private;
-    /** @internal */
-    constructor(message: native.ReceivedMessage);
-    /** The body. */
-    get body(): Buffer;
-    /** The message id. */
-    get messageId(): string | null;
-    /** The correlation id. */
-    get correlationId(): string | null;
-    /** The user id. */
-    get userId(): Buffer | null;
-    /** The address it was sent to (`/devices/{id}/messages/devicebound`). */
-    get to(): string | null;
-    /** The content type. */
-    get contentType(): string | null;
-    /** The content encoding. */
-    get contentEncoding(): string | null;
-    /** Which outcomes the sender asked feedback for. */
-    get ack(): Ack;
-    /** When it expires. */
-    get expiryTime(): Date | null;
-    /** When it was created. */
-    get creationTime(): Date | null;
-    /** When the hub accepted it. */
-    get enqueuedTime(): Date | null;
-    /** How many times it was delivered before this delivery. */
-    get deliveryCount(): number;
-    /** The hub's sequence number. */
-    get sequenceNumber(): bigint | null;
-    /** The lock token of this delivery. */
-    get lockToken(): string | null;
-    /** The application properties. */
-    get properties(): Record<string, string>;
-    /** Whether this delivery is over: completed, rejected, abandoned, or given up by a settle
-     * that failed (an MQTT reject, say; the hub then delivers it again once its lock ends). */
-    get settled(): boolean;
-    /** Completes it: done, it leaves the queue. Each settle rejects with `AlreadySettledError`
-     * once the message was settled. */
-    complete(): Promise<void>;
-    /** Rejects it: dead-lettered (AMQP; `UnsupportedError` over MQTT, and the delivery is
-     * given up). */
-    reject(): Promise<void>;
-    /** Abandons it: back to the queue, delivered again (AMQP; `UnsupportedError` over MQTT). */
-    abandon(): Promise<void>;
-}
+/** A message a device received: the addon's own class, whose getters give the body, the
+ * system properties (`null` when absent; times as `Date`s, the sequence number a `bigint`)
+ * and the application properties. What it holds stays readable after it is settled; it is
+ * settled once, with `complete()`, `reject()` or `abandon()` (a second settle rejects with
+ * `AlreadySettledError`), and nothing is acknowledged to the hub before that. Over MQTT,
+ * `reject()` and `abandon()` reject with `UnsupportedError` and change nothing: the message
+ * is still yours to complete. */
+export declare const ReceivedMessage: typeof native.ReceivedMessage;
+/** A message a device received (see the class). */
+export type ReceivedMessage = native.ReceivedMessage;
 /** A client's connection status: its state, and why when it is disconnected. */
 export interface ConnectionStatus {
     /** The state. */

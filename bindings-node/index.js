@@ -110,7 +110,7 @@ class C2DError extends Error {
     code;
     /** Whether retrying the same operation later may succeed. */
     get transient() {
-        return this.code === 'C2D_THROTTLED' || this.code === 'C2D_UNAVAILABLE' || this.code === 'C2D_TIMEOUT';
+        return native.isTransientCode(this.code);
     }
     constructor(message, code = 'C2D_INTERNAL') {
         super(message);
@@ -322,106 +322,14 @@ class Message {
     }
 }
 exports.Message = Message;
-function pairs(flat) {
-    const out = {};
-    for (let i = 0; i + 1 < flat.length; i += 2)
-        out[flat[i]] = flat[i + 1];
-    return out;
-}
-function date(ms) {
-    return ms === null || ms === undefined ? null : new Date(ms);
-}
-/** A message a device received. What it holds stays readable after it is settled; it is
- * settled once, with {@link complete}, {@link reject} or {@link abandon}, and nothing is
- * acknowledged to the hub before that. */
-class ReceivedMessage {
-    #native;
-    /** @internal */
-    constructor(message) {
-        this.#native = message;
-    }
-    /** The body. */
-    get body() {
-        return this.#native.body;
-    }
-    /** The message id. */
-    get messageId() {
-        return this.#native.messageId ?? null;
-    }
-    /** The correlation id. */
-    get correlationId() {
-        return this.#native.correlationId ?? null;
-    }
-    /** The user id. */
-    get userId() {
-        return this.#native.userId ?? null;
-    }
-    /** The address it was sent to (`/devices/{id}/messages/devicebound`). */
-    get to() {
-        return this.#native.to ?? null;
-    }
-    /** The content type. */
-    get contentType() {
-        return this.#native.contentType ?? null;
-    }
-    /** The content encoding. */
-    get contentEncoding() {
-        return this.#native.contentEncoding ?? null;
-    }
-    /** Which outcomes the sender asked feedback for. */
-    get ack() {
-        return this.#native.ack;
-    }
-    /** When it expires. */
-    get expiryTime() {
-        return date(this.#native.expiryTime);
-    }
-    /** When it was created. */
-    get creationTime() {
-        return date(this.#native.creationTime);
-    }
-    /** When the hub accepted it. */
-    get enqueuedTime() {
-        return date(this.#native.enqueuedTime);
-    }
-    /** How many times it was delivered before this delivery. */
-    get deliveryCount() {
-        return this.#native.deliveryCount;
-    }
-    /** The hub's sequence number. */
-    get sequenceNumber() {
-        const n = this.#native.sequenceNumber;
-        return n === null || n === undefined ? null : BigInt(n);
-    }
-    /** The lock token of this delivery. */
-    get lockToken() {
-        return this.#native.lockToken ?? null;
-    }
-    /** The application properties. */
-    get properties() {
-        return pairs(this.#native.properties);
-    }
-    /** Whether this delivery is over: completed, rejected, abandoned, or given up by a settle
-     * that failed (an MQTT reject, say; the hub then delivers it again once its lock ends). */
-    get settled() {
-        return this.#native.settled;
-    }
-    /** Completes it: done, it leaves the queue. Each settle rejects with `AlreadySettledError`
-     * once the message was settled. */
-    async complete() {
-        return this.#native.complete();
-    }
-    /** Rejects it: dead-lettered (AMQP; `UnsupportedError` over MQTT, and the delivery is
-     * given up). */
-    async reject() {
-        return this.#native.reject();
-    }
-    /** Abandons it: back to the queue, delivered again (AMQP; `UnsupportedError` over MQTT). */
-    async abandon() {
-        return this.#native.abandon();
-    }
-}
-exports.ReceivedMessage = ReceivedMessage;
+/** A message a device received: the addon's own class, whose getters give the body, the
+ * system properties (`null` when absent; times as `Date`s, the sequence number a `bigint`)
+ * and the application properties. What it holds stays readable after it is settled; it is
+ * settled once, with `complete()`, `reject()` or `abandon()` (a second settle rejects with
+ * `AlreadySettledError`), and nothing is acknowledged to the hub before that. Over MQTT,
+ * `reject()` and `abandon()` reject with `UnsupportedError` and change nothing: the message
+ * is still yours to complete. */
+exports.ReceivedMessage = native.ReceivedMessage;
 function connectionStatus(s) {
     return { state: s.state, reason: s.reason ?? null };
 }
@@ -494,7 +402,7 @@ class DeviceClient extends node_events_1.EventEmitter {
      * error that ended the connection for good. */
     async receive(options = {}) {
         const m = await this.#native.receive(options.timeoutMs);
-        return m ? new ReceivedMessage(m) : null;
+        return m ?? null;
     }
     /** Every message from now on; the iteration ends when the client is closed, and throws
      * the error that ended the connection for good. */
@@ -510,7 +418,7 @@ class DeviceClient extends node_events_1.EventEmitter {
                 throw e;
             }
             if (m)
-                yield new ReceivedMessage(m);
+                yield m;
         }
     }
     /** The same as {@link messages}. */
@@ -548,7 +456,7 @@ class DeviceClient extends node_events_1.EventEmitter {
             while (this.listenerCount('message') > 0) {
                 const m = await this.#native.receive();
                 if (m)
-                    this.emit('message', new ReceivedMessage(m));
+                    this.emit('message', m);
             }
         }
         catch (e) {

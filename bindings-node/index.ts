@@ -113,7 +113,7 @@ export class C2DError extends Error {
   readonly code: ErrorCode;
   /** Whether retrying the same operation later may succeed. */
   get transient(): boolean {
-    return this.code === 'C2D_THROTTLED' || this.code === 'C2D_UNAVAILABLE' || this.code === 'C2D_TIMEOUT';
+    return native.isTransientCode(this.code);
   }
   constructor(message: string, code: ErrorCode = 'C2D_INTERNAL') {
     super(message);
@@ -329,106 +329,16 @@ export class Message {
   }
 }
 
-function pairs(flat: string[]): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (let i = 0; i + 1 < flat.length; i += 2) out[flat[i]] = flat[i + 1];
-  return out;
-}
-
-function date(ms: number | null | undefined): Date | null {
-  return ms === null || ms === undefined ? null : new Date(ms);
-}
-
-/** A message a device received. What it holds stays readable after it is settled; it is
- * settled once, with {@link complete}, {@link reject} or {@link abandon}, and nothing is
- * acknowledged to the hub before that. */
-export class ReceivedMessage {
-  readonly #native: native.ReceivedMessage;
-  /** @internal */
-  constructor(message: native.ReceivedMessage) {
-    this.#native = message;
-  }
-  /** The body. */
-  get body(): Buffer {
-    return this.#native.body;
-  }
-  /** The message id. */
-  get messageId(): string | null {
-    return this.#native.messageId ?? null;
-  }
-  /** The correlation id. */
-  get correlationId(): string | null {
-    return this.#native.correlationId ?? null;
-  }
-  /** The user id. */
-  get userId(): Buffer | null {
-    return this.#native.userId ?? null;
-  }
-  /** The address it was sent to (`/devices/{id}/messages/devicebound`). */
-  get to(): string | null {
-    return this.#native.to ?? null;
-  }
-  /** The content type. */
-  get contentType(): string | null {
-    return this.#native.contentType ?? null;
-  }
-  /** The content encoding. */
-  get contentEncoding(): string | null {
-    return this.#native.contentEncoding ?? null;
-  }
-  /** Which outcomes the sender asked feedback for. */
-  get ack(): Ack {
-    return this.#native.ack as Ack;
-  }
-  /** When it expires. */
-  get expiryTime(): Date | null {
-    return date(this.#native.expiryTime);
-  }
-  /** When it was created. */
-  get creationTime(): Date | null {
-    return date(this.#native.creationTime);
-  }
-  /** When the hub accepted it. */
-  get enqueuedTime(): Date | null {
-    return date(this.#native.enqueuedTime);
-  }
-  /** How many times it was delivered before this delivery. */
-  get deliveryCount(): number {
-    return this.#native.deliveryCount;
-  }
-  /** The hub's sequence number. */
-  get sequenceNumber(): bigint | null {
-    const n = this.#native.sequenceNumber;
-    return n === null || n === undefined ? null : BigInt(n);
-  }
-  /** The lock token of this delivery. */
-  get lockToken(): string | null {
-    return this.#native.lockToken ?? null;
-  }
-  /** The application properties. */
-  get properties(): Record<string, string> {
-    return pairs(this.#native.properties);
-  }
-  /** Whether this delivery is over: completed, rejected, abandoned, or given up by a settle
-   * that failed (an MQTT reject, say; the hub then delivers it again once its lock ends). */
-  get settled(): boolean {
-    return this.#native.settled;
-  }
-  /** Completes it: done, it leaves the queue. Each settle rejects with `AlreadySettledError`
-   * once the message was settled. */
-  async complete(): Promise<void> {
-    return this.#native.complete();
-  }
-  /** Rejects it: dead-lettered (AMQP; `UnsupportedError` over MQTT, and the delivery is
-   * given up). */
-  async reject(): Promise<void> {
-    return this.#native.reject();
-  }
-  /** Abandons it: back to the queue, delivered again (AMQP; `UnsupportedError` over MQTT). */
-  async abandon(): Promise<void> {
-    return this.#native.abandon();
-  }
-}
+/** A message a device received: the addon's own class, whose getters give the body, the
+ * system properties (`null` when absent; times as `Date`s, the sequence number a `bigint`)
+ * and the application properties. What it holds stays readable after it is settled; it is
+ * settled once, with `complete()`, `reject()` or `abandon()` (a second settle rejects with
+ * `AlreadySettledError`), and nothing is acknowledged to the hub before that. Over MQTT,
+ * `reject()` and `abandon()` reject with `UnsupportedError` and change nothing: the message
+ * is still yours to complete. */
+export const ReceivedMessage = native.ReceivedMessage;
+/** A message a device received (see the class). */
+export type ReceivedMessage = native.ReceivedMessage;
 
 // ---------------------------------------------------------------------------------------
 // Connection status
@@ -593,7 +503,7 @@ export class DeviceClient extends EventEmitter<DeviceClientEvents> {
    * error that ended the connection for good. */
   async receive(options: { timeoutMs?: number } = {}): Promise<ReceivedMessage | null> {
     const m = await this.#native.receive(options.timeoutMs);
-    return m ? new ReceivedMessage(m) : null;
+    return m ?? null;
   }
 
   /** Every message from now on; the iteration ends when the client is closed, and throws
@@ -607,7 +517,7 @@ export class DeviceClient extends EventEmitter<DeviceClientEvents> {
         if (isClosed(e)) return;
         throw e;
       }
-      if (m) yield new ReceivedMessage(m);
+      if (m) yield m;
     }
   }
 
@@ -651,7 +561,7 @@ export class DeviceClient extends EventEmitter<DeviceClientEvents> {
     try {
       while (this.listenerCount('message') > 0) {
         const m = await this.#native.receive();
-        if (m) this.emit('message', new ReceivedMessage(m));
+        if (m) this.emit('message', m);
       }
     } catch (e) {
       if (!isClosed(e)) this.emit('error', e as C2DError);

@@ -4,7 +4,7 @@
 /** A device's connection to its hub. */
 export declare class DeviceClient {
   /** Connects (retrying as the policy says). */
-  static connect(connectionString: string, options: DeviceClientOptions, retry?: RetryPolicy | undefined | null): Promise<DeviceClient>
+  static connect(connectionString: string, options: ClientOptions, retry?: RetryPolicy | undefined | null): Promise<DeviceClient>
   /**
    * The next message, waiting at most `timeoutMs` (absent: as long as it takes); `null`
    * when the time is up. Rejects with `C2D_CLOSED` once the client is closed, and with the
@@ -105,21 +105,21 @@ export declare class ReceivedMessage {
   /** The content encoding. */
   get contentEncoding(): string | null
   /** Which outcomes the sender asked feedback for. */
-  get ack(): string
-  /** When it expires, in milliseconds since the Unix epoch. */
-  get expiryTime(): number | null
-  /** When it was created, in milliseconds since the Unix epoch. */
-  get creationTime(): number | null
-  /** When the hub accepted it, in milliseconds since the Unix epoch. */
-  get enqueuedTime(): number | null
+  get ack(): 'none' | 'positive' | 'negative' | 'full'
+  /** When it expires. */
+  get expiryTime(): Date | null
+  /** When it was created. */
+  get creationTime(): Date | null
+  /** When the hub accepted it. */
+  get enqueuedTime(): Date | null
   /** How many times it was delivered before this delivery. */
   get deliveryCount(): number
-  /** The hub's sequence number (a decimal string: it may exceed 2^53). */
-  get sequenceNumber(): string | null
+  /** The hub's sequence number (a `bigint`: it may exceed 2^53). */
+  get sequenceNumber(): bigint | null
   /** The lock token of this delivery. */
   get lockToken(): string | null
-  /** The application properties as `[name, value, name, value, …]`, in the order they came. */
-  get properties(): Array<string>
+  /** The application properties, in the order they came. */
+  get properties(): Record<string, string>
   /**
    * Whether this delivery is over: completed, rejected, abandoned, or given up by a settle
    * that failed (a lost lock, say), in which case the hub delivers it again. A settle the
@@ -194,7 +194,7 @@ export declare class SentMessage {
 /** A back end's connection to its hub. */
 export declare class ServiceClient {
   /** Connects (retrying as the policy says). */
-  static connect(connectionString: string, options: ServiceClientOptions, retry?: RetryPolicy | undefined | null): Promise<ServiceClient>
+  static connect(connectionString: string, options: ClientOptions, retry?: RetryPolicy | undefined | null): Promise<ServiceClient>
   /** Sends a message to a device; resolves once the hub has accepted it. */
   send(deviceId: string, message: OutgoingMessage): Promise<SentMessage>
   /** Every feedback record from now on. */
@@ -220,9 +220,15 @@ export declare class StatusChanges {
   next(): Promise<Status | null>
 }
 
-/** The options of a device client. */
-export interface DeviceClientOptions {
-  /** `mqtt` (the default), `mqtt_ws`, `amqp`, `amqp_ws` or `https`. */
+/**
+ * The options of a client (a service client has no use for the device's own: `mqttPort`,
+ * `inFlight`, `pollIntervalMs`, `cert`, `key`).
+ */
+export interface ClientOptions {
+  /**
+   * A device's `mqtt` (the default), `mqtt_ws`, `amqp`, `amqp_ws` or `https`; a
+   * service's `amqp` (the default) or `amqp_ws`.
+   */
   transport?: string
   /** PEM of the CA certificates to trust instead of the system's. */
   trustedCa?: string | Buffer
@@ -234,7 +240,7 @@ export interface DeviceClientOptions {
   mqttPort?: number
   /** The AMQP port. */
   amqpPort?: number
-  /** The HTTPS (and WebSocket) port. */
+  /** The HTTPS (REST, WebSocket, HTTPS polling) port. */
   httpsPort?: number
   /** How long one operation may take, in milliseconds. */
   timeoutMs?: number
@@ -286,6 +292,9 @@ export interface FeedbackRecord {
   description: string
 }
 
+/** Whether an error of `code` may go away if the operation is tried again later. */
+export declare function isTransientCode(code: string): boolean
+
 /** The options of a local hub (IoT Hub's rules where absent). */
 export interface LocalHubOptions {
   /** The data directory (a temporary one, removed by `stop()`, when absent). */
@@ -330,28 +339,6 @@ export interface OutgoingMessage {
 
 /** Throws the error the engine's error of `code` (one of [`error_codes`]) becomes. */
 export declare function raiseError(code: string, message: string): void
-
-/** The options of a service client. */
-export interface ServiceClientOptions {
-  /** `amqp` (the default) or `amqp_ws`. */
-  transport?: string
-  /** PEM of the CA certificates to trust instead of the system's. */
-  trustedCa?: string | Buffer
-  /** A file of such PEM. */
-  trustedCaFile?: string
-  /** The port of the transport chosen. */
-  port?: number
-  /** The AMQP port. */
-  amqpPort?: number
-  /** The HTTPS (registry, purge, WebSocket) port. */
-  httpsPort?: number
-  /** How long one operation may take, in milliseconds. */
-  timeoutMs?: number
-  /** How long each SAS token the client makes is valid, in milliseconds. */
-  sasTokenTtlMs?: number
-  /** An HTTP proxy, `http://[user:password@]host:port`. */
-  proxy?: string
-}
 
 /** Registers `factory(code, message)`, which makes the error object of a code. */
 export declare function setErrorFactory(factory: (code: string, message: string) => Error): void

@@ -25,7 +25,9 @@ make -s header
 git diff --exit-code -- include/c2d.h ||
     { echo "include/c2d.h is not what ffi/ generates: run 'make header' and commit it" >&2; exit 1; }
 tests/c/run.sh
-# the Python package, installed by pip as users install it, and its own tests
+# the Python package, installed by pip as users install it, and its own tests; its blocking
+# API (_sync.py) is written from its asyncio API (aio.py) by scripts/python-sync.py
+scripts/python-sync.py --check
 C2D_PYTHON=$(scripts/python-env.sh)
 export C2D_PYTHON
 (cd bindings-python && "$C2D_PYTHON" -m pytest -q -p no:cacheprovider tests)

@@ -10,12 +10,6 @@ use napi_derive::napi;
 
 use c2d::{Error, ErrorKind};
 
-/// The `code` of an error of `kind`: `C2D_DEVICE_NOT_FOUND`.
-pub fn code(kind: ErrorKind) -> String {
-    let name = kind.as_str().replace(" error", "");
-    format!("C2D_{}", name.replace(' ', "_").to_uppercase())
-}
-
 type Factory = FunctionRef<FnArgs<(String, String)>, Unknown<'static>>;
 
 thread_local! {
@@ -38,7 +32,7 @@ pub fn js_error(env: &Env, error: &Error) -> napi::Error {
         let function = factory.borrow_back(env).ok()?;
         function
             .call(FnArgs::from((
-                code(error.kind()),
+                error.kind().code().to_string(),
                 error.message().to_string(),
             )))
             .ok()
@@ -48,7 +42,7 @@ pub fn js_error(env: &Env, error: &Error) -> napi::Error {
         // only before index.js registered its factory (the addon loaded by hand)
         None => napi::Error::new(
             Status::GenericFailure,
-            format!("{}: {error}", code(error.kind())),
+            format!("{}: {error}", error.kind().code()),
         ),
     }
 }
@@ -61,13 +55,24 @@ pub fn throw<T>(env: &Env, error: Error) -> napi::Result<T> {
 /// Every error kind's code, in the engine's order (for the tests that walk them all).
 #[napi]
 pub fn error_codes() -> Vec<String> {
-    ErrorKind::ALL.iter().map(|k| code(*k)).collect()
+    ErrorKind::ALL
+        .iter()
+        .map(|k| k.code().to_string())
+        .collect()
+}
+
+/// Whether an error of `code` may go away if the operation is tried again later.
+#[napi]
+pub fn is_transient_code(code: String) -> bool {
+    ErrorKind::ALL
+        .into_iter()
+        .any(|k| k.code() == code && k.is_transient())
 }
 
 /// Throws the error the engine's error of `code` (one of [`error_codes`]) becomes.
 #[napi]
 pub fn raise_error(env: &Env, code: String, message: String) -> napi::Result<()> {
-    let kind = ErrorKind::ALL.into_iter().find(|k| self::code(*k) == code);
+    let kind = ErrorKind::ALL.into_iter().find(|k| k.code() == code);
     match kind {
         Some(kind) => throw(env, Error::new(kind, message)),
         None => throw(

@@ -10,7 +10,7 @@ use napi_derive::napi;
 use tokio::sync::RwLock;
 
 use c2d::{Error, ErrorKind};
-use c2d_hub::{Durability, HubConfig, LocalHub as Hub, ManualClock, StartError};
+use c2d_hub::{HubConfig, LocalHub as Hub, ManualClock, StartError};
 
 use crate::error::throw;
 use crate::runtime::{millis, opt_millis, promise};
@@ -105,15 +105,7 @@ fn config(
     if let Some(t) = opt_millis("feedbackIntervalMs", o.feedback_interval_ms)? {
         limits.feedback_interval = t;
     }
-    config.durability = match o.durability.as_deref().unwrap_or("fsync") {
-        "fsync" => Durability::Fsync,
-        "os" => Durability::Os,
-        other => {
-            return Err(Error::invalid_argument(format!(
-                "durability is fsync or os, not {other:?}"
-            )))
-        }
-    };
+    config.durability = o.durability.as_deref().unwrap_or("fsync").parse()?;
     let clock = o
         .manual_clock
         .unwrap_or(false)

@@ -10,6 +10,7 @@ mod device;
 mod error;
 mod hub;
 mod message;
+mod options;
 mod retry;
 mod runtime;
 mod service;

@@ -1,26 +1,18 @@
 //! C2D messages: the ones a service sends (made from the fields of the package's `Message`)
 //! and the ones a device receives and settles once.
 
-use napi::bindgen_prelude::{Buffer, Object};
+use napi::bindgen_prelude::{BigInt, Buffer, Object};
+use napi::JsDate;
 use napi::{Env, Result};
 use napi_derive::napi;
 
 use c2d::{Ack, Error, Message, SettleOnce, Settlement};
 
-use crate::error::throw;
 use crate::runtime::{epoch_millis, opt_millis, promise};
 
-/// The engine's ack mode of its JavaScript name.
-pub fn ack(name: &str) -> c2d::Result<Ack> {
-    match name {
-        "none" => Ok(Ack::None),
-        "positive" => Ok(Ack::Positive),
-        "negative" => Ok(Ack::Negative),
-        "full" => Ok(Ack::Full),
-        other => Err(Error::invalid_argument(format!(
-            "ack must be none, positive, negative or full, not {other:?}"
-        ))),
-    }
+/// A time as a JavaScript `Date`.
+fn date(env: &Env, time: Option<std::time::SystemTime>) -> Result<Option<JsDate<'_>>> {
+    time.map(|t| env.create_date(epoch_millis(t))).transpose()
 }
 
 /// The fields of a message to send.
@@ -51,7 +43,7 @@ pub fn outgoing(fields: OutgoingMessage) -> c2d::Result<Message> {
             "properties come as name, value pairs",
         ));
     }
-    let mut m = Message::new(fields.body.to_vec()).ack(ack(&fields.ack)?);
+    let mut m = Message::new(fields.body.to_vec()).ack(fields.ack.parse::<Ack>()?);
     if let Some(ttl) = opt_millis("ttlMs", fields.ttl_ms)? {
         m = m.ttl(ttl);
     }
@@ -99,12 +91,11 @@ impl ReceivedMessage {
         }
     }
 
-    /// The message, to settle `how` (thrown, and the message kept, if it cannot be).
-    fn take(&self, env: &Env, how: Settlement) -> Result<c2d::ReceivedMessage> {
-        match self.pending.take(how) {
-            Ok(m) => Ok(m),
-            Err(e) => throw(env, e),
-        }
+    /// A promise of settling the message `how`; one that cannot be (settled before, or a
+    /// settlement the transport cannot make, which keeps the message) rejects.
+    fn settle<'env>(&self, env: &'env Env, how: Settlement) -> Result<Object<'env>> {
+        let taken = self.pending.take(how);
+        promise(env, async move { taken?.settle(how).await })
     }
 }
 
@@ -156,27 +147,27 @@ impl ReceivedMessage {
     }
 
     /// Which outcomes the sender asked feedback for.
-    #[napi(getter)]
+    #[napi(getter, ts_return_type = "'none' | 'positive' | 'negative' | 'full'")]
     pub fn ack(&self) -> &'static str {
         self.message.ack_mode().as_str()
     }
 
-    /// When it expires, in milliseconds since the Unix epoch.
+    /// When it expires.
     #[napi(getter)]
-    pub fn expiry_time(&self) -> Option<f64> {
-        self.message.expiry_time.map(epoch_millis)
+    pub fn expiry_time<'env>(&self, env: &'env Env) -> Result<Option<JsDate<'env>>> {
+        date(env, self.message.expiry_time)
     }
 
-    /// When it was created, in milliseconds since the Unix epoch.
+    /// When it was created.
     #[napi(getter)]
-    pub fn creation_time(&self) -> Option<f64> {
-        self.message.creation_time.map(epoch_millis)
+    pub fn creation_time<'env>(&self, env: &'env Env) -> Result<Option<JsDate<'env>>> {
+        date(env, self.message.creation_time)
     }
 
-    /// When the hub accepted it, in milliseconds since the Unix epoch.
+    /// When the hub accepted it.
     #[napi(getter)]
-    pub fn enqueued_time(&self) -> Option<f64> {
-        self.enqueued_time.map(epoch_millis)
+    pub fn enqueued_time<'env>(&self, env: &'env Env) -> Result<Option<JsDate<'env>>> {
+        date(env, self.enqueued_time)
     }
 
     /// How many times it was delivered before this delivery.
@@ -185,10 +176,10 @@ impl ReceivedMessage {
         self.delivery_count
     }
 
-    /// The hub's sequence number (a decimal string: it may exceed 2^53).
+    /// The hub's sequence number (a `bigint`: it may exceed 2^53).
     #[napi(getter)]
-    pub fn sequence_number(&self) -> Option<String> {
-        self.sequence_number.map(|n| n.to_string())
+    pub fn sequence_number(&self) -> Option<BigInt> {
+        self.sequence_number.map(BigInt::from)
     }
 
     /// The lock token of this delivery.
@@ -197,15 +188,14 @@ impl ReceivedMessage {
         self.lock_token.clone()
     }
 
-    /// The application properties as `[name, value, name, value, …]`, in the order they came.
-    #[napi(getter)]
-    pub fn properties(&self) -> Vec<String> {
-        let mut flat = Vec::with_capacity(self.message.properties.len() * 2);
-        for (k, v) in &self.message.properties {
-            flat.push(k.clone());
-            flat.push(v.clone());
+    /// The application properties, in the order they came.
+    #[napi(getter, ts_return_type = "Record<string, string>")]
+    pub fn properties<'env>(&self, env: &'env Env) -> Result<Object<'env>> {
+        let mut properties = Object::new(env)?;
+        for (name, value) in &self.message.properties {
+            properties.set(name, value)?;
         }
-        flat
+        Ok(properties)
     }
 
     /// Whether this delivery is over: completed, rejected, abandoned, or given up by a settle
@@ -219,23 +209,20 @@ impl ReceivedMessage {
     /// Completes it: done, it leaves the queue.
     #[napi(ts_return_type = "Promise<void>")]
     pub fn complete<'env>(&self, env: &'env Env) -> Result<Object<'env>> {
-        let m = self.take(env, Settlement::Complete)?;
-        promise(env, m.complete())
+        self.settle(env, Settlement::Complete)
     }
 
     /// Rejects it: dead-lettered (AMQP and HTTPS; over MQTT it throws `C2D_UNSUPPORTED`, and
     /// the message stays to be completed).
     #[napi(ts_return_type = "Promise<void>")]
     pub fn reject<'env>(&self, env: &'env Env) -> Result<Object<'env>> {
-        let m = self.take(env, Settlement::Reject)?;
-        promise(env, m.reject())
+        self.settle(env, Settlement::Reject)
     }
 
     /// Abandons it: back to the queue, delivered again (AMQP and HTTPS; over MQTT it throws
     /// `C2D_UNSUPPORTED`, and the message stays to be completed).
     #[napi(ts_return_type = "Promise<void>")]
     pub fn abandon<'env>(&self, env: &'env Env) -> Result<Object<'env>> {
-        let m = self.take(env, Settlement::Abandon)?;
-        promise(env, m.abandon())
+        self.settle(env, Settlement::Abandon)
     }
 }

@@ -10,7 +10,7 @@ use napi_derive::napi;
 
 use c2d::Error;
 
-use crate::error::{code, throw};
+use crate::error::throw;
 use crate::runtime::millis;
 
 /// What a custom policy's function is called with: the attempt, the error's code and message.
@@ -65,21 +65,10 @@ impl RetryPolicy {
     ) -> Result<Self> {
         let initial = millis("initialMs", initial_ms).or_else(|e| throw(env, e))?;
         let max = millis("maxMs", max_ms).or_else(|e| throw(env, e))?;
-        if initial > max || !(0.0..=1.0).contains(&jitter) {
-            return throw(
-                env,
-                Error::invalid_argument(
-                    "initialMs must not exceed maxMs, and jitter is between 0 and 1",
-                ),
-            );
-        }
+        let policy = c2d::RetryPolicy::exponential(initial, max, jitter, max_retries)
+            .or_else(|e| throw(env, e))?;
         Ok(RetryPolicy {
-            policy: c2d::RetryPolicy::ExponentialBackoffWithJitter {
-                initial,
-                max,
-                jitter,
-                max_attempts: max_retries,
-            },
+            policy,
             description: format!(
                 "RetryPolicy.exponentialBackoff({{ initialMs: {initial_ms}, maxMs: {max_ms}, jitter: {jitter}, maxRetries: {max_retries:?} }})"
             ),
@@ -118,7 +107,11 @@ impl RetryPolicy {
 /// process is exiting).
 fn ask(decide: &Decide, attempt: u32, error: &Error) -> Option<Duration> {
     let (tx, rx) = mpsc::sync_channel(1);
-    let args = FnArgs::from((attempt, code(error.kind()), error.message().to_string()));
+    let args = FnArgs::from((
+        attempt,
+        error.kind().code().to_string(),
+        error.message().to_string(),
+    ));
     let status = decide.call_with_return_value(
         args,
         ThreadsafeFunctionCallMode::NonBlocking,

@@ -3,7 +3,6 @@
 //! promise keeps the process alive, as a pending socket read does; nothing else does.
 
 use std::future::Future;
-use std::time::Duration;
 
 use napi::bindgen_prelude::{Object, ToNapiValue};
 use napi::{Env, Result};
@@ -25,19 +24,7 @@ where
     Ok(promise)
 }
 
-/// Milliseconds from JavaScript as a duration: finite and not negative.
-pub fn millis(what: &str, value: f64) -> c2d::Result<Duration> {
-    Duration::try_from_secs_f64(value / 1000.0).map_err(|_| {
-        c2d::Error::invalid_argument(format!(
-            "{what} must be a number of milliseconds, at least 0 (got {value})"
-        ))
-    })
-}
-
-/// Optional milliseconds (see [`millis`]).
-pub fn opt_millis(what: &str, value: Option<f64>) -> c2d::Result<Option<Duration>> {
-    value.map(|v| millis(what, v)).transpose()
-}
+pub use c2d::duration::{millis, opt_millis};
 
 /// A time as milliseconds since the Unix epoch (what a JavaScript `Date` is made from).
 pub fn epoch_millis(t: std::time::SystemTime) -> f64 {

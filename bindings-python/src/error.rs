@@ -30,11 +30,6 @@ pub fn class_name(kind: ErrorKind) -> &'static str {
     }
 }
 
-/// The stable name of `kind`, as `C2DError.kind` holds it (`"device_not_found"`).
-pub fn kind_name(kind: ErrorKind) -> String {
-    kind.as_str().replace(' ', "_").replace("_error", "")
-}
-
 static ERRORS: PyOnceLock<Py<PyModule>> = PyOnceLock::new();
 
 /// The engine's error as an exception of its kind's class.
@@ -44,12 +39,10 @@ pub fn to_py(error: Error) -> PyErr {
             .get_or_try_init(py, || PyModule::import(py, "c2d.errors").map(Bound::unbind))
             .and_then(|m| m.bind(py).getattr(class_name(error.kind())));
         match class {
-            Ok(class) => {
-                match class.call1((error.message().to_string(), kind_name(error.kind()))) {
-                    Ok(instance) => PyErr::from_value(instance),
-                    Err(e) => e,
-                }
-            }
+            Ok(class) => match class.call1((error.message().to_string(), error.kind().name())) {
+                Ok(instance) => PyErr::from_value(instance),
+                Err(e) => e,
+            },
             // c2d.errors is part of the package: only a broken installation gets here
             Err(e) => PyRuntimeError::new_err(format!("{error} (and c2d.errors: {e})")),
         }
@@ -59,7 +52,10 @@ pub fn to_py(error: Error) -> PyErr {
 /// Every error kind's name, in the engine's order (for the tests that walk them all).
 #[pyfunction]
 pub fn error_kinds() -> Vec<String> {
-    ErrorKind::ALL.iter().map(|k| kind_name(*k)).collect()
+    ErrorKind::ALL
+        .iter()
+        .map(|k| k.name().to_string())
+        .collect()
 }
 
 /// Raises the exception the engine's error of kind `kind` (a name from [`error_kinds`])
@@ -68,7 +64,7 @@ pub fn error_kinds() -> Vec<String> {
 pub fn raise_error(kind: &str, message: &str) -> PyResult<()> {
     let kind = ErrorKind::ALL
         .into_iter()
-        .find(|k| kind_name(*k) == kind)
+        .find(|k| k.name() == kind)
         .ok_or_else(|| to_py(Error::invalid_argument(format!("no error kind {kind:?}"))))?;
     Err(to_py(Error::new(kind, message)))
 }

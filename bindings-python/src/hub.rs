@@ -7,7 +7,7 @@ use std::time::SystemTime;
 use pyo3::prelude::*;
 
 use c2d::{Error, ErrorKind};
-use c2d_hub::{Durability, HubConfig, LocalHub as Hub, ManualClock, StartError};
+use c2d_hub::{HubConfig, LocalHub as Hub, ManualClock, StartError};
 
 use crate::error::to_py;
 use crate::runtime::{seconds, wait};
@@ -88,15 +88,7 @@ impl LocalHub {
         if let Some(t) = feedback_interval {
             limits.feedback_interval = seconds("feedback_interval", t)?;
         }
-        config.durability = match durability {
-            "fsync" => Durability::Fsync,
-            "os" => Durability::Os,
-            other => {
-                return Err(to_py(Error::invalid_argument(format!(
-                    "durability is fsync or os, not {other:?}"
-                ))))
-            }
-        };
+        config.durability = durability.parse().map_err(to_py)?;
         let clock = manual_clock.then(|| Arc::new(ManualClock::new(SystemTime::now())));
         if let Some(c) = &clock {
             config.clock = c.clone();

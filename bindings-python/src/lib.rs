@@ -6,6 +6,7 @@ mod device;
 mod error;
 mod hub;
 mod message;
+mod options;
 mod retry;
 mod runtime;
 mod service;
@@ -29,10 +30,10 @@ fn _native(py: Python<'_>, m: &Bound<'_, PyModule>) -> PyResult<()> {
     }
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add_class::<device::DeviceClient>()?;
-    m.add_class::<device::DeviceClientOptions>()?;
+    m.add_class::<options::ClientOptions>()?;
+    m.add_class::<message::OutgoingMessage>()?;
     m.add_class::<message::ReceivedMessage>()?;
     m.add_class::<service::client::ServiceClient>()?;
-    m.add_class::<service::client::ServiceClientOptions>()?;
     m.add_class::<service::client::SentMessage>()?;
     m.add_class::<service::feedback::FeedbackReceiver>()?;
     m.add_class::<service::registry::Registry>()?;

@@ -7,23 +7,10 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict};
 
-use c2d::{Ack, Error, Message, SettleOnce, Settlement};
+use c2d::{Ack, Message, SettleOnce, Settlement};
 
 use crate::error::to_py;
 use crate::runtime::{awaitable, seconds, wait};
-
-/// The engine's ack mode of its Python name.
-pub fn ack(name: &str) -> PyResult<Ack> {
-    match name {
-        "none" => Ok(Ack::None),
-        "positive" => Ok(Ack::Positive),
-        "negative" => Ok(Ack::Negative),
-        "full" => Ok(Ack::Full),
-        other => Err(to_py(Error::invalid_argument(format!(
-            "ack must be none, positive, negative or full, not {other:?}"
-        )))),
-    }
-}
 
 /// A time as seconds since the Unix epoch (how the Python layer makes a `datetime`).
 pub fn epoch_seconds(t: SystemTime) -> f64 {
@@ -33,38 +20,36 @@ pub fn epoch_seconds(t: SystemTime) -> f64 {
     }
 }
 
-/// The fields of a `c2d.Message`, as the engine's message.
-#[allow(clippy::too_many_arguments)]
-pub fn outgoing(
-    body: Vec<u8>,
-    ack_name: &str,
-    ttl: Option<f64>,
-    message_id: Option<String>,
-    correlation_id: Option<String>,
-    content_type: Option<String>,
-    content_encoding: Option<String>,
-    properties: Vec<(String, String)>,
-) -> PyResult<Message> {
-    let mut m = Message::new(body).ack(ack(ack_name)?);
-    if let Some(ttl) = ttl {
-        m = m.ttl(seconds("ttl", ttl)?);
+/// A message to send: the fields of a `c2d.Message`, checked, as the engine's message.
+#[pyclass(module = "c2d._native", frozen)]
+pub struct OutgoingMessage(pub Message);
+
+#[pymethods]
+impl OutgoingMessage {
+    /// The message of these fields.
+    #[new]
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        body: Vec<u8>,
+        ack: &str,
+        ttl: Option<f64>,
+        message_id: Option<String>,
+        correlation_id: Option<String>,
+        content_type: Option<String>,
+        content_encoding: Option<String>,
+        properties: Vec<(String, String)>,
+    ) -> PyResult<Self> {
+        let mut m = Message::new(body).ack(ack.parse::<Ack>().map_err(to_py)?);
+        m.expiry_time = ttl
+            .map(|t| seconds("ttl", t).map(|ttl| SystemTime::now() + ttl))
+            .transpose()?;
+        m.message_id = message_id.map(Into::into);
+        m.correlation_id = correlation_id.map(Into::into);
+        m.content_type = content_type;
+        m.content_encoding = content_encoding;
+        m.properties = properties;
+        Ok(OutgoingMessage(m))
     }
-    if let Some(id) = message_id {
-        m = m.message_id(id);
-    }
-    if let Some(id) = correlation_id {
-        m = m.correlation_id(id);
-    }
-    if let Some(ct) = content_type {
-        m = m.content_type(ct);
-    }
-    if let Some(ce) = content_encoding {
-        m = m.content_encoding(ce);
-    }
-    for (name, value) in properties {
-        m = m.property(name, value);
-    }
-    Ok(m)
 }
 
 /// A message received by a device. What it holds stays readable after it is settled; it can

@@ -4,8 +4,6 @@ use std::time::Duration;
 
 use pyo3::prelude::*;
 
-use c2d::Error;
-
 use crate::error::to_py;
 use crate::runtime::seconds;
 
@@ -54,18 +52,9 @@ impl RetryPolicy {
         max_retries: Option<u32>,
     ) -> PyResult<Self> {
         let (initial_d, max_d) = (seconds("initial", initial)?, seconds("max", max)?);
-        if initial_d > max_d || !(0.0..=1.0).contains(&jitter) {
-            return Err(to_py(Error::invalid_argument(
-                "initial must not exceed max, and jitter is between 0 and 1",
-            )));
-        }
         Ok(RetryPolicy {
-            policy: c2d::RetryPolicy::ExponentialBackoffWithJitter {
-                initial: initial_d,
-                max: max_d,
-                jitter,
-                max_attempts: max_retries,
-            },
+            policy: c2d::RetryPolicy::exponential(initial_d, max_d, jitter, max_retries)
+                .map_err(to_py)?,
             description: format!(
                 "RetryPolicy.exponential_backoff(initial={initial}, max={max}, jitter={jitter}, max_retries={max_retries:?})"
             ),

@@ -79,9 +79,10 @@ pub fn init() {
 
 /// Seconds from Python as a duration: finite and not negative.
 pub fn seconds(what: &str, value: f64) -> PyResult<Duration> {
-    Duration::try_from_secs_f64(value).map_err(|_| {
-        to_py(c2d::Error::invalid_argument(format!(
-            "{what} must be a number of seconds, at least 0 (got {value})"
-        )))
-    })
+    c2d::duration::seconds(what, value).map_err(to_py)
+}
+
+/// Seconds from Python, if given.
+pub fn opt_seconds(what: &str, value: Option<f64>) -> PyResult<Option<Duration>> {
+    c2d::duration::opt_seconds(what, value).map_err(to_py)
 }

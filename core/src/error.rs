@@ -76,6 +76,48 @@ impl ErrorKind {
         }
     }
 
+    /// The kind's stable name, as the bindings show it: `device_not_found` (Python's
+    /// `C2DError.kind`).
+    pub fn name(self) -> &'static str {
+        match self {
+            ErrorKind::InvalidArgument => "invalid_argument",
+            ErrorKind::Unauthorized => "unauthorized",
+            ErrorKind::DeviceNotFound => "device_not_found",
+            ErrorKind::QueueFull => "queue_full",
+            ErrorKind::MessageTooLarge => "message_too_large",
+            ErrorKind::Throttled => "throttled",
+            ErrorKind::Unavailable => "unavailable",
+            ErrorKind::Timeout => "timeout",
+            ErrorKind::MessageLockLost => "message_lock_lost",
+            ErrorKind::AlreadySettled => "already_settled",
+            ErrorKind::Unsupported => "unsupported",
+            ErrorKind::Closed => "closed",
+            ErrorKind::Protocol => "protocol",
+            ErrorKind::Internal => "internal",
+        }
+    }
+
+    /// The kind's stable code: `C2D_DEVICE_NOT_FOUND` (Node.js's `err.code`; C's result names
+    /// it `C2D_RESULT_DEVICE_NOT_FOUND`).
+    pub fn code(self) -> &'static str {
+        match self {
+            ErrorKind::InvalidArgument => "C2D_INVALID_ARGUMENT",
+            ErrorKind::Unauthorized => "C2D_UNAUTHORIZED",
+            ErrorKind::DeviceNotFound => "C2D_DEVICE_NOT_FOUND",
+            ErrorKind::QueueFull => "C2D_QUEUE_FULL",
+            ErrorKind::MessageTooLarge => "C2D_MESSAGE_TOO_LARGE",
+            ErrorKind::Throttled => "C2D_THROTTLED",
+            ErrorKind::Unavailable => "C2D_UNAVAILABLE",
+            ErrorKind::Timeout => "C2D_TIMEOUT",
+            ErrorKind::MessageLockLost => "C2D_MESSAGE_LOCK_LOST",
+            ErrorKind::AlreadySettled => "C2D_ALREADY_SETTLED",
+            ErrorKind::Unsupported => "C2D_UNSUPPORTED",
+            ErrorKind::Closed => "C2D_CLOSED",
+            ErrorKind::Protocol => "C2D_PROTOCOL",
+            ErrorKind::Internal => "C2D_INTERNAL",
+        }
+    }
+
     /// Whether retrying the same operation later may succeed.
     pub fn is_transient(self) -> bool {
         matches!(
@@ -148,6 +190,10 @@ mod tests {
     fn every_kind_has_a_distinct_name() {
         let names: HashSet<_> = ErrorKind::ALL.iter().map(|k| k.as_str()).collect();
         assert_eq!(names.len(), ErrorKind::ALL.len());
+        for k in ErrorKind::ALL {
+            // the code is the name, upper case, prefixed: what every binding shows
+            assert_eq!(k.code(), format!("C2D_{}", k.name().to_uppercase()));
+        }
     }
 
     #[test]

@@ -19,6 +19,7 @@ compile_error!("c2d needs at least one transport: enable the mqtt, amqp or https
 pub mod amqp;
 pub mod connection_string;
 pub mod device;
+pub mod duration;
 pub mod error;
 #[cfg(feature = "https")]
 mod http;
@@ -37,17 +38,20 @@ pub mod transport;
 
 pub use connection_string::{ConnectionString, ConnectionStringKind, Credential};
 pub use device::{
-    DeviceClient, DeviceClientBuilder, ReceivedMessage, SettleOnce, Settlement, Transport,
+    DeviceClient, DeviceClientBuilder, DeviceOptions, ReceivedMessage, SettleOnce, Settlement,
+    Transport,
 };
 pub use error::{Error, ErrorKind, Result};
 pub use message::{Ack, Message, MessageId};
 pub use proxy::Proxy;
 pub use retry::RetryPolicy;
 #[cfg(feature = "service")]
-pub use service::client::{
-    FeedbackReceiver, SentMessage, ServiceClient, ServiceClientBuilder, ServiceTransport,
-};
+pub use service::client::{FeedbackReceiver, SentMessage, ServiceClient, ServiceTransport};
 pub use service::feedback::{FeedbackRecord, FeedbackStatus};
+#[cfg(feature = "service")]
+pub use service::options::{ServiceClientBuilder, ServiceOptions};
 #[cfg(feature = "service")]
 pub use service::registry::{Device, PurgeResult, RegistryClient, RegistryOptions};
 pub use status::{ConnectionStatus, StatusReceiver};
+pub use tls::{ClientCertificate, Pem};
+pub use transport::ConnectionOptions;

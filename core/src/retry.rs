@@ -47,9 +47,38 @@ impl RetryPolicy {
         RetryPolicy::ExponentialBackoffWithJitter {
             initial: Duration::from_millis(100),
             max: Duration::from_secs(10),
-            jitter: 0.25,
+            jitter: Self::DEFAULT_JITTER,
             max_attempts: None,
         }
+    }
+
+    /// The random part of each wait of the default policy.
+    pub const DEFAULT_JITTER: f64 = 0.25;
+
+    /// Exponential back-off with jitter, checked: `initial` no longer than `max`, `jitter`
+    /// from 0 to 1; at most `max_attempts` retries (`None`: no limit).
+    pub fn exponential(
+        initial: Duration,
+        max: Duration,
+        jitter: f64,
+        max_attempts: Option<u32>,
+    ) -> Result<Self, Error> {
+        if initial > max {
+            return Err(Error::invalid_argument(format!(
+                "the first wait ({initial:?}) must not exceed the longest ({max:?})"
+            )));
+        }
+        if !(0.0..=1.0).contains(&jitter) {
+            return Err(Error::invalid_argument(format!(
+                "jitter is between 0 and 1, not {jitter}"
+            )));
+        }
+        Ok(RetryPolicy::ExponentialBackoffWithJitter {
+            initial,
+            max,
+            jitter,
+            max_attempts,
+        })
     }
 
     /// A fixed interval, without end.

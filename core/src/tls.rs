@@ -23,6 +23,85 @@ pub fn certificates_from_pem(
     Ok(certs)
 }
 
+/// PEM given to a client's options: the text itself, or a file read when the client connects.
+#[derive(Clone, PartialEq, Eq)]
+pub enum Pem {
+    /// The PEM text.
+    Text(Vec<u8>),
+    /// A file of PEM.
+    File(std::path::PathBuf),
+}
+
+impl std::fmt::Debug for Pem {
+    /// The text (a private key, perhaps) stays out of logs.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Pem::Text(_) => f.write_str("Pem::Text(..)"),
+            Pem::File(path) => f.debug_tuple("Pem::File").field(path).finish(),
+        }
+    }
+}
+
+impl Pem {
+    /// The option `name` given as `text` or as the file `file` (the bindings' `name` and
+    /// `name_file`): at most one of the two.
+    pub fn either(
+        name: &str,
+        text: Option<Vec<u8>>,
+        file: Option<std::path::PathBuf>,
+    ) -> Result<Option<Pem>> {
+        match (text, file) {
+            (Some(_), Some(_)) => Err(Error::invalid_argument(format!(
+                "give {name} or its file, not both"
+            ))),
+            (Some(text), None) => Ok(Some(Pem::Text(text))),
+            (None, Some(path)) => Ok(Some(Pem::File(path))),
+            (None, None) => Ok(None),
+        }
+    }
+
+    /// The PEM text (the file read now); `what` names it in the error.
+    pub fn read(&self, what: &str) -> Result<Vec<u8>> {
+        match self {
+            Pem::Text(text) => Ok(text.clone()),
+            Pem::File(path) => std::fs::read(path).map_err(|e| {
+                Error::invalid_argument(format!("reading {what} from {}: {e}", path.display()))
+            }),
+        }
+    }
+}
+
+/// A device's X.509 certificate (PEM, leaf first, intermediates after it) and its private key
+/// (PEM: PKCS#8, PKCS#1 or SEC1).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientCertificate {
+    /// The certificate chain.
+    pub cert: Pem,
+    /// Its private key.
+    pub key: Pem,
+}
+
+impl ClientCertificate {
+    /// The certificate and key given as two options: both, or neither.
+    pub fn pair(cert: Option<Pem>, key: Option<Pem>) -> Result<Option<ClientCertificate>> {
+        match (cert, key) {
+            (Some(cert), Some(key)) => Ok(Some(ClientCertificate { cert, key })),
+            (None, None) => Ok(None),
+            _ => Err(Error::invalid_argument(
+                "give the device's certificate and its key together (cert and key)",
+            )),
+        }
+    }
+
+    /// The certificate and key read, and checked.
+    pub fn identity(&self) -> Result<ClientIdentity> {
+        ClientIdentity::from_pem(
+            self.cert.read("the client certificate")?,
+            self.key.read("the client key")?,
+        )
+    }
+}
+
 /// A client configuration that trusts exactly the given PEM roots.
 pub fn client_config_trusting(ca_pem: &[u8]) -> Result<Arc<rustls::ClientConfig>> {
     client_config(Some(ca_pem), None)
@@ -122,7 +201,7 @@ pub fn client_config(
                 ));
             }
             let certified = rustls::sign::CertifiedKey::new(certs, key);
-            builder.with_client_cert_resolver(Arc::new(ClientCertificate(Arc::new(certified))))
+            builder.with_client_cert_resolver(Arc::new(AlwaysOffer(Arc::new(certified))))
         }
         None => builder.with_no_client_auth(),
     };
@@ -134,9 +213,9 @@ pub fn client_config(
 /// takes version 3 certificates only; IoT Hub takes device certificates of every version
 /// (`openssl x509 -req` without an extensions file makes version 1).
 #[derive(Debug)]
-struct ClientCertificate(Arc<rustls::sign::CertifiedKey>);
+struct AlwaysOffer(Arc<rustls::sign::CertifiedKey>);
 
-impl rustls::client::ResolvesClientCert for ClientCertificate {
+impl rustls::client::ResolvesClientCert for AlwaysOffer {
     fn resolve(
         &self,
         _root_hint_subjects: &[&[u8]],

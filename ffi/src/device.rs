@@ -6,9 +6,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::{JoinHandle, ThreadId};
 use std::time::Duration;
 
-use c2d_core::{
-    ConnectionStatus, DeviceClient, DeviceClientBuilder, Error, ErrorKind, RetryPolicy, Transport,
-};
+use c2d_core::{ConnectionStatus, DeviceClient, DeviceOptions, Error, ErrorKind, Pem, Transport};
 use tokio::sync::watch;
 
 use crate::args::{dial_port, from_handle, get, into_handle, set_option, text, Out};
@@ -16,7 +14,7 @@ use crate::error::{c2d_result, call, invalid};
 use crate::message::c2d_message;
 use crate::retry::{c2d_retry_policy, policy_of, UserData};
 use crate::runtime::{block_on, block_on_for};
-use crate::tls::read_ca_file;
+use crate::tls::{checked_certificate, read_ca_file};
 
 /// How a device client talks to the hub.
 pub type c2d_transport = u32;
@@ -102,17 +100,8 @@ pub type c2d_connection_status_callback = Option<
 /// setters, copied by the connect call, freed by `c2d_device_options_free`.
 #[derive(Default)]
 pub struct c2d_device_options {
-    transport: Option<Transport>,
-    trusted_ca_pem: Option<Vec<u8>>,
-    port: Option<u16>,
-    retry: Option<RetryPolicy>,
-    timeout: Option<Duration>,
-    sas_token_ttl: Option<Duration>,
-    in_flight: Option<u16>,
-    poll_interval: Option<Duration>,
-    /// The X.509 certificate and key (PEM), checked when set.
-    client_certificate: Option<(Vec<u8>, Vec<u8>)>,
-    proxy: Option<c2d_core::Proxy>,
+    /// What the engine takes whole at connect.
+    options: DeviceOptions,
     on_message: Option<(
         unsafe extern "C" fn(*mut c_void, *mut c2d_message),
         UserData,
@@ -121,42 +110,6 @@ pub struct c2d_device_options {
         unsafe extern "C" fn(*mut c_void, c2d_connection_status, *const c_char),
         UserData,
     )>,
-}
-
-impl c2d_device_options {
-    fn apply(&self, mut b: DeviceClientBuilder) -> DeviceClientBuilder {
-        if let Some(t) = self.transport {
-            b = b.transport(t);
-        }
-        if let Some(ca) = &self.trusted_ca_pem {
-            b = b.trusted_ca_pem(ca.clone());
-        }
-        if let Some(p) = self.port {
-            b = b.port(p);
-        }
-        if let Some(r) = &self.retry {
-            b = b.retry(r.clone());
-        }
-        if let Some(t) = self.timeout {
-            b = b.timeout(t);
-        }
-        if let Some(t) = self.sas_token_ttl {
-            b = b.sas_token_ttl(t);
-        }
-        if let Some(n) = self.in_flight {
-            b = b.in_flight(n);
-        }
-        if let Some(i) = self.poll_interval {
-            b = b.poll_interval(i);
-        }
-        if let Some((cert, key)) = &self.client_certificate {
-            b = b.client_certificate(cert.clone(), key.clone());
-        }
-        if let Some(p) = &self.proxy {
-            b = b.proxy(p.clone());
-        }
-        b
-    }
 }
 
 /// Makes device options with every setting at its default.
@@ -202,7 +155,7 @@ pub extern "C" fn c2d_device_options_set_transport(
     transport: c2d_transport,
 ) -> c2d_result {
     set_option(options, |o| {
-        o.transport = Some(transport_of(transport)?);
+        o.options.transport = transport_of(transport)?;
         Ok(())
     })
 }
@@ -225,7 +178,7 @@ pub extern "C" fn c2d_device_options_set_trusted_ca_pem(
     pem_len: usize,
 ) -> c2d_result {
     set_option(options, |o| {
-        o.trusted_ca_pem = Some(crate::tls::pem_arg(pem, pem_len)?);
+        o.options.connection.trusted_ca = Some(Pem::Text(crate::tls::pem_arg(pem, pem_len)?));
         Ok(())
     })
 }
@@ -246,7 +199,7 @@ pub extern "C" fn c2d_device_options_set_trusted_ca_file(
     path: *const c_char,
 ) -> c2d_result {
     set_option(options, |o| {
-        o.trusted_ca_pem = Some(read_ca_file(text(path, "path")?)?);
+        o.options.connection.trusted_ca = Some(Pem::Text(read_ca_file(text(path, "path")?)?));
         Ok(())
     })
 }
@@ -278,8 +231,7 @@ pub extern "C" fn c2d_device_options_set_client_certificate_pem(
     set_option(options, |o| {
         let cert = crate::tls::pem_arg(cert_pem, cert_len)?;
         let key = crate::tls::pem_arg(key_pem, key_len)?;
-        c2d_core::tls::ClientIdentity::from_pem(cert.clone(), key.clone())?;
-        o.client_certificate = Some((cert, key));
+        o.options.client_certificate = Some(checked_certificate(cert, key)?);
         Ok(())
     })
 }
@@ -304,8 +256,7 @@ pub extern "C" fn c2d_device_options_set_client_certificate_files(
     set_option(options, |o| {
         let cert = read_ca_file(text(cert_path, "cert_path")?)?;
         let key = read_ca_file(text(key_path, "key_path")?)?;
-        c2d_core::tls::ClientIdentity::from_pem(cert.clone(), key.clone())?;
-        o.client_certificate = Some((cert, key));
+        o.options.client_certificate = Some(checked_certificate(cert, key)?);
         Ok(())
     })
 }
@@ -329,7 +280,7 @@ pub extern "C" fn c2d_device_options_set_proxy(
     url: *const c_char,
 ) -> c2d_result {
     set_option(options, |o| {
-        o.proxy = Some(c2d_core::Proxy::parse(text(url, "url")?)?);
+        o.options.connection.proxy = Some(c2d_core::Proxy::parse(text(url, "url")?)?);
         Ok(())
     })
 }
@@ -350,7 +301,7 @@ pub extern "C" fn c2d_device_options_set_port(
     port: u16,
 ) -> c2d_result {
     set_option(options, |o| {
-        o.port = Some(dial_port(port)?);
+        o.options.connection.port = Some(dial_port(port)?);
         Ok(())
     })
 }
@@ -371,7 +322,7 @@ pub extern "C" fn c2d_device_options_set_retry(
     policy: *const c2d_retry_policy,
 ) -> c2d_result {
     set_option(options, |o| {
-        o.retry = Some(policy_of(policy)?);
+        o.options.connection.retry = policy_of(policy)?;
         Ok(())
     })
 }
@@ -391,7 +342,7 @@ pub extern "C" fn c2d_device_options_set_timeout_ms(
     timeout_ms: u32,
 ) -> c2d_result {
     set_option(options, |o| {
-        o.timeout = Some(crate::args::timeout_ms(timeout_ms)?);
+        o.options.connection.timeout = crate::args::timeout_ms(timeout_ms)?;
         Ok(())
     })
 }
@@ -415,7 +366,7 @@ pub extern "C" fn c2d_device_options_set_sas_token_ttl_s(
         if ttl_s == 0 {
             return Err(invalid("ttl_s must be at least 1"));
         }
-        o.sas_token_ttl = Some(Duration::from_secs(ttl_s.into()));
+        o.options.connection.sas_token_ttl = Duration::from_secs(ttl_s.into());
         Ok(())
     })
 }
@@ -439,7 +390,7 @@ pub extern "C" fn c2d_device_options_set_in_flight(
         if in_flight == 0 {
             return Err(invalid("in_flight must be at least 1"));
         }
-        o.in_flight = Some(in_flight);
+        o.options.in_flight = in_flight;
         Ok(())
     })
 }
@@ -464,7 +415,7 @@ pub extern "C" fn c2d_device_options_set_poll_interval_ms(
         if interval_ms == 0 {
             return Err(invalid("interval_ms must be at least 1"));
         }
-        o.poll_interval = Some(Duration::from_millis(interval_ms.into()));
+        o.options.poll_interval = Duration::from_millis(interval_ms.into());
         Ok(())
     })
 }
@@ -641,7 +592,7 @@ pub extern "C" fn c2d_device_client_connect(
         let default = c2d_device_options::default();
         // SAFETY: NULL means the defaults; otherwise options from c2d_device_options_new.
         let opts = unsafe { options.as_ref() }.unwrap_or(&default);
-        let builder = opts.apply(DeviceClient::builder(cs)?);
+        let builder = DeviceClient::builder(cs)?.options(opts.options.clone());
         let client = block_on(builder.connect())??;
         let handle = c2d_device_client {
             pushes_messages: opts.on_message.is_some(),

@@ -115,14 +115,16 @@ pub extern "C" fn c2d_retry_policy_exponential_new(
     max_retries: u32,
     out_policy: *mut *mut c2d_retry_policy,
 ) -> c2d_result {
-    if initial_ms > max_ms {
-        return call(|| Err(crate::error::invalid("initial_ms is larger than max_ms")));
-    }
-    make(out_policy, || RetryPolicy::ExponentialBackoffWithJitter {
-        initial: Duration::from_millis(initial_ms.into()),
-        max: Duration::from_millis(max_ms.into()),
-        jitter: 0.25,
-        max_attempts: limit(max_retries),
+    call(|| {
+        let out = Out::new(out_policy, "out_policy")?;
+        let policy = RetryPolicy::exponential(
+            Duration::from_millis(initial_ms.into()),
+            Duration::from_millis(max_ms.into()),
+            RetryPolicy::DEFAULT_JITTER,
+            limit(max_retries),
+        )?;
+        out.write(into_handle(c2d_retry_policy(policy)));
+        Ok(())
     })
 }
 

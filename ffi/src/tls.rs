@@ -1,6 +1,6 @@
 //! PEM given from memory or from a file: trusted CA certificates, client certificates and keys.
 
-use c2d_core::Result;
+use c2d_core::{ClientCertificate, Pem, Result};
 
 use crate::args::bytes;
 use crate::error::invalid;
@@ -20,4 +20,15 @@ pub(crate) fn read_ca_file(path: &str) -> Result<Vec<u8>> {
         return Err(invalid(format!("{path} is empty")));
     }
     Ok(pem)
+}
+
+/// A client certificate and key, checked now (a C caller learns at the setter that they do
+/// not parse or do not match).
+pub(crate) fn checked_certificate(cert: Vec<u8>, key: Vec<u8>) -> Result<ClientCertificate> {
+    let certificate = ClientCertificate {
+        cert: Pem::Text(cert),
+        key: Pem::Text(key),
+    };
+    certificate.identity()?;
+    Ok(certificate)
 }

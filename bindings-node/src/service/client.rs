@@ -1,86 +1,19 @@
 //! The service client: send, each message's own outcome, feedback, purge, the registry.
 
-use napi::bindgen_prelude::{Buffer, Either, Object};
+use napi::bindgen_prelude::Object;
 use napi::{Env, Result};
 use napi_derive::napi;
 
-use c2d::{Error, ServiceTransport};
+use c2d::Error;
 
-use crate::device::trusted_ca_pem;
 use crate::error::throw;
 use crate::message::{outgoing, OutgoingMessage};
+use crate::options::ClientOptions;
 use crate::retry::RetryPolicy;
 use crate::runtime::{opt_millis, promise};
 use crate::service::feedback::{record, FeedbackReceiver};
 use crate::service::registry::Registry;
 use crate::status::{status, Status, StatusChanges};
-
-fn transport(name: Option<&str>) -> c2d::Result<ServiceTransport> {
-    match name.unwrap_or("amqp") {
-        "amqp" => Ok(ServiceTransport::Amqp),
-        "amqp_ws" => Ok(ServiceTransport::AmqpWs),
-        other => Err(Error::invalid_argument(format!(
-            "a service client's transport is amqp or amqp_ws, not {other:?}"
-        ))),
-    }
-}
-
-/// The options of a service client.
-#[napi(object)]
-pub struct ServiceClientOptions {
-    /// `amqp` (the default) or `amqp_ws`.
-    pub transport: Option<String>,
-    /// PEM of the CA certificates to trust instead of the system's.
-    pub trusted_ca: Option<Either<String, Buffer>>,
-    /// A file of such PEM.
-    pub trusted_ca_file: Option<String>,
-    /// The port of the transport chosen.
-    pub port: Option<u16>,
-    /// The AMQP port.
-    pub amqp_port: Option<u16>,
-    /// The HTTPS (registry, purge, WebSocket) port.
-    pub https_port: Option<u16>,
-    /// How long one operation may take, in milliseconds.
-    pub timeout_ms: Option<f64>,
-    /// How long each SAS token the client makes is valid, in milliseconds.
-    pub sas_token_ttl_ms: Option<f64>,
-    /// An HTTP proxy, `http://[user:password@]host:port`.
-    pub proxy: Option<String>,
-}
-
-fn builder(
-    connection_string: &str,
-    o: ServiceClientOptions,
-    retry: Option<&RetryPolicy>,
-) -> c2d::Result<c2d::ServiceClientBuilder> {
-    let mut b = c2d::ServiceClient::builder(connection_string)?
-        .transport(transport(o.transport.as_deref())?);
-    if let Some(pem) = trusted_ca_pem(o.trusted_ca, o.trusted_ca_file)? {
-        b = b.trusted_ca_pem(pem);
-    }
-    for (port, set) in [
-        (o.port, c2d::ServiceClientBuilder::port as fn(_, _) -> _),
-        (o.amqp_port, c2d::ServiceClientBuilder::amqp_port),
-        (o.https_port, c2d::ServiceClientBuilder::https_port),
-    ] {
-        if let Some(p) = port {
-            b = set(b, p);
-        }
-    }
-    if let Some(r) = retry {
-        b = b.retry(r.engine());
-    }
-    if let Some(t) = opt_millis("timeoutMs", o.timeout_ms)? {
-        b = b.timeout(t);
-    }
-    if let Some(t) = opt_millis("sasTokenTtlMs", o.sas_token_ttl_ms)? {
-        b = b.sas_token_ttl(t);
-    }
-    if let Some(url) = o.proxy.as_deref() {
-        b = b.proxy(c2d::Proxy::parse(url)?);
-    }
-    Ok(b)
-}
 
 /// A back end's connection to its hub.
 #[napi]
@@ -134,10 +67,12 @@ impl ServiceClient {
     pub fn connect<'env>(
         env: &'env Env,
         connection_string: String,
-        options: ServiceClientOptions,
+        options: ClientOptions,
         retry: Option<&RetryPolicy>,
     ) -> Result<Object<'env>> {
-        let builder = builder(&connection_string, options, retry).or_else(|e| throw(env, e))?;
+        let builder = options
+            .service(&connection_string, retry)
+            .or_else(|e| throw(env, e))?;
         promise(env, async move {
             let client = builder.connect().await?;
             Ok(ServiceClient { client })

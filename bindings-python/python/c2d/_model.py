@@ -123,7 +123,7 @@ class Message:
     content_encoding: Optional[str] = None
     properties: Mapping[str, str] = field(default_factory=dict)
 
-    def _native_args(self) -> "tuple[bytes, str, Optional[float], Optional[str], Optional[str], Optional[str], Optional[str], list[tuple[str, str]]]":
+    def _to_native(self) -> "_native.OutgoingMessage":
         if isinstance(self.body, str):
             body = self.body.encode("utf-8")
         elif isinstance(self.body, (bytes, bytearray, memoryview)):
@@ -133,7 +133,7 @@ class Message:
         for key, value in self.properties.items():
             if not isinstance(key, str) or not isinstance(value, str):
                 raise TypeError("message properties are str names with str values")
-        return (
+        return _native.OutgoingMessage(
             body,
             enum_value(Ack, self.ack, "ack").value,
             None if self.ttl is None else float(self.ttl),
@@ -282,17 +282,9 @@ class MessageView:
         return f"<{type(self).__name__} message_id={self.message_id!r} delivery_count={self.delivery_count} body={self.body[:32]!r}>"
 
 
-def connect_options(
-    transport: Any,
-    transport_kind: Type[E],
-    trusted_ca: Union[str, bytes, None],
-    trusted_ca_file: Any,
-    retry: Optional[Retry],
-) -> "dict[str, Any]":
-    """The options every client's ``connect`` converts the same way."""
-    return {
-        "transport": enum_value(transport_kind, transport, "transport").value,
-        "trusted_ca": trusted_ca,
-        "trusted_ca_file": None if trusted_ca_file is None else str(trusted_ca_file),
-        "retry": retry,
-    }
+def client_options(transport_kind: Type[E], arguments: "dict[str, Any]") -> "_native.ClientOptions":
+    """The native options of a client's ``connect`` call, made of its arguments (the
+    ``locals()`` it starts with): the transport checked, everything else as given."""
+    options = {k: v for k, v in arguments.items() if k not in ("cls", "connection_string")}
+    options["transport"] = enum_value(transport_kind, options["transport"], "transport").value
+    return _native.ClientOptions(arguments["connection_string"], **options)

@@ -32,6 +32,19 @@ class StatusChanges:
     def next(self, timeout: Optional[float] = None) -> Optional[Status]: ...
     def next_async(self) -> Awaitable[Optional[Status]]: ...
 
+class OutgoingMessage:
+    def __init__(
+        self,
+        body: bytes,
+        ack: str,
+        ttl: Optional[float],
+        message_id: Optional[str],
+        correlation_id: Optional[str],
+        content_type: Optional[str],
+        content_encoding: Optional[str],
+        properties: list[tuple[str, str]],
+    ) -> None: ...
+
 class ReceivedMessage:
     @property
     def body(self) -> bytes: ...
@@ -73,12 +86,12 @@ class ReceivedMessage:
     def abandon_async(self) -> Awaitable[None]: ...
     def claim(self) -> None: ...
 
-class DeviceClientOptions:
+class ClientOptions:
     def __init__(
         self,
         connection_string: str,
         *,
-        transport: str = "mqtt",
+        transport: Optional[str] = None,
         trusted_ca: Union[str, bytes, None] = None,
         trusted_ca_file: Optional[_Path] = None,
         port: Optional[int] = None,
@@ -96,8 +109,10 @@ class DeviceClientOptions:
         key_file: Optional[_Path] = None,
         proxy: Optional[str] = None,
     ) -> None: ...
-    def connect(self) -> DeviceClient: ...
-    def connect_async(self) -> Awaitable[DeviceClient]: ...
+    def connect_device(self) -> DeviceClient: ...
+    def connect_device_async(self) -> Awaitable[DeviceClient]: ...
+    def connect_service(self) -> ServiceClient: ...
+    def connect_service_async(self) -> Awaitable[ServiceClient]: ...
 
 class DeviceClient:
     def receive(self, timeout: Optional[float] = None) -> Optional[ReceivedMessage]: ...
@@ -130,50 +145,9 @@ class Registry:
     def list_devices_async(self, top: int = 1000) -> Awaitable[list[DeviceRecord]]: ...
     def delete_device_async(self, device_id: str) -> Awaitable[None]: ...
 
-class ServiceClientOptions:
-    def __init__(
-        self,
-        connection_string: str,
-        *,
-        transport: str = "amqp",
-        trusted_ca: Union[str, bytes, None] = None,
-        trusted_ca_file: Optional[_Path] = None,
-        port: Optional[int] = None,
-        amqp_port: Optional[int] = None,
-        https_port: Optional[int] = None,
-        retry: Optional[_Retry] = None,
-        timeout: Optional[float] = None,
-        sas_token_ttl: Optional[float] = None,
-        proxy: Optional[str] = None,
-    ) -> None: ...
-    def connect(self) -> ServiceClient: ...
-    def connect_async(self) -> Awaitable[ServiceClient]: ...
-
 class ServiceClient:
-    def send(
-        self,
-        device_id: str,
-        body: bytes,
-        ack: str,
-        ttl: Optional[float],
-        message_id: Optional[str],
-        correlation_id: Optional[str],
-        content_type: Optional[str],
-        content_encoding: Optional[str],
-        properties: list[tuple[str, str]],
-    ) -> SentMessage: ...
-    def send_async(
-        self,
-        device_id: str,
-        body: bytes,
-        ack: str,
-        ttl: Optional[float],
-        message_id: Optional[str],
-        correlation_id: Optional[str],
-        content_type: Optional[str],
-        content_encoding: Optional[str],
-        properties: list[tuple[str, str]],
-    ) -> Awaitable[SentMessage]: ...
+    def send(self, device_id: str, message: OutgoingMessage) -> SentMessage: ...
+    def send_async(self, device_id: str, message: OutgoingMessage) -> Awaitable[SentMessage]: ...
     def feedback(self) -> FeedbackReceiver: ...
     def purge(self, device_id: str) -> int: ...
     def purge_async(self, device_id: str) -> Awaitable[int]: ...

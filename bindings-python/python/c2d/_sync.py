@@ -1,5 +1,8 @@
 """The blocking clients. Every call that waits releases the GIL, and Ctrl-C interrupts it
-within about 100 ms."""
+within about 100 ms.
+
+Written from ``aio.py`` by ``scripts/python-sync.py``: do not edit; edit ``aio.py`` and run
+the script."""
 
 from __future__ import annotations
 
@@ -9,15 +12,19 @@ from typing import Iterator, Optional, Type, TypeVar, Union
 
 from . import _native
 from ._model import (
+    Ack,
+    ConnectionState,
     ConnectionStatus,
     Device,
     FeedbackRecord,
+    FeedbackStatus,
     Message,
     MessageView,
     Retry,
+    RetryPolicy,
     ServiceTransport,
     Transport,
-    connect_options,
+    client_options,
 )
 from .errors import ClosedError
 
@@ -35,12 +42,22 @@ class ReceivedMessage(MessageView):
         self._native.complete()
 
     def reject(self) -> None:
-        """Dead-letter it (AMQP; over MQTT :class:`~c2d.UnsupportedError`, nothing sent)."""
+        """Dead-letter it (AMQP and HTTPS; over MQTT :class:`~c2d.UnsupportedError`, nothing
+        sent and the message still yours to complete)."""
         self._native.reject()
 
     def abandon(self) -> None:
-        """Put it back for another delivery (AMQP; over MQTT :class:`~c2d.UnsupportedError`)."""
+        """Put it back for another delivery (AMQP and HTTPS; over MQTT
+        :class:`~c2d.UnsupportedError`, as for :meth:`reject`)."""
         self._native.abandon()
+
+
+def _status_changes(changes: "_native.StatusChanges") -> Iterator[ConnectionStatus]:
+    while True:
+        status = changes.next()
+        if status is None:
+            return
+        yield ConnectionStatus._from_native(status)
 
 
 # the native classes under names that class bodies, whose `_native` attribute hides the
@@ -51,7 +68,8 @@ C = TypeVar("C", bound="_Connection")
 
 
 class _Connection:
-    """What both clients have: a connection status, its changes, and ``with``."""
+    """What both clients have: a connection status, its changes, and use as a context
+    manager (which closes the client)."""
 
     __slots__ = ()
     _native: Union[_NativeDeviceClient, _NativeServiceClient]
@@ -66,12 +84,7 @@ class _Connection:
 
     def status_changes(self) -> Iterator[ConnectionStatus]:
         """Every change of status from now on."""
-        changes = self._native.status_changes()
-        while True:
-            status = changes.next(None)
-            if status is None:
-                return
-            yield ConnectionStatus._from_native(status)
+        return _status_changes(self._native.status_changes())
 
     def __enter__(self: C) -> C:
         return self
@@ -136,23 +149,9 @@ class DeviceClient(_Connection):
         ``HTTPS`` (plain MQTT or AMQP with a proxy is an ``InvalidArgumentError``). The
         environment is not read: pass ``proxy=os.environ.get("HTTPS_PROXY")`` to use its proxy.
         """
-        native = _native.DeviceClientOptions(
-            connection_string,
-            **connect_options(transport, Transport, trusted_ca, trusted_ca_file, retry),
-            port=port,
-            mqtt_port=mqtt_port,
-            amqp_port=amqp_port,
-            https_port=https_port,
-            timeout=timeout,
-            sas_token_ttl=sas_token_ttl,
-            in_flight=in_flight,
-            poll_interval=poll_interval,
-            cert=cert,
-            cert_file=cert_file,
-            key=key,
-            key_file=key_file,
-            proxy=proxy,
-        ).connect()
+        # first, while the arguments are all the locals there are
+        options = client_options(Transport, locals())
+        native = options.connect_device()
         return cls(native)
 
     def receive(self, timeout: Optional[float] = None) -> Optional[ReceivedMessage]:
@@ -160,7 +159,12 @@ class DeviceClient(_Connection):
         takes); ``None`` when the time is up. Raises :class:`~c2d.ClosedError` once the
         client is closed."""
         native = self._native.receive(timeout)
-        return None if native is None else ReceivedMessage(native)
+        if native is None:
+            return None
+        # nothing between the result and the claim: a task cancelled before this point
+        # leaves the message unclaimed, and the engine gives it to the next receive
+        native.claim()
+        return ReceivedMessage(native)
 
     def messages(self) -> Iterator[ReceivedMessage]:
         """Every message, as it arrives; ends when the client is closed."""
@@ -170,6 +174,7 @@ class DeviceClient(_Connection):
             except ClosedError:
                 return
             if native is not None:
+                native.claim()
                 yield ReceivedMessage(native)
 
     def close(self) -> None:
@@ -216,8 +221,8 @@ class SentMessage:
 
 
 class Feedback:
-    """Every feedback record from the moment it was made; iterate over it, or call
-    :meth:`next` with a timeout."""
+    """Every feedback record from the moment it was made; iterate over it, or ask for the
+    :meth:`next` one with a timeout."""
 
     __slots__ = ("_native",)
 
@@ -233,6 +238,9 @@ class Feedback:
         return None if record is None else FeedbackRecord._from_native(record)
 
     def __iter__(self) -> Iterator[FeedbackRecord]:
+        return self._records()
+
+    def _records(self) -> Iterator[FeedbackRecord]:
         while True:
             record, is_open = self._native.next(None)
             if not is_open:
@@ -299,23 +307,16 @@ class ServiceClient(_Connection):
         proxy (``http://[user:password@]host:port``) for REST and ``AMQP_WS``, which a proxy
         needs.
         """
-        native = _native.ServiceClientOptions(
-            connection_string,
-            **connect_options(transport, ServiceTransport, trusted_ca, trusted_ca_file, retry),
-            port=port,
-            amqp_port=amqp_port,
-            https_port=https_port,
-            timeout=timeout,
-            sas_token_ttl=sas_token_ttl,
-            proxy=proxy,
-        ).connect()
+        # first, while the arguments are all the locals there are
+        options = client_options(ServiceTransport, locals())
+        native = options.connect_service()
         return cls(native)
 
     def send(self, device_id: str, message: Union[Message, bytes, str]) -> SentMessage:
         """Sends a message to a device; returns once the hub has accepted it."""
         if not isinstance(message, Message):
             message = Message(message)
-        return SentMessage(self._native.send(device_id, *message._native_args()))
+        return SentMessage(self._native.send(device_id, message._to_native()))
 
     def feedback(self) -> Feedback:
         """Every feedback record from now on."""
@@ -323,9 +324,29 @@ class ServiceClient(_Connection):
 
     def purge(self, device_id: str) -> int:
         """Removes every message queued for a device; returns how many there were."""
-        return self._native.purge(device_id)
+        result: int = self._native.purge(device_id)
+        return result
 
     def close(self) -> None:
         """Closes the connection; calls still waiting raise :class:`~c2d.ClosedError`."""
         self._native.close()
 
+
+__all__ = [
+    "Ack",
+    "ConnectionState",
+    "ConnectionStatus",
+    "Device",
+    "DeviceClient",
+    "Feedback",
+    "FeedbackRecord",
+    "FeedbackStatus",
+    "Message",
+    "ReceivedMessage",
+    "Registry",
+    "RetryPolicy",
+    "SentMessage",
+    "ServiceClient",
+    "ServiceTransport",
+    "Transport",
+]

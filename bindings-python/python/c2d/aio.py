@@ -1,6 +1,11 @@
 """The asyncio clients: the same classes as :mod:`c2d`, with ``await``, ``async with`` and
 ``async for``. They run on c2d's engine threads (no thread per call), and cancelling a task
-cancels the operation it awaits."""
+cancels the operation it awaits.
+
+This file is the source of both APIs: ``scripts/python-sync.py`` writes the blocking one,
+``_sync.py``, from it (``async``/``await`` taken out, each ``*_async`` native call made the
+blocking one), and the test command fails when ``_sync.py`` is not what it writes. Write
+docstrings here that read right in both."""
 
 from __future__ import annotations
 
@@ -22,7 +27,7 @@ from ._model import (
     RetryPolicy,
     ServiceTransport,
     Transport,
-    connect_options,
+    client_options,
 )
 from .errors import ClosedError
 
@@ -30,8 +35,8 @@ PathLike = Union[str, "os.PathLike[str]"]
 
 
 class ReceivedMessage(MessageView):
-    """A message a device received; settle it once (a second settle raises
-    :class:`~c2d.AlreadySettledError`)."""
+    """A message a device received; settle it once with :meth:`complete`, :meth:`reject`
+    or :meth:`abandon` (a second settle raises :class:`~c2d.AlreadySettledError`)."""
 
     __slots__ = ()
 
@@ -40,11 +45,13 @@ class ReceivedMessage(MessageView):
         await self._native.complete_async()
 
     async def reject(self) -> None:
-        """Dead-letter it (AMQP; over MQTT :class:`~c2d.UnsupportedError`)."""
+        """Dead-letter it (AMQP and HTTPS; over MQTT :class:`~c2d.UnsupportedError`, nothing
+        sent and the message still yours to complete)."""
         await self._native.reject_async()
 
     async def abandon(self) -> None:
-        """Put it back for another delivery (AMQP; over MQTT :class:`~c2d.UnsupportedError`)."""
+        """Put it back for another delivery (AMQP and HTTPS; over MQTT
+        :class:`~c2d.UnsupportedError`, as for :meth:`reject`)."""
         await self._native.abandon_async()
 
 
@@ -64,7 +71,8 @@ C = TypeVar("C", bound="_Connection")
 
 
 class _Connection:
-    """What both clients have: a connection status, its changes, and ``async with``."""
+    """What both clients have: a connection status, its changes, and use as a context
+    manager (which closes the client)."""
 
     __slots__ = ()
     _native: Union[_NativeDeviceClient, _NativeServiceClient]
@@ -94,7 +102,10 @@ class _Connection:
 
 
 class DeviceClient(_Connection):
-    """A device's connection to its hub (see :class:`c2d.DeviceClient`)."""
+    """A device's connection to its hub: receive C2D messages and settle each one.
+
+    Make one with :meth:`connect`; use it as a context manager, or :meth:`close` it.
+    """
 
     __slots__ = ("_native",)
     _native: _NativeDeviceClient
@@ -125,33 +136,35 @@ class DeviceClient(_Connection):
         key_file: Optional[PathLike] = None,
         proxy: Optional[str] = None,
     ) -> "DeviceClient":
-        """Connects (see :meth:`c2d.DeviceClient.connect` for the options)."""
-        native = await _native.DeviceClientOptions(
-            connection_string,
-            **connect_options(transport, Transport, trusted_ca, trusted_ca_file, retry),
-            port=port,
-            mqtt_port=mqtt_port,
-            amqp_port=amqp_port,
-            https_port=https_port,
-            timeout=timeout,
-            sas_token_ttl=sas_token_ttl,
-            in_flight=in_flight,
-            poll_interval=poll_interval,
-            cert=cert,
-            cert_file=cert_file,
-            key=key,
-            key_file=key_file,
-            proxy=proxy,
-        ).connect_async()
+        """Connects, retrying as ``retry`` says (exponential back-off by default).
+
+        ``port`` is the chosen transport's port; ``mqtt_port``, ``amqp_port`` and
+        ``https_port`` (the WebSocket transports' and HTTPS's) describe a hub not on IoT Hub's ports
+        whatever the transport. ``timeout`` bounds one attempt or settlement (30 s),
+        ``sas_token_ttl`` the life of each token the client makes (1 h, renewed at 80 %),
+        ``in_flight`` the messages received and not yet settled (16), ``poll_interval`` the
+        seconds an HTTPS client waits between polls once the queue is empty (25 minutes, IoT
+        Hub's guidance; each poll drains the queue; poll more often only in development).
+        ``cert`` and ``key`` (PEM text or bytes; or ``cert_file`` and ``key_file``) are the
+        device's X.509 certificate and private key, for a connection string with
+        ``x509=true``. ``proxy`` (``http://[user:password@]host:port``) is an HTTP proxy to
+        reach the hub through with ``CONNECT``; it carries ``MQTT_WS``, ``AMQP_WS`` and
+        ``HTTPS`` (plain MQTT or AMQP with a proxy is an ``InvalidArgumentError``). The
+        environment is not read: pass ``proxy=os.environ.get("HTTPS_PROXY")`` to use its proxy.
+        """
+        # first, while the arguments are all the locals there are
+        options = client_options(Transport, locals())
+        native = await options.connect_device_async()
         return cls(native)
 
     async def receive(self, timeout: Optional[float] = None) -> Optional[ReceivedMessage]:
-        """The next message, or ``None`` when ``timeout`` seconds pass; raises
-        :class:`~c2d.ClosedError` once the client is closed."""
+        """The next message, waiting at most ``timeout`` seconds (``None``: as long as it
+        takes); ``None`` when the time is up. Raises :class:`~c2d.ClosedError` once the
+        client is closed."""
         native = await self._native.receive_async(timeout)
         if native is None:
             return None
-        # no await between the result and the claim: a task cancelled before this point
+        # nothing between the result and the claim: a task cancelled before this point
         # leaves the message unclaimed, and the engine gives it to the next receive
         native.claim()
         return ReceivedMessage(native)
@@ -168,7 +181,8 @@ class DeviceClient(_Connection):
                 yield ReceivedMessage(native)
 
     async def close(self) -> None:
-        """Disconnects (see :meth:`c2d.DeviceClient.close`)."""
+        """Disconnects, after the settlements already made reach the hub; messages not
+        settled go back to the queue. Closing twice does nothing."""
         await self._native.close_async()
 
     @property
@@ -187,17 +201,31 @@ class SentMessage:
 
     @property
     def message_id(self) -> str:
+        """The message's id (generated when the message had none)."""
         return self._native.message_id
 
     async def outcome(self, timeout: Optional[float] = None) -> FeedbackRecord:
-        """This message's own feedback record (see :meth:`c2d.SentMessage.outcome`: one
-        service client per hub, and on a manual clock the batching follows that clock)."""
+        """This message's own feedback record, waiting at most ``timeout`` seconds
+        (``None``: as long as it takes; :class:`~c2d.OperationTimeoutError` when the time
+        is up). The message's ``ack`` decides which outcomes produce a record.
+
+        The records come from the hub's one feedback endpoint, which IoT Hub gives to one
+        reader at a time: two service clients open on one hub take records from each other,
+        and a record can reach the client that did not send its message. Keep one client per
+        hub, or close one before connecting the next.
+
+        The hub batches the records: one made after a quiet feedback interval (IoT Hub: about
+        15 s) goes out at once, the next ones once that interval has passed since the batch
+        before. A :class:`c2d.testing.LocalHub` with ``manual_clock=True`` counts that
+        interval on its clock: a second outcome comes only after
+        :meth:`~c2d.testing.LocalHub.advance_clock` moves it past the interval (or start the
+        hub with a short ``feedback_interval``)."""
         return FeedbackRecord._from_native(await self._native.outcome_async(timeout))
 
 
 class Feedback:
-    """Every feedback record from the moment it was made; ``async for`` over it, or await
-    :meth:`next` with a timeout."""
+    """Every feedback record from the moment it was made; iterate over it, or ask for the
+    :meth:`next` one with a timeout."""
 
     __slots__ = ("_native",)
 
@@ -205,7 +233,7 @@ class Feedback:
         self._native = native
 
     async def next(self, timeout: Optional[float] = None) -> Optional[FeedbackRecord]:
-        """The next record, or ``None`` when ``timeout`` seconds pass; raises
+        """The next record, or ``None`` when ``timeout`` seconds pass. Raises
         :class:`~c2d.ClosedError` once the client is closed."""
         record, is_open = await self._native.next_async(timeout)
         if not is_open:
@@ -225,7 +253,7 @@ class Feedback:
 
 
 class Registry:
-    """The devices of a hub (see :class:`c2d.Registry`)."""
+    """The devices of a hub (IoT Hub's REST registry)."""
 
     __slots__ = ("_native",)
 
@@ -233,6 +261,7 @@ class Registry:
         self._native = native
 
     async def create_device(self, device_id: str) -> Device:
+        """Registers a device; the hub generates its keys."""
         return Device._from_native(await self._native.create_device_async(device_id))
 
     async def get_device(self, device_id: str) -> Device:
@@ -242,11 +271,13 @@ class Registry:
         return [Device._from_native(d) for d in await self._native.list_devices_async(top)]
 
     async def delete_device(self, device_id: str) -> None:
+        """Deletes a device and its queue."""
         await self._native.delete_device_async(device_id)
 
 
 class ServiceClient(_Connection):
-    """A back end's connection to its hub (see :class:`c2d.ServiceClient`)."""
+    """A back end's connection to its hub: send C2D messages, follow their outcomes and
+    every feedback record, purge queues, manage devices."""
 
     __slots__ = ("_native", "registry")
     _native: _NativeServiceClient
@@ -272,24 +303,23 @@ class ServiceClient(_Connection):
         sas_token_ttl: Optional[float] = None,
         proxy: Optional[str] = None,
     ) -> "ServiceClient":
-        """Connects (see :meth:`c2d.ServiceClient.connect` for the options)."""
-        native = await _native.ServiceClientOptions(
-            connection_string,
-            **connect_options(transport, ServiceTransport, trusted_ca, trusted_ca_file, retry),
-            port=port,
-            amqp_port=amqp_port,
-            https_port=https_port,
-            timeout=timeout,
-            sas_token_ttl=sas_token_ttl,
-            proxy=proxy,
-        ).connect_async()
+        """Connects with a policy's connection string, retrying as ``retry`` says.
+
+        ``port`` is the chosen transport's port; ``amqp_port`` and ``https_port`` (REST and
+        AMQP over WebSockets) describe a hub not on IoT Hub's ports. ``proxy`` is an HTTP
+        proxy (``http://[user:password@]host:port``) for REST and ``AMQP_WS``, which a proxy
+        needs.
+        """
+        # first, while the arguments are all the locals there are
+        options = client_options(ServiceTransport, locals())
+        native = await options.connect_service_async()
         return cls(native)
 
     async def send(self, device_id: str, message: Union[Message, bytes, str]) -> SentMessage:
         """Sends a message to a device; returns once the hub has accepted it."""
         if not isinstance(message, Message):
             message = Message(message)
-        return SentMessage(await self._native.send_async(device_id, *message._native_args()))
+        return SentMessage(await self._native.send_async(device_id, message._to_native()))
 
     def feedback(self) -> Feedback:
         """Every feedback record from now on."""
@@ -301,8 +331,8 @@ class ServiceClient(_Connection):
         return result
 
     async def close(self) -> None:
+        """Closes the connection; calls still waiting raise :class:`~c2d.ClosedError`."""
         await self._native.close_async()
-
 
 
 __all__ = [

@@ -1,5 +1,7 @@
 //! The identity registry: devices as IoT Hub's JSON, which `c2d.Device` is made from.
 
+use std::future::Future;
+
 use pyo3::prelude::*;
 
 use c2d::{Device, RegistryClient};
@@ -28,34 +30,55 @@ impl Registry {
     pub fn new(registry: RegistryClient) -> Self {
         Registry { registry }
     }
+
+    // each operation as a future, which the blocking method waits for and the `_async` one
+    // makes an awaitable of
+
+    fn created(&self, id: String) -> impl Future<Output = PyResult<DeviceRecord>> + Send {
+        let r = self.registry.clone();
+        async move { device_record(&r, &r.create_device(&id).await.map_err(to_py)?) }
+    }
+
+    fn got(&self, id: String) -> impl Future<Output = PyResult<DeviceRecord>> + Send {
+        let r = self.registry.clone();
+        async move { device_record(&r, &r.get_device(&id).await.map_err(to_py)?) }
+    }
+
+    fn listed(&self, top: u32) -> impl Future<Output = PyResult<Vec<DeviceRecord>>> + Send {
+        let r = self.registry.clone();
+        async move {
+            let list = r.list_devices(top).await.map_err(to_py)?;
+            list.iter().map(|d| device_record(&r, d)).collect()
+        }
+    }
+
+    fn deleted(&self, id: String) -> impl Future<Output = PyResult<()>> + Send {
+        let r = self.registry.clone();
+        async move { r.delete_device(&id).await.map_err(to_py) }
+    }
 }
 
 #[pymethods]
 impl Registry {
     /// Registers a device with keys the hub generates.
-    fn create_device(&self, py: Python<'_>, device_id: &str) -> PyResult<DeviceRecord> {
-        let d = wait(py, self.registry.create_device(device_id))?.map_err(to_py)?;
-        device_record(&self.registry, &d)
+    fn create_device(&self, py: Python<'_>, device_id: String) -> PyResult<DeviceRecord> {
+        wait(py, self.created(device_id))?
     }
 
     /// A device.
-    fn get_device(&self, py: Python<'_>, device_id: &str) -> PyResult<DeviceRecord> {
-        let d = wait(py, self.registry.get_device(device_id))?.map_err(to_py)?;
-        device_record(&self.registry, &d)
+    fn get_device(&self, py: Python<'_>, device_id: String) -> PyResult<DeviceRecord> {
+        wait(py, self.got(device_id))?
     }
 
     /// Up to `top` devices.
     #[pyo3(signature = (top = 1000))]
     fn list_devices(&self, py: Python<'_>, top: u32) -> PyResult<Vec<DeviceRecord>> {
-        let list = wait(py, self.registry.list_devices(top))?.map_err(to_py)?;
-        list.iter()
-            .map(|d| device_record(&self.registry, d))
-            .collect()
+        wait(py, self.listed(top))?
     }
 
     /// Deletes a device and its queue.
-    fn delete_device(&self, py: Python<'_>, device_id: &str) -> PyResult<()> {
-        wait(py, self.registry.delete_device(device_id))?.map_err(to_py)
+    fn delete_device(&self, py: Python<'_>, device_id: String) -> PyResult<()> {
+        wait(py, self.deleted(device_id))?
     }
 
     /// [`create_device`](Self::create_device), awaitable.
@@ -64,11 +87,7 @@ impl Registry {
         py: Python<'py>,
         device_id: String,
     ) -> PyResult<Bound<'py, PyAny>> {
-        let registry = self.registry.clone();
-        awaitable(py, async move {
-            let d = registry.create_device(&device_id).await.map_err(to_py)?;
-            device_record(&registry, &d)
-        })
+        awaitable(py, self.created(device_id))
     }
 
     /// [`get_device`](Self::get_device), awaitable.
@@ -77,23 +96,13 @@ impl Registry {
         py: Python<'py>,
         device_id: String,
     ) -> PyResult<Bound<'py, PyAny>> {
-        let registry = self.registry.clone();
-        awaitable(py, async move {
-            let d = registry.get_device(&device_id).await.map_err(to_py)?;
-            device_record(&registry, &d)
-        })
+        awaitable(py, self.got(device_id))
     }
 
     /// [`list_devices`](Self::list_devices), awaitable.
     #[pyo3(signature = (top = 1000))]
     fn list_devices_async<'py>(&self, py: Python<'py>, top: u32) -> PyResult<Bound<'py, PyAny>> {
-        let registry = self.registry.clone();
-        awaitable(py, async move {
-            let list = registry.list_devices(top).await.map_err(to_py)?;
-            list.iter()
-                .map(|d| device_record(&registry, d))
-                .collect::<PyResult<Vec<_>>>()
-        })
+        awaitable(py, self.listed(top))
     }
 
     /// [`delete_device`](Self::delete_device), awaitable.
@@ -102,9 +111,6 @@ impl Registry {
         py: Python<'py>,
         device_id: String,
     ) -> PyResult<Bound<'py, PyAny>> {
-        let registry = self.registry.clone();
-        awaitable(py, async move {
-            registry.delete_device(&device_id).await.map_err(to_py)
-        })
+        awaitable(py, self.deleted(device_id))
     }
 }

@@ -24,28 +24,29 @@ struct Held {
 /// (`None` for X.509: the certificate in the TLS handshake authenticates the link).
 async fn open(link: &Link) -> Result<(AmqpSession, Receiver, Option<SystemTime>)> {
     let c = &link.config;
-    let websocket = c.transport == super::Transport::AmqpWs;
+    let websocket = c.options.transport == super::Transport::AmqpWs;
     let mut amqp = AmqpSession::open(
         &c.connect_host,
         c.port_or_default(),
         websocket,
         link.tls.clone(),
-        c.timeout,
-        c.proxy.as_ref(),
+        c.options.connection.timeout,
+        c.options.connection.proxy.as_ref(),
     )
     .await?;
     let token = c.token()?;
     let expiry = token.as_ref().map(|(_, e)| *e);
     if let Some((token, _)) = token {
         let audience = format!("{}/devices/{}", c.host_name, c.device_id);
-        amqp.put_token(&audience, &token, c.timeout).await?;
+        amqp.put_token(&audience, &token, c.options.connection.timeout)
+            .await?;
     }
     let receiver = Receiver::builder()
         .name(format!("c2d-receive-{}", uuid::Uuid::new_v4()))
         .source(format!("/devices/{}/messages/devicebound", c.device_id))
         .target(format!("c2d-{}", c.device_id))
         .receiver_settle_mode(ReceiverSettleMode::First)
-        .credit_mode(CreditMode::Auto(u32::from(c.in_flight)))
+        .credit_mode(CreditMode::Auto(u32::from(c.options.in_flight)))
         .attach(&mut amqp.session)
         .await
         .map_err(|e| {
@@ -148,7 +149,7 @@ pub(super) async fn run(mut link: Link) {
                             // Credit comes back only with settlements, so give its unit back
                             // now, or enough dropped messages would stop every delivery.
                             if held.remove(&id).is_some() {
-                                if let Err(e) = receiver.set_credit(u32::from(link.config.in_flight)).await {
+                                if let Err(e) = receiver.set_credit(u32::from(link.config.options.in_flight)).await {
                                     break Error::new(ErrorKind::Unavailable, format!("granting link credit: {e:?}"));
                                 }
                             }
@@ -184,7 +185,7 @@ pub(super) async fn run(mut link: Link) {
                     match link.config.token() {
                         Ok(Some((token, new_expiry))) => {
                             let audience = format!("{}/devices/{}", link.config.host_name, link.config.device_id);
-                            match amqp.put_token(&audience, &token, link.config.timeout).await {
+                            match amqp.put_token(&audience, &token, link.config.options.connection.timeout).await {
                                 Ok(()) => expiry = Some(new_expiry),
                                 Err(e) => break e,
                             }

@@ -174,7 +174,11 @@ fn to_message(headers: &HeaderMap, body: Vec<u8>) -> Result<(Message, Delivery)>
 
 pub(super) async fn run(mut link: Link) {
     let c = &link.config;
-    let http = match crate::http::client(&link.tls, c.timeout, c.proxy.as_ref()) {
+    let http = match crate::http::client(
+        &link.tls,
+        c.options.connection.timeout,
+        c.options.connection.proxy.as_ref(),
+    ) {
         Ok(h) => h,
         Err(e) => {
             link.failed(u32::MAX, e);
@@ -197,7 +201,7 @@ pub(super) async fn run(mut link: Link) {
     let mut attempt = 0u32;
     let mut next_poll = Instant::now();
     loop {
-        let room = held.len() < usize::from(link.config.in_flight);
+        let room = held.len() < usize::from(link.config.options.in_flight);
         tokio::select! {
             _ = tokio::time::sleep_until(next_poll), if room => {
                 match poller.receive(&link).await {
@@ -222,7 +226,7 @@ pub(super) async fn run(mut link: Link) {
                     Ok(None) => {
                         attempt = 0;
                         link.connected();
-                        next_poll = Instant::now() + link.config.poll_interval;
+                        next_poll = Instant::now() + link.config.options.poll_interval;
                     }
                     Err(e) => {
                         attempt += 1;

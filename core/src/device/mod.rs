@@ -13,9 +13,12 @@ mod amqp;
 mod https;
 #[cfg(feature = "mqtt")]
 mod mqtt;
+mod options;
+
+pub use options::{DeviceClientBuilder, DeviceOptions, Transport, DEFAULT_POLL_INTERVAL};
 
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
 use tokio::sync::{mpsc, oneshot};
 
@@ -24,81 +27,6 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::message::Message;
 use crate::retry::RetryPolicy;
 use crate::status::{ConnectionStatus, StatusReceiver, StatusSender};
-
-/// How a device reaches the hub.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Transport {
-    /// MQTT 3.1.1 over TLS, port 8883. Complete only: MQTT cannot reject or abandon.
-    #[default]
-    Mqtt,
-    /// MQTT over a WebSocket, port 443.
-    MqttWs,
-    /// AMQP 1.0 over TLS, port 5671.
-    Amqp,
-    /// AMQP over a WebSocket, port 443.
-    AmqpWs,
-    /// HTTPS polling, port 443: for networks that let only HTTPS out, and for devices that
-    /// wake, poll and sleep. Every settlement is available. Messages arrive only when the
-    /// client polls: at connect, then every [poll interval](DeviceClientBuilder::poll_interval)
-    /// (25 minutes by default, IoT Hub's guidance), each poll draining the queue.
-    Https,
-}
-
-impl Transport {
-    /// Every transport, in declaration order.
-    pub const ALL: [Transport; 5] = [
-        Transport::Mqtt,
-        Transport::MqttWs,
-        Transport::Amqp,
-        Transport::AmqpWs,
-        Transport::Https,
-    ];
-
-    /// The name c2d uses for the transport everywhere (`mqtt`, `mqtt_ws`, `amqp`,
-    /// `amqp_ws`, `https`).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Transport::Mqtt => "mqtt",
-            Transport::MqttWs => "mqtt_ws",
-            Transport::Amqp => "amqp",
-            Transport::AmqpWs => "amqp_ws",
-            Transport::Https => "https",
-        }
-    }
-
-    /// Whether this build of c2d carries the transport (the `mqtt`, `amqp` and `https`
-    /// features; all by default). Connecting with one it lacks is
-    /// [`ErrorKind::Unsupported`].
-    pub fn is_available(self) -> bool {
-        match self {
-            Transport::Mqtt | Transport::MqttWs => cfg!(feature = "mqtt"),
-            Transport::Amqp | Transport::AmqpWs => cfg!(feature = "amqp"),
-            Transport::Https => cfg!(feature = "https"),
-        }
-    }
-}
-
-impl std::str::FromStr for Transport {
-    type Err = Error;
-    /// Parses [`as_str`](Transport::as_str)'s names (`-` may stand for `_`).
-    fn from_str(s: &str) -> Result<Self> {
-        let name = s.replace('-', "_");
-        Transport::ALL
-            .into_iter()
-            .find(|t| t.as_str() == name)
-            .ok_or_else(|| {
-                Error::invalid_argument(format!(
-                    "transport must be mqtt, mqtt_ws, amqp, amqp_ws or https, not '{s}'"
-                ))
-            })
-    }
-}
-
-impl std::fmt::Display for Transport {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
 
 /// How a received message is settled.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -149,258 +77,43 @@ pub(crate) enum Command {
 /// The IoT Hub lock on a delivered message (fixed at one minute for MQTT and AMQP).
 #[cfg(any(feature = "mqtt", feature = "amqp"))]
 pub(crate) const LOCK: Duration = Duration::from_secs(60);
-/// How long the tokens this client makes are valid by default; they are renewed at 80 %.
-pub(crate) const TOKEN_TTL: Duration = Duration::from_secs(3600);
-/// How often an HTTPS device polls by default: IoT Hub asks devices to poll no more often
-/// than every 25 minutes (the Azure C SDK's minimum).
-pub const DEFAULT_POLL_INTERVAL: Duration = Duration::from_secs(25 * 60);
 
 impl DeviceClientBuilder {
-    /// When to renew a token that expires at `expiry`: at 80 % of its life.
-    pub(crate) fn renew_at(&self, expiry: SystemTime) -> SystemTime {
-        expiry - self.token_ttl / 5
-    }
-}
-
-/// Options for [`DeviceClient`].
-#[derive(Debug, Clone)]
-pub struct DeviceClientBuilder {
-    pub(crate) host_name: String,
-    pub(crate) connect_host: String,
-    pub(crate) device_id: String,
-    pub(crate) key: Option<String>,
-    pub(crate) fixed_token: Option<String>,
-    pub(crate) transport: Transport,
-    pub(crate) trusted_ca_pem: Option<Vec<u8>>,
-    pub(crate) port: Option<u16>,
-    pub(crate) mqtt_port: Option<u16>,
-    pub(crate) amqp_port: Option<u16>,
-    pub(crate) https_port: Option<u16>,
-    pub(crate) retry: RetryPolicy,
-    pub(crate) timeout: Duration,
-    pub(crate) in_flight: u16,
-    pub(crate) token_ttl: Duration,
-    pub(crate) poll_interval: Duration,
-    /// The certificate given to [`client_certificate`](Self::client_certificate), or why it
-    /// was refused (said by `connect`).
-    pub(crate) identity: Option<Result<crate::tls::ClientIdentity>>,
-    pub(crate) proxy: Option<crate::Proxy>,
-}
-
-impl DeviceClientBuilder {
-    /// How long the SAS tokens this client makes are valid (1 h by default); each is renewed
-    /// at 80 % of its life (MQTT: a new CONNECT; AMQP: an in-band `put-token`).
-    pub fn sas_token_ttl(mut self, ttl: Duration) -> Self {
-        self.token_ttl = ttl.max(Duration::from_secs(1));
-        self
-    }
-
-    /// The transport (MQTT by default).
-    pub fn transport(mut self, transport: Transport) -> Self {
-        self.transport = transport;
-        self
-    }
-
-    /// Authenticate with this X.509 certificate (PEM, leaf first, intermediates after it) and
-    /// its private key (PEM: PKCS#8, PKCS#1 or SEC1) instead of a SAS token: the device is
-    /// registered as `selfSigned` (by the certificate's thumbprint) or `certificateAuthority`
-    /// (its certificate chains to a CA registered with the hub, and names the device in its
-    /// common name). Needed with a connection string that says `x509=true`; with a key or a
-    /// token in the connection string, the token is used and the certificate only offered.
-    /// A certificate or key that does not parse makes `connect` fail with `InvalidArgument`.
-    pub fn client_certificate(
-        mut self,
-        cert_pem: impl Into<Vec<u8>>,
-        key_pem: impl Into<Vec<u8>>,
-    ) -> Self {
-        self.identity = Some(crate::tls::ClientIdentity::from_pem(cert_pem, key_pem));
-        self
-    }
-
-    /// Reaches the hub through this HTTP proxy (`CONNECT`), which carries the WebSocket and
-    /// HTTPS transports: `connect` refuses a proxy with [`Transport::Mqtt`] or
-    /// [`Transport::Amqp`]. No proxy by default; the environment's only with
-    /// [`Proxy::from_env`](crate::Proxy::from_env).
-    pub fn proxy(mut self, proxy: crate::Proxy) -> Self {
-        self.proxy = Some(proxy);
-        self
-    }
-
-    /// Trust only these PEM roots (a local hub's dev CA) instead of the platform's.
-    pub fn trusted_ca_pem(mut self, pem: impl Into<Vec<u8>>) -> Self {
-        self.trusted_ca_pem = Some(pem.into());
-        self
-    }
-
-    /// The port of the chosen transport, for a hub not on IoT Hub's ports; it wins over
-    /// [`mqtt_port`](Self::mqtt_port), [`amqp_port`](Self::amqp_port) and
-    /// [`https_port`](Self::https_port).
-    pub fn port(mut self, port: u16) -> Self {
-        self.port = Some(port);
-        self
-    }
-
-    /// The port of [`Transport::Mqtt`], for a hub not on 8883. With the other per-transport
-    /// ports, this lets one set of options describe a hub whatever the transport.
-    pub fn mqtt_port(mut self, port: u16) -> Self {
-        self.mqtt_port = Some(port);
-        self
-    }
-
-    /// The port of [`Transport::Amqp`], for a hub not on 5671.
-    pub fn amqp_port(mut self, port: u16) -> Self {
-        self.amqp_port = Some(port);
-        self
-    }
-
-    /// The port of the WebSocket transports and of [`Transport::Https`], for a hub whose
-    /// HTTPS port is not 443.
-    pub fn https_port(mut self, port: u16) -> Self {
-        self.https_port = Some(port);
-        self
-    }
-
-    /// How connecting is retried (exponential back-off with jitter by default).
-    pub fn retry(mut self, retry: RetryPolicy) -> Self {
-        self.retry = retry;
-        self
-    }
-
-    /// How long an HTTPS device waits between polls once the queue is empty
-    /// ([`DEFAULT_POLL_INTERVAL`], 25 minutes, by default; IoT Hub throttles HTTPS receives,
-    /// so poll more often only in development). Each poll drains the queue: the next request
-    /// follows at once while messages come back. Ignored by the other transports.
-    pub fn poll_interval(mut self, interval: Duration) -> Self {
-        self.poll_interval = interval;
-        self
-    }
-
-    /// How long one connection attempt or settlement may take (30 s by default).
-    pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.timeout = timeout;
-        self
-    }
-
-    /// How many messages may be received and not yet settled (AMQP credit; 16 by default).
-    pub fn in_flight(mut self, n: u16) -> Self {
-        self.in_flight = n.max(1);
-        self
-    }
-
-    pub(crate) fn port_or_default(&self) -> u16 {
-        self.port.unwrap_or(match self.transport {
-            Transport::Mqtt => self.mqtt_port.unwrap_or(8883),
-            Transport::Amqp => self.amqp_port.unwrap_or(5671),
-            Transport::MqttWs | Transport::AmqpWs | Transport::Https => {
-                self.https_port.unwrap_or(443)
-            }
-        })
-    }
-
-    /// A SAS token for this device, and when it expires; `None` for an X.509 device.
-    pub(crate) fn token(&self) -> Result<Option<(String, SystemTime)>> {
-        if let Some(t) = &self.fixed_token {
-            let parsed = crate::sas::SasToken::parse(t)?;
-            return Ok(Some((
-                t.clone(),
-                UNIX_EPOCH + Duration::from_secs(parsed.expiry()),
-            )));
-        }
-        let Some(key) = self.key.as_deref() else {
-            return Ok(None);
-        };
-        let expiry = SystemTime::now() + self.token_ttl;
-        let secs = expiry.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
-        let resource = format!("{}/devices/{}", self.host_name, self.device_id);
-        Ok(Some((
-            crate::sas::generate_token(&resource, key, None, secs)?,
-            expiry,
-        )))
-    }
-
-    /// Connects (retrying as the policy says) and starts receiving.
+    /// Checks the options, then connects (retrying as the policy says) and starts receiving.
     pub async fn connect(self) -> Result<DeviceClient> {
-        if !self.transport.is_available() {
+        let this = self.checked();
+        let o = &this.options;
+        if !o.transport.is_available() {
             return Err(Error::new(
                 ErrorKind::Unsupported,
                 format!(
                     "this build of c2d was made without the {} transport",
-                    self.transport
+                    o.transport
                 ),
             ));
         }
-        let identity = self.identity.clone().transpose()?;
-        if self.proxy.is_some() && matches!(self.transport, Transport::Mqtt | Transport::Amqp) {
+        if o.connection.proxy.is_some() && matches!(o.transport, Transport::Mqtt | Transport::Amqp)
+        {
             return Err(Error::invalid_argument(format!(
                 "a proxy carries WebSockets and HTTPS: use mqtt_ws, amqp_ws or https with it, not {}",
-                self.transport
+                o.transport
             )));
         }
+        let identity = o
+            .client_certificate
+            .as_ref()
+            .map(crate::tls::ClientCertificate::identity)
+            .transpose()?;
         // neither a key nor a token: the connection string says x509=true
-        if self.key.is_none() && self.fixed_token.is_none() && identity.is_none() {
+        if this.key.is_none() && this.fixed_token.is_none() && identity.is_none() {
             return Err(Error::invalid_argument(
                 "the connection string says x509=true: give the device's certificate and key (client_certificate)",
             ));
         }
-        let tls = crate::tls::client_config(self.trusted_ca_pem.as_deref(), identity.as_ref())?;
-        let (messages_tx, messages_rx) = mpsc::unbounded_channel();
-        let (put_back_tx, put_back_rx) = mpsc::unbounded_channel();
-        let (commands_tx, commands_rx) = mpsc::unbounded_channel();
-        let status_tx = StatusSender::new(ConnectionStatus::Reconnecting);
-        let (first_tx, first_rx) = oneshot::channel();
-        let fatal = Arc::new(Mutex::new(None));
-        let link = Link {
-            config: self.clone(),
-            tls,
-            messages: messages_tx,
-            put_back: put_back_tx,
-            commands: commands_rx,
-            commands_tx: commands_tx.clone(),
-            status: status_tx.clone(),
-            first: Some(first_tx),
-            fatal: fatal.clone(),
-        };
-        let task = match self.transport {
-            #[cfg(feature = "mqtt")]
-            Transport::Mqtt | Transport::MqttWs => crate::runtime::spawn(mqtt::run(link))?,
-            #[cfg(feature = "amqp")]
-            Transport::Amqp | Transport::AmqpWs => crate::runtime::spawn(amqp::run(link))?,
-            #[cfg(feature = "https")]
-            Transport::Https => crate::runtime::spawn(https::run(link))?,
-            // refused above: is_available
-            #[allow(unreachable_patterns)]
-            _ => {
-                return Err(Error::new(
-                    ErrorKind::Internal,
-                    "no such transport in this build",
-                ))
-            }
-        };
-        // a connect that is cancelled (dropped while it waits) stops its connection task
-        let guard = AbortOnDrop(Some(task));
-        let first = first_rx.await;
-        let task = guard.disarm();
-        match first {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => {
-                task.abort();
-                return Err(e);
-            }
-            Err(_) => return Err(Error::new(ErrorKind::Internal, "the connection task ended")),
-        }
-        Ok(DeviceClient {
-            inner: Arc::new(DeviceInner {
-                inbox: tokio::sync::Mutex::new(Inbox {
-                    put_back: put_back_rx,
-                    delivered: messages_rx,
-                }),
-                status: status_tx,
-                fatal,
-                task: Mutex::new(Some(task)),
-                commands: commands_tx,
-                transport: self.transport,
-            }),
-        })
+        let ca = o.connection.trusted_ca_pem()?;
+        let tls: Arc<rustls::ClientConfig> =
+            crate::tls::client_config(ca.as_deref(), identity.as_ref())?;
+        DeviceClient::start(this, tls).await
     }
 }
 
@@ -456,7 +169,7 @@ impl Link {
             enqueued_time: d.enqueued_time,
             sequence_number: d.sequence_number,
             lock_token: d.lock_token,
-            transport: self.config.transport,
+            transport: self.config.options.transport,
             epoch,
             id,
             commands: Some(self.commands_tx.clone()),
@@ -479,13 +192,15 @@ impl Link {
             .send(ConnectionStatus::Disconnected(e.to_string()));
         if let Some(first) = self.first.take() {
             // the first connection fails fast: the caller retries `connect` if it wants to
-            if !e.is_transient() || matches!(self.config.retry, RetryPolicy::None) {
+            if !e.is_transient()
+                || matches!(self.config.options.connection.retry, RetryPolicy::None)
+            {
                 let _ = first.send(Err(e));
                 return None;
             }
             self.first = Some(first);
         }
-        match self.config.retry.next_delay(attempt, &e) {
+        match self.config.options.connection.retry.next_delay(attempt, &e) {
             Some(d) => {
                 self.status.send(ConnectionStatus::Reconnecting);
                 Some(d)
@@ -570,19 +285,72 @@ impl DeviceClient {
                 .expect("a device connection string has a DeviceId"),
             key,
             fixed_token,
-            transport: Transport::Mqtt,
-            trusted_ca_pem: None,
-            port: None,
-            mqtt_port: None,
-            amqp_port: None,
-            https_port: None,
-            retry: RetryPolicy::default(),
-            timeout: Duration::from_secs(30),
-            in_flight: 16,
-            token_ttl: TOKEN_TTL,
-            poll_interval: DEFAULT_POLL_INTERVAL,
-            identity: None,
-            proxy: None,
+            options: DeviceOptions::default(),
+        })
+    }
+
+    /// Starts the connection task of `config` and waits for its first connection.
+    pub(crate) async fn start(
+        config: DeviceClientBuilder,
+        tls: Arc<rustls::ClientConfig>,
+    ) -> Result<DeviceClient> {
+        let (messages_tx, messages_rx) = mpsc::unbounded_channel();
+        let (put_back_tx, put_back_rx) = mpsc::unbounded_channel();
+        let (commands_tx, commands_rx) = mpsc::unbounded_channel();
+        let status_tx = StatusSender::new(ConnectionStatus::Reconnecting);
+        let (first_tx, first_rx) = oneshot::channel();
+        let fatal = Arc::new(Mutex::new(None));
+        let link = Link {
+            config: config.clone(),
+            tls,
+            messages: messages_tx,
+            put_back: put_back_tx,
+            commands: commands_rx,
+            commands_tx: commands_tx.clone(),
+            status: status_tx.clone(),
+            first: Some(first_tx),
+            fatal: fatal.clone(),
+        };
+        let task = match config.options.transport {
+            #[cfg(feature = "mqtt")]
+            Transport::Mqtt | Transport::MqttWs => crate::runtime::spawn(mqtt::run(link))?,
+            #[cfg(feature = "amqp")]
+            Transport::Amqp | Transport::AmqpWs => crate::runtime::spawn(amqp::run(link))?,
+            #[cfg(feature = "https")]
+            Transport::Https => crate::runtime::spawn(https::run(link))?,
+            // refused above: is_available
+            #[allow(unreachable_patterns)]
+            _ => {
+                return Err(Error::new(
+                    ErrorKind::Internal,
+                    "no such transport in this build",
+                ))
+            }
+        };
+        // a connect that is cancelled (dropped while it waits) stops its connection task
+        let guard = AbortOnDrop(Some(task));
+        let first = first_rx.await;
+        let task = guard.disarm();
+        match first {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                task.abort();
+                return Err(e);
+            }
+            Err(_) => return Err(Error::new(ErrorKind::Internal, "the connection task ended")),
+        }
+        Ok(DeviceClient {
+            inner: Arc::new(DeviceInner {
+                inbox: tokio::sync::Mutex::new(Inbox {
+                    put_back: put_back_rx,
+                    delivered: messages_rx,
+                }),
+                status: status_tx,
+                fatal,
+                task: Mutex::new(Some(task)),
+                commands: commands_tx,
+                transport: config.options.transport,
+            }),
         })
     }
 

@@ -33,7 +33,7 @@ fn options(link: &Link) -> Result<(MqttOptions, Option<SystemTime>)> {
     let c = &link.config;
     let token = c.token()?;
     let port = c.port_or_default();
-    let websocket = c.transport == super::Transport::MqttWs;
+    let websocket = c.options.transport == super::Transport::MqttWs;
     let broker = if websocket {
         format!("wss://{}:{port}/$iothub/websocket", c.connect_host)
     } else {
@@ -54,7 +54,7 @@ fn options(link: &Link) -> Result<(MqttOptions, Option<SystemTime>)> {
     o.set_keep_alive(Duration::from_secs(60));
     o.set_max_packet_size(256 * 1024, 256 * 1024);
     let tls = TlsConfiguration::Rustls(link.tls.clone());
-    if let (true, Some(proxy)) = (websocket, &c.proxy) {
+    if let (true, Some(proxy)) = (websocket, &c.options.connection.proxy) {
         o.set_proxy(proxy.for_mqtt());
     }
     o.set_transport(if websocket {

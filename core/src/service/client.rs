@@ -1,158 +1,50 @@
 //! The service client: send C2D messages over AMQP (or AMQP over WebSockets), follow each
 //! message's own outcome and every feedback record, purge queues and manage devices.
 
-use std::collections::{HashMap, VecDeque};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use fe2o3_amqp::types::definitions::{AmqpError, ErrorCondition, LinkError};
-use fe2o3_amqp::types::messaging::{message::Body, Outcome};
-use fe2o3_amqp::types::primitives::Value;
-use fe2o3_amqp::{Receiver, Sender};
-use tokio::sync::{broadcast, oneshot};
+use fe2o3_amqp::types::messaging::Outcome;
+use fe2o3_amqp::Sender;
+use tokio::sync::broadcast;
 
 use crate::amqp::session::AmqpSession;
 use crate::connection_string::{ConnectionString, Credential};
 use crate::error::{Error, ErrorKind, Result};
 use crate::message::{device_bound_address, Ack, Message, MessageId};
 use crate::retry::RetryPolicy;
-use crate::service::feedback::{decode_batch, FeedbackRecord};
-use crate::service::registry::{PurgeResult, RegistryClient, RegistryOptions};
+use crate::service::feedback::FeedbackRecord;
+pub use crate::service::options::ServiceClientBuilder;
+use crate::service::options::ServiceOptions;
+pub use crate::service::options::ServiceTransport;
+use crate::service::pump::{Awaited, Feedback, FeedbackSource};
+use crate::service::registry::RegistryOptions;
+use crate::service::registry::{PurgeResult, RegistryClient};
 use crate::status::{ConnectionStatus, StatusReceiver, StatusSender};
-use crate::transport::tls_config;
-
-/// How a service client reaches the hub.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum ServiceTransport {
-    /// AMQP over TLS, port 5671.
-    #[default]
-    Amqp,
-    /// AMQP over a WebSocket, port 443.
-    AmqpWs,
-}
-
-/// How long `close()` waits for the feedback pump to settle the feedback message it holds.
-const PUMP_STOP: Duration = Duration::from_secs(2);
-/// Records kept for `outcome()` calls that come after their record arrived.
-const RECENT_RECORDS: usize = 10_000;
-/// How long the tokens this client makes are valid by default; they are renewed well before.
-const TOKEN_TTL: Duration = Duration::from_secs(3600);
-
-/// Options for [`ServiceClient`].
-#[derive(Debug, Clone)]
-pub struct ServiceClientBuilder {
-    host_name: String,
-    key_name: String,
-    key: String,
-    connection_string: String,
-    transport: ServiceTransport,
-    trusted_ca_pem: Option<Vec<u8>>,
-    port: Option<u16>,
-    amqp_port: Option<u16>,
-    https_port: Option<u16>,
-    retry: RetryPolicy,
-    timeout: Duration,
-    token_ttl: Duration,
-    proxy: Option<crate::Proxy>,
-}
 
 impl ServiceClientBuilder {
-    /// How long the SAS tokens this client makes are valid (1 h by default); each is renewed
-    /// in-band (`put-token`) at 75 % of its life.
-    pub fn sas_token_ttl(mut self, ttl: Duration) -> Self {
-        self.token_ttl = ttl.max(Duration::from_secs(1));
-        self
-    }
-
-    /// AMQP (default) or AMQP over WebSockets.
-    pub fn transport(mut self, transport: ServiceTransport) -> Self {
-        self.transport = transport;
-        self
-    }
-
-    /// Trust only these PEM roots (a local hub's dev CA) instead of the platform's.
-    pub fn trusted_ca_pem(mut self, pem: impl Into<Vec<u8>>) -> Self {
-        self.trusted_ca_pem = Some(pem.into());
-        self
-    }
-
-    /// The port of the chosen transport, for a hub not on 5671 / 443; it wins over
-    /// [`amqp_port`](Self::amqp_port) and [`https_port`](Self::https_port).
-    pub fn port(mut self, port: u16) -> Self {
-        self.port = Some(port);
-        self
-    }
-
-    /// The port of [`ServiceTransport::Amqp`], for a hub not on 5671.
-    pub fn amqp_port(mut self, port: u16) -> Self {
-        self.amqp_port = Some(port);
-        self
-    }
-
-    /// The HTTPS port of the registry, purge and [`ServiceTransport::AmqpWs`], for a hub not
-    /// on 443.
-    pub fn https_port(mut self, port: u16) -> Self {
-        self.https_port = Some(port);
-        self
-    }
-
-    /// How connecting and sending are retried (exponential back-off with jitter by default).
-    pub fn retry(mut self, retry: RetryPolicy) -> Self {
-        self.retry = retry;
-        self
-    }
-
-    /// How long one attempt of an operation may take (30 s by default).
-    pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.timeout = timeout;
-        self
-    }
-
-    /// Reaches the hub through this HTTP proxy (`CONNECT`): the registry, purge and feedback
-    /// over REST, and AMQP over WebSockets, which a proxy needs ([`ServiceTransport::AmqpWs`]:
-    /// `connect` refuses a proxy with plain AMQP). No proxy by default; the environment's
-    /// only with [`Proxy::from_env`](crate::Proxy::from_env).
-    pub fn proxy(mut self, proxy: crate::Proxy) -> Self {
-        self.proxy = Some(proxy);
-        self
-    }
-
-    /// Connects (retrying as the policy says) and returns the client.
-    pub async fn connect(self) -> Result<ServiceClient> {
-        if self.proxy.is_some() && self.transport == ServiceTransport::Amqp {
+    /// Checks the options, then connects (retrying as the policy says).
+    pub async fn connect(mut self) -> Result<ServiceClient> {
+        self.options.connection = self.options.connection.checked();
+        let (o, transport) = (&self.options.connection, self.options.transport);
+        if o.proxy.is_some() && transport == ServiceTransport::Amqp {
             return Err(Error::invalid_argument(
                 "a proxy carries WebSockets and HTTPS: use ServiceTransport::AmqpWs with it",
             ));
         }
-        let tls = tls_config(self.trusted_ca_pem.as_deref())?;
+        let ca = o.trusted_ca_pem()?;
+        let tls = crate::transport::tls_config(ca.as_deref())?;
         let registry = RegistryClient::new(
             &self.connection_string,
             RegistryOptions {
-                trusted_ca_pem: self.trusted_ca_pem.clone(),
-                endpoint: self.https_port.map(|p| format!("{}:{p}", self.host_name)),
-                timeout: Some(self.timeout),
-                proxy: self.proxy.clone(),
+                trusted_ca_pem: ca,
+                endpoint: o.https_port.map(|p| format!("{}:{p}", self.host_name)),
+                timeout: Some(o.timeout),
+                proxy: o.proxy.clone(),
             },
         )?;
-        let status_tx =
-            StatusSender::new(ConnectionStatus::Disconnected("not connected yet".into()));
-        let inner = Arc::new(Inner {
-            config: self,
-            tls,
-            registry,
-            link: tokio::sync::Mutex::new(None),
-            feedback: Feedback::default(),
-            status: status_tx,
-            closed: std::sync::atomic::AtomicBool::new(false),
-        });
-        let client = ServiceClient { inner };
-        {
-            let mut link = client.inner.link.lock().await;
-            let policy = client.inner.config.retry.clone();
-            let opened = crate::retry::retry(&policy, || client.inner.open_link()).await?;
-            *link = Some(opened);
-        }
-        Ok(client)
+        ServiceClient::start(self, tls, registry).await
     }
 }
 
@@ -166,21 +58,6 @@ struct SendLink {
 
 /// Numbers the send links a process opens.
 static LINK_GENERATION: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-
-#[derive(Default)]
-struct Feedback {
-    /// Waiters of `outcome()`, by message id.
-    waiters: Mutex<HashMap<String, Vec<oneshot::Sender<FeedbackRecord>>>>,
-    /// Records that arrived recently, for `outcome()` calls that come after them.
-    recent: Mutex<(HashMap<String, FeedbackRecord>, VecDeque<String>)>,
-    /// Every record, to each `feedback()` subscriber.
-    stream: Mutex<Option<broadcast::Sender<FeedbackRecord>>>,
-    /// The pump task, once started.
-    pump: Mutex<Option<tokio::task::JoinHandle<()>>>,
-    /// Asks the pump to stop between two feedback messages, so that a message whose records
-    /// it has handed out is also settled (else the hub gives the batch to the next reader).
-    stop: Arc<tokio::sync::Notify>,
-}
 
 struct Inner {
     config: ServiceClientBuilder,
@@ -215,13 +92,6 @@ pub struct SentMessage {
     client: ServiceClient,
 }
 
-#[cfg(any())]
-fn now_secs() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
-}
-
 /// The error a `rejected` send outcome stands for.
 fn rejection(condition: &ErrorCondition, description: Option<&str>) -> Error {
     let text = description.unwrap_or("no description").to_string();
@@ -246,7 +116,7 @@ fn rejection(condition: &ErrorCondition, description: Option<&str>) -> Error {
 
 impl Inner {
     fn token(&self) -> Result<(String, SystemTime)> {
-        let expiry = SystemTime::now() + self.config.token_ttl;
+        let expiry = SystemTime::now() + self.config.options.connection.sas_token_ttl;
         let secs = expiry.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
         let token = crate::sas::generate_token(
             &self.config.host_name,
@@ -258,10 +128,16 @@ impl Inner {
     }
 
     fn port(&self) -> u16 {
-        self.config.port.unwrap_or(match self.config.transport {
-            ServiceTransport::Amqp => self.config.amqp_port.unwrap_or(5671),
-            ServiceTransport::AmqpWs => self.config.https_port.unwrap_or(443),
-        })
+        self.config
+            .options
+            .connection
+            .port
+            .unwrap_or(match self.config.options.transport {
+                ServiceTransport::Amqp => self.config.options.connection.amqp_port.unwrap_or(5671),
+                ServiceTransport::AmqpWs => {
+                    self.config.options.connection.https_port.unwrap_or(443)
+                }
+            })
     }
 
     /// A connection authorized by CBS, with the C2D sender link attached.
@@ -304,22 +180,26 @@ impl Inner {
     }
 
     async fn open_session(&self) -> Result<AmqpSession> {
-        let websocket = self.config.transport == ServiceTransport::AmqpWs;
+        let websocket = self.config.options.transport == ServiceTransport::AmqpWs;
         AmqpSession::open(
             &self.config.host_name,
             self.port(),
             websocket,
             self.tls.clone(),
-            self.config.timeout,
-            self.config.proxy.as_ref(),
+            self.config.options.connection.timeout,
+            self.config.options.connection.proxy.as_ref(),
         )
         .await
     }
 
     async fn authorize(&self, amqp: &mut AmqpSession) -> Result<SystemTime> {
         let (token, expiry) = self.token()?;
-        amqp.put_token(&self.config.host_name, &token, self.config.timeout)
-            .await?;
+        amqp.put_token(
+            &self.config.host_name,
+            &token,
+            self.config.options.connection.timeout,
+        )
+        .await?;
         Ok(expiry)
     }
 
@@ -374,15 +254,21 @@ impl Inner {
                 *guard = Some(self.open_link().await?);
             }
             let link = guard.as_mut().expect("set above");
-            if link.token_expiry <= SystemTime::now() + self.config.token_ttl / 4 {
+            if link.token_expiry
+                <= SystemTime::now() + self.config.options.connection.sas_token_ttl / 4
+            {
                 let (token, expiry) = self.token()?;
                 link.amqp
-                    .put_token(&self.config.host_name, &token, self.config.timeout)
+                    .put_token(
+                        &self.config.host_name,
+                        &token,
+                        self.config.options.connection.timeout,
+                    )
                     .await?;
                 link.token_expiry = expiry;
             }
             let written = tokio::time::timeout(
-                self.config.timeout,
+                self.config.options.connection.timeout,
                 link.sender.send_batchable(amqp_message.clone()),
             )
             .await;
@@ -397,13 +283,16 @@ impl Inner {
                     *guard = None;
                     return Err(Error::new(
                         ErrorKind::Timeout,
-                        format!("no room to send within {:?}", self.config.timeout),
+                        format!(
+                            "no room to send within {:?}",
+                            self.config.options.connection.timeout
+                        ),
                     ));
                 }
             }
         };
         let answered = tokio::select! {
-            answered = tokio::time::timeout(self.config.timeout, delivery) => answered,
+            answered = tokio::time::timeout(self.config.options.connection.timeout, delivery) => answered,
             () = self.link_gone(generation) => {
                 // fe2o3 leaves a delivery unanswered when its connection dies: without this
                 // the send would wait out the whole timeout
@@ -421,7 +310,10 @@ impl Inner {
                 self.forget_link(generation).await;
                 return Err(Error::new(
                     ErrorKind::Timeout,
-                    format!("no answer to a send within {:?}", self.config.timeout),
+                    format!(
+                        "no answer to a send within {:?}",
+                        self.config.options.connection.timeout
+                    ),
                 ));
             }
         };
@@ -445,142 +337,62 @@ impl Inner {
             )),
         }
     }
-
-    /// Hands a feedback record to its waiters, the recent cache and the subscribers.
-    fn dispatch(&self, record: FeedbackRecord) {
-        let f = &self.feedback;
-        let waiters = f
-            .waiters
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(&record.original_message_id);
-        for w in waiters.into_iter().flatten() {
-            let _ = w.send(record.clone());
-        }
-        {
-            let mut recent = f.recent.lock().unwrap_or_else(|e| e.into_inner());
-            let (map, order) = &mut *recent;
-            if map
-                .insert(record.original_message_id.clone(), record.clone())
-                .is_none()
-            {
-                order.push_back(record.original_message_id.clone());
-            }
-            while order.len() > RECENT_RECORDS {
-                if let Some(old) = order.pop_front() {
-                    map.remove(&old);
-                }
-            }
-        }
-        if let Some(tx) = f.stream.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
-            let _ = tx.send(record);
-        }
-    }
 }
 
-/// Reads the hub-wide feedback queue for the client's lifetime, reconnecting as needed.
-async fn feedback_pump(inner: std::sync::Weak<Inner>, stop: Arc<tokio::sync::Notify>) {
-    let mut attempt = 0u32;
-    loop {
-        let Some(strong) = inner.upgrade() else {
-            return;
-        };
-        if strong.check_open().is_err() {
-            return;
-        }
-        let result = async {
-            let mut amqp = strong.open_session().await?;
-            let expiry = strong.authorize(&mut amqp).await?;
-            let receiver = Receiver::attach(
-                &mut amqp.session,
-                format!("c2d-feedback-{}", uuid::Uuid::new_v4()),
-                "/messages/serviceBound/feedback",
-            )
-            .await
-            .map_err(|e| {
-                Error::new(
-                    ErrorKind::Unavailable,
-                    format!("attaching the feedback link: {e:?}"),
-                )
-            })?;
-            Ok::<_, Error>((amqp, receiver, expiry))
-        }
-        .await;
-        let (mut amqp, mut receiver, mut expiry) = match result {
-            Ok(x) => x,
-            Err(e) => {
-                attempt += 1;
-                let delay = strong.config.retry.next_delay(attempt, &e);
-                drop(strong);
-                match delay {
-                    Some(d) => {
-                        tokio::select! {
-                            _ = tokio::time::sleep(d) => continue,
-                            _ = stop.notified() => return,
-                        }
-                    }
-                    None => {
-                        tracing::warn!(error = %e, "c2d: the feedback pump stopped");
-                        return;
-                    }
-                }
-            }
-        };
-        attempt = 0;
-        let strong_ttl = strong.config.token_ttl;
-        drop(strong);
-        loop {
-            let renew_at = expiry - strong_ttl / 4;
-            let wait = renew_at
-                .duration_since(SystemTime::now())
-                .unwrap_or(Duration::ZERO);
-            tokio::select! {
-                d = receiver.recv::<Body<Value>>() => {
-                    let Some(strong) = inner.upgrade() else { return };
-                    let delivery = match d {
-                        Ok(d) => d,
-                        Err(e) => {
-                            tracing::debug!(error = ?e, "c2d: feedback link lost; reconnecting");
-                            break;
-                        }
-                    };
-                    let body: Vec<u8> = match delivery.body() {
-                        Body::Data(d) => d.iter().flat_map(|x| x.0.iter().copied()).collect(),
-                        _ => Vec::new(),
-                    };
-                    match decode_batch(&body) {
-                        Ok(records) => {
-                            for r in records {
-                                strong.dispatch(r);
-                            }
-                            let _ = receiver.accept(&delivery).await;
-                        }
-                        Err(e) => {
-                            tracing::warn!(error = %e, "c2d: undecodable feedback message rejected");
-                            let _ = receiver.reject(&delivery, None).await;
-                        }
-                    }
-                }
-                _ = tokio::time::sleep(wait) => {
-                    let Some(strong) = inner.upgrade() else { return };
-                    match strong.authorize(&mut amqp).await {
-                        Ok(e) => expiry = e,
-                        Err(_) => break,
-                    }
-                }
-                _ = stop.notified() => {
-                    let _ = receiver.close().await;
-                    amqp.close().await;
-                    return;
-                }
-            }
-        }
-        let _ = receiver.close().await;
-        amqp.close().await;
+impl FeedbackSource for Inner {
+    fn feedback(&self) -> &Feedback {
+        &self.feedback
+    }
+
+    fn is_open(&self) -> bool {
+        self.check_open().is_ok()
+    }
+
+    fn retry(&self) -> &RetryPolicy {
+        &self.config.options.connection.retry
+    }
+
+    fn token_ttl(&self) -> Duration {
+        self.config.options.connection.sas_token_ttl
+    }
+
+    async fn open_session(&self) -> Result<AmqpSession> {
+        Inner::open_session(self).await
+    }
+
+    async fn authorize(&self, amqp: &mut AmqpSession) -> Result<SystemTime> {
+        Inner::authorize(self, amqp).await
     }
 }
 
 impl ServiceClient {
+    /// Connects with checked options and a registry client (retrying as the policy says).
+    pub(crate) async fn start(
+        config: ServiceClientBuilder,
+        tls: Arc<rustls::ClientConfig>,
+        registry: RegistryClient,
+    ) -> Result<ServiceClient> {
+        let status_tx =
+            StatusSender::new(ConnectionStatus::Disconnected("not connected yet".into()));
+        let inner = Arc::new(Inner {
+            config,
+            tls,
+            registry,
+            link: tokio::sync::Mutex::new(None),
+            feedback: Feedback::default(),
+            status: status_tx,
+            closed: std::sync::atomic::AtomicBool::new(false),
+        });
+        let client = ServiceClient { inner };
+        {
+            let mut link = client.inner.link.lock().await;
+            let policy = client.inner.config.options.connection.retry.clone();
+            let opened = crate::retry::retry(&policy, || client.inner.open_link()).await?;
+            *link = Some(opened);
+        }
+        Ok(client)
+    }
+
     /// Starts building a client from a service connection string
     /// (`HostName=…;SharedAccessKeyName=…;SharedAccessKey=…`).
     pub fn builder(connection_string: &str) -> Result<ServiceClientBuilder> {
@@ -602,15 +414,7 @@ impl ServiceClient {
             key_name,
             key,
             connection_string: connection_string.to_string(),
-            transport: ServiceTransport::Amqp,
-            trusted_ca_pem: None,
-            port: None,
-            amqp_port: None,
-            https_port: None,
-            retry: RetryPolicy::default(),
-            timeout: Duration::from_secs(30),
-            token_ttl: TOKEN_TTL,
-            proxy: None,
+            options: ServiceOptions::default(),
         })
     }
 
@@ -630,7 +434,10 @@ impl ServiceClient {
         let ack = message.ack_mode();
         let amqp = crate::amqp::from_c2d(&message);
         let inner = self.inner.clone();
-        crate::retry::retry(&self.inner.config.retry, || inner.send_once(&amqp)).await?;
+        crate::retry::retry(&self.inner.config.options.connection.retry, || {
+            inner.send_once(&amqp)
+        })
+        .await?;
         Ok(SentMessage {
             message_id: id,
             ack,
@@ -639,36 +446,14 @@ impl ServiceClient {
     }
 
     fn start_pump(&self) -> Result<()> {
-        let mut pump = self
-            .inner
-            .feedback
-            .pump
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
-        if pump.is_none() {
-            *pump = Some(crate::runtime::spawn(feedback_pump(
-                Arc::downgrade(&self.inner),
-                self.inner.feedback.stop.clone(),
-            ))?);
-        }
-        Ok(())
+        self.inner.feedback.start(Arc::downgrade(&self.inner))
     }
 
     /// Every feedback record from now on (the hub's feedback queue is read by one pump per
     /// client; each subscriber gets every record).
     pub fn feedback(&self) -> Result<FeedbackReceiver> {
         self.inner.check_open()?;
-        let rx = {
-            let mut stream = self
-                .inner
-                .feedback
-                .stream
-                .lock()
-                .unwrap_or_else(|e| e.into_inner());
-            stream
-                .get_or_insert_with(|| broadcast::channel(4096).0)
-                .subscribe()
-        };
+        let rx = self.inner.feedback.subscribe();
         self.start_pump()?;
         Ok(FeedbackReceiver {
             rx,
@@ -697,33 +482,7 @@ impl ServiceClient {
         self.inner
             .closed
             .store(true, std::sync::atomic::Ordering::SeqCst);
-        let pump = self
-            .inner
-            .feedback
-            .pump
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .take();
-        if let Some(mut p) = pump {
-            // the feedback message being handled is settled first; a pump stuck on a dead
-            // connection is not waited for long
-            self.inner.feedback.stop.notify_one();
-            if tokio::time::timeout(PUMP_STOP, &mut p).await.is_err() {
-                p.abort();
-            }
-        }
-        self.inner
-            .feedback
-            .waiters
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clear();
-        self.inner
-            .feedback
-            .stream
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .take();
+        self.inner.feedback.stop().await;
         if let Some(link) = self.inner.link.lock().await.take() {
             let _ = link.sender.close().await;
             link.amqp.close().await;
@@ -762,25 +521,9 @@ impl SentMessage {
         }
         let inner = &self.client.inner;
         inner.check_open()?;
-        let rx = {
-            let mut waiters = inner
-                .feedback
-                .waiters
-                .lock()
-                .unwrap_or_else(|e| e.into_inner());
-            if let Some(r) = inner
-                .feedback
-                .recent
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .0
-                .get(&self.message_id)
-            {
-                return Ok(r.clone());
-            }
-            let (tx, rx) = oneshot::channel();
-            waiters.entry(self.message_id.clone()).or_default().push(tx);
-            rx
+        let rx = match inner.feedback.await_record(&self.message_id) {
+            Awaited::Arrived(record) => return Ok(record),
+            Awaited::Pending(rx) => rx,
         };
         self.client.start_pump()?;
         rx.await

@@ -5,4 +5,8 @@
 pub mod client;
 pub mod feedback;
 #[cfg(feature = "service")]
+pub mod options;
+#[cfg(feature = "service")]
+mod pump;
+#[cfg(feature = "service")]
 pub mod registry;

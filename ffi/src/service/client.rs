@@ -2,11 +2,10 @@
 
 use std::ffi::{c_char, CString};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
 
 use c2d_core::{
-    Error, ErrorKind, FeedbackReceiver, RetryPolicy, SentMessage, ServiceClient,
-    ServiceClientBuilder, ServiceTransport,
+    Error, ErrorKind, FeedbackReceiver, Pem, SentMessage, ServiceClient, ServiceOptions,
+    ServiceTransport,
 };
 
 use crate::args::{dial_port, from_handle, get, into_handle, set_option, text, Out};
@@ -27,42 +26,7 @@ pub const C2D_SERVICE_TRANSPORT_AMQP_WS: c2d_service_transport = 1;
 /// Options for `c2d_service_client_connect`: made by `c2d_service_options_new`, changed by
 /// the setters, copied by the connect call, freed by `c2d_service_options_free`.
 #[derive(Default)]
-pub struct c2d_service_options {
-    transport: Option<ServiceTransport>,
-    trusted_ca_pem: Option<Vec<u8>>,
-    port: Option<u16>,
-    https_port: Option<u16>,
-    retry: Option<RetryPolicy>,
-    timeout: Option<Duration>,
-    proxy: Option<c2d_core::Proxy>,
-}
-
-impl c2d_service_options {
-    fn apply(&self, mut b: ServiceClientBuilder) -> ServiceClientBuilder {
-        if let Some(t) = self.transport {
-            b = b.transport(t);
-        }
-        if let Some(ca) = &self.trusted_ca_pem {
-            b = b.trusted_ca_pem(ca.clone());
-        }
-        if let Some(p) = self.port {
-            b = b.port(p);
-        }
-        if let Some(p) = self.https_port {
-            b = b.https_port(p);
-        }
-        if let Some(r) = &self.retry {
-            b = b.retry(r.clone());
-        }
-        if let Some(t) = self.timeout {
-            b = b.timeout(t);
-        }
-        if let Some(p) = &self.proxy {
-            b = b.proxy(p.clone());
-        }
-        b
-    }
-}
+pub struct c2d_service_options(ServiceOptions);
 
 /// Makes service options with every setting at its default.
 ///
@@ -109,11 +73,11 @@ pub extern "C" fn c2d_service_options_set_transport(
     transport: c2d_service_transport,
 ) -> c2d_result {
     set_option(options, |o| {
-        o.transport = Some(match transport {
+        o.0.transport = match transport {
             C2D_SERVICE_TRANSPORT_AMQP => ServiceTransport::Amqp,
             C2D_SERVICE_TRANSPORT_AMQP_WS => ServiceTransport::AmqpWs,
             other => return Err(invalid(format!("{other} is not a c2d_service_transport"))),
-        });
+        };
         Ok(())
     })
 }
@@ -136,7 +100,7 @@ pub extern "C" fn c2d_service_options_set_trusted_ca_pem(
     pem_len: usize,
 ) -> c2d_result {
     set_option(options, |o| {
-        o.trusted_ca_pem = Some(pem_arg(pem, pem_len)?);
+        o.0.connection.trusted_ca = Some(Pem::Text(pem_arg(pem, pem_len)?));
         Ok(())
     })
 }
@@ -157,7 +121,7 @@ pub extern "C" fn c2d_service_options_set_trusted_ca_file(
     path: *const c_char,
 ) -> c2d_result {
     set_option(options, |o| {
-        o.trusted_ca_pem = Some(read_ca_file(text(path, "path")?)?);
+        o.0.connection.trusted_ca = Some(Pem::Text(read_ca_file(text(path, "path")?)?));
         Ok(())
     })
 }
@@ -178,7 +142,7 @@ pub extern "C" fn c2d_service_options_set_port(
     port: u16,
 ) -> c2d_result {
     set_option(options, |o| {
-        o.port = Some(dial_port(port)?);
+        o.0.connection.port = Some(dial_port(port)?);
         Ok(())
     })
 }
@@ -198,7 +162,7 @@ pub extern "C" fn c2d_service_options_set_https_port(
     port: u16,
 ) -> c2d_result {
     set_option(options, |o| {
-        o.https_port = Some(dial_port(port)?);
+        o.0.connection.https_port = Some(dial_port(port)?);
         Ok(())
     })
 }
@@ -221,7 +185,7 @@ pub extern "C" fn c2d_service_options_set_proxy(
     url: *const c_char,
 ) -> c2d_result {
     set_option(options, |o| {
-        o.proxy = Some(c2d_core::Proxy::parse(text(url, "url")?)?);
+        o.0.connection.proxy = Some(c2d_core::Proxy::parse(text(url, "url")?)?);
         Ok(())
     })
 }
@@ -242,7 +206,7 @@ pub extern "C" fn c2d_service_options_set_retry(
     policy: *const c2d_retry_policy,
 ) -> c2d_result {
     set_option(options, |o| {
-        o.retry = Some(policy_of(policy)?);
+        o.0.connection.retry = policy_of(policy)?;
         Ok(())
     })
 }
@@ -262,7 +226,7 @@ pub extern "C" fn c2d_service_options_set_timeout_ms(
     timeout_ms: u32,
 ) -> c2d_result {
     set_option(options, |o| {
-        o.timeout = Some(crate::args::timeout_ms(timeout_ms)?);
+        o.0.connection.timeout = crate::args::timeout_ms(timeout_ms)?;
         Ok(())
     })
 }
@@ -328,7 +292,8 @@ pub extern "C" fn c2d_service_client_connect(
         let default = c2d_service_options::default();
         // SAFETY: NULL means the defaults; otherwise options from c2d_service_options_new.
         let opts = unsafe { options.as_ref() }.unwrap_or(&default);
-        let client = block_on(opts.apply(ServiceClient::builder(cs)?).connect())??;
+        let builder = ServiceClient::builder(cs)?.options(opts.0.clone());
+        let client = block_on(builder.connect())??;
         out.write(into_handle(c2d_service_client {
             client,
             closed: AtomicBool::new(false),

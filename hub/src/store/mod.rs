@@ -1,7 +1,8 @@
 //! Durable state: SQLite in WAL mode, written by one thread with group commit.
 //!
-//! Every operation runs as a job on the writer thread: it mutates the hub's state (`HubState`) in memory, the
-//! rows it changed are written in the batch's transaction, and the job's answer is released
+//! Every operation runs as a job on the writer thread: it mutates the hub's state
+//! (`HubState`) in memory, the rows it changed are written in the batch's transaction, and
+//! the job's answer is released
 //! only after that transaction has committed (synced to disk with [`Durability::Fsync`]).
 //! Many jobs share one commit and one fsync. If a commit fails, the batch's jobs fail and
 //! the memory state is reloaded from disk, so the two never disagree. Changes that recovery
@@ -34,6 +35,20 @@ pub enum Durability {
     Fsync,
     /// `synchronous=NORMAL`: survives a crash of the hub, not a power loss; faster.
     Os,
+}
+
+impl std::str::FromStr for Durability {
+    type Err = c2d::Error;
+    /// `fsync` or `os`.
+    fn from_str(s: &str) -> Result<Self, c2d::Error> {
+        match s {
+            "fsync" => Ok(Durability::Fsync),
+            "os" => Ok(Durability::Os),
+            other => Err(c2d::Error::invalid_argument(format!(
+                "durability is fsync or os, not {other:?}"
+            ))),
+        }
+    }
 }
 
 /// Why a store operation failed.
