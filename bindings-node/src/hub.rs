@@ -2,7 +2,6 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::SystemTime;
 
 use napi::bindgen_prelude::Object;
 use napi::{Env, Result};
@@ -10,7 +9,7 @@ use napi_derive::napi;
 use tokio::sync::RwLock;
 
 use c2d::{Error, ErrorKind};
-use c2d_hub::{HubConfig, LocalHub as Hub, ManualClock, StartError};
+use c2d_hub::{Endpoints, HubConfig, LocalHub as Hub, ManualClock};
 
 use crate::error::throw;
 use crate::runtime::{millis, opt_millis, promise};
@@ -51,13 +50,7 @@ pub struct LocalHub {
     running: Arc<RwLock<Option<Running>>>,
     clock: Option<Arc<ManualClock>>,
     data_dir: PathBuf,
-    host_name: String,
-    ports: (u16, u16, u16),
-    ca_pem: String,
-    ca_file: PathBuf,
-    service: String,
-    owner: String,
-    ui_url: String,
+    endpoints: Endpoints,
 }
 
 fn stopped() -> Error {
@@ -109,10 +102,7 @@ fn config(
     let clock = o
         .manual_clock
         .unwrap_or(false)
-        .then(|| Arc::new(ManualClock::new(SystemTime::now())));
-    if let Some(c) = &clock {
-        config.clock = c.clone();
-    }
+        .then(|| config.use_manual_clock());
     Ok((config, temp, clock))
 }
 
@@ -124,23 +114,11 @@ impl LocalHub {
         let (config, temp, clock) = config(options).or_else(|e| throw(env, e))?;
         let data_dir = config.data_dir.clone();
         promise(env, async move {
-            let hub = Hub::start(config).await.map_err(|e| {
-                let kind = match e {
-                    StartError::Bind { .. } => ErrorKind::Unavailable,
-                    _ => ErrorKind::Internal,
-                };
-                Error::new(kind, e.to_string())
-            })?;
+            let hub = Hub::start(config).await.map_err(Error::from)?;
             Ok(LocalHub {
                 clock,
                 data_dir,
-                host_name: hub.host_name().to_string(),
-                ports: (hub.mqtt_port(), hub.amqp_port(), hub.https_port()),
-                ca_pem: hub.ca_pem().to_string(),
-                ca_file: hub.ca_path().to_path_buf(),
-                service: hub.service_connection_string(),
-                owner: hub.owner_connection_string(),
-                ui_url: hub.ui_url(),
+                endpoints: hub.endpoints(),
                 running: Arc::new(RwLock::new(Some(Running { hub, temp }))),
             })
         })
@@ -149,37 +127,37 @@ impl LocalHub {
     /// The host name in the hub's connection strings.
     #[napi(getter)]
     pub fn host_name(&self) -> String {
-        self.host_name.clone()
+        self.endpoints.host_name.clone()
     }
 
     /// The MQTT port.
     #[napi(getter)]
     pub fn mqtt_port(&self) -> u16 {
-        self.ports.0
+        self.endpoints.mqtt_port
     }
 
     /// The AMQP port.
     #[napi(getter)]
     pub fn amqp_port(&self) -> u16 {
-        self.ports.1
+        self.endpoints.amqp_port
     }
 
     /// The HTTPS (and WebSocket) port.
     #[napi(getter)]
     pub fn https_port(&self) -> u16 {
-        self.ports.2
+        self.endpoints.https_port
     }
 
     /// The PEM of the hub's development CA, which clients must trust.
     #[napi(getter)]
     pub fn ca_pem(&self) -> String {
-        self.ca_pem.clone()
+        self.endpoints.ca_pem.clone()
     }
 
     /// The file holding that CA.
     #[napi(getter)]
     pub fn ca_file(&self) -> String {
-        self.ca_file.display().to_string()
+        self.endpoints.ca_path.display().to_string()
     }
 
     /// The data directory.
@@ -191,34 +169,30 @@ impl LocalHub {
     /// The `service` policy's connection string (send, feedback, purge).
     #[napi(getter)]
     pub fn service_connection_string(&self) -> String {
-        self.service.clone()
+        self.endpoints.service_connection_string.clone()
     }
 
     /// The `iothubowner` policy's connection string (everything, the registry too).
     #[napi(getter)]
     pub fn owner_connection_string(&self) -> String {
-        self.owner.clone()
+        self.endpoints.owner_connection_string.clone()
     }
 
     /// The address of the hub's live page with the token that opens it (new at every
     /// start); the token also reads `/metrics` as a bearer token.
     #[napi(getter)]
     pub fn ui_url(&self) -> String {
-        self.ui_url.clone()
+        self.endpoints.ui_url.clone()
     }
 
     /// Registers a device; resolves to its connection string.
     #[napi(ts_return_type = "Promise<string>")]
     pub fn create_device<'env>(&self, env: &'env Env, device_id: String) -> Result<Object<'env>> {
         let running = self.running.clone();
-        let host = self.host_name.clone();
         promise(env, async move {
             let guard = running.read().await;
             let hub = &guard.as_ref().ok_or_else(stopped)?.hub;
-            let device = hub.create_device(&device_id).await?;
-            device
-                .connection_string(&host)
-                .ok_or_else(|| Error::new(ErrorKind::Internal, "the new device has no key"))
+            hub.create_sas_device(&device_id).await
         })
     }
 

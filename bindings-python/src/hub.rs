@@ -2,12 +2,11 @@
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
-use std::time::SystemTime;
 
 use pyo3::prelude::*;
 
 use c2d::{Error, ErrorKind};
-use c2d_hub::{HubConfig, LocalHub as Hub, ManualClock, StartError};
+use c2d_hub::{Endpoints, HubConfig, LocalHub as Hub, ManualClock};
 
 use crate::error::to_py;
 use crate::runtime::{seconds, wait};
@@ -21,13 +20,7 @@ pub struct LocalHub {
     /// The temporary data directory, removed when the hub is dropped.
     _temp: Option<tempfile::TempDir>,
     data_dir: PathBuf,
-    host_name: String,
-    ports: (u16, u16, u16),
-    ca_pem: String,
-    ca_file: PathBuf,
-    service: String,
-    owner: String,
-    ui_url: String,
+    endpoints: Endpoints,
 }
 
 fn stopped() -> PyErr {
@@ -89,29 +82,13 @@ impl LocalHub {
             limits.feedback_interval = seconds("feedback_interval", t)?;
         }
         config.durability = durability.parse().map_err(to_py)?;
-        let clock = manual_clock.then(|| Arc::new(ManualClock::new(SystemTime::now())));
-        if let Some(c) = &clock {
-            config.clock = c.clone();
-        }
-        c2d::tls::install_crypto_provider();
-        let hub = wait(py, Hub::start(config))?.map_err(|e| {
-            let kind = match e {
-                StartError::Bind { .. } => ErrorKind::Unavailable,
-                _ => ErrorKind::Internal,
-            };
-            to_py(Error::new(kind, e.to_string()))
-        })?;
+        let clock = manual_clock.then(|| config.use_manual_clock());
+        let hub = wait(py, Hub::start(config))?.map_err(|e| to_py(e.into()))?;
         Ok(LocalHub {
             clock,
             _temp: temp,
             data_dir,
-            host_name: hub.host_name().to_string(),
-            ports: (hub.mqtt_port(), hub.amqp_port(), hub.https_port()),
-            ca_pem: hub.ca_pem().to_string(),
-            ca_file: hub.ca_path().to_path_buf(),
-            service: hub.service_connection_string(),
-            owner: hub.owner_connection_string(),
-            ui_url: hub.ui_url(),
+            endpoints: hub.endpoints(),
             hub: Mutex::new(Some(hub)),
         })
     }
@@ -119,37 +96,37 @@ impl LocalHub {
     /// The host name in the hub's connection strings.
     #[getter]
     fn host_name(&self) -> &str {
-        &self.host_name
+        &self.endpoints.host_name
     }
 
     /// The MQTT port.
     #[getter]
     fn mqtt_port(&self) -> u16 {
-        self.ports.0
+        self.endpoints.mqtt_port
     }
 
     /// The AMQP port.
     #[getter]
     fn amqp_port(&self) -> u16 {
-        self.ports.1
+        self.endpoints.amqp_port
     }
 
     /// The HTTPS (and WebSocket) port.
     #[getter]
     fn https_port(&self) -> u16 {
-        self.ports.2
+        self.endpoints.https_port
     }
 
     /// The PEM of the hub's development CA, which clients must trust.
     #[getter]
     fn ca_pem(&self) -> &str {
-        &self.ca_pem
+        &self.endpoints.ca_pem
     }
 
     /// The file holding that CA.
     #[getter]
     fn ca_file(&self) -> PathBuf {
-        self.ca_file.clone()
+        self.endpoints.ca_path.clone()
     }
 
     /// The data directory.
@@ -161,30 +138,27 @@ impl LocalHub {
     /// The `service` policy's connection string (send, feedback, purge).
     #[getter]
     fn service_connection_string(&self) -> &str {
-        &self.service
+        &self.endpoints.service_connection_string
     }
 
     /// The `iothubowner` policy's connection string (everything, the registry too).
     #[getter]
     fn owner_connection_string(&self) -> &str {
-        &self.owner
+        &self.endpoints.owner_connection_string
     }
 
     /// The address of the hub's live page with the token that opens it (new at every start);
     /// the token also reads `/metrics` as a bearer token.
     #[getter]
     fn ui_url(&self) -> &str {
-        &self.ui_url
+        &self.endpoints.ui_url
     }
 
     /// Registers a device; returns its connection string.
     fn create_device(&self, py: Python<'_>, device_id: &str) -> PyResult<String> {
         let guard = self.hub.lock().unwrap_or_else(|e| e.into_inner());
         let hub = guard.as_ref().ok_or_else(stopped)?;
-        let device = wait(py, hub.create_device(device_id))?.map_err(to_py)?;
-        device
-            .connection_string(&self.host_name)
-            .ok_or_else(|| to_py(Error::new(ErrorKind::Internal, "the new device has no key")))
+        wait(py, hub.create_sas_device(device_id))?.map_err(to_py)
     }
 
     /// Registers an X.509 device with a new self-signed certificate; returns its connection

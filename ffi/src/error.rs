@@ -4,6 +4,7 @@
 use std::cell::RefCell;
 use std::ffi::{c_char, c_uint, CString};
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::OnceLock;
 
 use c2d_core::{Error, ErrorKind};
 
@@ -73,50 +74,6 @@ impl c2d_result {
             _ => c2d_result::Internal,
         }
     }
-
-    fn from_raw(raw: c_uint) -> Option<c2d_result> {
-        use c2d_result::*;
-        const ALL: [c2d_result; 16] = [
-            Ok,
-            InvalidArgument,
-            Unauthorized,
-            DeviceNotFound,
-            QueueFull,
-            MessageTooLarge,
-            Throttled,
-            Unavailable,
-            Timeout,
-            MessageLockLost,
-            AlreadySettled,
-            Unsupported,
-            Closed,
-            Protocol,
-            Internal,
-            Panic,
-        ];
-        ALL.get(raw as usize).copied()
-    }
-
-    fn name(self) -> &'static str {
-        match self {
-            c2d_result::Ok => "ok\0",
-            c2d_result::InvalidArgument => "invalid argument\0",
-            c2d_result::Unauthorized => "unauthorized\0",
-            c2d_result::DeviceNotFound => "device not found\0",
-            c2d_result::QueueFull => "queue full\0",
-            c2d_result::MessageTooLarge => "message too large\0",
-            c2d_result::Throttled => "throttled\0",
-            c2d_result::Unavailable => "unavailable\0",
-            c2d_result::Timeout => "timeout\0",
-            c2d_result::MessageLockLost => "message lock lost\0",
-            c2d_result::AlreadySettled => "already settled\0",
-            c2d_result::Unsupported => "unsupported\0",
-            c2d_result::Closed => "closed\0",
-            c2d_result::Protocol => "protocol error\0",
-            c2d_result::Internal => "internal error\0",
-            c2d_result::Panic => "panic\0",
-        }
-    }
 }
 
 thread_local! {
@@ -174,8 +131,18 @@ pub(crate) fn invalid(message: impl Into<String>) -> Error {
 /// Thread safety: callable from any thread.
 #[no_mangle]
 pub extern "C" fn c2d_result_str(result: c_uint) -> *const c_char {
-    let text = c2d_result::from_raw(result).map_or("unknown result\0", c2d_result::name);
-    text.as_ptr().cast()
+    // the kinds' own names (ErrorKind::as_str), made C strings once
+    static NAMES: OnceLock<Vec<(c2d_result, CString)>> = OnceLock::new();
+    let names = NAMES.get_or_init(|| {
+        let kinds = ErrorKind::ALL.map(|k| (c2d_result::of(k), k.as_str()));
+        [(c2d_result::Ok, "ok"), (c2d_result::Panic, "panic")]
+            .into_iter()
+            .chain(kinds)
+            .map(|(code, name)| (code, CString::new(name).expect("no NUL in a kind's name")))
+            .collect()
+    });
+    let name = names.iter().find(|(code, _)| *code as c_uint == result);
+    name.map_or(c"unknown result".as_ptr(), |(_, name)| name.as_ptr())
 }
 
 /// Copies the message of the last failed c2d call *on this thread* into `buf`.

@@ -3,9 +3,9 @@
 use std::ffi::{c_char, CString};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
-use ::c2d_hub::{Durability, HubConfig, LocalHub, ManualClock, StartError};
+use ::c2d_hub::{Durability, HubConfig, LocalHub, ManualClock};
 use c2d_core::{Error, ErrorKind};
 
 use crate::args::{from_handle, get, into_handle, owned_string, set_option, text, Out};
@@ -196,12 +196,8 @@ pub extern "C" fn c2d_hub_options_use_manual_clock(options: *mut c2d_hub_options
 pub struct c2d_hub {
     hub: Mutex<Option<LocalHub>>,
     clock: Option<Arc<ManualClock>>,
-    host_name: CString,
-    ca_pem: CString,
-    ca_path: CString,
-    service: CString,
-    owner: CString,
-    ui_url: CString,
+    /// The texts `c2d_hub_text` gives, by their `c2d_hub_text_kind`.
+    texts: Vec<CString>,
     ports: (u16, u16, u16),
 }
 
@@ -230,32 +226,27 @@ pub extern "C" fn c2d_hub_start(
 ) -> c2d_result {
     call(|| {
         let out = Out::new(out_hub, "out_hub")?;
-        c2d_core::tls::install_crypto_provider();
         // SAFETY: NULL means the defaults; otherwise options from c2d_hub_options_new.
         let (mut config, manual) = match unsafe { options.as_ref() } {
             Some(o) => (o.config.clone(), o.manual_clock),
             None => (HubConfig::new(".c2d-hub"), false),
         };
-        let clock = manual.then(|| Arc::new(ManualClock::new(SystemTime::now())));
-        if let Some(c) = &clock {
-            config.clock = c.clone();
-        }
-        let hub = block_on(LocalHub::start(config))?.map_err(|e| {
-            let kind = match e {
-                StartError::Bind { .. } => ErrorKind::Unavailable,
-                _ => ErrorKind::Internal,
-            };
-            Error::new(kind, e.to_string())
-        })?;
+        let clock = manual.then(|| config.use_manual_clock());
+        let hub = block_on(LocalHub::start(config))??;
+        let e = hub.endpoints();
+        // in the order of the C2D_HUB_TEXT_* values
+        let texts = [
+            e.host_name,
+            e.ca_pem,
+            e.ca_path.display().to_string(),
+            e.service_connection_string,
+            e.owner_connection_string,
+            e.ui_url,
+        ];
         let handle = c2d_hub {
             clock,
-            host_name: c_string(hub.host_name())?,
-            ca_pem: c_string(hub.ca_pem())?,
-            ca_path: c_string(hub.ca_path().display().to_string())?,
-            service: c_string(hub.service_connection_string())?,
-            owner: c_string(hub.owner_connection_string())?,
-            ui_url: c_string(hub.ui_url())?,
-            ports: (hub.mqtt_port(), hub.amqp_port(), hub.https_port()),
+            texts: texts.into_iter().map(c_string).collect::<Result<_, _>>()?,
+            ports: (e.mqtt_port, e.amqp_port, e.https_port),
             hub: Mutex::new(Some(hub)),
         };
         out.write(into_handle(handle));
@@ -330,15 +321,8 @@ pub extern "C" fn c2d_hub_text(
     call(|| {
         let out = Out::new(out_text, "out_text")?;
         let h = get(hub, "hub")?;
-        let text = match kind {
-            C2D_HUB_TEXT_HOST_NAME => &h.host_name,
-            C2D_HUB_TEXT_CA_PEM => &h.ca_pem,
-            C2D_HUB_TEXT_CA_PATH => &h.ca_path,
-            C2D_HUB_TEXT_SERVICE_CONNECTION_STRING => &h.service,
-            C2D_HUB_TEXT_OWNER_CONNECTION_STRING => &h.owner,
-            C2D_HUB_TEXT_UI_URL => &h.ui_url,
-            other => return Err(invalid(format!("{other} is not a c2d_hub_text_kind"))),
-        };
+        let text = usize::try_from(kind).ok().and_then(|k| h.texts.get(k));
+        let text = text.ok_or_else(|| invalid(format!("{kind} is not a c2d_hub_text_kind")))?;
         out.write(text.as_ptr());
         Ok(())
     })
@@ -386,12 +370,7 @@ pub extern "C" fn c2d_hub_create_device(
         let out = Out::new(out_connection_string, "out_connection_string")?;
         let device_id = text(device_id, "device_id")?;
         let h = get(hub, "hub")?;
-        let cs = h.with(|hub| {
-            let device = block_on(hub.create_device(device_id))??;
-            device
-                .connection_string(hub.host_name())
-                .ok_or_else(|| Error::new(ErrorKind::Internal, "the device has no symmetric key"))
-        })?;
+        let cs = h.with(|hub| block_on(hub.create_sas_device(device_id))?)?;
         out.write(owned_string(cs)?);
         Ok(())
     })

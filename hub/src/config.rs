@@ -4,7 +4,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use crate::clock::{Clock, SystemClock};
+use crate::clock::{Clock, ManualClock, SystemClock};
 use crate::state::limits::Limits;
 use crate::store::Durability;
 
@@ -57,6 +57,13 @@ impl HubConfig {
         }
     }
 
+    /// Puts the hub on a [`ManualClock`] that starts now, and returns it to be advanced.
+    pub fn use_manual_clock(&mut self) -> Arc<ManualClock> {
+        let clock = Arc::new(ManualClock::new(std::time::SystemTime::now()));
+        self.clock = clock.clone();
+        clock
+    }
+
     /// Like [`new`](Self::new), on free ports chosen by the system (for tests).
     pub fn ephemeral(data_dir: impl Into<PathBuf>) -> Self {
         HubConfig {
@@ -87,4 +94,16 @@ pub enum StartError {
         /// The OS error.
         error: std::io::Error,
     },
+}
+
+impl From<StartError> for c2d::Error {
+    /// A port that cannot be bound is `Unavailable` (another hub may hold it); the rest is
+    /// `Internal`.
+    fn from(e: StartError) -> Self {
+        let kind = match e {
+            StartError::Bind { .. } => c2d::ErrorKind::Unavailable,
+            StartError::Store(_) | StartError::Tls(_) => c2d::ErrorKind::Internal,
+        };
+        c2d::Error::new(kind, e.to_string())
+    }
 }

@@ -48,7 +48,7 @@ mod tls;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::{HubConfig, StartError};
-pub use local_hub::LocalHub;
+pub use local_hub::{Endpoints, LocalHub};
 pub use state::limits::Limits;
 pub use store::Durability;
 

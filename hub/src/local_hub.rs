@@ -39,6 +39,29 @@ impl std::fmt::Debug for LocalHub {
     }
 }
 
+/// Where a hub is and how to reach it ([`LocalHub::endpoints`]).
+#[derive(Debug, Clone)]
+pub struct Endpoints {
+    /// The host name in the hub's connection strings.
+    pub host_name: String,
+    /// The bound MQTT port.
+    pub mqtt_port: u16,
+    /// The bound AMQP port.
+    pub amqp_port: u16,
+    /// The bound HTTPS port.
+    pub https_port: u16,
+    /// The CA certificate clients must trust (PEM).
+    pub ca_pem: String,
+    /// Where that certificate is.
+    pub ca_path: std::path::PathBuf,
+    /// The `service` policy's connection string.
+    pub service_connection_string: String,
+    /// The `iothubowner` policy's connection string.
+    pub owner_connection_string: String,
+    /// The live page's address with its token.
+    pub ui_url: String,
+}
+
 impl LocalHub {
     /// Opens the store, loads or makes the TLS identity, binds the listeners and starts
     /// serving. Must be called inside a tokio runtime.
@@ -194,6 +217,30 @@ impl LocalHub {
         format!("{}:{}", self.ctx.host_name, self.https.port())
     }
 
+    /// Where the hub is and how to reach it: what a binding's hub object keeps, so that it
+    /// still answers once the hub is stopped.
+    pub fn endpoints(&self) -> Endpoints {
+        Endpoints {
+            host_name: self.host_name().to_string(),
+            mqtt_port: self.mqtt_port(),
+            amqp_port: self.amqp_port(),
+            https_port: self.https_port(),
+            ca_pem: self.ca_pem().to_string(),
+            ca_path: self.ca_path().to_path_buf(),
+            service_connection_string: self.service_connection_string(),
+            owner_connection_string: self.owner_connection_string(),
+            ui_url: self.ui_url(),
+        }
+    }
+
+    /// Registers a device with generated keys and returns its connection string.
+    pub async fn create_sas_device(&self, id: &str) -> Result<String, c2d::Error> {
+        let device = self.create_device(id).await?;
+        device
+            .connection_string(&self.ctx.host_name)
+            .ok_or_else(|| c2d::Error::new(c2d::ErrorKind::Internal, "the new device has no key"))
+    }
+
     /// Registers a device directly (as the REST registry would) and returns it with its keys.
     pub async fn create_device(&self, id: &str) -> Result<Device, c2d::Error> {
         self.create_device_with(Device::new_sas(id)).await
@@ -260,5 +307,50 @@ impl LocalHub {
         }
         self.ctx.store.close();
         tracing::info!("hub stopped");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn endpoints_and_devices_as_the_bindings_get_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = HubConfig::ephemeral(dir.path());
+        let clock = config.use_manual_clock();
+        let hub = LocalHub::start(config).await.unwrap();
+        let e = hub.endpoints();
+        assert_eq!(
+            (e.mqtt_port, e.amqp_port, e.https_port),
+            (hub.mqtt_port(), hub.amqp_port(), hub.https_port())
+        );
+        assert_eq!(e.ca_pem, std::fs::read_to_string(&e.ca_path).unwrap());
+        assert!(e
+            .ui_url
+            .starts_with(&format!("https://localhost:{}/ui/", e.https_port)));
+        assert!(e
+            .service_connection_string
+            .contains("SharedAccessKeyName=service;"));
+        let cs = hub.create_sas_device("dev-1").await.unwrap();
+        assert_eq!(hub.device_connection_string("dev-1").as_deref(), Some(&*cs));
+        // the hub's clock is the one handed back
+        let before = hub.ctx.store.now();
+        clock.advance(Duration::from_secs(3600));
+        assert_eq!(hub.ctx.store.now(), before + Duration::from_secs(3600));
+        hub.stop().await;
+    }
+
+    #[tokio::test]
+    async fn a_port_in_use_is_unavailable() {
+        let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let config = HubConfig {
+            mqtt_port: taken.local_addr().unwrap().port(),
+            ..HubConfig::ephemeral(dir.path())
+        };
+        let e = c2d::Error::from(LocalHub::start(config).await.unwrap_err());
+        assert_eq!(e.kind(), c2d::ErrorKind::Unavailable);
+        assert!(e.message().contains("cannot listen"), "{e}");
     }
 }
