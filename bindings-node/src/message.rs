@@ -6,7 +6,7 @@ use napi::JsDate;
 use napi::{Env, Result};
 use napi_derive::napi;
 
-use c2d::{Ack, Error, Message, SettleOnce, Settlement};
+use c2d::{Ack, Delivered, Error, Message, SettleOnce, Settlement};
 
 use crate::runtime::{epoch_millis, opt_millis, promise};
 
@@ -70,11 +70,7 @@ pub fn outgoing(fields: OutgoingMessage) -> c2d::Result<Message> {
 /// be settled once.
 #[napi]
 pub struct ReceivedMessage {
-    message: Message,
-    delivery_count: u32,
-    enqueued_time: Option<std::time::SystemTime>,
-    sequence_number: Option<u64>,
-    lock_token: Option<String>,
+    /// The message, readable after it is settled.
     pending: SettleOnce,
 }
 
@@ -82,13 +78,12 @@ impl ReceivedMessage {
     /// Wraps a message the engine delivered.
     pub fn new(received: c2d::ReceivedMessage) -> Self {
         ReceivedMessage {
-            message: received.message().clone(),
-            delivery_count: received.delivery_count(),
-            enqueued_time: received.enqueued_time(),
-            sequence_number: received.sequence_number(),
-            lock_token: received.lock_token().map(str::to_string),
             pending: SettleOnce::new(received),
         }
+    }
+
+    fn delivered(&self) -> &Delivered {
+        self.pending.delivered()
     }
 
     /// A promise of settling the message `how`; one that cannot be (settled before, or a
@@ -104,19 +99,24 @@ impl ReceivedMessage {
     /// The body.
     #[napi(getter)]
     pub fn body(&self) -> Buffer {
-        self.message.body.to_vec().into()
+        self.delivered().message.body.to_vec().into()
     }
 
     /// The message id, as text.
     #[napi(getter)]
     pub fn message_id(&self) -> Option<String> {
-        self.message.message_id.as_ref().map(ToString::to_string)
+        self.delivered()
+            .message
+            .message_id
+            .as_ref()
+            .map(ToString::to_string)
     }
 
     /// The correlation id, as text.
     #[napi(getter)]
     pub fn correlation_id(&self) -> Option<String> {
-        self.message
+        self.delivered()
+            .message
             .correlation_id
             .as_ref()
             .map(ToString::to_string)
@@ -125,74 +125,78 @@ impl ReceivedMessage {
     /// The user id.
     #[napi(getter)]
     pub fn user_id(&self) -> Option<Buffer> {
-        self.message.user_id.as_ref().map(|u| u.to_vec().into())
+        self.delivered()
+            .message
+            .user_id
+            .as_ref()
+            .map(|u| u.to_vec().into())
     }
 
     /// The address it was sent to (`/devices/{id}/messages/devicebound`).
     #[napi(getter)]
     pub fn to(&self) -> Option<String> {
-        self.message.to.clone()
+        self.delivered().message.to.clone()
     }
 
     /// The content type.
     #[napi(getter)]
     pub fn content_type(&self) -> Option<String> {
-        self.message.content_type.clone()
+        self.delivered().message.content_type.clone()
     }
 
     /// The content encoding.
     #[napi(getter)]
     pub fn content_encoding(&self) -> Option<String> {
-        self.message.content_encoding.clone()
+        self.delivered().message.content_encoding.clone()
     }
 
     /// Which outcomes the sender asked feedback for.
     #[napi(getter, ts_return_type = "'none' | 'positive' | 'negative' | 'full'")]
     pub fn ack(&self) -> &'static str {
-        self.message.ack_mode().as_str()
+        self.delivered().message.ack_mode().as_str()
     }
 
     /// When it expires.
     #[napi(getter)]
     pub fn expiry_time<'env>(&self, env: &'env Env) -> Result<Option<JsDate<'env>>> {
-        date(env, self.message.expiry_time)
+        date(env, self.delivered().message.expiry_time)
     }
 
     /// When it was created.
     #[napi(getter)]
     pub fn creation_time<'env>(&self, env: &'env Env) -> Result<Option<JsDate<'env>>> {
-        date(env, self.message.creation_time)
+        date(env, self.delivered().message.creation_time)
     }
 
     /// When the hub accepted it.
     #[napi(getter)]
     pub fn enqueued_time<'env>(&self, env: &'env Env) -> Result<Option<JsDate<'env>>> {
-        date(env, self.enqueued_time)
+        date(env, self.delivered().enqueued_time)
     }
 
     /// How many times it was delivered before this delivery.
     #[napi(getter)]
     pub fn delivery_count(&self) -> u32 {
-        self.delivery_count
+        self.delivered().delivery_count
     }
 
     /// The hub's sequence number (a `bigint`: it may exceed 2^53).
     #[napi(getter)]
     pub fn sequence_number(&self) -> Option<BigInt> {
-        self.sequence_number.map(BigInt::from)
+        self.delivered().sequence_number.map(BigInt::from)
     }
 
     /// The lock token of this delivery.
     #[napi(getter)]
     pub fn lock_token(&self) -> Option<String> {
-        self.lock_token.clone()
+        self.delivered().lock_token.clone()
     }
 
     /// The application properties, in the order they came.
     #[napi(getter, ts_return_type = "Record<string, string>")]
     pub fn properties<'env>(&self, env: &'env Env) -> Result<Object<'env>> {
         let mut properties = Object::new(env)?;
-        for (name, value) in &self.message.properties {
+        for (name, value) in &self.delivered().message.properties {
             properties.set(name, value)?;
         }
         Ok(properties)

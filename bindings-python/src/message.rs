@@ -7,7 +7,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict};
 
-use c2d::{Ack, Message, SettleOnce, Settlement};
+use c2d::{Ack, Delivered, Message, SettleOnce, Settlement};
 
 use crate::error::to_py;
 use crate::runtime::{awaitable, seconds, wait};
@@ -56,11 +56,7 @@ impl OutgoingMessage {
 /// be settled once.
 #[pyclass(module = "c2d._native", frozen)]
 pub struct ReceivedMessage {
-    message: Message,
-    delivery_count: u32,
-    enqueued_time: Option<SystemTime>,
-    sequence_number: Option<u64>,
-    lock_token: Option<String>,
+    /// The message, readable after it is settled.
     pending: SettleOnce,
     /// Whether Python code has the message. An awaited receive's result is not had until the
     /// awaiting coroutine [claims](Self::claim) it: a task cancelled as the message arrived
@@ -81,14 +77,13 @@ impl ReceivedMessage {
     /// claim.
     pub fn unclaimed(received: c2d::ReceivedMessage) -> Self {
         ReceivedMessage {
-            message: received.message().clone(),
-            delivery_count: received.delivery_count(),
-            enqueued_time: received.enqueued_time(),
-            sequence_number: received.sequence_number(),
-            lock_token: received.lock_token().map(str::to_string),
             pending: SettleOnce::new(received),
             claimed: AtomicBool::new(false),
         }
+    }
+
+    fn delivered(&self) -> &Delivered {
+        self.pending.delivered()
     }
 
     /// The message, to settle `how` (an error, and the message kept, if it cannot be).
@@ -102,19 +97,24 @@ impl ReceivedMessage {
     /// The body.
     #[getter]
     fn body<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
-        PyBytes::new(py, &self.message.body)
+        PyBytes::new(py, &self.delivered().message.body)
     }
 
     /// The message id, as text.
     #[getter]
     fn message_id(&self) -> Option<String> {
-        self.message.message_id.as_ref().map(ToString::to_string)
+        self.delivered()
+            .message
+            .message_id
+            .as_ref()
+            .map(ToString::to_string)
     }
 
     /// The correlation id, as text.
     #[getter]
     fn correlation_id(&self) -> Option<String> {
-        self.message
+        self.delivered()
+            .message
             .correlation_id
             .as_ref()
             .map(ToString::to_string)
@@ -123,74 +123,78 @@ impl ReceivedMessage {
     /// The user id.
     #[getter]
     fn user_id<'py>(&self, py: Python<'py>) -> Option<Bound<'py, PyBytes>> {
-        self.message.user_id.as_ref().map(|u| PyBytes::new(py, u))
+        self.delivered()
+            .message
+            .user_id
+            .as_ref()
+            .map(|u| PyBytes::new(py, u))
     }
 
     /// The address it was sent to (`/devices/{id}/messages/devicebound`).
     #[getter]
     fn to(&self) -> Option<String> {
-        self.message.to.clone()
+        self.delivered().message.to.clone()
     }
 
     /// The content type.
     #[getter]
     fn content_type(&self) -> Option<String> {
-        self.message.content_type.clone()
+        self.delivered().message.content_type.clone()
     }
 
     /// The content encoding.
     #[getter]
     fn content_encoding(&self) -> Option<String> {
-        self.message.content_encoding.clone()
+        self.delivered().message.content_encoding.clone()
     }
 
     /// Which outcomes the sender asked feedback for.
     #[getter]
     fn ack(&self) -> &'static str {
-        self.message.ack_mode().as_str()
+        self.delivered().message.ack_mode().as_str()
     }
 
     /// When it expires, in seconds since the Unix epoch.
     #[getter]
     fn expiry_time(&self) -> Option<f64> {
-        self.message.expiry_time.map(epoch_seconds)
+        self.delivered().message.expiry_time.map(epoch_seconds)
     }
 
     /// When it was created, in seconds since the Unix epoch.
     #[getter]
     fn creation_time(&self) -> Option<f64> {
-        self.message.creation_time.map(epoch_seconds)
+        self.delivered().message.creation_time.map(epoch_seconds)
     }
 
     /// When the hub accepted it, in seconds since the Unix epoch.
     #[getter]
     fn enqueued_time(&self) -> Option<f64> {
-        self.enqueued_time.map(epoch_seconds)
+        self.delivered().enqueued_time.map(epoch_seconds)
     }
 
     /// How many times it was delivered before this delivery.
     #[getter]
     fn delivery_count(&self) -> u32 {
-        self.delivery_count
+        self.delivered().delivery_count
     }
 
     /// The hub's sequence number.
     #[getter]
     fn sequence_number(&self) -> Option<u64> {
-        self.sequence_number
+        self.delivered().sequence_number
     }
 
     /// The lock token of this delivery.
     #[getter]
     fn lock_token(&self) -> Option<String> {
-        self.lock_token.clone()
+        self.delivered().lock_token.clone()
     }
 
     /// The application properties, in the order they came.
     #[getter]
     fn properties<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         let d = PyDict::new(py);
-        for (k, v) in &self.message.properties {
+        for (k, v) in &self.delivered().message.properties {
             d.set_item(k, v)?;
         }
         Ok(d)

@@ -323,7 +323,7 @@ pub async fn run(a: BenchArgs) -> Result<()> {
     // feedback: count every record
     // (every message is completed: only positive and full acks produce a record each)
     let feedback_done = if matches!(ack, Ack::Positive | Ack::Full) {
-        let mut records = service.feedback()?;
+        let records = service.feedback()?;
         let want = a.messages;
         Some(tokio::spawn(async move {
             let mut n = 0;

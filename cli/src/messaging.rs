@@ -243,7 +243,7 @@ pub struct FeedbackArgs {
 
 pub async fn feedback(a: FeedbackArgs) -> Result<()> {
     let service = a.service.connect().await?;
-    let mut records = service.feedback()?;
+    let records = service.feedback()?;
     progress("waiting for feedback… (Ctrl-C to stop)");
     let mut seen = 0;
     while a.count.is_none_or(|c| seen < c) {

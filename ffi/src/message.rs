@@ -48,6 +48,8 @@ fn ack_of(code: c2d_ack) -> Result<Ack> {
 /// Strings and buffers returned by the accessors belong to the message and stay valid until
 /// it is freed or (for messages to send) changed by a setter.
 pub struct c2d_message {
+    /// The message to send; a received one is in `received` ([`message`](Self::message)
+    /// gives either).
     message: Message,
     text: Texts,
     received: Option<Received>,
@@ -82,11 +84,9 @@ impl Texts {
 }
 
 struct Received {
-    /// Taken by the first settlement the transport can make.
+    /// Taken by the first settlement the transport can make; what the message holds stays
+    /// readable in it.
     settle: SettleOnce,
-    delivery_count: u32,
-    enqueued_time: Option<SystemTime>,
-    sequence_number: Option<u64>,
     lock_token: CText,
 }
 
@@ -101,24 +101,21 @@ impl c2d_message {
 
     /// A handle for a message a device client received.
     pub(crate) fn received(r: ReceivedMessage) -> c2d_message {
-        let message = r.message().clone();
+        let settle = SettleOnce::new(r);
+        let d = settle.delivered();
+        let (text, lock_token) = (Texts::of(&d.message), CText::of(d.lock_token.as_deref()));
         c2d_message {
-            text: Texts::of(&message),
-            message,
-            received: Some(Received {
-                delivery_count: r.delivery_count(),
-                enqueued_time: r.enqueued_time(),
-                sequence_number: r.sequence_number(),
-                lock_token: CText::of(r.lock_token()),
-                settle: SettleOnce::new(r),
-            }),
+            text,
+            message: Message::default(),
+            received: Some(Received { settle, lock_token }),
         }
     }
 
-    /// The message to send.
-    #[cfg(feature = "service")]
+    /// The message: the one to send, or the one received.
     pub(crate) fn message(&self) -> &Message {
-        &self.message
+        self.received
+            .as_ref()
+            .map_or(&self.message, |r| &r.settle.delivered().message)
     }
 }
 
@@ -348,7 +345,7 @@ pub extern "C" fn c2d_message_body(
             Out::new(out_body, "out_body")?,
             Out::new(out_body_len, "out_body_len")?,
         );
-        let body = &get(message, "message")?.message.body;
+        let body = &get(message, "message")?.message().body;
         out.write(if body.is_empty() {
             std::ptr::null()
         } else {
@@ -501,7 +498,7 @@ pub extern "C" fn c2d_message_user_id(
             Out::new(out_value, "out_value")?,
             Out::new(out_len, "out_len")?,
         );
-        let id = get(message, "message")?.message.user_id.as_deref();
+        let id = get(message, "message")?.message().user_id.as_deref();
         out.write(id.map_or(std::ptr::null(), <[u8]>::as_ptr));
         out_len.write(id.map_or(0, <[u8]>::len));
         Ok(())
@@ -540,7 +537,7 @@ pub extern "C" fn c2d_message_expiry_time_ms(
     message: *const c2d_message,
     out_value: *mut i64,
 ) -> c2d_result {
-    read_number(message, out_value, |m| millis(m.message.expiry_time))
+    read_number(message, out_value, |m| millis(m.message().expiry_time))
 }
 
 /// Reads when the hub accepted the message (AMQP only).
@@ -559,7 +556,11 @@ pub extern "C" fn c2d_message_enqueued_time_ms(
     out_value: *mut i64,
 ) -> c2d_result {
     read_number(message, out_value, |m| {
-        millis(m.received.as_ref().and_then(|r| r.enqueued_time))
+        millis(
+            m.received
+                .as_ref()
+                .and_then(|r| r.settle.delivered().enqueued_time),
+        )
     })
 }
 
@@ -577,7 +578,7 @@ pub extern "C" fn c2d_message_ack(
     message: *const c2d_message,
     out_value: *mut c2d_ack,
 ) -> c2d_result {
-    read_number(message, out_value, |m| ack_code(m.message.ack_mode()))
+    read_number(message, out_value, |m| ack_code(m.message().ack_mode()))
 }
 
 /// Reads how many times the message was abandoned before this delivery (AMQP only).
@@ -596,7 +597,9 @@ pub extern "C" fn c2d_message_delivery_count(
     out_value: *mut u32,
 ) -> c2d_result {
     read_number(message, out_value, |m| {
-        m.received.as_ref().map_or(0, |r| r.delivery_count)
+        m.received
+            .as_ref()
+            .map_or(0, |r| r.settle.delivered().delivery_count)
     })
 }
 
@@ -617,7 +620,7 @@ pub extern "C" fn c2d_message_sequence_number(
     read_number(message, out_value, |m| {
         m.received
             .as_ref()
-            .and_then(|r| r.sequence_number)
+            .and_then(|r| r.settle.delivered().sequence_number)
             .unwrap_or(0)
     })
 }
@@ -699,7 +702,7 @@ pub extern "C" fn c2d_message_property(
     call(|| {
         let out = Out::new(out_value, "out_value")?;
         let (m, name) = (get(message, "message")?, text(name, "name")?);
-        let found = m.message.properties.iter().position(|(k, _)| k == name);
+        let found = m.message().properties.iter().position(|(k, _)| k == name);
         out.write(match found {
             Some(i) => m.text.properties[i].1.ptr("property value")?,
             None => std::ptr::null(),

@@ -99,7 +99,7 @@ impl ServiceClient {
     #[napi]
     pub fn feedback(&self, env: &Env) -> Result<FeedbackReceiver> {
         match self.client.feedback() {
-            Ok(r) => Ok(FeedbackReceiver::new(r)),
+            Ok(receiver) => Ok(FeedbackReceiver { receiver }),
             Err(e) => throw(env, e),
         }
     }

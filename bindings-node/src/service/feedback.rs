@@ -1,11 +1,8 @@
 //! Feedback records, and the stream of every record a service client reads.
 
-use std::sync::Arc;
-
 use napi::bindgen_prelude::Object;
 use napi::{Env, Result};
 use napi_derive::napi;
-use tokio::sync::Mutex;
 
 use crate::runtime::{epoch_millis, promise};
 
@@ -41,16 +38,7 @@ pub fn record(r: c2d::FeedbackRecord) -> FeedbackRecord {
 /// Every feedback record a service client reads from the moment this was made.
 #[napi]
 pub struct FeedbackReceiver {
-    receiver: Arc<Mutex<c2d::FeedbackReceiver>>,
-}
-
-impl FeedbackReceiver {
-    /// Follows `receiver`.
-    pub fn new(receiver: c2d::FeedbackReceiver) -> Self {
-        FeedbackReceiver {
-            receiver: Arc::new(Mutex::new(receiver)),
-        }
-    }
+    pub(crate) receiver: c2d::FeedbackReceiver,
 }
 
 #[napi]
@@ -59,8 +47,6 @@ impl FeedbackReceiver {
     #[napi(ts_return_type = "Promise<FeedbackRecord | null>")]
     pub fn next<'env>(&self, env: &'env Env) -> Result<Object<'env>> {
         let receiver = self.receiver.clone();
-        promise(env, async move {
-            Ok(receiver.lock().await.recv().await.map(record))
-        })
+        promise(env, async move { Ok(receiver.recv().await.map(record)) })
     }
 }

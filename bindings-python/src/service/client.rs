@@ -112,9 +112,8 @@ impl ServiceClient {
 
     /// Every feedback record from now on.
     fn feedback(&self) -> PyResult<FeedbackReceiver> {
-        Ok(FeedbackReceiver::new(
-            self.client.feedback().map_err(to_py)?,
-        ))
+        let receiver = self.client.feedback().map_err(to_py)?;
+        Ok(FeedbackReceiver { receiver })
     }
 
     /// Removes every message queued for a device; returns how many.

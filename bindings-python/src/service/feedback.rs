@@ -1,9 +1,6 @@
 //! Feedback records, and the stream of every record a service client reads.
 
-use std::sync::Arc;
-
 use pyo3::prelude::*;
-use tokio::sync::Mutex;
 
 use c2d::FeedbackRecord;
 
@@ -30,15 +27,15 @@ pub fn record(r: FeedbackRecord) -> Record {
 /// Every feedback record a service client reads from the moment this was made.
 #[pyclass(module = "c2d._native", frozen)]
 pub struct FeedbackReceiver {
-    receiver: Arc<Mutex<c2d::FeedbackReceiver>>,
+    pub(crate) receiver: c2d::FeedbackReceiver,
 }
 
-impl FeedbackReceiver {
-    /// Follows `receiver`.
-    pub fn new(receiver: c2d::FeedbackReceiver) -> Self {
-        FeedbackReceiver {
-            receiver: Arc::new(Mutex::new(receiver)),
-        }
+/// `(record, open)` for what a wait ended with (`None`: the time ran out).
+fn outcome(waited: Option<Option<c2d::FeedbackRecord>>) -> (Option<Record>, bool) {
+    match waited {
+        None => (None, true),
+        Some(Some(r)) => (Some(record(r)), true),
+        Some(None) => (None, false),
     }
 }
 
@@ -51,17 +48,8 @@ impl FeedbackReceiver {
     fn next(&self, py: Python<'_>, timeout: Option<f64>) -> PyResult<(Option<Record>, bool)> {
         let timeout = timeout.map(|t| seconds("timeout", t)).transpose()?;
         let receiver = self.receiver.clone();
-        Ok(
-            match wait_for(
-                py,
-                timeout,
-                async move { receiver.lock().await.recv().await },
-            )? {
-                None => (None, true),
-                Some(Some(r)) => (Some(record(r)), true),
-                Some(None) => (None, false),
-            },
-        )
+        let waited = wait_for(py, timeout, async move { receiver.recv().await })?;
+        Ok(outcome(waited))
     }
 
     /// [`next`](Self::next), awaitable.
@@ -74,18 +62,11 @@ impl FeedbackReceiver {
         let timeout = timeout.map(|t| seconds("timeout", t)).transpose()?;
         let receiver = self.receiver.clone();
         awaitable(py, async move {
-            let mut receiver = receiver.lock().await;
-            Ok(match timeout {
-                Some(t) => match tokio::time::timeout(t, receiver.recv()).await {
-                    Ok(Some(r)) => (Some(record(r)), true),
-                    Ok(None) => (None, false),
-                    Err(_) => (None, true),
-                },
-                None => match receiver.recv().await {
-                    Some(r) => (Some(record(r)), true),
-                    None => (None, false),
-                },
-            })
+            let waited = match timeout {
+                Some(t) => tokio::time::timeout(t, receiver.recv()).await.ok(),
+                None => Some(receiver.recv().await),
+            };
+            Ok(outcome(waited))
         })
     }
 }

@@ -150,12 +150,19 @@ pub(crate) struct Link {
     pub fatal: Arc<Mutex<Option<Error>>>,
 }
 
-/// One delivery as its transport read it, before it is handed to the application.
-pub(crate) struct Delivered {
+/// What a received message holds, as its transport read it: readable before and after it
+/// is settled ([`ReceivedMessage::delivered`], [`SettleOnce::delivered`]).
+#[derive(Debug, Clone)]
+pub struct Delivered {
+    /// The message: body, system and application properties.
     pub message: Message,
+    /// Abandons before this delivery (AMQP and HTTPS; 0 over MQTT, which does not say).
     pub delivery_count: u32,
+    /// When the hub accepted the message (AMQP and HTTPS).
     pub enqueued_time: Option<SystemTime>,
+    /// The hub's sequence number (AMQP and HTTPS).
     pub sequence_number: Option<u64>,
+    /// The lock token (AMQP, and HTTPS's ETag).
     pub lock_token: Option<String>,
 }
 
@@ -164,11 +171,7 @@ impl Link {
     /// is gone.
     pub fn hand_over(&self, epoch: u64, id: u64, d: Delivered) -> bool {
         let m = ReceivedMessage {
-            message: d.message,
-            delivery_count: d.delivery_count,
-            enqueued_time: d.enqueued_time,
-            sequence_number: d.sequence_number,
-            lock_token: d.lock_token,
+            delivered: d,
             transport: self.config.options.transport,
             epoch,
             id,
@@ -424,11 +427,7 @@ impl DeviceClient {
 /// [`reject`](Self::reject) or [`abandon`](Self::abandon).
 #[derive(Debug)]
 pub struct ReceivedMessage {
-    message: Message,
-    delivery_count: u32,
-    enqueued_time: Option<SystemTime>,
-    sequence_number: Option<u64>,
-    lock_token: Option<String>,
+    delivered: Delivered,
     transport: Transport,
     epoch: u64,
     id: u64,
@@ -452,34 +451,40 @@ impl Drop for ReceivedMessage {
 }
 
 impl ReceivedMessage {
+    /// What it holds: the message, its delivery count, enqueued time, sequence number and
+    /// lock token.
+    pub fn delivered(&self) -> &Delivered {
+        &self.delivered
+    }
+
     /// The message: body, system and application properties.
     pub fn message(&self) -> &Message {
-        &self.message
+        &self.delivered.message
     }
 
     /// The body.
     pub fn body(&self) -> &[u8] {
-        &self.message.body
+        &self.delivered.message.body
     }
 
-    /// Abandons before this delivery (AMQP and HTTPS; 0 over MQTT, which does not say).
+    /// [`Delivered::delivery_count`].
     pub fn delivery_count(&self) -> u32 {
-        self.delivery_count
+        self.delivered.delivery_count
     }
 
-    /// When the hub accepted the message (AMQP and HTTPS).
+    /// [`Delivered::enqueued_time`].
     pub fn enqueued_time(&self) -> Option<SystemTime> {
-        self.enqueued_time
+        self.delivered.enqueued_time
     }
 
-    /// The hub's sequence number (AMQP and HTTPS).
+    /// [`Delivered::sequence_number`].
     pub fn sequence_number(&self) -> Option<u64> {
-        self.sequence_number
+        self.delivered.sequence_number
     }
 
-    /// The lock token (AMQP, and HTTPS's ETag).
+    /// [`Delivered::lock_token`].
     pub fn lock_token(&self) -> Option<&str> {
-        self.lock_token.as_deref()
+        self.delivered.lock_token.as_deref()
     }
 
     /// Whether this message can be settled `how`: over MQTT only
@@ -560,11 +565,13 @@ fn unsupported(transport: Transport, how: Settlement) -> Error {
 }
 
 /// A received message that any thread may settle once: what the C, Python and Node bindings
-/// hold for the application, where settling cannot consume the application's handle.
+/// hold for the application, where settling cannot consume the application's handle. What
+/// the message holds stays readable: [`delivered`](Self::delivered).
 #[derive(Debug)]
 pub struct SettleOnce {
     message: Mutex<Option<ReceivedMessage>>,
     transport: Transport,
+    delivered: Delivered,
 }
 
 impl SettleOnce {
@@ -572,8 +579,14 @@ impl SettleOnce {
     pub fn new(message: ReceivedMessage) -> Self {
         SettleOnce {
             transport: message.transport,
+            delivered: message.delivered.clone(),
             message: Mutex::new(Some(message)),
         }
+    }
+
+    /// What the message holds, settled or not.
+    pub fn delivered(&self) -> &Delivered {
+        &self.delivered
     }
 
     fn slot(&self) -> std::sync::MutexGuard<'_, Option<ReceivedMessage>> {

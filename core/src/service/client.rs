@@ -456,7 +456,7 @@ impl ServiceClient {
         let rx = self.inner.feedback.subscribe();
         self.start_pump()?;
         Ok(FeedbackReceiver {
-            rx,
+            rx: Arc::new(tokio::sync::Mutex::new(rx)),
             client: self.clone(),
         })
     }
@@ -531,18 +531,21 @@ impl SentMessage {
     }
 }
 
-/// A subscription to every feedback record.
-#[derive(Debug)]
+/// A subscription to every feedback record. Its clones share one place in the stream (each
+/// record goes to one of them): what a binding's object, used from several tasks, holds.
+#[derive(Debug, Clone)]
 pub struct FeedbackReceiver {
-    rx: broadcast::Receiver<FeedbackRecord>,
+    rx: Arc<tokio::sync::Mutex<broadcast::Receiver<FeedbackRecord>>>,
     client: ServiceClient,
 }
 
 impl FeedbackReceiver {
-    /// The next record; `None` once the client is closed.
-    pub async fn recv(&mut self) -> Option<FeedbackRecord> {
+    /// The next record; `None` once the client is closed. Cancel-safe: a wait that is
+    /// dropped takes no record.
+    pub async fn recv(&self) -> Option<FeedbackRecord> {
+        let mut rx = self.rx.lock().await;
         loop {
-            match self.rx.recv().await {
+            match rx.recv().await {
                 Ok(r) => return Some(r),
                 Err(broadcast::error::RecvError::Lagged(n)) => {
                     tracing::warn!(

@@ -355,7 +355,7 @@ async fn closing_after_an_outcome_settles_the_feedback_message() {
         s.close().await;
     }
     let reader = service().await.unwrap();
-    let mut all = reader.feedback().unwrap();
+    let all = reader.feedback().unwrap();
     let again = tokio::time::timeout(Duration::from_secs(2), all.recv()).await;
     assert!(again.is_err(), "a settled record came again: {again:?}");
     reader.close().await;

@@ -187,7 +187,7 @@ async fn scenarios(t: Transport) {
     }
 
     // feedback(): every record, to every subscriber
-    let mut all = service.feedback().unwrap();
+    let all = service.feedback().unwrap();
     let sent = service
         .send("dev1", Message::new("watched").ack(Ack::Positive))
         .await
