@@ -313,6 +313,16 @@ declare const InternalError_base: {
 /** A bug of c2d: please report it. */
 export declare class InternalError extends InternalError_base {
 }
+/** What every call that waits takes. */
+export interface AbortOptions {
+    /** Aborting it rejects the call at once with the signal's reason (an `AbortError`
+     * `DOMException` unless `abort(reason)` gave one) and stops the call's work on the
+     * engine; the client stays usable. An aborted receive takes no message (one arriving as it
+     * is aborted goes to the next receive), an aborted `outcome()` leaves the record to a later
+     * call; an aborted send may still have reached the hub, as one that times out. A signal
+     * aborted already rejects the call before any I/O. */
+    signal?: AbortSignal;
+}
 /** A retry policy of your own: the milliseconds to wait before retry number `attempt` (1 for
  * the first) after the transient `error`, or `null` to give up. */
 export type RetryFunction = (attempt: number, error: C2DError) => number | null | undefined;
@@ -389,10 +399,19 @@ export declare class Message {
  * settled once, with `complete()`, `reject()` or `abandon()` (a second settle rejects with
  * `AlreadySettledError`), and nothing is acknowledged to the hub before that. Over MQTT,
  * `reject()` and `abandon()` reject with `UnsupportedError` and change nothing: the message
- * is still yours to complete. */
-export declare const ReceivedMessage: typeof native.ReceivedMessage;
-/** A message a device received (see the class). */
-export type ReceivedMessage = native.ReceivedMessage;
+ * is still yours to complete. Over MQTT and AMQP a settle is a frame the hub does not answer:
+ * its promise is resolved once the frame is queued (a connection lost before it is written
+ * means the hub delivers the message again); over HTTPS it waits for the hub's answer. */
+export interface ReceivedMessage extends native.ReceivedMessage {
+    /** Done: the hub removes the message (`Success` feedback if asked). */
+    complete(options?: AbortOptions): Promise<void>;
+    /** Dead-letters it (`Rejected` feedback). AMQP and HTTPS. */
+    reject(options?: AbortOptions): Promise<void>;
+    /** Puts it back for another delivery (delivery count + 1). AMQP and HTTPS. */
+    abandon(options?: AbortOptions): Promise<void>;
+}
+/** A message a device received (see the interface). */
+export declare const ReceivedMessage: abstract new () => ReceivedMessage;
 /** A client's connection status: its state, and why when it is disconnected. */
 export interface ConnectionStatus {
     /** The state. */
@@ -400,8 +419,8 @@ export interface ConnectionStatus {
     /** Why, when disconnected. */
     reason: string | null;
 }
-/** What both clients' `connect` take. */
-export interface ClientOptions {
+/** What both clients' `connect` take; `signal` abandons connecting. */
+export interface ClientOptions extends AbortOptions {
     /** PEM of the CA certificates to trust instead of the system's. */
     trustedCa?: string | Buffer;
     /** A file of such PEM. */
@@ -474,17 +493,19 @@ export declare class DeviceClient extends EventEmitter<DeviceClientEvents> {
     /** @internal */
     private constructor();
     /** Connects to the hub of `connectionString` (a device's, as the registry gives it),
-     * retrying as the retry policy says. */
+     * retrying as the retry policy says; `signal` abandons the attempt. */
     static connect(connectionString: string, options?: DeviceClientOptions): Promise<DeviceClient>;
     /** The next message, waiting at most `timeoutMs` (absent: as long as it takes); `null`
-     * when the time is up. Rejects with `ClosedError` once the client is closed, and with the
-     * error that ended the connection for good. */
+     * when the time is up. Rejects with `ClosedError` once the client is closed, with the
+     * error that ended the connection for good, and with the signal's reason when `signal`
+     * aborts (taking no message). */
     receive(options?: {
         timeoutMs?: number;
-    }): Promise<ReceivedMessage | null>;
-    /** Every message from now on; the iteration ends when the client is closed, and throws
-     * the error that ended the connection for good. */
-    messages(): AsyncGenerator<ReceivedMessage, void, undefined>;
+    } & AbortOptions): Promise<ReceivedMessage | null>;
+    /** Every message from now on; the iteration ends when the client is closed, throws the
+     * error that ended the connection for good, and throws the signal's reason when `signal`
+     * aborts (taking no message). */
+    messages(options?: AbortOptions): AsyncGenerator<ReceivedMessage, void, undefined>;
     /** The same as {@link messages}. */
     [Symbol.asyncIterator](): AsyncGenerator<ReceivedMessage, void, undefined>;
     /** The transport. */
@@ -538,7 +559,7 @@ export declare class SentMessage {
      * with a short `feedbackIntervalMs`). */
     outcome(options?: {
         timeoutMs?: number;
-    }): Promise<FeedbackRecord>;
+    } & AbortOptions): Promise<FeedbackRecord>;
 }
 /** A device in a hub's registry. */
 export interface Device {
@@ -572,15 +593,15 @@ export declare class Registry {
     /** @internal */
     constructor(registry: native.Registry);
     /** Registers a device with keys the hub generates. */
-    createDevice(deviceId: string): Promise<Device>;
+    createDevice(deviceId: string, options?: AbortOptions): Promise<Device>;
     /** A device; rejects with `DeviceNotFoundError` when there is none. */
-    getDevice(deviceId: string): Promise<Device>;
+    getDevice(deviceId: string, options?: AbortOptions): Promise<Device>;
     /** Up to `top` (1000) devices. */
     listDevices(options?: {
         top?: number;
-    }): Promise<Device[]>;
+    } & AbortOptions): Promise<Device[]>;
     /** Deletes a device and its queue. */
-    deleteDevice(deviceId: string): Promise<void>;
+    deleteDevice(deviceId: string, options?: AbortOptions): Promise<void>;
 }
 /**
  * A back end's connection to its hub: send messages to devices, read their outcomes (each
@@ -597,13 +618,14 @@ export declare class ServiceClient {
      * retry policy says. */
     static connect(connectionString: string, options?: ServiceClientOptions): Promise<ServiceClient>;
     /** Sends a message (a {@link Message}, or a body) to a device; resolves once the hub has
-     * accepted it. */
-    send(deviceId: string, message: Message | Buffer | Uint8Array | string): Promise<SentMessage>;
+     * accepted it (stored it durably). Sends made together are in flight together. */
+    send(deviceId: string, message: Message | Buffer | Uint8Array | string, options?: AbortOptions): Promise<SentMessage>;
     /** Every feedback record from now on (from this call: each call follows the stream on
-     * its own); the iteration ends when the client is closed. */
-    feedback(): AsyncGenerator<FeedbackRecord, void, undefined>;
+     * its own); the iteration ends when the client is closed, and throws the signal's reason
+     * when `signal` aborts (taking no record). */
+    feedback(options?: AbortOptions): AsyncGenerator<FeedbackRecord, void, undefined>;
     /** Removes every message queued for a device; resolves to how many. */
-    purge(deviceId: string): Promise<number>;
+    purge(deviceId: string, options?: AbortOptions): Promise<number>;
     /** The connection's status now. */
     get status(): ConnectionStatus;
     /** The status changes from now on; the iteration ends with the disconnected one (the

@@ -213,6 +213,48 @@ native.setErrorFactory(makeError);
 function isClosed(e) {
     return e instanceof ClosedError;
 }
+// A receive that finds its message at once (no I/O between them) lets the event loop run
+// after this many in a row: a drain of buffered messages resolves promises only, which would
+// otherwise keep timers and sockets waiting for as long as messages keep coming.
+const AT_ONCE = 16;
+/** A turn of the event loop. */
+function turn() {
+    return new Promise((resolve) => setImmediate(resolve));
+}
+/** The native side of `signal` for a call about to start; throws the signal's reason when it
+ * is aborted already, before the call does anything. */
+function nativeAbort(signal) {
+    if (signal === undefined)
+        return undefined;
+    if (!(signal instanceof AbortSignal))
+        throw new TypeError('signal must be an AbortSignal');
+    signal.throwIfAborted();
+    return new native.Abort();
+}
+/** `work`, or, as soon as `signal` aborts, a rejection with its reason while `abort` (the
+ * native side given to the call) drops the work; what the work still yields afterwards goes
+ * to `giveBack` (a received message, handed back to its client). */
+function untilAborted(signal, abort, work, giveBack) {
+    if (signal === undefined || abort === undefined)
+        return work;
+    return new Promise((resolve, reject) => {
+        const onAbort = () => {
+            abort.abort();
+            reject(signal.reason);
+        };
+        signal.addEventListener('abort', onAbort, { once: true });
+        work.then((value) => {
+            signal.removeEventListener('abort', onAbort);
+            if (signal.aborted)
+                giveBack?.(value);
+            else
+                resolve(value);
+        }, (error) => {
+            signal.removeEventListener('abort', onAbort);
+            reject(error);
+        });
+    });
+}
 /** How connecting and operations are retried after a transient error (errors that retrying
  * cannot fix are never retried). */
 class RetryPolicy {
@@ -322,14 +364,25 @@ class Message {
     }
 }
 exports.Message = Message;
-/** A message a device received: the addon's own class, whose getters give the body, the
- * system properties (`null` when absent; times as `Date`s, the sequence number a `bigint`)
- * and the application properties. What it holds stays readable after it is settled; it is
- * settled once, with `complete()`, `reject()` or `abandon()` (a second settle rejects with
- * `AlreadySettledError`), and nothing is acknowledged to the hub before that. Over MQTT,
- * `reject()` and `abandon()` reject with `UnsupportedError` and change nothing: the message
- * is still yours to complete. */
+/** A message a device received (see the interface). */
 exports.ReceivedMessage = native.ReceivedMessage;
+// the settles, on the addon's class: its `settle(how, abort)` with an AbortSignal
+for (const how of ['complete', 'reject', 'abandon']) {
+    Object.defineProperty(native.ReceivedMessage.prototype, how, {
+        value(options = {}) {
+            let abort;
+            try {
+                abort = nativeAbort(options.signal);
+            }
+            catch (e) {
+                return Promise.reject(e);
+            }
+            return untilAborted(options.signal, abort, this.settle(how, abort));
+        },
+        writable: true,
+        configurable: true,
+    });
+}
 function connectionStatus(s) {
     return { state: s.state, reason: s.reason ?? null };
 }
@@ -348,7 +401,7 @@ function checkString(value, what) {
 }
 /** The options every client's `connect` checks the same way, without `retry`. */
 function clientOptions(options) {
-    const { retry: _retry, ...rest } = options;
+    const { retry: _retry, signal: _signal, ...rest } = options;
     checkPem(options.trustedCa, options.trustedCaFile, 'trustedCa');
     if (options.proxy !== undefined)
         checkString(options.proxy, 'proxy');
@@ -371,6 +424,7 @@ function checkPem(pem, file, name) {
 class DeviceClient extends node_events_1.EventEmitter {
     #native;
     #closed = false;
+    #atOnce = 0;
     #emittingMessages = false;
     #emittingStatus = false;
     /** @internal */
@@ -390,27 +444,41 @@ class DeviceClient extends node_events_1.EventEmitter {
         });
     }
     /** Connects to the hub of `connectionString` (a device's, as the registry gives it),
-     * retrying as the retry policy says. */
+     * retrying as the retry policy says; `signal` abandons the attempt. */
     static async connect(connectionString, options = {}) {
         checkPem(options.cert, options.certFile, 'cert');
         checkPem(options.key, options.keyFile, 'key');
-        const client = await native.DeviceClient.connect(checkString(connectionString, 'the connection string'), { ...clientOptions(options), transport: oneOf(exports.Transport, options.transport ?? exports.Transport.Mqtt, 'transport') }, nativeRetry(options.retry));
+        const abort = nativeAbort(options.signal);
+        const client = await untilAborted(options.signal, abort, native.DeviceClient.connect(checkString(connectionString, 'the connection string'), { ...clientOptions(options), transport: oneOf(exports.Transport, options.transport ?? exports.Transport.Mqtt, 'transport') }, nativeRetry(options.retry), abort), (connected) => void connected.close());
         return new DeviceClient(client);
     }
     /** The next message, waiting at most `timeoutMs` (absent: as long as it takes); `null`
-     * when the time is up. Rejects with `ClosedError` once the client is closed, and with the
-     * error that ended the connection for good. */
+     * when the time is up. Rejects with `ClosedError` once the client is closed, with the
+     * error that ended the connection for good, and with the signal's reason when `signal`
+     * aborts (taking no message). */
     async receive(options = {}) {
-        const m = await this.#native.receive(options.timeoutMs);
-        return m ?? null;
+        const { timeoutMs, signal } = options;
+        const abort = nativeAbort(signal);
+        if (++this.#atOnce % AT_ONCE === 0) {
+            await turn();
+            signal?.throwIfAborted();
+        }
+        // a message the client holds already comes back as is: no engine thread wakes this one
+        const m = this.#native.receive(timeoutMs, abort);
+        if (m instanceof native.ReceivedMessage)
+            return m;
+        this.#atOnce = 0;
+        const next = await untilAborted(signal, abort, m, (late) => late?.putBack());
+        return next ?? null;
     }
-    /** Every message from now on; the iteration ends when the client is closed, and throws
-     * the error that ended the connection for good. */
-    async *messages() {
+    /** Every message from now on; the iteration ends when the client is closed, throws the
+     * error that ended the connection for good, and throws the signal's reason when `signal`
+     * aborts (taking no message). */
+    async *messages(options = {}) {
         for (;;) {
             let m;
             try {
-                m = await this.#native.receive();
+                m = await this.receive(options);
             }
             catch (e) {
                 if (isClosed(e))
@@ -454,7 +522,7 @@ class DeviceClient extends node_events_1.EventEmitter {
     async #emitMessages() {
         try {
             while (this.listenerCount('message') > 0) {
-                const m = await this.#native.receive();
+                const m = await this.receive();
                 if (m)
                     this.emit('message', m);
             }
@@ -483,9 +551,10 @@ function feedbackRecord(r) {
         description: r.description,
     };
 }
-async function* feedbackIterator(receiver) {
+async function* feedbackIterator(receiver, signal) {
     for (;;) {
-        const r = await receiver.next();
+        const abort = nativeAbort(signal);
+        const r = await untilAborted(signal, abort, receiver.next(abort));
         if (r === null || r === undefined)
             return;
         yield feedbackRecord(r);
@@ -517,7 +586,8 @@ class SentMessage {
      * outcome comes only after `advanceClock()` moves it past the interval (or start the hub
      * with a short `feedbackIntervalMs`). */
     async outcome(options = {}) {
-        return feedbackRecord(await this.#native.outcome(options.timeoutMs));
+        const abort = nativeAbort(options.signal);
+        return feedbackRecord(await untilAborted(options.signal, abort, this.#native.outcome(options.timeoutMs, abort)));
     }
 }
 exports.SentMessage = SentMessage;
@@ -548,20 +618,27 @@ class Registry {
         this.#native = registry;
     }
     /** Registers a device with keys the hub generates. */
-    async createDevice(deviceId) {
-        return device(await this.#native.createDevice(checkString(deviceId, 'deviceId')));
+    async createDevice(deviceId, options = {}) {
+        const id = checkString(deviceId, 'deviceId');
+        const abort = nativeAbort(options.signal);
+        return device(await untilAborted(options.signal, abort, this.#native.createDevice(id, abort)));
     }
     /** A device; rejects with `DeviceNotFoundError` when there is none. */
-    async getDevice(deviceId) {
-        return device(await this.#native.getDevice(checkString(deviceId, 'deviceId')));
+    async getDevice(deviceId, options = {}) {
+        const id = checkString(deviceId, 'deviceId');
+        const abort = nativeAbort(options.signal);
+        return device(await untilAborted(options.signal, abort, this.#native.getDevice(id, abort)));
     }
     /** Up to `top` (1000) devices. */
     async listDevices(options = {}) {
-        return (await this.#native.listDevices(options.top ?? 1000)).map(device);
+        const abort = nativeAbort(options.signal);
+        return (await untilAborted(options.signal, abort, this.#native.listDevices(options.top ?? 1000, abort))).map(device);
     }
     /** Deletes a device and its queue. */
-    async deleteDevice(deviceId) {
-        await this.#native.deleteDevice(checkString(deviceId, 'deviceId'));
+    async deleteDevice(deviceId, options = {}) {
+        const id = checkString(deviceId, 'deviceId');
+        const abort = nativeAbort(options.signal);
+        await untilAborted(options.signal, abort, this.#native.deleteDevice(id, abort));
     }
 }
 exports.Registry = Registry;
@@ -582,23 +659,29 @@ class ServiceClient {
     /** Connects to the hub of `connectionString` (a shared access policy's), retrying as the
      * retry policy says. */
     static async connect(connectionString, options = {}) {
-        const client = await native.ServiceClient.connect(checkString(connectionString, 'the connection string'), { ...clientOptions(options), transport: oneOf(exports.ServiceTransport, options.transport ?? exports.ServiceTransport.Amqp, 'transport') }, nativeRetry(options.retry));
+        const abort = nativeAbort(options.signal);
+        const client = await untilAborted(options.signal, abort, native.ServiceClient.connect(checkString(connectionString, 'the connection string'), { ...clientOptions(options), transport: oneOf(exports.ServiceTransport, options.transport ?? exports.ServiceTransport.Amqp, 'transport') }, nativeRetry(options.retry), abort), (connected) => void connected.close());
         return new ServiceClient(client);
     }
     /** Sends a message (a {@link Message}, or a body) to a device; resolves once the hub has
-     * accepted it. */
-    async send(deviceId, message) {
+     * accepted it (stored it durably). Sends made together are in flight together. */
+    async send(deviceId, message, options = {}) {
         const m = message instanceof Message ? message : new Message(message);
-        return new SentMessage(await this.#native.send(checkString(deviceId, 'deviceId'), m.toNative()));
+        const id = checkString(deviceId, 'deviceId');
+        const abort = nativeAbort(options.signal);
+        return new SentMessage(await untilAborted(options.signal, abort, this.#native.send(id, m.toNative(), abort)));
     }
     /** Every feedback record from now on (from this call: each call follows the stream on
-     * its own); the iteration ends when the client is closed. */
-    feedback() {
-        return feedbackIterator(this.#native.feedback());
+     * its own); the iteration ends when the client is closed, and throws the signal's reason
+     * when `signal` aborts (taking no record). */
+    feedback(options = {}) {
+        return feedbackIterator(this.#native.feedback(), options.signal);
     }
     /** Removes every message queued for a device; resolves to how many. */
-    async purge(deviceId) {
-        return this.#native.purge(checkString(deviceId, 'deviceId'));
+    async purge(deviceId, options = {}) {
+        const id = checkString(deviceId, 'deviceId');
+        const abort = nativeAbort(options.signal);
+        return untilAborted(options.signal, abort, this.#native.purge(id, abort));
     }
     /** The connection's status now. */
     get status() {

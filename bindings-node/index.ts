@@ -194,6 +194,69 @@ function isClosed(e: unknown): boolean {
   return e instanceof ClosedError;
 }
 
+// A receive that finds its message at once (no I/O between them) lets the event loop run
+// after this many in a row: a drain of buffered messages resolves promises only, which would
+// otherwise keep timers and sockets waiting for as long as messages keep coming.
+const AT_ONCE = 16;
+
+/** A turn of the event loop. */
+function turn(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}
+
+// ---------------------------------------------------------------------------------------
+// Cancellation
+
+/** What every call that waits takes. */
+export interface AbortOptions {
+  /** Aborting it rejects the call at once with the signal's reason (an `AbortError`
+   * `DOMException` unless `abort(reason)` gave one) and stops the call's work on the
+   * engine; the client stays usable. An aborted receive takes no message (one arriving as it
+   * is aborted goes to the next receive), an aborted `outcome()` leaves the record to a later
+   * call; an aborted send may still have reached the hub, as one that times out. A signal
+   * aborted already rejects the call before any I/O. */
+  signal?: AbortSignal;
+}
+
+/** The native side of `signal` for a call about to start; throws the signal's reason when it
+ * is aborted already, before the call does anything. */
+function nativeAbort(signal: AbortSignal | undefined): native.Abort | undefined {
+  if (signal === undefined) return undefined;
+  if (!(signal instanceof AbortSignal)) throw new TypeError('signal must be an AbortSignal');
+  signal.throwIfAborted();
+  return new native.Abort();
+}
+
+/** `work`, or, as soon as `signal` aborts, a rejection with its reason while `abort` (the
+ * native side given to the call) drops the work; what the work still yields afterwards goes
+ * to `giveBack` (a received message, handed back to its client). */
+function untilAborted<T>(
+  signal: AbortSignal | undefined,
+  abort: native.Abort | undefined,
+  work: Promise<T>,
+  giveBack?: (value: T) => void,
+): Promise<T> {
+  if (signal === undefined || abort === undefined) return work;
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => {
+      abort.abort();
+      reject(signal.reason);
+    };
+    signal.addEventListener('abort', onAbort, { once: true });
+    work.then(
+      (value) => {
+        signal.removeEventListener('abort', onAbort);
+        if (signal.aborted) giveBack?.(value);
+        else resolve(value);
+      },
+      (error) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(error);
+      },
+    );
+  });
+}
+
 // ---------------------------------------------------------------------------------------
 // Retry policies
 
@@ -335,10 +398,36 @@ export class Message {
  * settled once, with `complete()`, `reject()` or `abandon()` (a second settle rejects with
  * `AlreadySettledError`), and nothing is acknowledged to the hub before that. Over MQTT,
  * `reject()` and `abandon()` reject with `UnsupportedError` and change nothing: the message
- * is still yours to complete. */
-export const ReceivedMessage = native.ReceivedMessage;
-/** A message a device received (see the class). */
-export type ReceivedMessage = native.ReceivedMessage;
+ * is still yours to complete. Over MQTT and AMQP a settle is a frame the hub does not answer:
+ * its promise is resolved once the frame is queued (a connection lost before it is written
+ * means the hub delivers the message again); over HTTPS it waits for the hub's answer. */
+export interface ReceivedMessage extends native.ReceivedMessage {
+  /** Done: the hub removes the message (`Success` feedback if asked). */
+  complete(options?: AbortOptions): Promise<void>;
+  /** Dead-letters it (`Rejected` feedback). AMQP and HTTPS. */
+  reject(options?: AbortOptions): Promise<void>;
+  /** Puts it back for another delivery (delivery count + 1). AMQP and HTTPS. */
+  abandon(options?: AbortOptions): Promise<void>;
+}
+/** A message a device received (see the interface). */
+export const ReceivedMessage = native.ReceivedMessage as unknown as abstract new () => ReceivedMessage;
+
+// the settles, on the addon's class: its `settle(how, abort)` with an AbortSignal
+for (const how of ['complete', 'reject', 'abandon'] as const) {
+  Object.defineProperty(native.ReceivedMessage.prototype, how, {
+    value(this: native.ReceivedMessage, options: AbortOptions = {}): Promise<void> {
+      let abort: native.Abort | undefined;
+      try {
+        abort = nativeAbort(options.signal);
+      } catch (e) {
+        return Promise.reject(e);
+      }
+      return untilAborted(options.signal, abort, this.settle(how, abort));
+    },
+    writable: true,
+    configurable: true,
+  });
+}
 
 // ---------------------------------------------------------------------------------------
 // Connection status
@@ -366,8 +455,8 @@ async function* statusIterator(changes: native.StatusChanges): AsyncGenerator<Co
 // ---------------------------------------------------------------------------------------
 // Options
 
-/** What both clients' `connect` take. */
-export interface ClientOptions {
+/** What both clients' `connect` take; `signal` abandons connecting. */
+export interface ClientOptions extends AbortOptions {
   /** PEM of the CA certificates to trust instead of the system's. */
   trustedCa?: string | Buffer;
   /** A file of such PEM. */
@@ -429,8 +518,8 @@ function checkString(value: unknown, what: string): string {
 }
 
 /** The options every client's `connect` checks the same way, without `retry`. */
-function clientOptions<O extends ClientOptions>(options: O): Omit<O, 'retry'> {
-  const { retry: _retry, ...rest } = options;
+function clientOptions<O extends ClientOptions>(options: O): Omit<O, 'retry' | 'signal'> {
+  const { retry: _retry, signal: _signal, ...rest } = options;
   checkPem(options.trustedCa, options.trustedCaFile, 'trustedCa');
   if (options.proxy !== undefined) checkString(options.proxy, 'proxy');
   return rest;
@@ -466,6 +555,7 @@ export interface DeviceClientEvents {
 export class DeviceClient extends EventEmitter<DeviceClientEvents> {
   readonly #native: native.DeviceClient;
   #closed = false;
+  #atOnce = 0;
   #emittingMessages = false;
   #emittingStatus = false;
 
@@ -486,33 +576,52 @@ export class DeviceClient extends EventEmitter<DeviceClientEvents> {
   }
 
   /** Connects to the hub of `connectionString` (a device's, as the registry gives it),
-   * retrying as the retry policy says. */
+   * retrying as the retry policy says; `signal` abandons the attempt. */
   static async connect(connectionString: string, options: DeviceClientOptions = {}): Promise<DeviceClient> {
     checkPem(options.cert, options.certFile, 'cert');
     checkPem(options.key, options.keyFile, 'key');
-    const client = await native.DeviceClient.connect(
-      checkString(connectionString, 'the connection string'),
-      { ...clientOptions(options), transport: oneOf(Transport, options.transport ?? Transport.Mqtt, 'transport') },
-      nativeRetry(options.retry),
+    const abort = nativeAbort(options.signal);
+    const client = await untilAborted(
+      options.signal,
+      abort,
+      native.DeviceClient.connect(
+        checkString(connectionString, 'the connection string'),
+        { ...clientOptions(options), transport: oneOf(Transport, options.transport ?? Transport.Mqtt, 'transport') },
+        nativeRetry(options.retry),
+        abort,
+      ),
+      (connected) => void connected.close(),
     );
     return new DeviceClient(client);
   }
 
   /** The next message, waiting at most `timeoutMs` (absent: as long as it takes); `null`
-   * when the time is up. Rejects with `ClosedError` once the client is closed, and with the
-   * error that ended the connection for good. */
-  async receive(options: { timeoutMs?: number } = {}): Promise<ReceivedMessage | null> {
-    const m = await this.#native.receive(options.timeoutMs);
-    return m ?? null;
+   * when the time is up. Rejects with `ClosedError` once the client is closed, with the
+   * error that ended the connection for good, and with the signal's reason when `signal`
+   * aborts (taking no message). */
+  async receive(options: { timeoutMs?: number } & AbortOptions = {}): Promise<ReceivedMessage | null> {
+    const { timeoutMs, signal } = options;
+    const abort = nativeAbort(signal);
+    if (++this.#atOnce % AT_ONCE === 0) {
+      await turn();
+      signal?.throwIfAborted();
+    }
+    // a message the client holds already comes back as is: no engine thread wakes this one
+    const m = this.#native.receive(timeoutMs, abort);
+    if (m instanceof native.ReceivedMessage) return m as ReceivedMessage;
+    this.#atOnce = 0;
+    const next = await untilAborted(signal, abort, m, (late) => late?.putBack());
+    return (next as ReceivedMessage | null) ?? null;
   }
 
-  /** Every message from now on; the iteration ends when the client is closed, and throws
-   * the error that ended the connection for good. */
-  async *messages(): AsyncGenerator<ReceivedMessage, void, undefined> {
+  /** Every message from now on; the iteration ends when the client is closed, throws the
+   * error that ended the connection for good, and throws the signal's reason when `signal`
+   * aborts (taking no message). */
+  async *messages(options: AbortOptions = {}): AsyncGenerator<ReceivedMessage, void, undefined> {
     for (;;) {
-      let m: native.ReceivedMessage | null;
+      let m: ReceivedMessage | null;
       try {
-        m = await this.#native.receive();
+        m = await this.receive(options);
       } catch (e) {
         if (isClosed(e)) return;
         throw e;
@@ -560,7 +669,7 @@ export class DeviceClient extends EventEmitter<DeviceClientEvents> {
   async #emitMessages(): Promise<void> {
     try {
       while (this.listenerCount('message') > 0) {
-        const m = await this.#native.receive();
+        const m = await this.receive();
         if (m) this.emit('message', m);
       }
     } catch (e) {
@@ -605,9 +714,13 @@ function feedbackRecord(r: native.FeedbackRecord): FeedbackRecord {
   };
 }
 
-async function* feedbackIterator(receiver: native.FeedbackReceiver): AsyncGenerator<FeedbackRecord, void, undefined> {
+async function* feedbackIterator(
+  receiver: native.FeedbackReceiver,
+  signal: AbortSignal | undefined,
+): AsyncGenerator<FeedbackRecord, void, undefined> {
   for (;;) {
-    const r = await receiver.next();
+    const abort = nativeAbort(signal);
+    const r = await untilAborted(signal, abort, receiver.next(abort));
     if (r === null || r === undefined) return;
     yield feedbackRecord(r);
   }
@@ -638,8 +751,9 @@ export class SentMessage {
    * before. A `LocalHub` with `manualClock: true` counts that interval on its clock: a second
    * outcome comes only after `advanceClock()` moves it past the interval (or start the hub
    * with a short `feedbackIntervalMs`). */
-  async outcome(options: { timeoutMs?: number } = {}): Promise<FeedbackRecord> {
-    return feedbackRecord(await this.#native.outcome(options.timeoutMs));
+  async outcome(options: { timeoutMs?: number } & AbortOptions = {}): Promise<FeedbackRecord> {
+    const abort = nativeAbort(options.signal);
+    return feedbackRecord(await untilAborted(options.signal, abort, this.#native.outcome(options.timeoutMs, abort)));
   }
 }
 
@@ -697,20 +811,27 @@ export class Registry {
     this.#native = registry;
   }
   /** Registers a device with keys the hub generates. */
-  async createDevice(deviceId: string): Promise<Device> {
-    return device(await this.#native.createDevice(checkString(deviceId, 'deviceId')));
+  async createDevice(deviceId: string, options: AbortOptions = {}): Promise<Device> {
+    const id = checkString(deviceId, 'deviceId');
+    const abort = nativeAbort(options.signal);
+    return device(await untilAborted(options.signal, abort, this.#native.createDevice(id, abort)));
   }
   /** A device; rejects with `DeviceNotFoundError` when there is none. */
-  async getDevice(deviceId: string): Promise<Device> {
-    return device(await this.#native.getDevice(checkString(deviceId, 'deviceId')));
+  async getDevice(deviceId: string, options: AbortOptions = {}): Promise<Device> {
+    const id = checkString(deviceId, 'deviceId');
+    const abort = nativeAbort(options.signal);
+    return device(await untilAborted(options.signal, abort, this.#native.getDevice(id, abort)));
   }
   /** Up to `top` (1000) devices. */
-  async listDevices(options: { top?: number } = {}): Promise<Device[]> {
-    return (await this.#native.listDevices(options.top ?? 1000)).map(device);
+  async listDevices(options: { top?: number } & AbortOptions = {}): Promise<Device[]> {
+    const abort = nativeAbort(options.signal);
+    return (await untilAborted(options.signal, abort, this.#native.listDevices(options.top ?? 1000, abort))).map(device);
   }
   /** Deletes a device and its queue. */
-  async deleteDevice(deviceId: string): Promise<void> {
-    await this.#native.deleteDevice(checkString(deviceId, 'deviceId'));
+  async deleteDevice(deviceId: string, options: AbortOptions = {}): Promise<void> {
+    const id = checkString(deviceId, 'deviceId');
+    const abort = nativeAbort(options.signal);
+    await untilAborted(options.signal, abort, this.#native.deleteDevice(id, abort));
   }
 }
 
@@ -733,30 +854,46 @@ export class ServiceClient {
   /** Connects to the hub of `connectionString` (a shared access policy's), retrying as the
    * retry policy says. */
   static async connect(connectionString: string, options: ServiceClientOptions = {}): Promise<ServiceClient> {
-    const client = await native.ServiceClient.connect(
-      checkString(connectionString, 'the connection string'),
-      { ...clientOptions(options), transport: oneOf(ServiceTransport, options.transport ?? ServiceTransport.Amqp, 'transport') },
-      nativeRetry(options.retry),
+    const abort = nativeAbort(options.signal);
+    const client = await untilAborted(
+      options.signal,
+      abort,
+      native.ServiceClient.connect(
+        checkString(connectionString, 'the connection string'),
+        { ...clientOptions(options), transport: oneOf(ServiceTransport, options.transport ?? ServiceTransport.Amqp, 'transport') },
+        nativeRetry(options.retry),
+        abort,
+      ),
+      (connected) => void connected.close(),
     );
     return new ServiceClient(client);
   }
 
   /** Sends a message (a {@link Message}, or a body) to a device; resolves once the hub has
-   * accepted it. */
-  async send(deviceId: string, message: Message | Buffer | Uint8Array | string): Promise<SentMessage> {
+   * accepted it (stored it durably). Sends made together are in flight together. */
+  async send(
+    deviceId: string,
+    message: Message | Buffer | Uint8Array | string,
+    options: AbortOptions = {},
+  ): Promise<SentMessage> {
     const m = message instanceof Message ? message : new Message(message);
-    return new SentMessage(await this.#native.send(checkString(deviceId, 'deviceId'), m.toNative()));
+    const id = checkString(deviceId, 'deviceId');
+    const abort = nativeAbort(options.signal);
+    return new SentMessage(await untilAborted(options.signal, abort, this.#native.send(id, m.toNative(), abort)));
   }
 
   /** Every feedback record from now on (from this call: each call follows the stream on
-   * its own); the iteration ends when the client is closed. */
-  feedback(): AsyncGenerator<FeedbackRecord, void, undefined> {
-    return feedbackIterator(this.#native.feedback());
+   * its own); the iteration ends when the client is closed, and throws the signal's reason
+   * when `signal` aborts (taking no record). */
+  feedback(options: AbortOptions = {}): AsyncGenerator<FeedbackRecord, void, undefined> {
+    return feedbackIterator(this.#native.feedback(), options.signal);
   }
 
   /** Removes every message queued for a device; resolves to how many. */
-  async purge(deviceId: string): Promise<number> {
-    return this.#native.purge(checkString(deviceId, 'deviceId'));
+  async purge(deviceId: string, options: AbortOptions = {}): Promise<number> {
+    const id = checkString(deviceId, 'deviceId');
+    const abort = nativeAbort(options.signal);
+    return untilAborted(options.signal, abort, this.#native.purge(id, abort));
   }
 
   /** The connection's status now. */

@@ -909,6 +909,11 @@ c2d_result c2d_device_client_connect(const char *connection_string,
  * @retval C2D_RESULT_UNAUTHORIZED The connection was lost for good: credentials refused
  *         (other codes: the retries were exhausted).
  *
+ * To stop a thread waiting here, close the client from another thread
+ * (`c2d_device_client_close`): the wait ends at once with `C2D_RESULT_CLOSED` and takes no
+ * message (the messages not received stay queued at the hub). Free the client only once the
+ * waiting thread has returned.
+ *
  * Thread safety: callable from any thread; concurrent receivers each get different messages.
  */
 C2D_NODISCARD
@@ -1690,7 +1695,10 @@ c2d_result c2d_message_property(const struct c2d_message *message,
 /**
  * Completes a received message: the hub removes it (and sends `Success` feedback if the
  * sender asked). Over MQTT this sends the PUBACK, after those of messages received before it.
- * Waits for the hub's answer over AMQP. The message stays the caller's to free.
+ * Over MQTT and AMQP the settlement is a frame the hub does not answer: this returns once it
+ * is queued (a connection lost before it is written means the hub delivers the message
+ * again, as when the frame is lost on the way); over HTTPS it waits for the hub's answer.
+ * The message stays the caller's to free.
  *
  * @param message A received message.
  * @retval C2D_RESULT_OK The message was completed.
@@ -2026,7 +2034,9 @@ c2d_result c2d_service_client_connect(const char *connection_string,
  * @retval C2D_RESULT_UNAUTHORIZED The policy lacks ServiceConnect.
  * @retval C2D_RESULT_UNAVAILABLE, C2D_RESULT_TIMEOUT The hub could not be reached in time
  *         (after the retries).
- * @retval C2D_RESULT_CLOSED The client was closed.
+ * @retval C2D_RESULT_CLOSED The client was closed, before or during the call (another thread
+ *         closing the client ends the wait at once; the message may then have reached the
+ *         hub, as when a send times out).
  *
  * Thread safety: callable from any thread. Blocks.
  */
@@ -2077,7 +2087,8 @@ c2d_result c2d_sent_message_id(const struct c2d_sent_message *sent,
  * @retval C2D_RESULT_TIMEOUT No record within `timeout_ms`.
  * @retval C2D_RESULT_INVALID_ARGUMENT An argument is NULL, or the message was sent with
  *         `C2D_ACK_NONE`.
- * @retval C2D_RESULT_CLOSED The client was closed.
+ * @retval C2D_RESULT_CLOSED The client was closed, before or during the wait (another thread
+ *         closing the client with `c2d_service_client_close` ends the wait at once).
  *
  * Thread safety: callable from any thread. Blocks.
  */
@@ -2113,7 +2124,8 @@ void c2d_sent_message_free(struct c2d_sent_message *sent);
  * @retval C2D_RESULT_TIMEOUT No record within `timeout_ms`.
  * @retval C2D_RESULT_INVALID_ARGUMENT An argument is NULL.
  * @retval C2D_RESULT_UNAUTHORIZED The policy lacks ServiceConnect.
- * @retval C2D_RESULT_CLOSED The client was closed.
+ * @retval C2D_RESULT_CLOSED The client was closed, before or during the wait (another thread
+ *         closing the client with `c2d_service_client_close` ends the wait at once).
  *
  * Thread safety: callable from any thread; concurrent callers take turns.
  */
@@ -2146,8 +2158,10 @@ c2d_result c2d_service_client_purge(const struct c2d_service_client *client,
 
 #if defined(C2D_SERVICE)
 /**
- * Closes the connection; outcome waits and feedback reads end with `C2D_RESULT_CLOSED`, and
- * so do later calls. Closing twice is not an error.
+ * Closes the connection; the calls other threads are blocked in (sends, purges, outcome
+ * waits, feedback reads) end at once with `C2D_RESULT_CLOSED`, and so do later calls. This is
+ * how another thread stops a waiting one; free the client only once that one has returned.
+ * Closing twice is not an error.
  *
  * @param client The client.
  * @retval C2D_RESULT_OK Closed.

@@ -2,8 +2,9 @@
 """Writes the Python package's blocking API, bindings-python/python/c2d/_sync.py, from its
 asyncio API, aio.py, the one both are kept in: `async def` becomes `def`, `await`,
 `async for` and `async with` lose their `async`, the asynchronous special methods and types
-become their blocking twins, and each native `*_async(` call becomes the blocking native
-call of the same name. The module's docstring is the blocking one below.
+become their blocking twins, each native `*_async(` call becomes the blocking native call of
+the same name, and a line marked `# asyncio only` is left out. The module's docstring is the
+blocking one below.
 
     scripts/python-sync.py            writes _sync.py
     scripts/python-sync.py --check    fails when _sync.py is not what it would write
@@ -78,7 +79,8 @@ def rebuild(source: str, tokens: list[tokenize.TokenInfo], replaced: list[str]) 
 
 
 def written() -> str:
-    source = SOURCE.read_text()
+    source = "".join(line for line in SOURCE.read_text().splitlines(keepends=True)
+                     if not line.rstrip().endswith("# asyncio only"))
     match = re.match(r'\s*""".*?"""', source, re.S)
     if not match:
         raise SystemExit(f"{SOURCE} does not start with a docstring")

@@ -1,6 +1,5 @@
 //! The device client: connect, receive, close; what it is connected with.
 
-use futures_util::FutureExt;
 use napi::bindgen_prelude::{Either, Object};
 use napi::{Env, Result};
 use napi_derive::napi;
@@ -11,7 +10,7 @@ use crate::error::throw;
 use crate::message::ReceivedMessage;
 use crate::options::ClientOptions;
 use crate::retry::RetryPolicy;
-use crate::runtime::{opt_millis, promise};
+use crate::runtime::{abortable, opt_millis, promise, Abort};
 use crate::status::{status, Status, StatusChanges};
 
 /// A device's connection to its hub.
@@ -33,11 +32,13 @@ impl DeviceClient {
         connection_string: String,
         options: ClientOptions,
         retry: Option<&RetryPolicy>,
+        abort: Option<&Abort>,
     ) -> Result<Object<'env>> {
         let builder = options
             .device(&connection_string, retry)
             .or_else(|e| throw(env, e))?;
-        promise(env, async move {
+        // an aborted connect stops its connection task
+        abortable(env, abort, async move {
             let client = builder.connect().await?;
             Ok(DeviceClient { client })
         })
@@ -55,14 +56,15 @@ impl DeviceClient {
         &self,
         env: &'env Env,
         timeout_ms: Option<f64>,
+        abort: Option<&Abort>,
     ) -> Result<Either<ReceivedMessage, Object<'env>>> {
         let timeout = opt_millis("timeoutMs", timeout_ms).or_else(|e| throw(env, e))?;
-        // polled once here; dropped if not ready, which takes nothing (recv is cancel-safe)
-        if let Some(Ok(Some(m))) = self.client.recv().now_or_never() {
+        if let Some(Ok(Some(m))) = self.client.try_recv() {
             return Ok(Either::A(ReceivedMessage::new(m)));
         }
         let client = self.client.clone();
-        promise(env, async move {
+        // an aborted receive takes no message (recv is cancel safe)
+        abortable(env, abort, async move {
             let next = match timeout {
                 Some(t) => match tokio::time::timeout(t, client.recv()).await {
                     Ok(next) => next,

@@ -1,14 +1,15 @@
 //! C2D messages: the ones a service sends (made from the fields of the package's `Message`)
 //! and the ones a device receives and settles once.
 
-use napi::bindgen_prelude::{BigInt, Buffer, Object};
+use napi::bindgen_prelude::{BigInt, Buffer, Either, Object, PromiseRaw};
 use napi::JsDate;
 use napi::{Env, Result};
 use napi_derive::napi;
 
 use c2d::{Ack, Delivered, Error, Message, SettleOnce, Settlement};
 
-use crate::runtime::{epoch_millis, opt_millis, promise};
+use crate::error::js_error;
+use crate::runtime::{abortable, epoch_millis, opt_millis, Abort};
 
 /// A time as a JavaScript `Date`.
 fn date(env: &Env, time: Option<std::time::SystemTime>) -> Result<Option<JsDate<'_>>> {
@@ -66,6 +67,9 @@ pub fn outgoing(fields: OutgoingMessage) -> c2d::Result<Message> {
     Ok(m)
 }
 
+/// A settlement's promise: settled already, or of the engine's work.
+type Settling<'env> = Either<PromiseRaw<'env, ()>, Object<'env>>;
+
 /// A message received by a device. What it holds stays readable after it is settled; it can
 /// be settled once.
 #[napi]
@@ -87,10 +91,24 @@ impl ReceivedMessage {
     }
 
     /// A promise of settling the message `how`; one that cannot be (settled before, or a
-    /// settlement the transport cannot make, which keeps the message) rejects.
-    fn settle<'env>(&self, env: &'env Env, how: Settlement) -> Result<Object<'env>> {
+    /// settlement the transport cannot make, which keeps the message) rejects. Over MQTT and
+    /// AMQP, whose settlement the hub does not answer, the frame is queued now and the
+    /// promise made settled: no engine thread wakes the JavaScript thread for it.
+    fn settle_as<'env>(
+        &self,
+        env: &'env Env,
+        how: Settlement,
+        abort: Option<&Abort>,
+    ) -> Result<Settling<'env>> {
+        if let Some(result) = self.pending.settle_now(how) {
+            return match result {
+                Ok(()) => PromiseRaw::resolve(env, ()),
+                Err(e) => PromiseRaw::reject(env, js_error(env, &e)),
+            }
+            .map(Either::A);
+        }
         let taken = self.pending.take(how);
-        promise(env, async move { taken?.settle(how).await })
+        abortable(env, abort, async move { taken?.settle(how).await }).map(Either::B)
     }
 }
 
@@ -210,23 +228,40 @@ impl ReceivedMessage {
         self.pending.is_settled()
     }
 
-    /// Completes it: done, it leaves the queue.
+    /// Settles it `how` (`complete`, `reject` or `abandon`): the package's `complete()`,
+    /// `reject()` and `abandon()`, which take an `AbortSignal`. Over MQTT and AMQP the frame
+    /// is queued at once and the promise is settled already; over HTTPS it waits for the
+    /// hub's answer (dropped when `abort` is aborted).
     #[napi(ts_return_type = "Promise<void>")]
-    pub fn complete<'env>(&self, env: &'env Env) -> Result<Object<'env>> {
-        self.settle(env, Settlement::Complete)
+    pub fn settle<'env>(
+        &self,
+        env: &'env Env,
+        how: String,
+        abort: Option<&Abort>,
+    ) -> Result<Settling<'env>> {
+        let how = match how.as_str() {
+            "complete" => Settlement::Complete,
+            "reject" => Settlement::Reject,
+            "abandon" => Settlement::Abandon,
+            other => {
+                return PromiseRaw::reject(
+                    env,
+                    js_error(
+                        env,
+                        &Error::invalid_argument(format!("no settlement {other:?}")),
+                    ),
+                )
+                .map(Either::A)
+            }
+        };
+        self.settle_as(env, how, abort)
     }
 
-    /// Rejects it: dead-lettered (AMQP and HTTPS; over MQTT it throws `C2D_UNSUPPORTED`, and
-    /// the message stays to be completed).
-    #[napi(ts_return_type = "Promise<void>")]
-    pub fn reject<'env>(&self, env: &'env Env) -> Result<Object<'env>> {
-        self.settle(env, Settlement::Reject)
-    }
-
-    /// Abandons it: back to the queue, delivered again (AMQP and HTTPS; over MQTT it throws
-    /// `C2D_UNSUPPORTED`, and the message stays to be completed).
-    #[napi(ts_return_type = "Promise<void>")]
-    pub fn abandon<'env>(&self, env: &'env Env) -> Result<Object<'env>> {
-        self.settle(env, Settlement::Abandon)
+    /// Hands the message back, unsettled, to the client that received it: its next receive
+    /// returns it again, before anything newer, with its lock (for code that took a message
+    /// it cannot handle now). Does nothing to a message already settled.
+    #[napi]
+    pub fn put_back(&self) {
+        self.pending.put_back();
     }
 }

@@ -29,7 +29,11 @@ async function main(): Promise<void> {
   }
   const none: ReceivedMessage | null = await dev.receive({ timeoutMs: 100 });
   assert.equal(none, null);
-  const record: FeedbackRecord = await sent.outcome({ timeoutMs: 30_000 });
+  const controller = new AbortController();
+  const waiting: Promise<ReceivedMessage | null> = dev.receive({ signal: controller.signal });
+  controller.abort();
+  await assert.rejects(waiting, (e: unknown) => e instanceof DOMException && e.name === 'AbortError');
+  const record: FeedbackRecord = await sent.outcome({ timeoutMs: 30_000, signal: AbortSignal.timeout(30_000) });
   assert.equal(record.status, FeedbackStatus.Success);
   assert.equal(await svc.purge('dev1'), 0);
 

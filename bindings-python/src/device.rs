@@ -30,7 +30,22 @@ impl DeviceClient {
     #[pyo3(signature = (timeout = None))]
     fn receive(&self, py: Python<'_>, timeout: Option<f64>) -> PyResult<Option<ReceivedMessage>> {
         let timeout = timeout.map(|t| seconds("timeout", t)).transpose()?;
-        match wait_for(py, timeout, self.client.recv())? {
+        let next = match self.client.try_recv() {
+            Some(next) => Some(next),
+            None => wait_for(py, timeout, self.client.recv())?,
+        };
+        match next {
+            None => Ok(None),
+            Some(Ok(Some(m))) => Ok(Some(ReceivedMessage::new(m))),
+            Some(Ok(None)) => Err(closed()),
+            Some(Err(e)) => Err(to_py(e)),
+        }
+    }
+
+    /// A message the client already holds, at once and without releasing the GIL (no thread
+    /// is woken); `None` when there is none yet. Raises as [`receive`](Self::receive) does.
+    fn receive_now(&self) -> PyResult<Option<ReceivedMessage>> {
+        match self.client.try_recv() {
             None => Ok(None),
             Some(Ok(Some(m))) => Ok(Some(ReceivedMessage::new(m))),
             Some(Ok(None)) => Err(closed()),

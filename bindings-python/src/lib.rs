@@ -18,7 +18,6 @@ use pyo3::prelude::*;
 #[pymodule]
 fn _native(py: Python<'_>, m: &Bound<'_, PyModule>) -> PyResult<()> {
     c2d::tls::install_crypto_provider();
-    runtime::init();
     // the engine's `tracing` records reach Python's `logging` as `log` records
     let logger = pyo3_log::Logger::new(py, pyo3_log::Caching::LoggersAndLevels)?
         .filter(log::LevelFilter::Warn)
@@ -58,8 +57,8 @@ fn reset_log_cache() {
 
 /// Called at exit, before the interpreter finalizes (`c2d` registers it with `atexit`): stops
 /// the engine's records from reaching `logging`, then lets go of the GIL for a moment so that
-/// an engine thread still finishing a call into Python (the tail of an awaitable's completion,
-/// which pyo3-async-runtimes runs there) gets it done. An engine thread that takes the GIL once
+/// an engine thread still finishing a call into Python (a log record, a retry callable) gets
+/// it done. An engine thread that takes the GIL once
 /// finalization has begun is ended by the interpreter in the middle of Rust frames, and the
 /// unwinding then frees Python objects without the GIL: the process crashed that way at exit,
 /// about one asyncio run in ten (examples/python/device_asyncio.py).

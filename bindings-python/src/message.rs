@@ -90,6 +90,15 @@ impl ReceivedMessage {
     fn take(&self, how: Settlement) -> PyResult<c2d::ReceivedMessage> {
         self.pending.take(how).map_err(to_py)
     }
+
+    /// Settles `how` at once where the transport's settlement needs no answer (see
+    /// `c2d::SettleOnce::settle_now`): whether it did; `false`, and nothing done, over HTTPS.
+    fn settle_now(&self, how: Settlement) -> PyResult<bool> {
+        match self.pending.settle_now(how) {
+            Some(result) => result.map(|()| true).map_err(to_py),
+            None => Ok(false),
+        }
+    }
 }
 
 #[pymethods]
@@ -226,6 +235,23 @@ impl ReceivedMessage {
     fn abandon(&self, py: Python<'_>) -> PyResult<()> {
         let m = self.take(Settlement::Abandon)?;
         wait(py, m.abandon())?.map_err(to_py)
+    }
+
+    /// Completes it at once if its transport's settlement needs no answer from the hub (MQTT,
+    /// AMQP: the frame is queued, no thread is woken); `False`, and nothing done, over HTTPS,
+    /// where `complete` or `complete_async` waits for the hub.
+    fn complete_now(&self) -> PyResult<bool> {
+        self.settle_now(Settlement::Complete)
+    }
+
+    /// [`complete_now`](Self::complete_now) for a reject.
+    fn reject_now(&self) -> PyResult<bool> {
+        self.settle_now(Settlement::Reject)
+    }
+
+    /// [`complete_now`](Self::complete_now) for an abandon.
+    fn abandon_now(&self) -> PyResult<bool> {
+        self.settle_now(Settlement::Abandon)
     }
 
     /// Takes the message from an awaited receive (see [`ReceivedMessage::claimed`]).

@@ -694,6 +694,11 @@ impl c2d_device_client {
 /// @retval C2D_RESULT_UNAUTHORIZED The connection was lost for good: credentials refused
 ///         (other codes: the retries were exhausted).
 ///
+/// To stop a thread waiting here, close the client from another thread
+/// (`c2d_device_client_close`): the wait ends at once with `C2D_RESULT_CLOSED` and takes no
+/// message (the messages not received stay queued at the hub). Free the client only once the
+/// waiting thread has returned.
+///
 /// Thread safety: callable from any thread; concurrent receivers each get different messages.
 #[no_mangle]
 #[must_use]
@@ -711,7 +716,12 @@ pub extern "C" fn c2d_device_client_receive(
                 "this client delivers its messages to its message callback",
             ));
         }
-        match block_on_for(timeout_ms, "a message", c.client.recv())?? {
+        // a message the client holds already is taken without entering the runtime
+        let next = match c.client.try_recv() {
+            Some(next) => next,
+            None => block_on_for(timeout_ms, "a message", c.client.recv())?,
+        };
+        match next? {
             Some(m) => {
                 out.write(into_handle(c2d_message::received(m)));
                 Ok(())

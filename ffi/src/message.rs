@@ -718,6 +718,10 @@ fn settle(message: *mut c2d_message, how: Settlement) -> c2d_result {
             .received
             .as_ref()
             .ok_or_else(|| invalid("only a received message can be settled"))?;
+        // MQTT and AMQP: queued, no answer to wait for (no runtime entered)
+        if let Some(result) = received.settle.settle_now(how) {
+            return result;
+        }
         let r = received.settle.take(how)?;
         block_on(r.settle(how))?
     })
@@ -725,7 +729,10 @@ fn settle(message: *mut c2d_message, how: Settlement) -> c2d_result {
 
 /// Completes a received message: the hub removes it (and sends `Success` feedback if the
 /// sender asked). Over MQTT this sends the PUBACK, after those of messages received before it.
-/// Waits for the hub's answer over AMQP. The message stays the caller's to free.
+/// Over MQTT and AMQP the settlement is a frame the hub does not answer: this returns once it
+/// is queued (a connection lost before it is written means the hub delivers the message
+/// again, as when the frame is lost on the way); over HTTPS it waits for the hub's answer.
+/// The message stays the caller's to free.
 ///
 /// @param message A received message.
 /// @retval C2D_RESULT_OK The message was completed.

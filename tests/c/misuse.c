@@ -1,6 +1,7 @@
 /* Misuse of the C API gets a clear result code and loses nothing: NULL arguments, values
  * that are not of their enum, double settle, settling what was not received, freeing a
- * client from inside its own callback, use after close, and _free(NULL). */
+ * client from inside its own callback, use after close, _free(NULL); and a thread blocked in
+ * a call is woken by closing the client from another thread. */
 #define _POSIX_C_SOURCE 200809L
 #include <pthread.h>
 #include <stdbool.h>
@@ -218,10 +219,88 @@ static void use_after_close(void) {
     printf("ok use after close\n");
 }
 
+/* A call blocked in another thread, waiting long, and what it returned. */
+typedef struct blocked {
+    c2d_device_client *device;
+    c2d_service_client *service;
+    c2d_sent_message *sent;
+    c2d_result result;
+} blocked;
+
+static void *receive_blocked(void *arg) {
+    blocked *b = arg;
+    c2d_message *m = NULL;
+    b->result = c2d_device_client_receive(b->device, C2D_TIMEOUT_INFINITE, &m);
+    c2d_message_free(m);
+    return NULL;
+}
+
+static void *outcome_blocked(void *arg) {
+    blocked *b = arg;
+    c2d_feedback_record *r = NULL;
+    b->result = c2d_sent_message_wait_outcome(b->sent, C2D_TIMEOUT_INFINITE, &r);
+    c2d_feedback_record_free(r);
+    return NULL;
+}
+
+static void *feedback_blocked(void *arg) {
+    blocked *b = arg;
+    c2d_feedback_record *r = NULL;
+    b->result = c2d_service_client_feedback_receive(b->service, C2D_TIMEOUT_INFINITE, &r);
+    c2d_feedback_record_free(r);
+    return NULL;
+}
+
+/* Closing a client from another thread wakes the calls blocked on it, waiting for ever,
+ * with C2D_RESULT_CLOSED; the message that was not received stays queued at the hub. */
+static void wake_blocked_calls(void) {
+    test_hub t;
+    test_hub_start(&t);
+    char *cs = NULL;
+    OK(c2d_hub_create_device(t.hub, "woken", &cs));
+    for (int transport = C2D_TRANSPORT_MQTT; transport <= C2D_TRANSPORT_AMQP; transport++) {
+        blocked b = {0};
+        OK(test_device(&t, cs, (c2d_transport)transport, &b.device));
+        pthread_t thread;
+        CHECK(pthread_create(&thread, NULL, receive_blocked, &b) == 0);
+        sleep_ms(200); /* the thread now waits in the receive */
+        OK(c2d_device_client_close(b.device));
+        CHECK(pthread_join(thread, NULL) == 0);
+        EXPECT(C2D_RESULT_CLOSED, b.result);
+        OK(c2d_device_client_free(b.device));
+    }
+
+    /* the service side: a message's outcome, and the feedback stream */
+    blocked outcome = {0}, feedback = {0};
+    outcome.service = feedback.service = test_service(&t);
+    c2d_message *m = NULL;
+    OK(c2d_message_new((const uint8_t *)"x", 1, &m));
+    OK(c2d_message_set_ack(m, C2D_ACK_FULL));
+    OK(c2d_service_client_send(outcome.service, "woken", m, &outcome.sent));
+    c2d_message_free(m);
+    pthread_t threads[2];
+    CHECK(pthread_create(&threads[0], NULL, outcome_blocked, &outcome) == 0);
+    CHECK(pthread_create(&threads[1], NULL, feedback_blocked, &feedback) == 0);
+    sleep_ms(200);
+    OK(c2d_service_client_close(outcome.service));
+    CHECK(pthread_join(threads[0], NULL) == 0 && pthread_join(threads[1], NULL) == 0);
+    EXPECT(C2D_RESULT_CLOSED, outcome.result);
+    EXPECT(C2D_RESULT_CLOSED, feedback.result);
+    c2d_sent_message_free(outcome.sent);
+    c2d_service_client_free(outcome.service);
+    size_t depth = 0;
+    OK(c2d_hub_queue_depth(t.hub, "woken", &depth));
+    CHECK(depth == 1); /* the message no receive took is still queued */
+    c2d_string_free(cs);
+    test_hub_free(&t);
+    printf("ok wake blocked calls\n");
+}
+
 int main(void) {
     setvbuf(stdout, NULL, _IOLBF, 0); /* progress shows even if the test hangs */
     null_arguments();
     free_from_callback();
     use_after_close();
+    wake_blocked_calls();
     return 0;
 }

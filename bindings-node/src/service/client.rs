@@ -10,7 +10,7 @@ use crate::error::throw;
 use crate::message::{outgoing, OutgoingMessage};
 use crate::options::ClientOptions;
 use crate::retry::RetryPolicy;
-use crate::runtime::{opt_millis, promise};
+use crate::runtime::{abortable, opt_millis, promise, Abort};
 use crate::service::feedback::{record, FeedbackReceiver};
 use crate::service::registry::Registry;
 use crate::status::{status, Status, StatusChanges};
@@ -38,10 +38,16 @@ impl SentMessage {
     /// This message's own feedback record, waiting at most `timeoutMs` (absent: as long as
     /// it takes); rejects with `C2D_TIMEOUT` when the time is up.
     #[napi(ts_return_type = "Promise<FeedbackRecord>")]
-    pub fn outcome<'env>(&self, env: &'env Env, timeout_ms: Option<f64>) -> Result<Object<'env>> {
+    pub fn outcome<'env>(
+        &self,
+        env: &'env Env,
+        timeout_ms: Option<f64>,
+        abort: Option<&Abort>,
+    ) -> Result<Object<'env>> {
         let limit = opt_millis("timeoutMs", timeout_ms).or_else(|e| throw(env, e))?;
         let sent = self.sent.clone();
-        promise(env, async move {
+        // an aborted wait leaves the record to a later call (outcome is cancel safe)
+        abortable(env, abort, async move {
             match limit {
                 Some(l) => match tokio::time::timeout(l, sent.outcome()).await {
                     Ok(r) => r.map(record),
@@ -69,11 +75,12 @@ impl ServiceClient {
         connection_string: String,
         options: ClientOptions,
         retry: Option<&RetryPolicy>,
+        abort: Option<&Abort>,
     ) -> Result<Object<'env>> {
         let builder = options
             .service(&connection_string, retry)
             .or_else(|e| throw(env, e))?;
-        promise(env, async move {
+        abortable(env, abort, async move {
             let client = builder.connect().await?;
             Ok(ServiceClient { client })
         })
@@ -86,10 +93,12 @@ impl ServiceClient {
         env: &'env Env,
         device_id: String,
         message: OutgoingMessage,
+        abort: Option<&Abort>,
     ) -> Result<Object<'env>> {
         let m = outgoing(message).or_else(|e| throw(env, e))?;
         let client = self.client.clone();
-        promise(env, async move {
+        // an aborted send may have reached the hub, as one that times out
+        abortable(env, abort, async move {
             let sent = client.send(&device_id, m).await?;
             Ok(SentMessage { sent })
         })
@@ -106,9 +115,14 @@ impl ServiceClient {
 
     /// Removes every message queued for a device; resolves to how many.
     #[napi(ts_return_type = "Promise<number>")]
-    pub fn purge<'env>(&self, env: &'env Env, device_id: String) -> Result<Object<'env>> {
+    pub fn purge<'env>(
+        &self,
+        env: &'env Env,
+        device_id: String,
+        abort: Option<&Abort>,
+    ) -> Result<Object<'env>> {
         let client = self.client.clone();
-        promise(env, async move {
+        abortable(env, abort, async move {
             let r = client.purge(&device_id).await?;
             Ok(r.total_messages_purged as f64)
         })

@@ -4,7 +4,7 @@ use napi::bindgen_prelude::Object;
 use napi::{Env, Result};
 use napi_derive::napi;
 
-use crate::runtime::{epoch_millis, promise};
+use crate::runtime::{abortable, epoch_millis, Abort};
 
 /// A message's outcome, as the hub reported it.
 #[napi(object)]
@@ -45,8 +45,13 @@ pub struct FeedbackReceiver {
 impl FeedbackReceiver {
     /// The next record; `null` once the client is closed.
     #[napi(ts_return_type = "Promise<FeedbackRecord | null>")]
-    pub fn next<'env>(&self, env: &'env Env) -> Result<Object<'env>> {
+    pub fn next<'env>(&self, env: &'env Env, abort: Option<&Abort>) -> Result<Object<'env>> {
         let receiver = self.receiver.clone();
-        promise(env, async move { Ok(receiver.recv().await.map(record)) })
+        // an aborted wait takes no record (recv is cancel safe)
+        abortable(
+            env,
+            abort,
+            async move { Ok(receiver.recv().await.map(record)) },
+        )
     }
 }

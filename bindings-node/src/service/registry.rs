@@ -7,7 +7,7 @@ use napi_derive::napi;
 
 use c2d::{Device, RegistryClient};
 
-use crate::runtime::promise;
+use crate::runtime::{abortable, Abort};
 
 /// A device: IoT Hub's JSON of it, and its connection string with the primary key (absent for
 /// a device without a SAS key).
@@ -45,9 +45,14 @@ impl Registry {
 impl Registry {
     /// Registers a device with keys the hub generates.
     #[napi(ts_return_type = "Promise<DeviceRecord>")]
-    pub fn create_device<'env>(&self, env: &'env Env, device_id: String) -> Result<Object<'env>> {
+    pub fn create_device<'env>(
+        &self,
+        env: &'env Env,
+        device_id: String,
+        abort: Option<&Abort>,
+    ) -> Result<Object<'env>> {
         let registry = self.registry.clone();
-        promise(env, async move {
+        abortable(env, abort, async move {
             let d = registry.create_device(&device_id).await?;
             device_record(&registry, &d)
         })
@@ -55,9 +60,14 @@ impl Registry {
 
     /// A device.
     #[napi(ts_return_type = "Promise<DeviceRecord>")]
-    pub fn get_device<'env>(&self, env: &'env Env, device_id: String) -> Result<Object<'env>> {
+    pub fn get_device<'env>(
+        &self,
+        env: &'env Env,
+        device_id: String,
+        abort: Option<&Abort>,
+    ) -> Result<Object<'env>> {
         let registry = self.registry.clone();
-        promise(env, async move {
+        abortable(env, abort, async move {
             let d = registry.get_device(&device_id).await?;
             device_record(&registry, &d)
         })
@@ -65,9 +75,14 @@ impl Registry {
 
     /// Up to `top` devices.
     #[napi(ts_return_type = "Promise<DeviceRecord[]>")]
-    pub fn list_devices<'env>(&self, env: &'env Env, top: u32) -> Result<Object<'env>> {
+    pub fn list_devices<'env>(
+        &self,
+        env: &'env Env,
+        top: u32,
+        abort: Option<&Abort>,
+    ) -> Result<Object<'env>> {
         let registry = self.registry.clone();
-        promise(env, async move {
+        abortable(env, abort, async move {
             let list = registry.list_devices(top).await?;
             list.iter()
                 .map(|d| device_record(&registry, d))
@@ -77,8 +92,15 @@ impl Registry {
 
     /// Deletes a device and its queue.
     #[napi(ts_return_type = "Promise<void>")]
-    pub fn delete_device<'env>(&self, env: &'env Env, device_id: String) -> Result<Object<'env>> {
+    pub fn delete_device<'env>(
+        &self,
+        env: &'env Env,
+        device_id: String,
+        abort: Option<&Abort>,
+    ) -> Result<Object<'env>> {
         let registry = self.registry.clone();
-        promise(env, async move { registry.delete_device(&device_id).await })
+        abortable(env, abort, async move {
+            registry.delete_device(&device_id).await
+        })
     }
 }

@@ -38,18 +38,24 @@ class ReceivedMessage(MessageView):
     __slots__ = ()
 
     def complete(self) -> None:
-        """Done: the message leaves the queue (MQTT: its PUBACK is sent now)."""
-        self._native.complete()
+        """Done: the message leaves the queue (MQTT: its PUBACK is sent now). Over MQTT and
+        AMQP this returns once the frame is queued, which the hub does not answer (a
+        connection lost before it is written means the hub delivers the message again);
+        over HTTPS, with the hub's answer."""
+        if not self._native.complete_now():
+            self._native.complete()
 
     def reject(self) -> None:
         """Dead-letter it (AMQP and HTTPS; over MQTT :class:`~c2d.UnsupportedError`, nothing
         sent and the message still yours to complete)."""
-        self._native.reject()
+        if not self._native.reject_now():
+            self._native.reject()
 
     def abandon(self) -> None:
         """Put it back for another delivery (AMQP and HTTPS; over MQTT
         :class:`~c2d.UnsupportedError`, as for :meth:`reject`)."""
-        self._native.abandon()
+        if not self._native.abandon_now():
+            self._native.abandon()
 
 
 def _status_changes(changes: "_native.StatusChanges") -> Iterator[ConnectionStatus]:
@@ -65,6 +71,9 @@ def _status_changes(changes: "_native.StatusChanges") -> Iterator[ConnectionStat
 _NativeDeviceClient = _native.DeviceClient
 _NativeServiceClient = _native.ServiceClient
 C = TypeVar("C", bound="_Connection")
+
+# a receive that finds its message at once lets the event loop run after this many in a row
+_AT_ONCE = 16
 
 
 class _Connection:
@@ -104,11 +113,12 @@ class DeviceClient(_Connection):
     Make one with :meth:`connect`; use it as a context manager, or :meth:`close` it.
     """
 
-    __slots__ = ("_native",)
+    __slots__ = ("_native", "_at_once")
     _native: _NativeDeviceClient
 
     def __init__(self, native: _NativeDeviceClient) -> None:
         self._native = native
+        self._at_once = 0
 
     @classmethod
     def connect(
@@ -158,24 +168,28 @@ class DeviceClient(_Connection):
         """The next message, waiting at most ``timeout`` seconds (``None``: as long as it
         takes); ``None`` when the time is up. Raises :class:`~c2d.ClosedError` once the
         client is closed."""
-        native = self._native.receive(timeout)
+        self._at_once += 1
+        # a message the client holds already: no thread hop, nothing to cancel
+        native = self._native.receive_now()
         if native is None:
-            return None
-        # nothing between the result and the claim: a task cancelled before this point
-        # leaves the message unclaimed, and the engine gives it to the next receive
-        native.claim()
+            self._at_once = 0
+            native = self._native.receive(timeout)
+            if native is None:
+                return None
+            # nothing between the result and the claim: a task cancelled before this point
+            # leaves the message unclaimed, and the engine gives it to the next receive
+            native.claim()
         return ReceivedMessage(native)
 
     def messages(self) -> Iterator[ReceivedMessage]:
         """Every message, as it arrives; ends when the client is closed."""
         while True:
             try:
-                native = self._native.receive(None)
+                message = self.receive()
             except ClosedError:
                 return
-            if native is not None:
-                native.claim()
-                yield ReceivedMessage(native)
+            if message is not None:
+                yield message
 
     def close(self) -> None:
         """Disconnects, after the settlements already made reach the hub; messages not

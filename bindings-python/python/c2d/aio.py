@@ -1,14 +1,21 @@
 """The asyncio clients: the same classes as :mod:`c2d`, with ``await``, ``async with`` and
 ``async for``. They run on c2d's engine threads (no thread per call), and cancelling a task
-cancels the operation it awaits.
+cancels the operation it awaits, taking nothing: a receive cancelled as its message arrives
+leaves that message to the next receive.
+
+What needs no waiting is done without a thread hop: a message the client already holds is
+returned at once, and a settlement the hub does not answer (MQTT's PUBACK, AMQP's
+disposition) is done once its frame is queued. A receive that finds its message at once still
+lets the event loop run other tasks every few messages, so a long drain starves nobody.
 
 This file is the source of both APIs: ``scripts/python-sync.py`` writes the blocking one,
 ``_sync.py``, from it (``async``/``await`` taken out, each ``*_async`` native call made the
-blocking one), and the test command fails when ``_sync.py`` is not what it writes. Write
-docstrings here that read right in both."""
+blocking one, lines marked ``# asyncio only`` left out), and the test command fails when
+``_sync.py`` is not what it writes. Write docstrings here that read right in both."""
 
 from __future__ import annotations
 
+import asyncio  # asyncio only
 import os
 from types import TracebackType
 from typing import AsyncIterator, Optional, Type, TypeVar, Union
@@ -41,18 +48,24 @@ class ReceivedMessage(MessageView):
     __slots__ = ()
 
     async def complete(self) -> None:
-        """Done: the message leaves the queue (MQTT: its PUBACK is sent now)."""
-        await self._native.complete_async()
+        """Done: the message leaves the queue (MQTT: its PUBACK is sent now). Over MQTT and
+        AMQP this returns once the frame is queued, which the hub does not answer (a
+        connection lost before it is written means the hub delivers the message again);
+        over HTTPS, with the hub's answer."""
+        if not self._native.complete_now():
+            await self._native.complete_async()
 
     async def reject(self) -> None:
         """Dead-letter it (AMQP and HTTPS; over MQTT :class:`~c2d.UnsupportedError`, nothing
         sent and the message still yours to complete)."""
-        await self._native.reject_async()
+        if not self._native.reject_now():
+            await self._native.reject_async()
 
     async def abandon(self) -> None:
         """Put it back for another delivery (AMQP and HTTPS; over MQTT
         :class:`~c2d.UnsupportedError`, as for :meth:`reject`)."""
-        await self._native.abandon_async()
+        if not self._native.abandon_now():
+            await self._native.abandon_async()
 
 
 async def _status_changes(changes: "_native.StatusChanges") -> AsyncIterator[ConnectionStatus]:
@@ -68,6 +81,9 @@ async def _status_changes(changes: "_native.StatusChanges") -> AsyncIterator[Con
 _NativeDeviceClient = _native.DeviceClient
 _NativeServiceClient = _native.ServiceClient
 C = TypeVar("C", bound="_Connection")
+
+# a receive that finds its message at once lets the event loop run after this many in a row
+_AT_ONCE = 16
 
 
 class _Connection:
@@ -107,11 +123,12 @@ class DeviceClient(_Connection):
     Make one with :meth:`connect`; use it as a context manager, or :meth:`close` it.
     """
 
-    __slots__ = ("_native",)
+    __slots__ = ("_native", "_at_once")
     _native: _NativeDeviceClient
 
     def __init__(self, native: _NativeDeviceClient) -> None:
         self._native = native
+        self._at_once = 0
 
     @classmethod
     async def connect(
@@ -161,24 +178,29 @@ class DeviceClient(_Connection):
         """The next message, waiting at most ``timeout`` seconds (``None``: as long as it
         takes); ``None`` when the time is up. Raises :class:`~c2d.ClosedError` once the
         client is closed."""
-        native = await self._native.receive_async(timeout)
+        self._at_once += 1
+        if self._at_once % _AT_ONCE == 0: await asyncio.sleep(0)  # asyncio only
+        # a message the client holds already: no thread hop, nothing to cancel
+        native = self._native.receive_now()
         if native is None:
-            return None
-        # nothing between the result and the claim: a task cancelled before this point
-        # leaves the message unclaimed, and the engine gives it to the next receive
-        native.claim()
+            self._at_once = 0
+            native = await self._native.receive_async(timeout)
+            if native is None:
+                return None
+            # nothing between the result and the claim: a task cancelled before this point
+            # leaves the message unclaimed, and the engine gives it to the next receive
+            native.claim()
         return ReceivedMessage(native)
 
     async def messages(self) -> AsyncIterator[ReceivedMessage]:
         """Every message, as it arrives; ends when the client is closed."""
         while True:
             try:
-                native = await self._native.receive_async(None)
+                message = await self.receive()
             except ClosedError:
                 return
-            if native is not None:
-                native.claim()
-                yield ReceivedMessage(native)
+            if message is not None:
+                yield message
 
     async def close(self) -> None:
         """Disconnects, after the settlements already made reach the hub; messages not

@@ -11,7 +11,7 @@ use fe2o3_amqp::types::messaging::message::Body;
 use fe2o3_amqp::types::primitives::Value;
 use fe2o3_amqp::Receiver;
 
-use super::{Command, Delivered, Link, Settlement, LOCK};
+use super::{answer, Command, Delivered, Link, Settlement, LOCK};
 use crate::amqp::session::AmqpSession;
 use crate::error::{Error, ErrorKind, Result};
 
@@ -107,6 +107,7 @@ pub(super) async fn run(mut link: Link) {
         };
         attempt = 0;
         epoch += 1;
+        link.live(epoch);
         link.connected();
         let mut held: HashMap<u64, Held> = HashMap::new();
         let mut next_id = 0u64;
@@ -179,7 +180,7 @@ pub(super) async fn run(mut link: Link) {
                             .map_err(|e| Error::new(ErrorKind::Unavailable, format!("settling: {e:?}"))),
                         }
                     };
-                    let _ = reply.send(result);
+                    answer(reply, result);
                 }
                 _ = tokio::time::sleep(renew_in), if expiry.is_some() => {
                     match link.config.token() {
@@ -196,6 +197,7 @@ pub(super) async fn run(mut link: Link) {
                 }
             }
         };
+        link.live(0);
         let _ = receiver.close().await;
         amqp.close().await;
         attempt += 1;

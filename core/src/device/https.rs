@@ -253,7 +253,7 @@ pub(super) async fn run(mut link: Link) {
                             "the message is no longer held by this client",
                         )),
                     };
-                    let _ = reply.send(result);
+                    super::answer(reply, result);
                 }
                 Some(Command::GiveUp { id, .. }) => {
                     // it stays locked at the hub and comes back when its lock ends

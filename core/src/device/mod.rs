@@ -17,6 +17,7 @@ mod options;
 
 pub use options::{DeviceClientBuilder, DeviceOptions, Transport, DEFAULT_POLL_INTERVAL};
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
@@ -56,17 +57,26 @@ impl Transport {
     pub fn can_settle(self, how: Settlement) -> bool {
         how == Settlement::Complete || !matches!(self, Transport::Mqtt | Transport::MqttWs)
     }
+
+    /// Whether a settlement over this transport is a frame the hub does not answer (MQTT's
+    /// PUBACK; AMQP's disposition, which the device sends settled), so that settling is done
+    /// once the frame is queued: everything but HTTPS, whose settlement is a request.
+    pub fn settles_unanswered(self) -> bool {
+        self != Transport::Https
+    }
 }
 
 /// What the connection task is asked to do.
 // only the MQTT task reads every epoch (HTTPS settles by lock token alone)
 #[cfg_attr(not(feature = "mqtt"), allow(dead_code))]
 pub(crate) enum Command {
+    /// `reply` is `None` for a settlement the hub does not answer, which the caller was told
+    /// was done once it was queued (see [`Transport::settles_unanswered`]).
     Settle {
         epoch: u64,
         id: u64,
         how: Settlement,
-        reply: oneshot::Sender<Result<()>>,
+        reply: Option<oneshot::Sender<Result<()>>>,
     },
     /// The application let go of a message without settling it.
     GiveUp { epoch: u64, id: u64 },
@@ -74,8 +84,22 @@ pub(crate) enum Command {
     Close { done: oneshot::Sender<()> },
 }
 
+/// Answers a settlement's caller; one that was not waiting (a settlement the hub does not
+/// answer, already reported done) hears nothing, and a failure is logged: the hub delivers
+/// that message again, as it would had the frame been lost on the way.
+pub(crate) fn answer(reply: Option<oneshot::Sender<Result<()>>>, result: Result<()>) {
+    match (reply, result) {
+        (Some(reply), result) => {
+            let _ = reply.send(result);
+        }
+        (None, Err(e)) => {
+            tracing::debug!(error = %e, "c2d device: a queued settlement was not sent")
+        }
+        (None, Ok(())) => {}
+    }
+}
+
 /// The IoT Hub lock on a delivered message (fixed at one minute for MQTT and AMQP).
-#[cfg(any(feature = "mqtt", feature = "amqp"))]
 pub(crate) const LOCK: Duration = Duration::from_secs(60);
 
 impl DeviceClientBuilder {
@@ -148,6 +172,9 @@ pub(crate) struct Link {
     pub first: Option<oneshot::Sender<Result<()>>>,
     /// The error that stopped the task for good.
     pub fatal: Arc<Mutex<Option<Error>>>,
+    /// The epoch of the connection that is up, 0 while there is none: a message of another
+    /// epoch can no longer be settled.
+    pub live: Arc<AtomicU64>,
 }
 
 /// What a received message holds, as its transport read it: readable before and after it
@@ -175,6 +202,8 @@ impl Link {
             transport: self.config.options.transport,
             epoch,
             id,
+            received: tokio::time::Instant::now(),
+            live: self.live.clone(),
             commands: Some(self.commands_tx.clone()),
             inbox: self.put_back.clone(),
         };
@@ -217,6 +246,12 @@ impl Link {
                 None
             }
         }
+    }
+
+    /// Records that the connection of `epoch` is up (0: none is), for the settlements made
+    /// without waiting for this task.
+    pub fn live(&self, epoch: u64) {
+        self.live.store(epoch, Ordering::Release);
     }
 
     /// Records a successful connection.
@@ -313,6 +348,7 @@ impl DeviceClient {
             status: status_tx.clone(),
             first: Some(first_tx),
             fatal: fatal.clone(),
+            live: Arc::new(AtomicU64::new(0)),
         };
         let task = match config.options.transport {
             #[cfg(feature = "mqtt")]
@@ -361,8 +397,8 @@ impl DeviceClient {
     /// was lost for good (credentials refused, retries exhausted).
     ///
     /// Cancel safe: a `recv` dropped before it returns (a timeout, a `select!` that took
-    /// another branch) takes no message; messages [put back](ReceivedMessage::put_back) come
-    /// first.
+    /// another branch, an aborted task) takes no message: the message that arrives next is
+    /// the next `recv`'s. Messages [put back](ReceivedMessage::put_back) come first.
     pub async fn recv(&self) -> Result<Option<ReceivedMessage>> {
         let mut inbox = self.inner.inbox.lock().await;
         let Inbox {
@@ -387,6 +423,15 @@ impl DeviceClient {
                 None => Ok(None),
             },
         }
+    }
+
+    /// What [`recv`](Self::recv) returns if it can without waiting: `None` when no message
+    /// has arrived (or another `recv` is waiting). For callers on another thread than the
+    /// engine's, a message the client already holds is theirs without a thread hop.
+    pub fn try_recv(&self) -> Option<Result<Option<ReceivedMessage>>> {
+        use futures_util::FutureExt;
+        // polled once; dropped if not ready, which takes nothing (recv is cancel safe)
+        self.recv().now_or_never()
     }
 
     /// The transport in use.
@@ -431,6 +476,10 @@ pub struct ReceivedMessage {
     transport: Transport,
     epoch: u64,
     id: u64,
+    /// When it arrived: its lock (MQTT, AMQP) runs from then.
+    received: tokio::time::Instant,
+    /// The epoch of the connection that is up (see [`Link::live`]).
+    live: Arc<AtomicU64>,
     /// Taken by the settlement; still here when the message is dropped unsettled.
     commands: Option<mpsc::UnboundedSender<Command>>,
     /// Its client's queue of messages put back.
@@ -511,12 +560,62 @@ impl ReceivedMessage {
     }
 
     /// Settles the message `how`: [`complete`](Self::complete), [`reject`](Self::reject)
-    /// or [`abandon`](Self::abandon).
+    /// or [`abandon`](Self::abandon). Over MQTT and AMQP the settlement is a frame the hub
+    /// does not answer, and this returns once it is queued, after checking what would stop
+    /// it (the connection that delivered the message is gone, its lock ended): a connection
+    /// lost before the frame is written means the hub delivers the message again, as when
+    /// the frame is lost on the way. Over HTTPS it returns with the hub's answer.
     pub async fn settle(mut self, how: Settlement) -> Result<()> {
+        match self.settle_unanswered(how) {
+            Some(result) => result,
+            None => self.request(how).await,
+        }
+    }
+
+    /// Settles the message `how` without waiting, where the transport's settlement needs no
+    /// answer from the hub (MQTT, AMQP: see [`settle`](Self::settle)); `None`, and nothing
+    /// done, over HTTPS. A message whose lock ended is left to be dropped, which gives it up.
+    fn settle_unanswered(&mut self, how: Settlement) -> Option<Result<()>> {
+        if !self.transport.settles_unanswered() {
+            return None;
+        }
+        if !self.supports(how) {
+            return Some(Err(unsupported(self.transport, how)));
+        }
+        if self.live.load(Ordering::Acquire) != self.epoch {
+            // its connection is gone: the hub delivers it again
+            self.commands = None;
+            return Some(Err(Error::new(
+                ErrorKind::MessageLockLost,
+                "the connection that received the message is gone; the hub delivers it again",
+            )));
+        }
+        if self.received.elapsed() > LOCK {
+            return Some(Err(Error::new(
+                ErrorKind::MessageLockLost,
+                "the message's lock expired; the hub delivers it again",
+            )));
+        }
+        Some(self.command(how, None))
+    }
+
+    /// Settles the message `how` over HTTPS: a request, and the hub's answer.
+    async fn request(mut self, how: Settlement) -> Result<()> {
         if !self.supports(how) {
             return Err(unsupported(self.transport, how));
         }
         let (reply, rx) = oneshot::channel();
+        self.command(how, Some(reply))?;
+        rx.await
+            .map_err(|_| Error::new(ErrorKind::Closed, "the device client was closed"))?
+    }
+
+    /// Hands the settlement to the connection task.
+    fn command(
+        &mut self,
+        how: Settlement,
+        reply: Option<oneshot::Sender<Result<()>>>,
+    ) -> Result<()> {
         let commands = self.commands.take().ok_or_else(|| {
             Error::new(ErrorKind::AlreadySettled, "the message was already settled")
         })?;
@@ -527,9 +626,7 @@ impl ReceivedMessage {
                 how,
                 reply,
             })
-            .map_err(|_| Error::new(ErrorKind::Closed, "the device client was closed"))?;
-        rx.await
-            .map_err(|_| Error::new(ErrorKind::Closed, "the device client was closed"))?
+            .map_err(|_| Error::new(ErrorKind::Closed, "the device client was closed"))
     }
 
     /// Done: the hub removes the message (and sends `Success` feedback if asked). Over MQTT
@@ -606,6 +703,23 @@ impl SettleOnce {
                 "this delivery was already settled (or given up by a settle that failed)",
             )
         })
+    }
+
+    /// Settles the message `how` without waiting, where its transport's settlement needs no
+    /// answer from the hub (MQTT, AMQP: see [`ReceivedMessage::settle`]); `None`, and the
+    /// message kept, over HTTPS: [`take`](Self::take) it and `settle().await`.
+    pub fn settle_now(&self, how: Settlement) -> Option<Result<()>> {
+        if !self.transport.settles_unanswered() {
+            return None;
+        }
+        Some(self.take(how).and_then(|mut m| {
+            m.settle_unanswered(how).unwrap_or_else(|| {
+                Err(Error::new(
+                    ErrorKind::Internal,
+                    "a settlement needs an answer",
+                ))
+            })
+        }))
     }
 
     /// Whether the message was taken (settled, or put back).

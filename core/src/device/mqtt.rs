@@ -9,7 +9,7 @@ use rumqttc::{
     TlsConfiguration,
 };
 
-use super::{Command, Delivered, Link, LOCK};
+use super::{answer, Command, Delivered, Link, LOCK};
 use crate::error::{Error, ErrorKind, Result};
 
 /// Why the connection ends when its token is due for renewal (a new CONNECT carries the
@@ -117,6 +117,8 @@ pub(super) async fn run(mut link: Link) {
             tokio::select! {
                 event = eventloop.poll() => match event {
                     Ok(Event::Incoming(Packet::ConnAck(_))) => {
+                        // messages may come before the SUBACK (a persistent session)
+                        link.live(epoch);
                         if let Err(e) = client.subscribe(topic.clone(), QoS::AtLeastOnce).await {
                             break Error::new(ErrorKind::Unavailable, format!("subscribing: {e}"));
                         }
@@ -150,7 +152,7 @@ pub(super) async fn run(mut link: Link) {
                 command = link.commands.recv() => match command {
                     // only completions come: ReceivedMessage::settle refuses the others
                     Some(Command::Settle { epoch: e, id, reply, .. }) => {
-                        let _ = reply.send(complete(&client, &mut pending, epoch, e, id).await);
+                        answer(reply, complete(&client, &mut pending, epoch, e, id).await);
                     }
                     Some(Command::Close { done }) => {
                         // DISCONNECT goes out after the PUBACKs already queued
@@ -184,6 +186,7 @@ pub(super) async fn run(mut link: Link) {
                 }
             }
         };
+        link.live(0);
         attempt += 1;
         if error.message() == RENEWING {
             attempt = 0;

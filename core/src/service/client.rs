@@ -1,6 +1,7 @@
 //! The service client: send C2D messages over AMQP (or AMQP over WebSockets), follow each
 //! message's own outcome and every feedback record, purge queues and manage devices.
 
+use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -56,6 +57,11 @@ struct SendLink {
     generation: u64,
 }
 
+/// The error of a call on a closed client, or one the closing ended.
+fn closed() -> Error {
+    Error::new(ErrorKind::Closed, "the service client was closed")
+}
+
 /// Numbers the send links a process opens.
 static LINK_GENERATION: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
@@ -66,7 +72,8 @@ struct Inner {
     link: tokio::sync::Mutex<Option<SendLink>>,
     feedback: Feedback,
     status: StatusSender,
-    closed: std::sync::atomic::AtomicBool,
+    /// True once the client is closed: the calls waiting end at once.
+    closed: tokio::sync::watch::Sender<bool>,
 }
 
 /// A back-end's client of the hub. Cheap to clone; every clone shares one connection and one
@@ -204,13 +211,20 @@ impl Inner {
     }
 
     fn check_open(&self) -> Result<()> {
-        if self.closed.load(std::sync::atomic::Ordering::SeqCst) {
-            Err(Error::new(
-                ErrorKind::Closed,
-                "the service client was closed",
-            ))
+        if *self.closed.borrow() {
+            Err(closed())
         } else {
             Ok(())
+        }
+    }
+
+    /// `work`'s result, or `Closed` as soon as the client is closed (`work` is then dropped:
+    /// a send may have reached the hub, as when it times out).
+    async fn until_closed<T>(&self, work: impl Future<Output = Result<T>>) -> Result<T> {
+        let mut closed = self.closed.subscribe();
+        tokio::select! {
+            result = work => result,
+            _ = closed.wait_for(|c| *c) => Err(self::closed()),
         }
     }
 
@@ -251,25 +265,26 @@ impl Inner {
         let (delivery, generation) = {
             let mut guard = self.link.lock().await;
             if guard.is_none() {
-                *guard = Some(self.open_link().await?);
+                // boxed, as the renewal below: these rare futures are tens of KB, which every
+                // send's future (moved whole into each spawned task) would otherwise carry
+                *guard = Some(Box::pin(self.open_link()).await?);
             }
             let link = guard.as_mut().expect("set above");
             if link.token_expiry
                 <= SystemTime::now() + self.config.options.connection.sas_token_ttl / 4
             {
                 let (token, expiry) = self.token()?;
-                link.amqp
-                    .put_token(
-                        &self.config.host_name,
-                        &token,
-                        self.config.options.connection.timeout,
-                    )
-                    .await?;
+                Box::pin(link.amqp.put_token(
+                    &self.config.host_name,
+                    &token,
+                    self.config.options.connection.timeout,
+                ))
+                .await?;
                 link.token_expiry = expiry;
             }
             let written = tokio::time::timeout(
                 self.config.options.connection.timeout,
-                link.sender.send_batchable(amqp_message.clone()),
+                Box::pin(link.sender.send_batchable(amqp_message.clone())),
             )
             .await;
             match written {
@@ -381,7 +396,7 @@ impl ServiceClient {
             link: tokio::sync::Mutex::new(None),
             feedback: Feedback::default(),
             status: status_tx,
-            closed: std::sync::atomic::AtomicBool::new(false),
+            closed: tokio::sync::watch::Sender::new(false),
         });
         let client = ServiceClient { inner };
         {
@@ -433,11 +448,13 @@ impl ServiceClient {
             .to_string();
         let ack = message.ack_mode();
         let amqp = crate::amqp::from_c2d(&message);
-        let inner = self.inner.clone();
-        crate::retry::retry(&self.inner.config.options.connection.retry, || {
-            inner.send_once(&amqp)
-        })
-        .await?;
+        let inner = &self.inner;
+        inner
+            .until_closed(crate::retry::retry(
+                &inner.config.options.connection.retry,
+                || inner.send_once(&amqp),
+            ))
+            .await?;
         Ok(SentMessage {
             message_id: id,
             ack,
@@ -464,7 +481,9 @@ impl ServiceClient {
     /// Removes every message queued for a device.
     pub async fn purge(&self, device_id: &str) -> Result<PurgeResult> {
         self.inner.check_open()?;
-        self.inner.registry.purge_queue(device_id).await
+        self.inner
+            .until_closed(self.inner.registry.purge_queue(device_id))
+            .await
     }
 
     /// The identity registry (REST), authorized by this client's policy.
@@ -477,11 +496,10 @@ impl ServiceClient {
         self.inner.status.subscribe()
     }
 
-    /// Closes the connection and stops the feedback pump; waiting calls end with `Closed`.
+    /// Closes the connection and stops the feedback pump; waiting calls (`send`, `purge`,
+    /// `outcome`, a feedback receiver's `recv`) end at once, with `Closed` (`recv`: `None`).
     pub async fn close(&self) {
-        self.inner
-            .closed
-            .store(true, std::sync::atomic::Ordering::SeqCst);
+        self.inner.closed.send_replace(true);
         self.inner.feedback.stop().await;
         if let Some(link) = self.inner.link.lock().await.take() {
             let _ = link.sender.close().await;
@@ -513,6 +531,10 @@ impl SentMessage {
     /// before. A local hub on a manual clock (`c2d_hub::ManualClock`, in tests) counts that
     /// interval on its clock: a second outcome comes only after the test advances the clock
     /// past it.
+    ///
+    /// Cancel safe: a wait dropped before it returns (a timeout, a `select!` that took
+    /// another branch) takes nothing; the record, when it comes, is kept among the client's
+    /// recent records for a later call.
     pub async fn outcome(&self) -> Result<FeedbackRecord> {
         if self.ack == Ack::None {
             return Err(Error::invalid_argument(
@@ -526,8 +548,7 @@ impl SentMessage {
             Awaited::Pending(rx) => rx,
         };
         self.client.start_pump()?;
-        rx.await
-            .map_err(|_| Error::new(ErrorKind::Closed, "the service client was closed"))
+        rx.await.map_err(|_| closed())
     }
 }
 

@@ -93,7 +93,10 @@ impl Feedback {
             return Awaited::Arrived(r.clone());
         }
         let (tx, rx) = oneshot::channel();
-        waiters.entry(message_id.to_string()).or_default().push(tx);
+        let waiting = waiters.entry(message_id.to_string()).or_default();
+        // the waits that were cancelled (their receivers dropped) leave with this one
+        waiting.retain(|w| !w.is_closed());
+        waiting.push(tx);
         Awaited::Pending(rx)
     }
 

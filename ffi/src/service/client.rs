@@ -327,7 +327,9 @@ pub struct c2d_sent_message {
 /// @retval C2D_RESULT_UNAUTHORIZED The policy lacks ServiceConnect.
 /// @retval C2D_RESULT_UNAVAILABLE, C2D_RESULT_TIMEOUT The hub could not be reached in time
 ///         (after the retries).
-/// @retval C2D_RESULT_CLOSED The client was closed.
+/// @retval C2D_RESULT_CLOSED The client was closed, before or during the call (another thread
+///         closing the client ends the wait at once; the message may then have reached the
+///         hub, as when a send times out).
 ///
 /// Thread safety: callable from any thread. Blocks.
 #[no_mangle]
@@ -400,7 +402,8 @@ pub extern "C" fn c2d_sent_message_id(
 /// @retval C2D_RESULT_TIMEOUT No record within `timeout_ms`.
 /// @retval C2D_RESULT_INVALID_ARGUMENT An argument is NULL, or the message was sent with
 ///         `C2D_ACK_NONE`.
-/// @retval C2D_RESULT_CLOSED The client was closed.
+/// @retval C2D_RESULT_CLOSED The client was closed, before or during the wait (another thread
+///         closing the client with `c2d_service_client_close` ends the wait at once).
 ///
 /// Thread safety: callable from any thread. Blocks.
 #[no_mangle]
@@ -443,7 +446,8 @@ pub extern "C" fn c2d_sent_message_free(sent: *mut c2d_sent_message) {
 /// @retval C2D_RESULT_TIMEOUT No record within `timeout_ms`.
 /// @retval C2D_RESULT_INVALID_ARGUMENT An argument is NULL.
 /// @retval C2D_RESULT_UNAUTHORIZED The policy lacks ServiceConnect.
-/// @retval C2D_RESULT_CLOSED The client was closed.
+/// @retval C2D_RESULT_CLOSED The client was closed, before or during the wait (another thread
+///         closing the client with `c2d_service_client_close` ends the wait at once).
 ///
 /// Thread safety: callable from any thread; concurrent callers take turns.
 #[no_mangle]
@@ -503,8 +507,10 @@ pub extern "C" fn c2d_service_client_purge(
     })
 }
 
-/// Closes the connection; outcome waits and feedback reads end with `C2D_RESULT_CLOSED`, and
-/// so do later calls. Closing twice is not an error.
+/// Closes the connection; the calls other threads are blocked in (sends, purges, outcome
+/// waits, feedback reads) end at once with `C2D_RESULT_CLOSED`, and so do later calls. This is
+/// how another thread stops a waiting one; free the client only once that one has returned.
+/// Closing twice is not an error.
 ///
 /// @param client The client.
 /// @retval C2D_RESULT_OK Closed.
