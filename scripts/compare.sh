@@ -11,16 +11,19 @@
 #     printing it as a JSON line: the official Python device SDK (azure-iot-device, in a
 #     virtualenv), c2d's Python DeviceClient (blocking and asyncio; the c2d package built
 #     with the release profile) and c2d's Rust DeviceClient (`c2d receive`); prints each
-#     receive rate and the ratios.
-#  3. Sending Q messages one after another (each answered by the hub, no feedback) on a hub
-#     on IoT Hub's own ports (azure-iot-hub cannot use others; skipped when they are taken):
-#     the official Python service SDK (azure-iot-hub, uamqp) and c2d's Python ServiceClient.
+#     receive rate, the CPU time the receiving process spent per message
+#     (scripts/drain-rate.py) and the ratios.
+#  3. Sending Q messages (each answered by the hub, no feedback) on a hub on IoT Hub's own
+#     ports (azure-iot-hub cannot use others; skipped when they are taken): the official
+#     Python service SDK (azure-iot-hub, uamqp; it has no asyncio API, so its loop) and c2d's
+#     Python ServiceClient, one after another and all at once (c2d.aio, asyncio.gather).
 #  4. On that hub (the official Node SDKs cannot use other ports either): draining P queued
 #     messages over MQTT with the official Node device SDK (azure-iot-device +
 #     azure-iot-device-mqtt) and with c2d's Node DeviceClient (the c2d package built with the
-#     release profile; awaiting each complete, and with 'message' events as the official SDK
-#     is used), each message completed and printed as a JSON line; then sending Q
-#     messages one after another with azure-iothub and with c2d's Node ServiceClient.
+#     release profile; `for await` awaiting each complete, and 'message' events as the
+#     official SDK is used), each message completed and printed as a JSON line, with the CPU
+#     per message as in 2; then sending Q messages with azure-iothub and with c2d's Node
+#     ServiceClient, one after another and all at once (Promise.all over one client).
 #
 #   scripts/compare.sh [--devices N] [--messages M] [--size S] [--in-flight K]
 #                      [--python-messages P] [--send-messages Q] [--skip-broker | --broker-only]
@@ -144,17 +147,8 @@ mqtt_port=$(field '["mqtt_port"]' <<<"$info")
 https=localhost:$(field '["https_port"]' <<<"$info")
 amqp_port=$(field '["amqp_port"]' <<<"$info")
 
-# prints "<messages>/s" from the times of the first and last message line on stdin
-rate() {
-    python3 -c '
-import sys, time
-first = last = None; n = 0
-for line in sys.stdin:
-    if line.startswith("{"):
-        now = time.monotonic(); first = first or now; last = now; n += 1
-if n < 2: sys.exit("fewer than 2 messages arrived")
-print("%.0f %d" % ((n - 1) / (last - first), n))'
-}
+# "<messages/s> <messages> <client CPU us per message>", between the client's first and last
+# message line (scripts/drain-rate.py)
 receive_rate() { # device command...
     local device=$1
     shift
@@ -162,16 +156,16 @@ receive_rate() { # device command...
     cs=$("$c2d" device create "$device" --endpoint "$https")
     "$c2d" send --device "$device" --count "$py_messages" --amqp-port "$amqp_port" \
         --https-port "${https#*:}" "{\"reading\": 21.5, \"unit\": \"C\"}" >/dev/null
-    IOTHUB_DEVICE_CONNECTION_STRING=$cs "$@" | rate
+    scripts/drain-rate.py env IOTHUB_DEVICE_CONNECTION_STRING="$cs" "$@"
 }
 echo "compare: azure-iot-device (Python) receiving $py_messages queued messages"
-py=$(receive_rate py-device env C2D_COUNT="$py_messages" IOTHUB_MQTT_PORT="$mqtt_port" TIMEOUT_S=600 \
+py=$(receive_rate py-device C2D_COUNT="$py_messages" IOTHUB_MQTT_PORT="$mqtt_port" TIMEOUT_S=600 \
     "$venv/bin/python" -u tests/interop/python/device_receive.py)
 echo "compare: c2d Python DeviceClient receiving $py_messages queued messages (release build)"
 c2d_py=$(scripts/python-env.sh --release)
-py_drain() { env C2D_COUNT="$py_messages" IOTHUB_MQTT_PORT="$mqtt_port" "$c2d_py" -u tests/interop/python/c2d_drain.py "$@"; }
-ours_py=$(receive_rate c2d-py-device py_drain)
-ours_aio=$(receive_rate c2d-py-aio-device py_drain --asyncio)
+py_drain=(C2D_COUNT="$py_messages" IOTHUB_MQTT_PORT="$mqtt_port" "$c2d_py" -u tests/interop/python/c2d_drain.py)
+ours_py=$(receive_rate c2d-py-device "${py_drain[@]}")
+ours_aio=$(receive_rate c2d-py-aio-device "${py_drain[@]}" --asyncio)
 echo "compare: c2d DeviceClient (c2d receive) receiving $py_messages queued messages"
 ours=$(receive_rate c2d-device "$c2d" receive --port "$mqtt_port" --count "$py_messages" --json)
 kill "${pids[-1]}" && wait "${pids[-1]}" 2>/dev/null || true
@@ -195,6 +189,10 @@ else
     echo "compare: c2d Python ServiceClient sending $send_messages messages"
     send_c2d=$(IOTHUB_SERVICE_CONNECTION_STRING=$owner IOTHUB_CA_FILE=$work/hub443/ca.pem C2D_COUNT=$send_messages \
         C2D_DEVICE_ID=sender-target C2D_RATE=1 "$c2d_py" tests/interop/python/c2d_service.py | grep -o 'RATE [0-9]*' | cut -d' ' -f2)
+    "$c2d" purge --device sender-target --connection-string "$owner" --ca-file "$work/hub443/ca.pem" >/dev/null
+    echo "compare: c2d Python ServiceClient (c2d.aio, asyncio.gather) sending $send_messages messages at once"
+    send_c2d_gather=$(IOTHUB_SERVICE_CONNECTION_STRING=$owner IOTHUB_CA_FILE=$work/hub443/ca.pem C2D_COUNT=$send_messages \
+        C2D_DEVICE_ID=sender-target C2D_RATE=1 C2D_CONCURRENT=1 "$c2d_py" tests/interop/python/c2d_service.py | grep -o 'RATE [0-9]*' | cut -d' ' -f2)
 
     # --- 4. the official Node SDKs next to c2d's Node package, on the same hub --------------
     c2d_node=$(scripts/node-env.sh --release)
@@ -204,22 +202,30 @@ else
         shift
         cs=$(on443 "$c2d" device create "$device")
         on443 "$c2d" send --device "$device" --count "$py_messages" "{\"reading\": 21.5, \"unit\": \"C\"}" >/dev/null
-        on443 env IOTHUB_DEVICE_CONNECTION_STRING="$cs" C2D_COUNT="$py_messages" "$@" | rate
+        on443 scripts/drain-rate.py env IOTHUB_DEVICE_CONNECTION_STRING="$cs" C2D_COUNT="$py_messages" "$@"
     }
     echo "compare: azure-iot-device (Node, MQTT) receiving $py_messages queued messages"
     node_official=$(receive_rate443 node-device node tests/interop/node/drain.js)
     echo "compare: c2d Node DeviceClient receiving $py_messages queued messages (release build)"
-    node_ours=$(receive_rate443 c2d-node-device env NODE_PATH="$c2d_node" node tests/interop/node/c2d_drain.js)
-    node_ours_events=$(receive_rate443 c2d-node-events env NODE_PATH="$c2d_node" C2D_STYLE=events \
+    node_ours=$(receive_rate443 c2d-node-device NODE_PATH="$c2d_node" node tests/interop/node/c2d_drain.js)
+    node_ours_events=$(receive_rate443 c2d-node-events NODE_PATH="$c2d_node" C2D_STYLE=events \
         node tests/interop/node/c2d_drain.js)
     on443 "$c2d" purge --device sender-target >/dev/null
     echo "compare: azure-iothub (Node) sending $send_messages messages"
     node_send_official=$(on443 env C2D_DEVICE_ID=sender-target C2D_COUNT=$send_messages \
         node tests/interop/node/send_rate.js | grep -o 'RATE [0-9]*' | cut -d' ' -f2)
     on443 "$c2d" purge --device sender-target >/dev/null
+    echo "compare: azure-iothub (Node, Promise.all) sending $send_messages messages at once"
+    node_send_official_all=$(on443 env C2D_DEVICE_ID=sender-target C2D_COUNT=$send_messages C2D_CONCURRENT=1 \
+        node tests/interop/node/send_rate.js | grep -o 'RATE [0-9]*' | cut -d' ' -f2)
+    on443 "$c2d" purge --device sender-target >/dev/null
     echo "compare: c2d Node ServiceClient sending $send_messages messages"
     node_send_ours=$(on443 env NODE_PATH="$c2d_node" C2D_DEVICE_ID=sender-target C2D_COUNT=$send_messages C2D_RATE=1 \
         node tests/interop/node/c2d_service.js | grep -o 'RATE [0-9]*' | cut -d' ' -f2)
+    on443 "$c2d" purge --device sender-target >/dev/null
+    echo "compare: c2d Node ServiceClient (Promise.all) sending $send_messages messages at once"
+    node_send_ours_all=$(on443 env NODE_PATH="$c2d_node" C2D_DEVICE_ID=sender-target C2D_COUNT=$send_messages C2D_RATE=1 \
+        C2D_CONCURRENT=1 node tests/interop/node/c2d_service.js | grep -o 'RATE [0-9]*' | cut -d' ' -f2)
 fi
 
 node_pkg() { node -p "require('$root/tests/interop/node/node_modules/$1/package.json').version"; }
@@ -227,24 +233,36 @@ python_version=$("$venv/bin/python" -c 'import importlib.metadata as m; print(m.
 hub_version=$("$venv/bin/python" -c 'import importlib.metadata as m; print(m.version("azure-iot-hub"))')
 echo
 [ $broker = 1 ] && print_broker
-echo "receiving $py_messages queued messages over MQTT from one c2d hub, completing each (each printed as a JSON line):"
-printf '  %-44s %10s msg/s\n' "azure-iot-device $python_version (Python)" "${py%% *}" \
-    "c2d Python DeviceClient (blocking)" "${ours_py%% *}" "c2d Python DeviceClient (asyncio)" "${ours_aio%% *}" \
-    "c2d Rust DeviceClient (c2d receive)" "${ours%% *}"
+drain_row() { # name "rate n cpu"
+    local r=($2)
+    printf '  %-44s %10s msg/s   client CPU %6s us/msg\n' "$1" "${r[0]}" "${r[2]}"
+}
+echo "receiving $py_messages queued messages over MQTT from one c2d hub, completing each (each printed as a JSON line);"
+echo "client CPU: user + system time of the receiving process per message, first message to last:"
+drain_row "azure-iot-device $python_version (Python)" "$py"
+drain_row "c2d Python DeviceClient (blocking)" "$ours_py"
+drain_row "c2d Python DeviceClient (asyncio)" "$ours_aio"
+drain_row "c2d Rust DeviceClient (c2d receive)" "$ours"
 echo "  ratio c2d Python/official Python SDK: blocking $(ratio "${ours_py%% *}" "${py%% *}"), asyncio $(ratio "${ours_aio%% *}" "${py%% *}"); c2d Rust/official: $(ratio "${ours%% *}" "${py%% *}")"
+echo "  ratio c2d Python asyncio/blocking: $(ratio "${ours_aio%% *}" "${ours_py%% *}")"
 if [ -n "$send_py" ] && [ -n "$send_c2d" ]; then
-    echo "sending $send_messages messages one after another (AMQP over TLS, each accepted before the next):"
-    printf '  %-44s %10s msg/s\n' "azure-iot-hub $hub_version (Python)" "$send_py" "c2d Python ServiceClient" "$send_c2d"
-    echo "  ratio c2d/azure-iot-hub: $(ratio "$send_c2d" "$send_py")"
+    echo "sending $send_messages messages (AMQP over TLS, each answered once the hub has it on disk):"
+    printf '  %-44s %10s msg/s\n' "azure-iot-hub $hub_version (Python, its loop)" "$send_py" \
+        "c2d Python ServiceClient (one after another)" "$send_c2d" \
+        "c2d Python ServiceClient (asyncio.gather)" "$send_c2d_gather"
+    echo "  ratio c2d/azure-iot-hub: one after another $(ratio "$send_c2d" "$send_py"), asyncio.gather $(ratio "$send_c2d_gather" "$send_py")"
 fi
 if [ -n "${node_ours:-}" ]; then
     echo "receiving $py_messages queued messages over MQTT (8883) from one c2d hub, completing each (each printed as a JSON line):"
-    printf '  %-44s %10s msg/s\n' "azure-iot-device $(node_pkg azure-iot-device) (Node)" "${node_official%% *}" \
-        "c2d Node DeviceClient (await each complete)" "${node_ours%% *}" \
-        "c2d Node DeviceClient ('message' events)" "${node_ours_events%% *}"
-    echo "  ratio c2d Node/official Node SDK: await $(ratio "${node_ours%% *}" "${node_official%% *}"), events $(ratio "${node_ours_events%% *}" "${node_official%% *}")"
-    echo "sending $send_messages messages one after another (AMQP over TLS, each accepted before the next):"
-    printf '  %-44s %10s msg/s\n' "azure-iothub $(node_pkg azure-iothub) (Node)" "$node_send_official" \
-        "c2d Node ServiceClient" "$node_send_ours"
-    echo "  ratio c2d Node/azure-iothub: $(ratio "$node_send_ours" "$node_send_official")"
+    drain_row "azure-iot-device $(node_pkg azure-iot-device) (Node)" "$node_official"
+    drain_row "c2d Node DeviceClient (for await, await complete)" "$node_ours"
+    drain_row "c2d Node DeviceClient ('message' events)" "$node_ours_events"
+    echo "  ratio c2d Node/official Node SDK: for await $(ratio "${node_ours%% *}" "${node_official%% *}"), events $(ratio "${node_ours_events%% *}" "${node_official%% *}")"
+    echo "  ratio c2d Node for await/'message' events: $(ratio "${node_ours%% *}" "${node_ours_events%% *}")"
+    echo "sending $send_messages messages (AMQP over TLS, each answered once the hub has it on disk):"
+    printf '  %-44s %10s msg/s\n' "azure-iothub $(node_pkg azure-iothub) (Node, one after another)" "$node_send_official" \
+        "azure-iothub $(node_pkg azure-iothub) (Node, Promise.all)" "$node_send_official_all" \
+        "c2d Node ServiceClient (one after another)" "$node_send_ours" \
+        "c2d Node ServiceClient (Promise.all)" "$node_send_ours_all"
+    echo "  ratio c2d Node/azure-iothub: one after another $(ratio "$node_send_ours" "$node_send_official"), Promise.all $(ratio "$node_send_ours_all" "$node_send_official_all")"
 fi

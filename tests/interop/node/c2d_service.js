@@ -8,7 +8,8 @@
 // env: IOTHUB_SERVICE_CONNECTION_STRING, IOTHUB_CA_FILE, C2D_DEVICE_ID, C2D_COUNT (1),
 //      C2D_RUN_ID, C2D_PROPERTIES (JSON), SERVICE_TRANSPORT (amqp | amqp_ws), TIMEOUT_S (60),
 //      IOTHUB_AMQP_PORT / IOTHUB_WS_PORT (a hub on other ports), C2D_RATE (1: the benchmark,
-//      C2D_COUNT sends one after another without feedback; prints RATE <msg/s>).
+//      C2D_COUNT sends one after another without feedback; prints RATE <msg/s>),
+//      C2D_CONCURRENT (1, with C2D_RATE=1: the C2D_COUNT sends at once, with Promise.all).
 // The last stdout line is 'OK: ...' or 'FAIL: ...'.
 const c2d = require('c2d');
 const { setting, intSetting, end } = require('./common');
@@ -28,13 +29,18 @@ async function main() {
   if (setting('C2D_RATE') === '1') {
     // the benchmark: sends one after another, each answered by the hub, no feedback
     await service.send(device, 'warm-up');
+    const message = (i) => new c2d.Message(`reading ${i}`, { properties: { seq: String(i) } });
+    const concurrent = setting('C2D_CONCURRENT') === '1';
     const started = process.hrtime.bigint();
-    for (let i = 0; i < count; i++) {
-      await service.send(device, new c2d.Message(`reading ${i}`, { properties: { seq: String(i) } }));
+    if (concurrent) {
+      await Promise.all(Array.from({ length: count }, (_, i) => service.send(device, message(i))));
+    } else {
+      for (let i = 0; i < count; i++) await service.send(device, message(i));
     }
     const seconds = Number(process.hrtime.bigint() - started) / 1e9;
     await service.close();
-    return end(true, `RATE ${(count / seconds).toFixed(0)} msg/s (${count} sends in ${seconds.toFixed(2)} s)`);
+    const how = concurrent ? 'concurrent sends' : 'sends';
+    return end(true, `RATE ${(count / seconds).toFixed(0)} msg/s (${count} ${how} in ${seconds.toFixed(2)} s)`);
   }
   const sent = [];
   for (let seq = 1; seq <= count; seq++) {

@@ -7,18 +7,23 @@ message's own outcome, which must be Success.
 env: IOTHUB_SERVICE_CONNECTION_STRING, IOTHUB_CA_FILE, C2D_DEVICE_ID, C2D_COUNT (1),
      C2D_RUN_ID, C2D_PROPERTIES (JSON), SERVICE_TRANSPORT (amqp | amqp_ws), TIMEOUT_S (60),
      IOTHUB_AMQP_PORT / IOTHUB_WS_PORT (a hub on other ports), C2D_RATE (1: the benchmark,
-     C2D_COUNT sends one after another without feedback; prints RATE <msg/s>).
+     C2D_COUNT sends one after another without feedback; prints RATE <msg/s>),
+     C2D_CONCURRENT (1, with C2D_RATE=1: the C2D_COUNT sends at once from c2d.aio, with
+     asyncio.gather).
 The last stdout line is 'OK: ...' or 'FAIL: ...'.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import sys
 import time
+from typing import Any
 
 import c2d
+import c2d.aio
 
 
 def setting(name: str, default: str = "") -> str:
@@ -31,15 +36,15 @@ def main() -> int:
     count = int(setting("C2D_COUNT", "1"))
     timeout = float(setting("TIMEOUT_S", "60"))
     extra = {str(k): str(v) for k, v in json.loads(setting("C2D_PROPERTIES", "{}")).items()}
-    amqp_port = int(setting("IOTHUB_AMQP_PORT", "0")) or None
-    https_port = int(setting("IOTHUB_WS_PORT", "0")) or None
-    with c2d.ServiceClient.connect(
-        setting("IOTHUB_SERVICE_CONNECTION_STRING"),
-        transport=c2d.ServiceTransport(setting("SERVICE_TRANSPORT", "amqp")),
-        trusted_ca_file=setting("IOTHUB_CA_FILE") or None,
-        amqp_port=amqp_port,
-        https_port=https_port,
-    ) as service:
+    options: "dict[str, Any]" = {
+        "transport": c2d.ServiceTransport(setting("SERVICE_TRANSPORT", "amqp")),
+        "trusted_ca_file": setting("IOTHUB_CA_FILE") or None,
+        "amqp_port": int(setting("IOTHUB_AMQP_PORT", "0")) or None,
+        "https_port": int(setting("IOTHUB_WS_PORT", "0")) or None,
+    }
+    if setting("C2D_RATE") == "1" and setting("C2D_CONCURRENT") == "1":
+        return asyncio.run(send_concurrently(device, count, options))
+    with c2d.ServiceClient.connect(setting("IOTHUB_SERVICE_CONNECTION_STRING"), **options) as service:
         if setting("C2D_RATE") == "1":
             # the benchmark: sends one after another, each answered by the hub, no feedback
             service.send(device, "warm-up")
@@ -67,6 +72,20 @@ def main() -> int:
         print("FAIL: " + "; ".join(wrong), flush=True)
         return 1
     print(f"OK: c2d Python service sent {count} messages to {device}; each outcome Success", flush=True)
+    return 0
+
+
+async def send_concurrently(device: str, count: int, options: "dict[str, Any]") -> int:
+    """The benchmark of a back end that sends at once: every send awaited together, each
+    answered by the hub once the message is durable."""
+    cs = setting("IOTHUB_SERVICE_CONNECTION_STRING")
+    async with await c2d.aio.ServiceClient.connect(cs, **options) as service:
+        await service.send(device, "warm-up")
+        started = time.perf_counter()
+        await asyncio.gather(*(service.send(device, c2d.Message(f"reading {i}", properties={"seq": str(i)}))
+                               for i in range(count)))
+        elapsed = time.perf_counter() - started
+    print(f"OK: RATE {count / elapsed:.0f} msg/s ({count} concurrent sends in {elapsed:.2f} s)", flush=True)
     return 0
 
 
