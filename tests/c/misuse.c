@@ -296,11 +296,116 @@ static void wake_blocked_calls(void) {
     printf("ok wake blocked calls\n");
 }
 
+/* Sends ROUNDS numbered messages, a millisecond or two apart. */
+enum { ROUNDS = 100 };
+typedef struct sender {
+    c2d_service_client *service;
+    volatile int done;
+    pthread_mutex_t lock;
+} sender;
+
+static void *send_rounds(void *arg) {
+    sender *s = arg;
+    for (int i = 0; i < ROUNDS; i++) {
+        char body[16];
+        int n = snprintf(body, sizeof body, "%d", i);
+        c2d_message *m = NULL;
+        OK(c2d_message_new((const uint8_t *)body, (size_t)n, &m));
+        OK(c2d_service_client_send(s->service, "racing", m, NULL));
+        c2d_message_free(m);
+        sleep_ms(1 + i % 2);
+    }
+    pthread_mutex_lock(&s->lock);
+    s->done = 1;
+    pthread_mutex_unlock(&s->lock);
+    return NULL;
+}
+
+/* Waits that time out take nothing: receives with timeouts of 0 to 4 ms racing the arrival of
+ * a hundred messages sent from another thread, then every message is received exactly once;
+ * an outcome wait that times out leaves the record to the next one. */
+static void timeouts_take_nothing(void) {
+    test_hub t;
+    test_hub_start_with_depth(&t, ROUNDS);
+    char *cs = NULL;
+    OK(c2d_hub_create_device(t.hub, "racing", &cs));
+    c2d_service_client *service = test_service(&t);
+    for (int transport = C2D_TRANSPORT_MQTT; transport <= C2D_TRANSPORT_AMQP; transport += 2) {
+        c2d_device_client *device = NULL;
+        OK(test_device(&t, cs, (c2d_transport)transport, &device));
+        int seen[ROUNDS] = {0}, received = 0, timed_out = 0;
+        sender s = {.service = service, .done = 0};
+        pthread_mutex_init(&s.lock, NULL);
+        pthread_t thread;
+        CHECK(pthread_create(&thread, NULL, send_rounds, &s) == 0);
+        for (int i = 0; received < ROUNDS; i++) {
+            pthread_mutex_lock(&s.lock);
+            int sending = !s.done;
+            pthread_mutex_unlock(&s.lock);
+            c2d_message *got = NULL;
+            c2d_result r = c2d_device_client_receive(device, sending ? (uint32_t)(i % 5) : 15000, &got);
+            if (r == C2D_RESULT_TIMEOUT) {
+                CHECK(sending); /* once all are sent, every message must come */
+                timed_out++;
+                continue;
+            }
+            OK(r);
+            const uint8_t *body = NULL;
+            size_t len = 0;
+            OK(c2d_message_body(got, &body, &len));
+            char text[16] = {0};
+            CHECK(len < sizeof text);
+            memcpy(text, body, len);
+            int n = atoi(text);
+            CHECK(n >= 0 && n < ROUNDS);
+            seen[n]++;
+            received++;
+            OK(c2d_message_complete(got));
+            c2d_message_free(got);
+        }
+        CHECK(pthread_join(thread, NULL) == 0);
+        pthread_mutex_destroy(&s.lock);
+        CHECK(timed_out > 0);
+        for (int i = 0; i < ROUNDS; i++) CHECK(seen[i] == 1); /* each exactly once */
+        c2d_message *extra = NULL;
+        EXPECT(C2D_RESULT_TIMEOUT, c2d_device_client_receive(device, 300, &extra));
+        OK(c2d_device_client_free(device));
+    }
+
+    /* an outcome wait that times out leaves the record to the next wait */
+    c2d_device_client *device = NULL;
+    OK(test_device(&t, cs, C2D_TRANSPORT_AMQP, &device));
+    c2d_message *m = NULL;
+    OK(c2d_message_new((const uint8_t *)"x", 1, &m));
+    OK(c2d_message_set_ack(m, C2D_ACK_FULL));
+    c2d_sent_message *sent = NULL;
+    OK(c2d_service_client_send(service, "racing", m, &sent));
+    c2d_message_free(m);
+    c2d_feedback_record *record = NULL;
+    EXPECT(C2D_RESULT_TIMEOUT, c2d_sent_message_wait_outcome(sent, 50, &record));
+    c2d_message *got = NULL;
+    OK(c2d_device_client_receive(device, 15000, &got));
+    OK(c2d_message_complete(got));
+    c2d_message_free(got);
+    OK(c2d_sent_message_wait_outcome(sent, 15000, &record));
+    c2d_feedback_status status;
+    OK(c2d_feedback_record_status(record, &status));
+    CHECK(status == C2D_FEEDBACK_STATUS_SUCCESS);
+    c2d_feedback_record_free(record);
+    c2d_sent_message_free(sent);
+    OK(c2d_device_client_free(device));
+    c2d_service_client_free(service);
+    c2d_string_free(cs);
+    test_hub_free(&t);
+    printf("ok timeouts take nothing\n");
+}
+
 int main(void) {
     setvbuf(stdout, NULL, _IOLBF, 0); /* progress shows even if the test hangs */
     null_arguments();
     free_from_callback();
     use_after_close();
     wake_blocked_calls();
+    timeouts_take_nothing();
     return 0;
 }

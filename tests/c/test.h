@@ -53,7 +53,8 @@ static inline void sleep_ms(long ms) {
 
 #if defined(C2D_HUB) /* the firmware test's library has neither the hub nor the service client */
 
-/* A hub on free ports, with a manual clock and small limits, in a fresh temporary dir. */
+/* A hub on free ports, with a manual clock and small limits (a queue of `depth` messages),
+ * in a fresh temporary dir. */
 typedef struct test_hub {
     c2d_hub *hub;
     char dir[64];
@@ -62,7 +63,7 @@ typedef struct test_hub {
     const char *owner;
 } test_hub;
 
-static inline void test_hub_start(test_hub *t) {
+static inline void test_hub_start_with_depth(test_hub *t, uint32_t depth) {
     strcpy(t->dir, "/tmp/c2d-c-test-XXXXXX");
     CHECK(mkdtemp(t->dir) != NULL);
     c2d_hub_options *opts = NULL;
@@ -70,8 +71,8 @@ static inline void test_hub_start(test_hub *t) {
     OK(c2d_hub_options_set_data_dir(opts, t->dir));
     OK(c2d_hub_options_set_ports(opts, 0, 0, 0));
     OK(c2d_hub_options_set_durability(opts, C2D_DURABILITY_OS));
-    /* queue depth 5, 1000-byte messages, 3 deliveries, feedback at once */
-    OK(c2d_hub_options_set_limits(opts, 5, 1000, 3, 0));
+    /* 1000-byte messages, 3 deliveries, feedback at once */
+    OK(c2d_hub_options_set_limits(opts, depth, 1000, 3, 0));
     OK(c2d_hub_options_use_manual_clock(opts));
     OK(c2d_hub_start(opts, &t->hub));
     c2d_hub_options_free(opts);
@@ -79,6 +80,9 @@ static inline void test_hub_start(test_hub *t) {
     OK(c2d_hub_text(t->hub, C2D_HUB_TEXT_CA_PEM, &t->ca_pem));
     OK(c2d_hub_text(t->hub, C2D_HUB_TEXT_OWNER_CONNECTION_STRING, &t->owner));
 }
+
+/* A hub whose queues hold 5 messages. */
+static inline void test_hub_start(test_hub *t) { test_hub_start_with_depth(t, 5); }
 
 static inline void test_hub_free(test_hub *t) {
     OK(c2d_hub_stop(t->hub));

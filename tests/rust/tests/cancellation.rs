@@ -4,9 +4,9 @@
 //! move, so a message lost to a cancelled wait would never come back within them.
 
 use std::collections::BTreeMap;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use c2d::{Ack, FeedbackStatus, Message, Transport};
+use c2d::{Ack, DeviceClient, FeedbackStatus, Message, ServiceClient, Transport};
 use c2d_scenarios::{recv, TestHub, WAIT};
 
 const ROUNDS: usize = 100;
@@ -115,4 +115,48 @@ async fn an_outcome_cancelled_leaves_the_record_to_a_later_call() {
     assert_eq!(again.unwrap().status, FeedbackStatus::Success);
     device.close().await;
     service.close().await;
+}
+
+/// A connect to a hub that accepts TCP and never answers (the TLS handshake waits) ends as
+/// soon as it is dropped, long before its 30 s operation timeout: the connection attempt goes
+/// with it.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_connect_to_a_hub_that_never_answers_is_dropped_at_once() {
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = silent.local_addr().unwrap().port();
+    let accepting = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = silent.accept().await {
+            held.push(socket);
+        }
+    });
+    let device = |t| async move {
+        DeviceClient::builder("HostName=localhost;DeviceId=d;SharedAccessKey=a2V5")
+            .unwrap()
+            .transport(t)
+            .port(port)
+            .connect()
+            .await
+            .map(drop)
+    };
+    let service = async {
+        ServiceClient::builder("HostName=localhost;SharedAccessKeyName=s;SharedAccessKey=a2V5")
+            .unwrap()
+            .port(port)
+            .connect()
+            .await
+            .map(drop)
+    };
+    let started = Instant::now();
+    let limit = Duration::from_millis(200);
+    assert!(tokio::time::timeout(limit, device(Transport::Mqtt))
+        .await
+        .is_err());
+    assert!(tokio::time::timeout(limit, device(Transport::Amqp))
+        .await
+        .is_err());
+    assert!(tokio::time::timeout(limit, service).await.is_err());
+    // three attempts, each ended by its timeout, not by the 30 s of the operation
+    assert!(started.elapsed() < Duration::from_secs(10));
+    accepting.abort();
 }
