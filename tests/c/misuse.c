@@ -1,10 +1,14 @@
 /* Misuse of the C API gets a clear result code and loses nothing: NULL arguments, values
  * that are not of their enum, double settle, settling what was not received, freeing a
- * client from inside its own callback, use after close, _free(NULL); and a thread blocked in
- * a call is woken by closing the client from another thread. */
+ * client from inside its own callback, use after close, _free(NULL); a thread blocked in a
+ * call is woken by closing the client from another thread, waits that time out take nothing,
+ * and a connect to a hub that never answers ends with its timeout. */
 #define _POSIX_C_SOURCE 200809L
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <pthread.h>
 #include <stdbool.h>
+#include <sys/socket.h>
 
 #include "test.h"
 
@@ -296,6 +300,36 @@ static void wake_blocked_calls(void) {
     printf("ok wake blocked calls\n");
 }
 
+/* A connect to a hub that accepts TCP and never answers (the TLS handshake waits: the
+ * kernel completes the connections into the listen backlog) ends with the client's operation
+ * timeout, not later. */
+static void connect_to_a_silent_hub(void) {
+    int server = socket(AF_INET, SOCK_STREAM, 0);
+    CHECK(server >= 0);
+    struct sockaddr_in address = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t size = sizeof address;
+    CHECK(bind(server, (struct sockaddr *)&address, size) == 0 && listen(server, 16) == 0);
+    CHECK(getsockname(server, (struct sockaddr *)&address, &size) == 0);
+    for (int transport = C2D_TRANSPORT_MQTT; transport <= C2D_TRANSPORT_AMQP; transport += 2) {
+        c2d_device_options *opts = NULL;
+        c2d_retry_policy *none = NULL;
+        OK(c2d_device_options_new(&opts));
+        OK(c2d_device_options_set_transport(opts, (c2d_transport)transport));
+        OK(c2d_device_options_set_port(opts, ntohs(address.sin_port)));
+        OK(c2d_device_options_set_timeout_ms(opts, 300));
+        OK(c2d_retry_policy_none_new(&none));
+        OK(c2d_device_options_set_retry(opts, none));
+        c2d_retry_policy_free(none);
+        c2d_device_client *device = NULL;
+        EXPECT(C2D_RESULT_TIMEOUT,
+               c2d_device_client_connect("HostName=localhost;DeviceId=d;SharedAccessKey=a2V5", opts, &device));
+        CHECK(device == NULL);
+        c2d_device_options_free(opts);
+    }
+    close(server);
+    printf("ok connect to a silent hub\n");
+}
+
 /* Sends ROUNDS numbered messages, a millisecond or two apart. */
 enum { ROUNDS = 100 };
 typedef struct sender {
@@ -407,5 +441,6 @@ int main(void) {
     use_after_close();
     wake_blocked_calls();
     timeouts_take_nothing();
+    connect_to_a_silent_hub();
     return 0;
 }

@@ -82,6 +82,10 @@ fn connection_error(e: ConnectionError) -> Error {
             ErrorKind::Unauthorized,
             format!("the proxy refused the credentials: {e}"),
         ),
+        // the connection (TCP, TLS, CONNECT) or a write took longer than the client's timeout
+        slow @ (ConnectionError::NetworkTimeout | ConnectionError::FlushTimeout) => {
+            Error::new(ErrorKind::Timeout, format!("MQTT: {slow}"))
+        }
         other => Error::new(ErrorKind::Unavailable, format!("MQTT: {other}")),
     }
 }
