@@ -82,11 +82,13 @@ where
     let event_loop = running_loop(py)?;
     let waker = LoopWaker::of(py, &event_loop)?;
     let py_future = event_loop.call_method0(intern!(py, "create_future"))?;
-    let settled = py_future.clone().unbind();
+    let pending = Pending {
+        waker,
+        future: Some(py_future.clone().unbind()),
+    };
     let task = runtime.spawn(async move {
         let result = future.await;
-        let make: MakeResult = Box::new(move |py| result.and_then(|v| v.into_py_any(py)));
-        waker.finish(settled, make);
+        pending.finish(Box::new(move |py| result.and_then(|v| v.into_py_any(py))));
     });
     py_future.call_method1(
         intern!(py, "add_done_callback"),
@@ -97,6 +99,37 @@ where
 
 /// Makes an awaitable's result on the loop's thread.
 type MakeResult = Box<dyn FnOnce(Python<'_>) -> PyResult<Py<PyAny>> + Send>;
+
+/// An awaitable's future while its work runs. Dropped unfinished (the work panicked, or was
+/// aborted because the future was cancelled), it still hands the future an error, so that
+/// nothing awaits for ever (a cancelled future, done already, ignores it).
+struct Pending {
+    waker: Arc<LoopWaker>,
+    future: Option<Py<PyAny>>,
+}
+
+impl Pending {
+    fn finish(mut self, make: MakeResult) {
+        if let Some(future) = self.future.take() {
+            self.waker.finish(future, make);
+        }
+    }
+}
+
+impl Drop for Pending {
+    fn drop(&mut self) {
+        if let Some(future) = self.future.take() {
+            self.waker.finish(
+                future,
+                Box::new(|_| {
+                    Err(PyRuntimeError::new_err(
+                        "c2d: the engine's work for this call ended without a result",
+                    ))
+                }),
+            );
+        }
+    }
+}
 
 /// `asyncio.get_running_loop()`.
 fn running_loop(py: Python<'_>) -> PyResult<Bound<'_, PyAny>> {
