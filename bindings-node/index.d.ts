@@ -620,6 +620,23 @@ export declare class ServiceClient {
     /** Sends a message (a {@link Message}, or a body) to a device; resolves once the hub has
      * accepted it (stored it durably). Sends made together are in flight together. */
     send(deviceId: string, message: Message | Buffer | Uint8Array | string, options?: AbortOptions): Promise<SentMessage>;
+    /**
+     * Sends `message` to every device of `devices` (an iterable or async iterable of ids,
+     * taken as sends start, never all at once), each with its own message id: the message's
+     * id, `:` and the device id, or a new UUID each when the message has none. Iterate over
+     * the result (`for await`) for each device's {@link SendResult}, in the order they
+     * complete; its `summary` says what the run did.
+     *
+     * At most `inFlight` sends wait for the hub at once, started at most `rate` a second, or
+     * at the C2D send throttle of an IoT hub of `tier` (`S1`: 100 a minute a unit; `S3`:
+     * 5 000) with `units`. Throttling and transient errors are retried per `retry` (the
+     * client's policy when absent), a throttling also slowing the whole run; an unknown
+     * device, a full queue or a message too large fail that device at once; refused
+     * credentials or a closed client end the run (`summary.stopped`). Aborting `signal`, or
+     * leaving the loop early, starts no new send: the sends in flight are still reported,
+     * then the iteration ends and `summary.cancelled` is true.
+     */
+    sendMany(devices: Iterable<string> | AsyncIterable<string>, message: Message | Buffer | Uint8Array | string, options?: SendManyOptions): SendMany;
     /** Every feedback record from now on (from this call: each call follows the stream on
      * its own); the iteration ends when the client is closed, and throws the signal's reason
      * when `signal` aborts (taking no record). */
@@ -634,6 +651,61 @@ export declare class ServiceClient {
     /** Closes the connection; waiting calls end with `ClosedError`. Closing twice does
      * nothing. */
     close(): Promise<void>;
+}
+/** How {@link ServiceClient.sendMany} sends. */
+export interface SendManyOptions extends AbortOptions {
+    /** Sends waiting for the hub's answer at most (64). */
+    inFlight?: number;
+    /** Sends started a second at most (no limit when absent). */
+    rate?: number;
+    /** Pace to the C2D send throttle of an IoT hub of this tier (not with `rate`). */
+    tier?: 'F1' | 'S1' | 'S2' | 'S3';
+    /** The unit count of `tier` (1). */
+    units?: number;
+    /** How each device's send is retried (the client's policy when absent). */
+    retry?: RetryPolicy | RetryFunction;
+}
+/** One device's result of a {@link ServiceClient.sendMany}: `sent` when the hub took the
+ * message, else `error`, the error of its kind (`DeviceNotFoundError`, `QueueFullError`, …). */
+export interface SendResult {
+    /** The device. */
+    deviceId: string;
+    /** The message sent to it (its id, its outcome), or null. */
+    sent: SentMessage | null;
+    /** Why it was not sent, or null. */
+    error: C2DError | null;
+}
+/** What a {@link SendMany} run did: so far while it runs, in all once it has ended. */
+export interface FanOutSummary {
+    /** Devices whose message the hub took. */
+    sent: number;
+    /** Devices it did not take, by error code (`{ C2D_DEVICE_NOT_FOUND: 10 }`). */
+    failed: Record<string, number>;
+    /** All devices it did not take. */
+    failedTotal: number;
+    /** Attempts made again after a throttling or transient error. */
+    retried: number;
+    /** Attempts the hub refused as throttled (retried or not). */
+    throttled: number;
+    /** Milliseconds from the call to the last result (or to now, while it runs). */
+    elapsedMs: number;
+    /** The error that ended the run before its last device (`UnauthorizedError`,
+     * `ClosedError`): the devices after it were not tried. */
+    stopped: C2DError | null;
+    /** Whether the run was stopped early (`stop()`, its signal, a loop left early). */
+    cancelled: boolean;
+}
+/** A {@link ServiceClient.sendMany} run: an async iterable of each device's
+ * {@link SendResult}, iterated once. */
+export declare class SendMany implements AsyncIterable<SendResult> {
+    #private;
+    /** @internal */
+    constructor(run: native.SendMany, devices: Iterable<string> | AsyncIterable<string>, signal: AbortSignal | undefined);
+    /** What the run did so far; final once the iteration has ended. */
+    get summary(): FanOutSummary;
+    /** Starts no new send; those in flight are still reported, then the iteration ends. */
+    stop(): void;
+    [Symbol.asyncIterator](): AsyncGenerator<SendResult, void, undefined>;
 }
 /** A local hub's options; IoT Hub's rules where absent. */
 export interface LocalHubOptions {
@@ -658,6 +730,15 @@ export interface LocalHubOptions {
     feedbackIntervalMs?: number;
     /** `fsync` (an accepted message is on disk: the default) or `os` (left to the OS). */
     durability?: 'fsync' | 'os';
+    /** Throttle as an IoT hub of this tier: C2D sends, HTTPS receives and registry operations
+     * at the tier's rates times `units`, a request over the rate held up to
+     * `throttleBacklogMs` (1 000), then refused with IoT Hub's throttling error
+     * (`ThrottledError` to c2d's clients). Not at all when absent. */
+    tier?: 'F1' | 'S1' | 'S2' | 'S3';
+    /** The unit count of `tier` (1). */
+    units?: number;
+    /** How long a request over the tier's rate waits its turn before it is refused. */
+    throttleBacklogMs?: number;
 }
 /** An X.509 device made by {@link LocalHub.createX509Device}. */
 export interface X509Identity {
@@ -712,6 +793,11 @@ export declare class LocalHub {
      * a year: connect with `DeviceClient.connect(id.connectionString, { cert: id.certPem,
      * key: id.keyPem, … })`. */
     createX509Device(deviceId: string): Promise<X509Identity>;
+    /** Throttles as an IoT hub of `tier` with `units` from now on (`null`: no longer). */
+    setThrottling(tier: 'F1' | 'S1' | 'S2' | 'S3' | null, units?: number, backlogMs?: number): void;
+    /** Requests the hub refused for `reason` since it started (`throttled`, …), as `/metrics`
+     * counts them. */
+    refusals(reason: string): number;
     /** How many messages are queued for a device (locked ones included). */
     queueDepth(deviceId: string): number;
     /** Moves the manual clock forward by `ms` (the hub must have been started with

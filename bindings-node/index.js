@@ -39,7 +39,7 @@ var __importStar = (this && this.__importStar) || (function () {
     };
 })();
 Object.defineProperty(exports, "__esModule", { value: true });
-exports.version = exports.LocalHub = exports.ServiceClient = exports.Registry = exports.SentMessage = exports.DeviceClient = exports.ReceivedMessage = exports.Message = exports.RetryPolicy = exports.InternalError = exports.ProtocolError = exports.ClosedError = exports.UnsupportedError = exports.AlreadySettledError = exports.MessageLockLostError = exports.OperationTimeoutError = exports.UnavailableError = exports.ThrottledError = exports.MessageTooLargeError = exports.QueueFullError = exports.DeviceNotFoundError = exports.UnauthorizedError = exports.InvalidArgumentError = exports.C2DError = exports.ConnectionState = exports.FeedbackStatus = exports.Ack = exports.ServiceTransport = exports.Transport = void 0;
+exports.version = exports.LocalHub = exports.SendMany = exports.ServiceClient = exports.Registry = exports.SentMessage = exports.DeviceClient = exports.ReceivedMessage = exports.Message = exports.RetryPolicy = exports.InternalError = exports.ProtocolError = exports.ClosedError = exports.UnsupportedError = exports.AlreadySettledError = exports.MessageLockLostError = exports.OperationTimeoutError = exports.UnavailableError = exports.ThrottledError = exports.MessageTooLargeError = exports.QueueFullError = exports.DeviceNotFoundError = exports.UnauthorizedError = exports.InvalidArgumentError = exports.C2DError = exports.ConnectionState = exports.FeedbackStatus = exports.Ack = exports.ServiceTransport = exports.Transport = void 0;
 const node_events_1 = require("node:events");
 const native = __importStar(require("./native"));
 // ---------------------------------------------------------------------------------------
@@ -671,6 +671,30 @@ class ServiceClient {
         const abort = nativeAbort(options.signal);
         return new SentMessage(await untilAborted(options.signal, abort, this.#native.send(id, m.toNative(), abort)));
     }
+    /**
+     * Sends `message` to every device of `devices` (an iterable or async iterable of ids,
+     * taken as sends start, never all at once), each with its own message id: the message's
+     * id, `:` and the device id, or a new UUID each when the message has none. Iterate over
+     * the result (`for await`) for each device's {@link SendResult}, in the order they
+     * complete; its `summary` says what the run did.
+     *
+     * At most `inFlight` sends wait for the hub at once, started at most `rate` a second, or
+     * at the C2D send throttle of an IoT hub of `tier` (`S1`: 100 a minute a unit; `S3`:
+     * 5 000) with `units`. Throttling and transient errors are retried per `retry` (the
+     * client's policy when absent), a throttling also slowing the whole run; an unknown
+     * device, a full queue or a message too large fail that device at once; refused
+     * credentials or a closed client end the run (`summary.stopped`). Aborting `signal`, or
+     * leaving the loop early, starts no new send: the sends in flight are still reported,
+     * then the iteration ends and `summary.cancelled` is true.
+     */
+    sendMany(devices, message, options = {}) {
+        const m = message instanceof Message ? message : new Message(message);
+        if (options.signal !== undefined && !(options.signal instanceof AbortSignal)) {
+            throw new TypeError('signal must be an AbortSignal');
+        }
+        const run = this.#native.sendMany(m.toNative(), options.inFlight ?? 64, options.rate, options.tier, options.units, nativeRetry(options.retry));
+        return new SendMany(run, devices, options.signal);
+    }
     /** Every feedback record from now on (from this call: each call follows the stream on
      * its own); the iteration ends when the client is closed, and throws the signal's reason
      * when `signal` aborts (taking no record). */
@@ -699,6 +723,103 @@ class ServiceClient {
     }
 }
 exports.ServiceClient = ServiceClient;
+/** Device ids given to the engine at a time. */
+const ID_CHUNK = 256;
+/** A {@link ServiceClient.sendMany} run: an async iterable of each device's
+ * {@link SendResult}, iterated once. */
+class SendMany {
+    #native;
+    #devices;
+    #signal;
+    #started = false;
+    #done = false;
+    #feedError = undefined;
+    /** @internal */
+    constructor(run, devices, signal) {
+        this.#native = run;
+        this.#devices = devices;
+        this.#signal = signal;
+    }
+    /** What the run did so far; final once the iteration has ended. */
+    get summary() {
+        const s = this.#native.summary;
+        return {
+            sent: s.sent,
+            failed: s.failed,
+            failedTotal: Object.values(s.failed).reduce((a, b) => a + b, 0),
+            retried: s.retried,
+            throttled: s.throttled,
+            elapsedMs: s.elapsedMs,
+            stopped: s.stoppedCode ? makeError(s.stoppedCode, s.stoppedMessage ?? '') : null,
+            cancelled: s.cancelled,
+        };
+    }
+    /** Starts no new send; those in flight are still reported, then the iteration ends. */
+    stop() {
+        if (!this.#done)
+            this.#native.stop();
+    }
+    /** Gives the engine the ids as it has room for them; an id source that throws ends the
+     * ids (those before are still sent) and its error ends the iteration. */
+    async #feed() {
+        let chunk = [];
+        try {
+            for await (const id of this.#devices) {
+                chunk.push(checkString(id, 'a device id'));
+                if (chunk.length >= ID_CHUNK) {
+                    if (!(await this.#native.feed(chunk)))
+                        return;
+                    chunk = [];
+                }
+            }
+        }
+        catch (e) {
+            this.#feedError = e;
+        }
+        try {
+            if (chunk.length > 0)
+                await this.#native.feed(chunk);
+        }
+        finally {
+            this.#native.endIds();
+        }
+    }
+    async *[Symbol.asyncIterator]() {
+        if (this.#started)
+            throw new TypeError('a SendMany is iterated once');
+        this.#started = true;
+        const onAbort = () => this.stop();
+        this.#signal?.addEventListener('abort', onAbort, { once: true });
+        if (this.#signal?.aborted)
+            this.stop();
+        const feeding = this.#feed();
+        try {
+            for (;;) {
+                const batch = await this.#native.nextBatch(ID_CHUNK);
+                if (batch.done)
+                    this.#done = true;
+                for (const item of batch.items) {
+                    yield {
+                        deviceId: item.deviceId,
+                        sent: item.sent ? new SentMessage(item.sent) : null,
+                        error: item.errorCode ? makeError(item.errorCode, item.errorMessage ?? '') : null,
+                    };
+                }
+                if (batch.done)
+                    break;
+            }
+            await feeding;
+            if (this.#feedError !== undefined)
+                throw this.#feedError;
+        }
+        finally {
+            this.#signal?.removeEventListener('abort', onAbort);
+            // a loop left early (break, an exception) starts no more sends
+            this.stop();
+        }
+    }
+}
+exports.SendMany = SendMany;
 /**
  * A c2d hub in this process, on free ports of 127.0.0.1, speaking IoT Hub's protocols with
  * its own development CA: for tests and development. Stop it with `stop()` (a hub that is
@@ -774,6 +895,15 @@ class LocalHub {
      * key: id.keyPem, … })`. */
     async createX509Device(deviceId) {
         return this.#native.createX509Device(checkString(deviceId, 'deviceId'));
+    }
+    /** Throttles as an IoT hub of `tier` with `units` from now on (`null`: no longer). */
+    setThrottling(tier, units = 1, backlogMs) {
+        this.#native.setThrottling(tier ?? undefined, units, backlogMs);
+    }
+    /** Requests the hub refused for `reason` since it started (`throttled`, …), as `/metrics`
+     * counts them. */
+    refusals(reason) {
+        return this.#native.refusals(checkString(reason, 'reason'));
     }
     /** How many messages are queued for a device (locked ones included). */
     queueDepth(deviceId) {

@@ -84,6 +84,10 @@ export declare class LocalHub {
    * connection string, certificate and key.
    */
   createX509Device(deviceId: string): Promise<X509Identity>
+  /** Throttles as an IoT hub of `tier` with `units` from now on (`tier` null: no longer). */
+  setThrottling(tier?: string | undefined | null, units?: number | undefined | null, backlogMs?: number | undefined | null): void
+  /** Requests the hub refused for `reason` since it started (`throttled`, …). */
+  refusals(reason: string): number
   /** How many messages are queued for a device (locked ones included). */
   queueDepth(deviceId: string): number
   /**
@@ -194,6 +198,23 @@ export declare class RetryPolicy {
   toString(): string
 }
 
+/** A fan-out under way. */
+export declare class SendMany {
+  /**
+   * Gives the run more device ids; resolves once it has room for them (false when the
+   * run takes no more: it stopped).
+   */
+  feed(ids: Array<string>): Promise<boolean>
+  /** No more ids: the run ends once those given are done. */
+  endIds(): void
+  /** Up to `max` results: waits for the first, takes the others that are ready. */
+  nextBatch(max: number, abort?: Abort | undefined | null): Promise<SendBatch>
+  /** Starts no new send; those in flight are still reported, then the run ends. */
+  stop(): void
+  /** What the run did so far (final once it has ended). */
+  get summary(): FanOutSummary
+}
+
 /** A message the hub accepted, whose outcome can be waited for. */
 export declare class SentMessage {
   /** The message's id (generated when the message had none). */
@@ -211,6 +232,12 @@ export declare class ServiceClient {
   static connect(connectionString: string, options: ClientOptions, retry?: RetryPolicy | undefined | null, abort?: Abort | undefined | null): Promise<ServiceClient>
   /** Sends a message to a device; resolves once the hub has accepted it. */
   send(deviceId: string, message: OutgoingMessage, abort?: Abort | undefined | null): Promise<SentMessage>
+  /**
+   * Sends `message` to the devices `index.ts` feeds the run (see `sendMany` there).
+   * `rate` (sends a second) and `tier` (`F1`, `S1`, `S2`, `S3`, with `units`) exclude
+   * each other; `retry` is the client's policy when absent.
+   */
+  sendMany(message: OutgoingMessage, inFlight: number, rate?: number | undefined | null, tier?: string | undefined | null, units?: number | undefined | null, retry?: RetryPolicy | undefined | null): SendMany
   /** Every feedback record from now on. */
   feedback(): FeedbackReceiver
   /** Removes every message queued for a device; resolves to how many. */
@@ -290,6 +317,26 @@ export interface DeviceRecord {
 /** Every error kind's code, in the engine's order (for the tests that walk them all). */
 export declare function errorCodes(): Array<string>
 
+/** What a run did ([`c2d::FanOutSummary`]). */
+export interface FanOutSummary {
+  /** Devices whose message the hub took. */
+  sent: number
+  /** Devices it did not take, by error code. */
+  failed: Record<string, number>
+  /** Attempts made again after a throttling or transient error. */
+  retried: number
+  /** Attempts the hub refused as throttled. */
+  throttled: number
+  /** Milliseconds from the call to the last result (or to now). */
+  elapsedMs: number
+  /** The code of the error that ended the run early, if one did. */
+  stoppedCode?: string
+  /** Its message. */
+  stoppedMessage?: string
+  /** Whether `stop()` ended the run early. */
+  cancelled: boolean
+}
+
 /** A message's outcome, as the hub reported it. */
 export interface FeedbackRecord {
   /** The id of the message this is the outcome of. */
@@ -329,6 +376,15 @@ export interface LocalHubOptions {
   feedbackIntervalMs?: number
   /** `fsync` (the default: an accepted message is on disk) or `os`. */
   durability?: string
+  /** Throttle as an IoT hub of this tier (`F1`, `S1`, `S2`, `S3`); not at all when absent. */
+  tier?: string
+  /** The unit count of `tier` (1 when absent). */
+  units?: number
+  /**
+   * How long a request over the tier's rate waits its turn before it is refused, in
+   * milliseconds (1 000 when absent).
+   */
+  throttleBacklogMs?: number
 }
 
 /** The fields of a message to send. */
@@ -353,6 +409,26 @@ export interface OutgoingMessage {
 
 /** Throws the error the engine's error of `code` (one of [`error_codes`]) becomes. */
 export declare function raiseError(code: string, message: string): void
+
+/** Results ready together, and whether the run has ended. */
+export interface SendBatch {
+  /** The results. */
+  items: Array<SendItem>
+  /** True once every result has been given. */
+  done: boolean
+}
+
+/** One device's result: `sent`, or the error's code and message. */
+export interface SendItem {
+  /** The device. */
+  deviceId: string
+  /** The message the hub took. */
+  sent?: SentMessage
+  /** Why it did not (`C2D_DEVICE_NOT_FOUND`, …). */
+  errorCode?: string
+  /** The error's message. */
+  errorMessage?: string
+}
 
 /** Registers `factory(code, message)`, which makes the error object of a code. */
 export declare function setErrorFactory(factory: (code: string, message: string) => Error): void

@@ -325,6 +325,14 @@ typedef struct c2d_device_options c2d_device_options;
 
 #if defined(C2D_SERVICE)
 /**
+ * How `c2d_service_client_send_many` sends: made by `c2d_fan_out_options_new`, changed by
+ * the setters, copied by the call, freed by `c2d_fan_out_options_free`.
+ */
+typedef struct c2d_fan_out_options c2d_fan_out_options;
+#endif
+
+#if defined(C2D_SERVICE)
+/**
  * One feedback record. Owned by the caller, freed with `c2d_feedback_record_free`; its
  * strings belong to it.
  */
@@ -435,6 +443,13 @@ typedef void (*c2d_connection_status_callback)(void *user_data,
 typedef uint32_t c2d_durability;
 #endif
 
+#if defined(C2D_SERVICE)
+/**
+ * An IoT Hub tier, for `c2d_fan_out_options_set_tier` and `c2d_hub_options_set_tier`.
+ */
+typedef uint32_t c2d_tier;
+#endif
+
 #if defined(C2D_HUB)
 /**
  * What `c2d_hub_text` reads.
@@ -469,6 +484,64 @@ typedef bool (*c2d_retry_callback)(void *user_data,
  * How a service client talks to the hub.
  */
 typedef uint32_t c2d_service_transport;
+#endif
+
+#if defined(C2D_SERVICE)
+/**
+ * Called once per device by `c2d_service_client_send_many`, on the calling thread:
+ * `context` as given; the device's id; `C2D_RESULT_OK` and the sent message (owned by the
+ * callback: wait on its outcome, keep it, or free it with `c2d_sent_message_free`), or the
+ * failure's result, `sent` NULL, and `message` saying why. `device_id` and `message` are
+ * valid during the call. Return 0 to go on, anything else to start no new send (those in
+ * flight are still reported). The callback must not call `c2d_service_client_send_many`
+ * on the same client.
+ */
+typedef int (*c2d_send_many_callback)(void *context,
+                                      const char *device_id,
+                                      c2d_result result,
+                                      struct c2d_sent_message *sent,
+                                      const char *message);
+#endif
+
+#if defined(C2D_SERVICE)
+/**
+ * What a `c2d_service_client_send_many` did.
+ */
+typedef struct c2d_fan_out_summary {
+  /**
+   * Devices whose message the hub took.
+   */
+  uint64_t sent;
+  /**
+   * Devices whose message it did not take.
+   */
+  uint64_t failed;
+  /**
+   * Of those, how many failed with each result (indexed by its `c2d_result` value).
+   */
+  uint64_t failed_by_result[16];
+  /**
+   * Attempts made again after a throttling or transient error.
+   */
+  uint64_t retried;
+  /**
+   * Attempts the hub refused as throttled (retried or not).
+   */
+  uint64_t throttled;
+  /**
+   * Milliseconds from the call to the last result.
+   */
+  uint64_t elapsed_ms;
+  /**
+   * `C2D_RESULT_OK`, or what ended the run before its last device
+   * (`C2D_RESULT_UNAUTHORIZED`, `C2D_RESULT_CLOSED`): the devices after it were not tried.
+   */
+  c2d_result stopped;
+  /**
+   * Whether the callback ended the run early (the devices after were not tried).
+   */
+  bool cancelled;
+} c2d_fan_out_summary;
 #endif
 
 /**
@@ -590,6 +663,34 @@ typedef uint32_t c2d_service_transport;
  * AMQP over WebSockets over TLS, port 443.
  */
 #define C2D_SERVICE_TRANSPORT_AMQP_WS 1
+#endif
+
+#if defined(C2D_SERVICE)
+/**
+ * Free: the S1 throttles, one unit.
+ */
+#define C2D_TIER_F1 1
+#endif
+
+#if defined(C2D_SERVICE)
+/**
+ * Standard S1: 100 C2D sends a minute a unit.
+ */
+#define C2D_TIER_S1 2
+#endif
+
+#if defined(C2D_SERVICE)
+/**
+ * Standard S2: as S1 for C2D.
+ */
+#define C2D_TIER_S2 3
+#endif
+
+#if defined(C2D_SERVICE)
+/**
+ * Standard S3: 5 000 C2D sends a minute a unit.
+ */
+#define C2D_TIER_S3 4
 #endif
 
 #ifdef __cplusplus
@@ -1122,6 +1223,31 @@ c2d_result c2d_hub_options_use_manual_clock(struct c2d_hub_options *options);
 
 #if defined(C2D_HUB)
 /**
+ * Makes the hub throttle as an IoT hub of `tier` with `units` units: C2D sends, HTTPS
+ * receives and registry operations at the tier's rates (S1: 100 sends, 1 000 receives and
+ * 100 registry operations a minute a unit; S3: fifty times that), a request over the rate
+ * held up to `backlog_ms`, then refused with IoT Hub's throttling error
+ * (`C2D_RESULT_THROTTLED` to c2d's clients). Off by default.
+ *
+ * @param options The options.
+ * @param tier A `C2D_TIER_*`.
+ * @param units 1 to the tier's most (F1: 1; S1, S2: 200; S3: 10).
+ * @param backlog_ms How long a request waits its turn at most (IoT Hub does not say; 1 000
+ *                   is c2d's default).
+ * @retval C2D_RESULT_OK The hub will throttle.
+ * @retval C2D_RESULT_INVALID_ARGUMENT `options` is NULL, or the tier has no such units.
+ *
+ * Thread safety: not concurrently with other calls on the same options.
+ */
+C2D_NODISCARD
+c2d_result c2d_hub_options_set_tier(struct c2d_hub_options *options,
+                                    c2d_tier tier,
+                                    uint32_t units,
+                                    uint32_t backlog_ms);
+#endif
+
+#if defined(C2D_HUB)
+/**
  * Starts a hub: opens (or creates) its data directory, makes its dev CA and server
  * certificate on first start, and listens. Creates the policies `iothubowner`, `service`,
  * `registryReadWrite` and `device` on first start.
@@ -1246,6 +1372,26 @@ C2D_NODISCARD
 c2d_result c2d_hub_queue_depth(const struct c2d_hub *hub,
                                const char *device_id,
                                size_t *out_depth);
+#endif
+
+#if defined(C2D_HUB)
+/**
+ * Counts the requests the hub refused for a reason since it started (what `/metrics`
+ * counts as `c2d_hub_refused_total{reason}`): `throttled`, `bad_signature`, ….
+ *
+ * @param hub The hub.
+ * @param reason The reason.
+ * @param out_count Receives the count.
+ * @retval C2D_RESULT_OK The refusals were counted.
+ * @retval C2D_RESULT_INVALID_ARGUMENT An argument is NULL.
+ * @retval C2D_RESULT_CLOSED The hub was stopped.
+ *
+ * Thread safety: callable from any thread.
+ */
+C2D_NODISCARD
+c2d_result c2d_hub_refusals(const struct c2d_hub *hub,
+                            const char *reason,
+                            uint64_t *out_count);
 #endif
 
 #if defined(C2D_HUB)
@@ -2182,6 +2328,138 @@ c2d_result c2d_service_client_close(const struct c2d_service_client *client);
  * Thread safety: callable from any thread, once, when no other call is using the client.
  */
 void c2d_service_client_free(struct c2d_service_client *client);
+#endif
+
+#if defined(C2D_SERVICE)
+/**
+ * Makes fan-out options with every setting at its default: 64 sends in flight, no pacing,
+ * the client's retry policy.
+ *
+ * @param out_options Receives the options, owned by the caller (free them with
+ *                    `c2d_fan_out_options_free`).
+ * @retval C2D_RESULT_OK The options were made.
+ * @retval C2D_RESULT_INVALID_ARGUMENT `out_options` is NULL.
+ *
+ * Thread safety: callable from any thread.
+ */
+C2D_NODISCARD
+c2d_result c2d_fan_out_options_new(struct c2d_fan_out_options **out_options);
+#endif
+
+#if defined(C2D_SERVICE)
+/**
+ * Frees fan-out options.
+ *
+ * @param options The options, or NULL (nothing happens).
+ *
+ * Thread safety: callable from any thread, once, when no other call is using them.
+ */
+void c2d_fan_out_options_free(struct c2d_fan_out_options *options);
+#endif
+
+#if defined(C2D_SERVICE)
+/**
+ * Sets how many sends may wait for the hub's answer at once (64 by default).
+ *
+ * @param options The options.
+ * @param in_flight At least 1.
+ * @retval C2D_RESULT_OK The limit was set.
+ * @retval C2D_RESULT_INVALID_ARGUMENT `options` is NULL or `in_flight` is 0.
+ *
+ * Thread safety: not concurrently with other calls on the same options.
+ */
+C2D_NODISCARD
+c2d_result c2d_fan_out_options_set_in_flight(struct c2d_fan_out_options *options,
+                                             uint32_t in_flight);
+#endif
+
+#if defined(C2D_SERVICE)
+/**
+ * Starts at most `per_second` sends a second (no pacing by default).
+ *
+ * @param options The options.
+ * @param per_second A positive number.
+ * @retval C2D_RESULT_OK The rate was set.
+ * @retval C2D_RESULT_INVALID_ARGUMENT `options` is NULL or `per_second` is not positive.
+ *
+ * Thread safety: not concurrently with other calls on the same options.
+ */
+C2D_NODISCARD
+c2d_result c2d_fan_out_options_set_rate(struct c2d_fan_out_options *options,
+                                        double per_second);
+#endif
+
+#if defined(C2D_SERVICE)
+/**
+ * Paces the sends to the C2D send throttle of an IoT hub of `tier` with `units` units
+ * (S1: 100 a minute a unit; S3: 5 000), replacing a rate.
+ *
+ * @param options The options.
+ * @param tier A `C2D_TIER_*`.
+ * @param units 1 to the tier's most (F1: 1; S1, S2: 200; S3: 10).
+ * @retval C2D_RESULT_OK The pace was set.
+ * @retval C2D_RESULT_INVALID_ARGUMENT `options` is NULL, or the tier has no such units.
+ *
+ * Thread safety: not concurrently with other calls on the same options.
+ */
+C2D_NODISCARD
+c2d_result c2d_fan_out_options_set_tier(struct c2d_fan_out_options *options,
+                                        c2d_tier tier,
+                                        uint32_t units);
+#endif
+
+#if defined(C2D_SERVICE)
+/**
+ * Sets how each device's send is retried (the client's policy by default).
+ *
+ * @param options The options.
+ * @param policy The policy (copied; the caller keeps and frees it).
+ * @retval C2D_RESULT_OK The policy was set.
+ * @retval C2D_RESULT_INVALID_ARGUMENT An argument is NULL.
+ *
+ * Thread safety: not concurrently with other calls on the same options.
+ */
+C2D_NODISCARD
+c2d_result c2d_fan_out_options_set_retry(struct c2d_fan_out_options *options,
+                                         const struct c2d_retry_policy *policy);
+#endif
+
+#if defined(C2D_SERVICE)
+/**
+ * Sends a message to many devices, each with its own message id (the message's id, `:` and
+ * the device id; or a new UUID each when the message has none), and reports each device's
+ * result to `callback` as it completes. At most `in_flight` sends wait for the hub at once,
+ * started no faster than the options' rate or tier; throttling and transient errors are
+ * retried per device (each throttling slowing the whole run), an unknown device, a full
+ * queue or a message too large fail that device at once, refused credentials or a closed
+ * client end the run.
+ *
+ * @param client The client.
+ * @param device_ids The devices' ids (`count` NUL-terminated UTF-8 strings; the caller keeps
+ *                   them).
+ * @param count How many.
+ * @param message The message (the caller keeps and frees it).
+ * @param options Fan-out options, or NULL for the defaults (copied).
+ * @param callback Called for each device's result (see `c2d_send_many_callback`).
+ * @param context Given to `callback`.
+ * @param out_summary Receives what the run did, or NULL.
+ * @retval C2D_RESULT_OK The run went through its devices (each device's own result went
+ *         to `callback`; the summary counts them).
+ * @retval C2D_RESULT_INVALID_ARGUMENT An argument is NULL or an id is not UTF-8.
+ * @retval C2D_RESULT_UNAUTHORIZED, C2D_RESULT_CLOSED The run ended early for this reason
+ *         (the summary says how far it got).
+ *
+ * Thread safety: callable from any thread. Blocks until every device is done.
+ */
+C2D_NODISCARD
+c2d_result c2d_service_client_send_many(const struct c2d_service_client *client,
+                                        const char *const *device_ids,
+                                        size_t count,
+                                        const struct c2d_message *message,
+                                        const struct c2d_fan_out_options *options,
+                                        c2d_send_many_callback callback,
+                                        void *context,
+                                        struct c2d_fan_out_summary *out_summary);
 #endif
 
 #if defined(C2D_SERVICE)

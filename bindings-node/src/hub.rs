@@ -35,6 +35,27 @@ pub struct LocalHubOptions {
     pub feedback_interval_ms: Option<f64>,
     /// `fsync` (the default: an accepted message is on disk) or `os`.
     pub durability: Option<String>,
+    /// Throttle as an IoT hub of this tier (`F1`, `S1`, `S2`, `S3`); not at all when absent.
+    pub tier: Option<String>,
+    /// The unit count of `tier` (1 when absent).
+    pub units: Option<u32>,
+    /// How long a request over the tier's rate waits its turn before it is refused, in
+    /// milliseconds (1 000 when absent).
+    pub throttle_backlog_ms: Option<f64>,
+}
+
+/// The hub's throttling for a tier (none without one), units and backlog.
+fn throttling(
+    tier: Option<&str>,
+    units: Option<u32>,
+    backlog_ms: Option<f64>,
+) -> c2d::Result<Option<c2d_hub::Throttling>> {
+    let Some(tier) = tier else { return Ok(None) };
+    let mut t = c2d_hub::Throttling::new(tier.parse()?, units.unwrap_or(1))?;
+    if let Some(b) = opt_millis("throttleBacklogMs", backlog_ms)? {
+        t = t.backlog(b);
+    }
+    Ok(Some(t))
 }
 
 struct Running {
@@ -99,6 +120,7 @@ fn config(
         limits.feedback_interval = t;
     }
     config.durability = o.durability.as_deref().unwrap_or("fsync").parse()?;
+    config.throttling = throttling(o.tier.as_deref(), o.units, o.throttle_backlog_ms)?;
     let clock = o
         .manual_clock
         .unwrap_or(false)
@@ -215,6 +237,36 @@ impl LocalHub {
                 key_pem: cert.key_pem,
             })
         })
+    }
+
+    /// Throttles as an IoT hub of `tier` with `units` from now on (`tier` null: no longer).
+    #[napi]
+    pub fn set_throttling(
+        &self,
+        env: &Env,
+        tier: Option<String>,
+        units: Option<u32>,
+        backlog_ms: Option<f64>,
+    ) -> Result<()> {
+        let t = throttling(tier.as_deref(), units, backlog_ms).or_else(|e| throw(env, e))?;
+        let guard = self.running.blocking_read();
+        match guard.as_ref() {
+            Some(r) => {
+                r.hub.set_throttling(t);
+                Ok(())
+            }
+            None => throw(env, stopped()),
+        }
+    }
+
+    /// Requests the hub refused for `reason` since it started (`throttled`, …).
+    #[napi]
+    pub fn refusals(&self, env: &Env, reason: String) -> Result<f64> {
+        let guard = self.running.blocking_read();
+        match guard.as_ref() {
+            Some(r) => Ok(r.hub.refusals(&reason) as f64),
+            None => throw(env, stopped()),
+        }
     }
 
     /// How many messages are queued for a device (locked ones included).

@@ -4,7 +4,7 @@ import * as assert from 'node:assert/strict';
 
 import {
   Ack, C2DError, ConnectionStatus, DeviceClient, FeedbackRecord, FeedbackStatus, LocalHub, Message,
-  ReceivedMessage, RetryPolicy, ServiceClient, Transport, UnsupportedError,
+  FanOutSummary, ReceivedMessage, RetryPolicy, SendResult, ServiceClient, Transport, UnsupportedError,
 } from 'c2d';
 
 async function main(): Promise<void> {
@@ -43,6 +43,12 @@ async function main(): Promise<void> {
   const owner = await ServiceClient.connect(hub.ownerConnectionString, { ...hub.serviceOptions(), retry: RetryPolicy.none() });
   await owner.registry.createDevice('dev2');
   assert.equal((await owner.registry.getDevice('dev2')).deviceId, 'dev2');
+  const results: SendResult[] = [];
+  const fanOut = owner.sendMany(['dev2', 'ghost'], 'to many', { tier: 'S3', units: 1, inFlight: 8 });
+  for await (const r of fanOut) results.push(r);
+  const summary: FanOutSummary = fanOut.summary;
+  assert.deepEqual([summary.sent, summary.failed], [1, { C2D_DEVICE_NOT_FOUND: 1 }]);
+  assert.equal(results.find((r) => r.deviceId === 'ghost')?.error?.code, 'C2D_DEVICE_NOT_FOUND');
   await owner.registry.deleteDevice('dev2');
   await owner.close();
 

@@ -23,6 +23,20 @@ pub struct LocalHub {
     endpoints: Endpoints,
 }
 
+/// The hub's throttling for a `tier=` (`None`: none), `units=` and `throttle_backlog=`.
+fn throttling(
+    tier: Option<&str>,
+    units: u32,
+    backlog: Option<f64>,
+) -> PyResult<Option<c2d_hub::Throttling>> {
+    let Some(tier) = tier else { return Ok(None) };
+    let mut t = c2d_hub::Throttling::new(tier.parse().map_err(to_py)?, units).map_err(to_py)?;
+    if let Some(b) = backlog {
+        t = t.backlog(seconds("throttle_backlog", b)?);
+    }
+    Ok(Some(t))
+}
+
 fn stopped() -> PyErr {
     to_py(Error::new(ErrorKind::Closed, "the hub was stopped"))
 }
@@ -33,7 +47,8 @@ impl LocalHub {
     #[new]
     #[pyo3(signature = (*, data_dir = None, manual_clock = false, max_queue_depth = None,
         max_message_size = None, default_ttl = None, lock_timeout = None,
-        max_delivery_count = None, feedback_interval = None, durability = "fsync"))]
+        max_delivery_count = None, feedback_interval = None, durability = "fsync", tier = None,
+        units = 1, throttle_backlog = None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
@@ -46,6 +61,9 @@ impl LocalHub {
         max_delivery_count: Option<u32>,
         feedback_interval: Option<f64>,
         durability: &str,
+        tier: Option<&str>,
+        units: u32,
+        throttle_backlog: Option<f64>,
     ) -> PyResult<Self> {
         let temp = match data_dir {
             Some(_) => None,
@@ -82,6 +100,7 @@ impl LocalHub {
             limits.feedback_interval = seconds("feedback_interval", t)?;
         }
         config.durability = durability.parse().map_err(to_py)?;
+        config.throttling = throttling(tier, units, throttle_backlog)?;
         let clock = manual_clock.then(|| config.use_manual_clock());
         let hub = wait(py, Hub::start(config))?.map_err(|e| to_py(e.into()))?;
         Ok(LocalHub {
@@ -178,6 +197,24 @@ impl LocalHub {
     fn queue_depth(&self, device_id: &str) -> PyResult<usize> {
         let guard = self.hub.lock().unwrap_or_else(|e| e.into_inner());
         Ok(guard.as_ref().ok_or_else(stopped)?.queue_depth(device_id))
+    }
+
+    /// Throttles as IoT Hub of `tier` with `units` from now on (`tier=None`: no longer).
+    #[pyo3(signature = (tier, units = 1, backlog = None))]
+    fn set_throttling(&self, tier: Option<&str>, units: u32, backlog: Option<f64>) -> PyResult<()> {
+        let throttling = throttling(tier, units, backlog)?;
+        let guard = self.hub.lock().unwrap_or_else(|e| e.into_inner());
+        guard
+            .as_ref()
+            .ok_or_else(stopped)?
+            .set_throttling(throttling);
+        Ok(())
+    }
+
+    /// Requests refused for `reason` since the hub started (`throttled`, …).
+    fn refusals(&self, reason: &str) -> PyResult<u64> {
+        let guard = self.hub.lock().unwrap_or_else(|e| e.into_inner());
+        Ok(guard.as_ref().ok_or_else(stopped)?.refusals(reason))
     }
 
     /// Moves the hub's manual clock forward by `seconds` (TTL and lock expiry without

@@ -34,6 +34,7 @@ fn _native(py: Python<'_>, m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<message::ReceivedMessage>()?;
     m.add_class::<service::client::ServiceClient>()?;
     m.add_class::<service::client::SentMessage>()?;
+    m.add_class::<service::fanout::SendMany>()?;
     m.add_class::<service::feedback::FeedbackReceiver>()?;
     m.add_class::<service::registry::Registry>()?;
     m.add_class::<status::StatusChanges>()?;

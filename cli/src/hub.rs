@@ -91,6 +91,17 @@ struct RunArgs {
     /// always one.
     #[arg(long = "x509-ca", value_name = "FILE")]
     x509_ca: Vec<PathBuf>,
+    /// Throttle as an IoT hub of this tier (F1, S1, S2, S3): C2D sends, HTTPS receives and
+    /// registry operations at the tier's rates times --units, refused with IoT Hub's
+    /// throttling errors past a short backlog. Off by default.
+    #[arg(long, value_parser = |s: &str| s.parse::<c2d::Tier>())]
+    tier: Option<c2d::Tier>,
+    /// The hub's unit count, with --tier.
+    #[arg(long, default_value_t = 1, requires = "tier")]
+    units: u32,
+    /// With --tier: how long a request over the rate waits its turn before it is refused.
+    #[arg(long, default_value = "1s", value_parser = humantime::parse_duration, requires = "tier")]
+    throttle_backlog: Duration,
 }
 
 pub async fn run(args: HubArgs) -> Result<()> {
@@ -132,6 +143,10 @@ async fn serve(a: RunArgs) -> Result<()> {
             std::fs::read(path).with_context(|| format!("reading --x509-ca {}", path.display()))?,
         );
     }
+    if let Some(tier) = a.tier {
+        config.throttling =
+            Some(c2d_hub::Throttling::new(tier, a.units)?.backlog(a.throttle_backlog));
+    }
     let hub = LocalHub::start(config).await.context("starting the hub")?;
     Endpoints {
         hostname: hub.host_name().to_string(),
@@ -153,6 +168,14 @@ async fn serve(a: RunArgs) -> Result<()> {
         hub.service_connection_string()
     );
     println!("  iothubowner connection string: {owner}");
+    if let Some(t) = hub.throttling() {
+        println!(
+            "  throttling as IoT Hub {t}:    {} C2D sends, {} HTTPS receives, {} registry operations a minute",
+            t.tier.c2d_sends_per_minute() * t.units,
+            t.tier.https_receives_per_minute() * t.units,
+            t.tier.registry_operations_per_minute() * t.units
+        );
+    }
     println!(
         "  CA certificate to trust:       {}",
         hub.ca_path().display()

@@ -2,6 +2,7 @@
 
 mod bench;
 mod demo;
+mod fanout;
 mod hub;
 mod hub_process;
 mod messaging;

@@ -107,8 +107,32 @@ pub struct SendArgs {
     #[command(flatten)]
     service: ServiceArgs,
     /// The device to send to.
-    #[arg(long)]
-    device: String,
+    #[arg(long, required_unless_present = "devices_file")]
+    device: Option<String>,
+    /// Send the message to every device listed in FILE, one id a line (`-`: standard
+    /// input; empty lines and lines starting with # are skipped), each with its own message
+    /// id, and print each device's result, a summary, and exit non-zero when any device did
+    /// not get it.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["device", "count"])]
+    devices_file: Option<PathBuf>,
+    /// With --devices-file: start at most N sends a second.
+    #[arg(
+        long,
+        value_name = "N",
+        requires = "devices_file",
+        conflicts_with = "tier"
+    )]
+    rate: Option<f64>,
+    /// With --devices-file: pace to the C2D send throttle of an IoT hub of this tier (F1,
+    /// S1, S2, S3: 100 sends a minute a unit; S3: 5 000).
+    #[arg(long, requires = "devices_file", value_parser = |s: &str| s.parse::<c2d::Tier>())]
+    tier: Option<c2d::Tier>,
+    /// With --tier: the hub's unit count.
+    #[arg(long, default_value_t = 1, requires = "tier")]
+    units: u32,
+    /// With --devices-file: sends waiting for the hub's answer at most.
+    #[arg(long, default_value_t = 64, requires = "devices_file")]
+    in_flight: usize,
     /// Message id (a UUID is generated when absent).
     #[arg(long)]
     message_id: Option<String>,
@@ -147,7 +171,7 @@ fn parse_property(s: &str) -> Result<(String, String), String> {
         .ok_or_else(|| format!("'{s}' is not NAME=VALUE"))
 }
 
-fn record_json(r: &FeedbackRecord) -> serde_json::Value {
+pub(crate) fn record_json(r: &FeedbackRecord) -> serde_json::Value {
     json!({
         "originalMessageId": r.original_message_id,
         "deviceId": r.device_id,
@@ -157,7 +181,7 @@ fn record_json(r: &FeedbackRecord) -> serde_json::Value {
     })
 }
 
-fn print_record(r: &FeedbackRecord, as_json: bool) {
+pub(crate) fn print_record(r: &FeedbackRecord, as_json: bool) {
     if as_json {
         println!("{}", record_json(r));
     } else {
@@ -202,6 +226,21 @@ pub async fn send(a: SendArgs) -> Result<()> {
         m = m.property(k, v);
     }
     let service = a.service.connect().await?;
+    if let Some(file) = &a.devices_file {
+        let rate = match (a.rate, a.tier) {
+            (Some(r), _) => c2d::Rate::PerSecond(r),
+            (None, Some(t)) => t.units(a.units),
+            (None, None) => c2d::Rate::Unlimited,
+        };
+        let fan = c2d::FanOut::default().in_flight(a.in_flight).rate(rate);
+        let result = crate::fanout::send_many(&service, file, m, fan, a.wait, a.service.json).await;
+        service.close().await;
+        return result;
+    }
+    let device = a
+        .device
+        .as_deref()
+        .expect("clap requires --device without --devices-file");
     for i in 1..=a.count {
         let mut m = m.clone();
         if a.count > 1 {
@@ -209,14 +248,14 @@ pub async fn send(a: SendArgs) -> Result<()> {
                 m = m.message_id(format!("{id}-{i}"));
             }
         }
-        let sent = service.send(&a.device, m).await?;
+        let sent = service.send(device, m).await?;
         if a.service.json {
             println!(
                 "{}",
-                json!({"event": "sent", "deviceId": a.device, "messageId": sent.message_id()})
+                json!({"event": "sent", "deviceId": device, "messageId": sent.message_id()})
             );
         } else {
-            println!("sent {} to {}", sent.message_id(), a.device);
+            println!("sent {} to {device}", sent.message_id());
         }
         if a.wait {
             progress("waiting for the message's feedback… (Ctrl-C to stop)");

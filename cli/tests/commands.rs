@@ -41,6 +41,11 @@ impl Hub {
 
 /// A hub on free ports, its data directory `.c2d-hub` in a folder of its own.
 fn start_hub() -> Hub {
+    start_hub_with(&[])
+}
+
+/// Like [`start_hub`], with more options of `c2d hub`.
+fn start_hub_with(options: &[&str]) -> Hub {
     let root = tempfile::tempdir().unwrap();
     let dir = root.path().join(".c2d-hub");
     let mut child = c2d()
@@ -57,6 +62,7 @@ fn start_hub() -> Hub {
             "--data-dir",
         ])
         .arg(&dir)
+        .args(options)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -624,4 +630,104 @@ fn receive_over_https_polls_the_local_hub_every_second() {
         "{}",
         stderr(&out)
     );
+}
+
+/// `c2d send --devices-file` against a hub throttled as S3 × 1: a JSON line per device, the
+/// unknown ones failing with their code, paced so that the hub refuses nothing, a summary,
+/// and an exit status that says whether every device got the message.
+#[test]
+fn send_to_many_devices_from_a_file() {
+    let hub = start_hub_with(&[
+        "--tier",
+        "S3",
+        "--units",
+        "1",
+        "--throttle-backlog",
+        "200ms",
+    ]);
+    let cmd = || zero_config(hub.root.path(), None);
+    let devices: Vec<String> = (0..20).map(|i| format!("fan{i:02}")).collect();
+    for d in &devices {
+        let mut create = cmd();
+        create.args(["device", "create", d]);
+        ok(bounded(create));
+    }
+    let list = hub.root.path().join("devices.txt");
+    let mut text = String::from("# the fleet\n");
+    for d in devices
+        .iter()
+        .chain(["ghost1".to_string(), "ghost2".to_string()].iter())
+    {
+        text.push_str(d);
+        text.push_str("\n\n");
+    }
+    std::fs::write(&list, text).unwrap();
+    let mut send = cmd();
+    send.args(["send", "--devices-file"]).arg(&list);
+    send.args(["--tier", "S3", "--message-id", "fan-1", "--json", "reboot"]);
+    let out = bounded(send);
+    assert!(!out.status.success(), "two devices did not get it");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let lines: Vec<serde_json::Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 23, "{stdout}");
+    for d in &devices {
+        let line = lines.iter().find(|l| l["deviceId"] == d.as_str()).unwrap();
+        assert_eq!(line["event"], "sent");
+        assert_eq!(line["messageId"], format!("fan-1:{d}"));
+    }
+    for d in ["ghost1", "ghost2"] {
+        let line = lines.iter().find(|l| l["deviceId"] == d).unwrap();
+        assert_eq!(line["event"], "failed");
+        assert_eq!(line["error"], "C2D_DEVICE_NOT_FOUND");
+    }
+    let summary = lines.last().unwrap();
+    assert_eq!(summary["event"], "summary");
+    assert_eq!(summary["sent"], 20);
+    assert_eq!(summary["failed"], 2);
+    assert_eq!(summary["failedByError"]["C2D_DEVICE_NOT_FOUND"], 2);
+    assert_eq!(summary["throttled"], 0, "{summary}");
+    assert!(stderr(&out).contains("2 device(s) did not get the message"));
+
+    // from standard input, only known devices: exit 0; the devices hold both messages
+    let mut send = cmd();
+    send.args(["send", "--devices-file", "-", "--rate", "50", "again"]);
+    let mut child = send
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    {
+        use std::io::Write;
+        let mut stdin = child.stdin.take().unwrap();
+        stdin.write_all(devices.join("\n").as_bytes()).unwrap();
+    }
+    let out = child.wait_with_output().unwrap();
+    let text = ok(out.clone());
+    assert_eq!(
+        text.lines().filter(|l| l.starts_with("sent ")).count(),
+        20,
+        "{text}"
+    );
+    assert!(
+        stderr(&out).contains("sent to 20 devices, failed 0"),
+        "{}",
+        stderr(&out)
+    );
+    let mut receive = cmd();
+    receive.args([
+        "receive",
+        "--device",
+        "fan07",
+        "--count",
+        "2",
+        "--json",
+        "--timeout",
+        "20s",
+    ]);
+    let received = ok(bounded(receive));
+    assert_eq!(received.lines().count(), 2, "{received}");
 }

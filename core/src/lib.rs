@@ -47,11 +47,14 @@ pub use proxy::Proxy;
 pub use retry::RetryPolicy;
 #[cfg(feature = "service")]
 pub use service::client::{FeedbackReceiver, SentMessage, ServiceClient, ServiceTransport};
+#[cfg(feature = "service")]
+pub use service::fanout::{FanOut, FanOutStopper, FanOutSummary, SendMany};
 pub use service::feedback::{FeedbackRecord, FeedbackStatus};
 #[cfg(feature = "service")]
 pub use service::options::{ServiceClientBuilder, ServiceOptions};
 #[cfg(feature = "service")]
 pub use service::registry::{Device, PurgeResult, RegistryClient, RegistryOptions};
+pub use service::tier::{Rate, Tier};
 pub use status::{ConnectionStatus, StatusReceiver};
 pub use tls::{ClientCertificate, Pem};
 pub use transport::ConnectionOptions;

@@ -11,10 +11,11 @@ use c2d_core::{Error, ErrorKind};
 /// What a c2d function did: `C2D_RESULT_OK` (0), or why it failed. One code per error kind of
 /// the engine, each telling the caller what to do, plus `C2D_RESULT_PANIC`.
 #[repr(u32)]
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[allow(non_camel_case_types)]
 pub enum c2d_result {
     /// Success.
+    #[default]
     Ok = 0,
     /// The call itself is wrong (a NULL or malformed argument, a bad connection string or
     /// option): fix the call.

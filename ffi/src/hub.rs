@@ -190,6 +190,39 @@ pub extern "C" fn c2d_hub_options_use_manual_clock(options: *mut c2d_hub_options
     })
 }
 
+/// Makes the hub throttle as an IoT hub of `tier` with `units` units: C2D sends, HTTPS
+/// receives and registry operations at the tier's rates (S1: 100 sends, 1 000 receives and
+/// 100 registry operations a minute a unit; S3: fifty times that), a request over the rate
+/// held up to `backlog_ms`, then refused with IoT Hub's throttling error
+/// (`C2D_RESULT_THROTTLED` to c2d's clients). Off by default.
+///
+/// @param options The options.
+/// @param tier A `C2D_TIER_*`.
+/// @param units 1 to the tier's most (F1: 1; S1, S2: 200; S3: 10).
+/// @param backlog_ms How long a request waits its turn at most (IoT Hub does not say; 1 000
+///                   is c2d's default).
+/// @retval C2D_RESULT_OK The hub will throttle.
+/// @retval C2D_RESULT_INVALID_ARGUMENT `options` is NULL, or the tier has no such units.
+///
+/// Thread safety: not concurrently with other calls on the same options.
+#[no_mangle]
+#[must_use]
+pub extern "C" fn c2d_hub_options_set_tier(
+    options: *mut c2d_hub_options,
+    tier: crate::service::fanout::c2d_tier,
+    units: u32,
+    backlog_ms: u32,
+) -> c2d_result {
+    set_option(options, |o| {
+        let tier = crate::service::fanout::tier_of(tier)?;
+        o.config.throttling = Some(
+            ::c2d_hub::Throttling::new(tier, units)?
+                .backlog(Duration::from_millis(u64::from(backlog_ms))),
+        );
+        Ok(())
+    })
+}
+
 /// A running local hub. Made by `c2d_hub_start`, stopped by `c2d_hub_stop`, freed by
 /// `c2d_hub_free`. Every function may be called from any thread, except `_free`, which must
 /// be the last call.
@@ -442,6 +475,32 @@ pub extern "C" fn c2d_hub_queue_depth(
         let out = Out::new(out_depth, "out_depth")?;
         let device_id = text(device_id, "device_id")?;
         out.write(get(hub, "hub")?.with(|h| Ok(h.queue_depth(device_id)))?);
+        Ok(())
+    })
+}
+
+/// Counts the requests the hub refused for a reason since it started (what `/metrics`
+/// counts as `c2d_hub_refused_total{reason}`): `throttled`, `bad_signature`, ….
+///
+/// @param hub The hub.
+/// @param reason The reason.
+/// @param out_count Receives the count.
+/// @retval C2D_RESULT_OK The refusals were counted.
+/// @retval C2D_RESULT_INVALID_ARGUMENT An argument is NULL.
+/// @retval C2D_RESULT_CLOSED The hub was stopped.
+///
+/// Thread safety: callable from any thread.
+#[no_mangle]
+#[must_use]
+pub extern "C" fn c2d_hub_refusals(
+    hub: *const c2d_hub,
+    reason: *const c_char,
+    out_count: *mut u64,
+) -> c2d_result {
+    call(|| {
+        let out = Out::new(out_count, "out_count")?;
+        let reason = text(reason, "reason")?;
+        out.write(get(hub, "hub")?.with(|h| Ok(h.refusals(reason)))?);
         Ok(())
     })
 }

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use crate::clock::{Clock, ManualClock, SystemClock};
 use crate::state::limits::Limits;
 use crate::store::Durability;
+use crate::throttle::Throttling;
 
 /// How to run a hub.
 #[derive(Debug, Clone)]
@@ -37,6 +38,10 @@ pub struct HubConfig {
     /// PEM certificates of the CAs that `certificateAuthority` devices' certificates may chain
     /// to (IoT Hub's registered, verified CAs). The hub's own development CA is always one.
     pub x509_ca_pems: Vec<Vec<u8>>,
+    /// IoT Hub's operation throttles for a tier and unit count (`None`, the default: the
+    /// hub takes everything as fast as it can). Changed on a running hub with
+    /// [`LocalHub::set_throttling`](crate::LocalHub::set_throttling).
+    pub throttling: Option<Throttling>,
 }
 
 impl HubConfig {
@@ -54,6 +59,7 @@ impl HubConfig {
             mqtt_in_flight: 16,
             clock: Arc::new(SystemClock),
             x509_ca_pems: Vec::new(),
+            throttling: None,
         }
     }
 

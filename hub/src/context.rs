@@ -15,6 +15,7 @@ use crate::auth::x509::{DeviceCas, PeerCertificates};
 use crate::auth::{Access, AuthError, Grant};
 use crate::sessions::{Presence, Sessions};
 use crate::store::Store;
+use crate::throttle::{Admission, Operation, Throttle};
 
 /// What every connection task shares.
 pub(crate) struct HubContext {
@@ -34,6 +35,8 @@ pub(crate) struct HubContext {
     pub https_port: u16,
     /// Connections and requests refused, by reason.
     pub refused: prometheus::IntCounterVec,
+    /// IoT Hub's operation throttles, when the hub keeps them.
+    pub throttle: Throttle,
     shutdown: watch::Receiver<bool>,
     connections: AtomicUsize,
     idle: Notify,
@@ -61,6 +64,7 @@ impl HubContext {
             ui_token,
             https_port,
             refused,
+            throttle: Throttle::default(),
             shutdown,
             connections: AtomicUsize::new(0),
             idle: Notify::new(),
@@ -97,6 +101,17 @@ impl HubContext {
                 )
             })
             .inspect_err(|e| self.refuse(e.reason()))
+    }
+
+    /// Takes a turn for an `op` request under the hub's throttling; a refusal is counted
+    /// (`reason="throttled"`) and logged.
+    pub fn admit(&self, op: Operation) -> Admission {
+        let admission = self.throttle.admit(op);
+        if admission == Admission::Refused {
+            tracing::info!(operation = ?op, "throttled: the backlog is full");
+            self.refuse("throttled");
+        }
+        admission
     }
 
     /// Counts a refused connection or request.

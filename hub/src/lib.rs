@@ -23,6 +23,7 @@
 //! state/         the pure state machine: device queues, feedback queue, locks, registry,
 //!                counters, limits (no tokio, no I/O, time passed in)
 //! tls.rs, data_dir.rs, clock.rs   the TLS identity, the data directory's files, the clock
+//! throttle.rs    IoT Hub's operation throttles, when asked for
 //! ```
 
 #![warn(missing_docs)]
@@ -44,6 +45,7 @@ mod mqtt;
 mod sessions;
 mod state;
 pub mod store;
+mod throttle;
 mod tls;
 
 pub use clock::{Clock, ManualClock, SystemClock};
@@ -51,6 +53,7 @@ pub use config::{HubConfig, StartError};
 pub use local_hub::{Endpoints, LocalHub};
 pub use state::limits::Limits;
 pub use store::Durability;
+pub use throttle::Throttling;
 
 /// X.509 device certificates: made for development and tests, and their thumbprints.
 pub mod x509 {

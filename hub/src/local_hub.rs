@@ -124,6 +124,7 @@ impl LocalHub {
             crate::metrics::refused_counter(),
             shutdown_rx,
         ));
+        ctx.throttle.set(config.throttling);
         let local = |l: &TcpListener| l.local_addr().expect("a bound listener has an address");
         let (mqtt, amqp, https) = (local(&mqtt_l), local(&amqp_l), local(&https_l));
         let acceptor = TlsAcceptor::from(tls.config.clone());
@@ -284,6 +285,26 @@ impl LocalHub {
                 .device(id)
                 .and_then(|d| d.connection_string(&self.ctx.host_name))
         })
+    }
+
+    /// Keeps IoT Hub's operation throttles from now on (`None`: no longer).
+    pub fn set_throttling(&self, throttling: Option<crate::Throttling>) {
+        self.ctx.throttle.set(throttling);
+        match throttling {
+            Some(t) => tracing::info!(throttling = %t, "throttling as IoT Hub"),
+            None => tracing::info!("throttling off"),
+        }
+    }
+
+    /// The throttling in force.
+    pub fn throttling(&self) -> Option<crate::Throttling> {
+        self.ctx.throttle.get()
+    }
+
+    /// Connections and requests refused for `reason` since the hub started (what `/metrics`
+    /// counts as `c2d_hub_refused_total{reason}`): `throttled`, `bad_signature`, `unknown_device`, …
+    pub fn refusals(&self, reason: &str) -> u64 {
+        self.ctx.refused.with_label_values(&[reason]).get()
     }
 
     /// Messages queued for a device (any state).

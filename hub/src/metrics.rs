@@ -143,6 +143,13 @@ pub(crate) fn render(ctx: &HubContext) -> String {
     register(Box::new(store.commit_seconds.clone()));
     register(Box::new(store.fsyncs.clone()));
     register(Box::new(ctx.refused.clone()));
+    register(Box::new(gauge(
+        "c2d_hub_throttling_c2d_sends_per_minute",
+        "The C2D sends a minute the hub's IoT Hub throttling allows (0: not throttling)",
+        ctx.throttle
+            .get()
+            .map_or(0, |t| (t.tier.c2d_sends_per_minute() * t.units) as usize),
+    )));
 
     let mut text = Vec::new();
     TextEncoder::new()

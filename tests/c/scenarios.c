@@ -509,6 +509,185 @@ static void hub_page(void) {
     test_hub_free(&t);
 }
 
+/* --- one message to many devices ----------------------------------------------------- */
+
+#define FLEET 300
+
+typedef struct fan_out_seen {
+    int results[FLEET]; /* the c2d_result of each device, -1 before its callback */
+    int calls;
+    int stop_after; /* 0: never stop */
+} fan_out_seen;
+
+static int on_sent(void *context, const char *device_id, c2d_result result, c2d_sent_message *sent,
+                   const char *message) {
+    fan_out_seen *seen = context;
+    int i = atoi(device_id + 3);
+    CHECK(i >= 0 && i < FLEET && seen->results[i] == -1); /* each device once */
+    seen->results[i] = (int)result;
+    if (result == C2D_RESULT_OK) {
+        const char *id = NULL;
+        char want[64];
+        OK(c2d_sent_message_id(sent, &id));
+        snprintf(want, sizeof want, "cmd-1:%s", device_id);
+        CHECK_STR(id, want);
+        c2d_sent_message_free(sent);
+    } else {
+        CHECK(sent == NULL && message != NULL && message[0] != '\0');
+    }
+    seen->calls++;
+    return seen->stop_after != 0 && seen->calls >= seen->stop_after;
+}
+
+static void fleet_ids(char ids[FLEET][8], const char *ptrs[FLEET], const char *prefix) {
+    for (int i = 0; i < FLEET; i++) {
+        snprintf(ids[i], sizeof ids[i], "%s%03d", prefix, i);
+        ptrs[i] = ids[i];
+    }
+}
+
+static c2d_message *fan_message(const char *id) {
+    c2d_message *m = NULL;
+    OK(c2d_message_new((const uint8_t *)"reboot", 6, &m));
+    if (id) OK(c2d_message_set_message_id(m, id));
+    return m;
+}
+
+/* 300 devices, 10 unregistered and 5 with a full queue: the exact result of each, and the
+ * summary; a device then receives its own message. */
+static void fan_out(void) {
+    test_hub t;
+    test_hub_start_with_depth(&t, 2);
+    c2d_service_client *service = test_service(&t);
+    static char ids[FLEET][8];
+    const char *ptrs[FLEET];
+    fleet_ids(ids, ptrs, "dev");
+    char *dev150 = NULL;
+    for (int i = 10; i < FLEET; i++) {
+        char *cs = NULL;
+        OK(c2d_hub_create_device(t.hub, ids[i], &cs));
+        if (i == 150) dev150 = cs; else c2d_string_free(cs);
+    }
+    c2d_message *filler = fan_message(NULL);
+    for (int i = 10; i < 15; i++) {
+        OK(c2d_service_client_send(service, ids[i], filler, NULL));
+        OK(c2d_service_client_send(service, ids[i], filler, NULL));
+    }
+    c2d_message_free(filler);
+
+    c2d_fan_out_options *opts = NULL;
+    OK(c2d_fan_out_options_new(&opts));
+    OK(c2d_fan_out_options_set_in_flight(opts, 16));
+    EXPECT(C2D_RESULT_INVALID_ARGUMENT, c2d_fan_out_options_set_in_flight(opts, 0));
+    EXPECT(C2D_RESULT_INVALID_ARGUMENT, c2d_fan_out_options_set_tier(opts, C2D_TIER_F1, 2));
+    EXPECT(C2D_RESULT_INVALID_ARGUMENT, c2d_fan_out_options_set_rate(opts, -1));
+    fan_out_seen seen = {.calls = 0};
+    for (int i = 0; i < FLEET; i++) seen.results[i] = -1;
+    c2d_message *m = fan_message("cmd-1");
+    c2d_fan_out_summary summary;
+    OK(c2d_service_client_send_many(service, ptrs, FLEET, m, opts, on_sent, &seen, &summary));
+    c2d_fan_out_options_free(opts);
+    CHECK(seen.calls == FLEET);
+    for (int i = 0; i < FLEET; i++) {
+        size_t depth = 0;
+        OK(c2d_hub_queue_depth(t.hub, ids[i], &depth));
+        if (i < 10) {
+            CHECK(seen.results[i] == C2D_RESULT_DEVICE_NOT_FOUND && depth == 0);
+        } else if (i < 15) {
+            CHECK(seen.results[i] == C2D_RESULT_QUEUE_FULL && depth == 2);
+        } else {
+            CHECK(seen.results[i] == C2D_RESULT_OK && depth == 1);
+        }
+    }
+    CHECK(summary.sent == 285 && summary.failed == 15);
+    CHECK(summary.failed_by_result[C2D_RESULT_DEVICE_NOT_FOUND] == 10);
+    CHECK(summary.failed_by_result[C2D_RESULT_QUEUE_FULL] == 5);
+    CHECK(summary.throttled == 0 && summary.stopped == C2D_RESULT_OK && !summary.cancelled);
+    c2d_message_free(m);
+
+    c2d_device_client *device = NULL;
+    c2d_message *got = NULL;
+    const char *id = NULL;
+    OK(test_device(&t, dev150, C2D_TRANSPORT_MQTT, &device));
+    OK(c2d_device_client_receive(device, 15000, &got));
+    OK(c2d_message_message_id(got, &id));
+    CHECK_STR(id, "cmd-1:dev150");
+    OK(c2d_message_complete(got));
+    c2d_message_free(got);
+    OK(c2d_device_client_free(device));
+    c2d_string_free(dev150);
+    c2d_service_client_free(service);
+    test_hub_free(&t);
+}
+
+static long long now_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
+}
+
+/* A hub throttled as S3 x 1 (83.3 sends a second, a 200 ms backlog) refuses nothing of a run
+ * paced to that tier; a run stopped by its callback starts no more sends. */
+static void fan_out_paced(void) {
+    char dir[] = "/tmp/c2d-c-test-XXXXXX";
+    CHECK(mkdtemp(dir) != NULL);
+    c2d_hub_options *hopts = NULL;
+    OK(c2d_hub_options_new(&hopts));
+    OK(c2d_hub_options_set_data_dir(hopts, dir));
+    OK(c2d_hub_options_set_ports(hopts, 0, 0, 0));
+    OK(c2d_hub_options_set_durability(hopts, C2D_DURABILITY_OS));
+    EXPECT(C2D_RESULT_INVALID_ARGUMENT, c2d_hub_options_set_tier(hopts, 9, 1, 20));
+    OK(c2d_hub_options_set_tier(hopts, C2D_TIER_S3, 1, 200));
+    test_hub t;
+    OK(c2d_hub_start(hopts, &t.hub));
+    c2d_hub_options_free(hopts);
+    strcpy(t.dir, dir);
+    OK(c2d_hub_ports(t.hub, &t.mqtt, &t.amqp, &t.https));
+    OK(c2d_hub_text(t.hub, C2D_HUB_TEXT_CA_PEM, &t.ca_pem));
+    OK(c2d_hub_text(t.hub, C2D_HUB_TEXT_OWNER_CONNECTION_STRING, &t.owner));
+    static char ids[FLEET][8];
+    const char *ptrs[FLEET];
+    fleet_ids(ids, ptrs, "dev");
+    for (int i = 0; i < 100; i++) {
+        char *cs = NULL;
+        OK(c2d_hub_create_device(t.hub, ids[i], &cs));
+        c2d_string_free(cs);
+    }
+    c2d_service_client *service = test_service(&t);
+    c2d_fan_out_options *opts = NULL;
+    OK(c2d_fan_out_options_new(&opts));
+    OK(c2d_fan_out_options_set_tier(opts, C2D_TIER_S3, 1));
+    fan_out_seen seen = {.calls = 0};
+    for (int i = 0; i < FLEET; i++) seen.results[i] = -1;
+    c2d_message *m = fan_message("cmd-1");
+    c2d_fan_out_summary summary;
+    long long started = now_ms();
+    OK(c2d_service_client_send_many(service, ptrs, 100, m, opts, on_sent, &seen, &summary));
+    long long elapsed = now_ms() - started;
+    uint64_t refused = 99;
+    OK(c2d_hub_refusals(t.hub, "throttled", &refused));
+    CHECK(summary.sent == 100 && summary.throttled == 0 && refused == 0);
+    CHECK(elapsed >= 1180); /* 99 intervals of 12 ms at least */
+
+    /* stopped by the callback after 20: the sends in flight are reported, no more start */
+    OK(c2d_fan_out_options_set_rate(opts, 50)); /* under the hub's 83.3 */
+    fan_out_seen stopped = {.calls = 0, .stop_after = 20};
+    for (int i = 0; i < FLEET; i++) stopped.results[i] = -1;
+    OK(c2d_service_client_send_many(service, ptrs, 100, m, opts, on_sent, &stopped, &summary));
+    CHECK(summary.cancelled && summary.sent == (uint64_t)stopped.calls && stopped.calls < 40);
+    size_t total = 0;
+    for (int i = 0; i < 100; i++) {
+        size_t depth = 0;
+        OK(c2d_hub_queue_depth(t.hub, ids[i], &depth));
+        total += depth;
+    }
+    CHECK(total == 100 + (size_t)stopped.calls);
+    c2d_fan_out_options_free(opts);
+    c2d_message_free(m);
+    c2d_service_client_free(service);
+    test_hub_free(&t);
+}
+
 int main(void) {
     setvbuf(stdout, NULL, _IOLBF, 0); /* progress shows even if the test hangs */
     static const struct {
@@ -525,6 +704,12 @@ int main(void) {
     if (!only) {
         hub_page();
         printf("ok hub page\n");
+    }
+    if (!only || strcmp(only, "fan-out") == 0) {
+        fan_out();
+        printf("ok fan-out\n");
+        fan_out_paced();
+        printf("ok fan-out paced\n");
     }
     if (!only || strcmp(only, "proxy") == 0) {
         proxies();

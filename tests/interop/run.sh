@@ -40,8 +40,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
-start_hub() {
-    "$c2d" hub --data-dir "$work/hub" --feedback-interval 1s >>"$work/hub.log" 2>&1 &
+start_hub() { # extra options of `c2d hub`
+    "$c2d" hub --data-dir "$work/hub" --feedback-interval 1s "$@" >>"$work/hub.log" 2>&1 &
     hub_pid=$!
     for _ in $(seq 100); do
         (exec 3<>/dev/tcp/127.0.0.1/443) 2>/dev/null && return 0
@@ -419,6 +419,37 @@ x509_send $name "$dev" 2; s=$?
 wait $rpid; d=$?
 [ "$(grep -c '"action":"completed"' "$work/$name-dev.out")" = 2 ] || d=1
 result $name $((s | d)) "service: $(tail -n 1 "$work/$name-svc.out" 2>/dev/null); device: $(tail -n 2 "$work/$name-dev.out" "$work/$name-dev.err")"
+
+# Throttling as IoT Hub: the hub restarted as an S1 hub (100 C2D sends a minute, no backlog
+# beyond one send's turn).
+stop_hub; start_hub --tier S1 --units 1 --throttle-backlog 0s
+#  the official Node service SDK sees its own ThrottlingError, and retries by itself
+name=node-service-sees-throttling
+create throttle-dev >/dev/null || exit 1
+C2D_DEVICE_ID=throttle-dev C2D_COUNT=3 TIMEOUT_S=120 node "$here/node/throttled.js" \
+    >"$work/$name.out" 2>"$work/$name.err"
+result $name $? "$(tail -n 1 "$work/$name.out"); $(tail -n 3 "$work/$name.err")"
+#  c2d's fan-out (`c2d send --devices-file`, paced to S1) to official SDK devices: a Python
+#  device over MQTT and a Node device over AMQP each get the message
+name=c2d-send-many_official-devices
+fan_py_cs=$(create fan-py) && fan_node_cs=$(create fan-node) || exit 1
+if device_start "$work/$name-py" IOTHUB_DEVICE_CONNECTION_STRING="$fan_py_cs" C2D_COUNT=1 C2D_RUN_ID=$name; then
+    py_pid=$dev_pid
+    if node_device_start "$work/$name-node" IOTHUB_DEVICE_CONNECTION_STRING="$fan_node_cs" \
+        DEVICE_TRANSPORT=amqp C2D_COUNT=1 C2D_RUN_ID=$name; then
+        node_pid=$dev_pid
+        printf 'fan-py\nfan-node\n' | "$c2d" send --devices-file - --tier S1 --property run=$name --json \
+            "fan out" >"$work/$name-svc.out" 2>"$work/$name-svc.err"
+        s=$?
+        wait $py_pid; d1=$?; wait $node_pid; d2=$?
+        result $name $((s | d1 | d2)) "service: $(tail -n 1 "$work/$name-svc.out") $(tail -n 1 "$work/$name-svc.err"); python device: $(tail -n 1 "$work/$name-py.out"); node device: $(tail -n 1 "$work/$name-node.out")"
+    else
+        kill $py_pid 2>/dev/null
+        result $name 1 "node device did not start: $(tail -n 3 "$work/$name-node.err")"
+    fi
+else
+    result $name 1 "python device did not start: $(tail -n 3 "$work/$name-py.err")"
+fi
 
 if [ "$failed" -gt 0 ]; then
     echo "--- hub log (last 40 lines)"; tail -n 40 "$work/hub.log"

@@ -24,7 +24,7 @@ pub struct ServiceClient {
 /// A message the hub accepted, whose outcome can be waited for.
 #[napi]
 pub struct SentMessage {
-    sent: c2d::SentMessage,
+    pub(crate) sent: c2d::SentMessage,
 }
 
 #[napi]
@@ -102,6 +102,41 @@ impl ServiceClient {
             let sent = client.send(&device_id, m).await?;
             Ok(SentMessage { sent })
         })
+    }
+
+    /// Sends `message` to the devices `index.ts` feeds the run (see `sendMany` there).
+    /// `rate` (sends a second) and `tier` (`F1`, `S1`, `S2`, `S3`, with `units`) exclude
+    /// each other; `retry` is the client's policy when absent.
+    #[napi]
+    #[allow(clippy::too_many_arguments)]
+    pub fn send_many(
+        &self,
+        env: &Env,
+        message: OutgoingMessage,
+        in_flight: u32,
+        rate: Option<f64>,
+        tier: Option<String>,
+        units: Option<u32>,
+        retry: Option<&RetryPolicy>,
+    ) -> Result<crate::service::fanout::SendMany> {
+        let start = || -> c2d::Result<crate::service::fanout::SendMany> {
+            let rate = match (rate, tier) {
+                (Some(_), Some(_)) => {
+                    return Err(Error::invalid_argument("give a rate or a tier, not both"))
+                }
+                (Some(r), None) => c2d::Rate::PerSecond(r),
+                (None, Some(t)) => t.parse::<c2d::Tier>()?.units(units.unwrap_or(1)),
+                (None, None) => c2d::Rate::Unlimited,
+            };
+            let mut fan = c2d::FanOut::default()
+                .in_flight(in_flight as usize)
+                .rate(rate);
+            if let Some(r) = retry {
+                fan = fan.retry(r.policy.clone());
+            }
+            crate::service::fanout::SendMany::start(&self.client, outgoing(message)?, fan)
+        };
+        start().or_else(|e| throw(env, e))
     }
 
     /// Every feedback record from now on.

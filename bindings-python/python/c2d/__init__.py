@@ -17,6 +17,7 @@ from ._model import (
     ConnectionState,
     ConnectionStatus,
     Device,
+    FanOutSummary,
     FeedbackRecord,
     FeedbackStatus,
     Message,
@@ -25,7 +26,16 @@ from ._model import (
     ServiceTransport,
     Transport,
 )
-from ._sync import DeviceClient, Feedback, ReceivedMessage, Registry, SentMessage, ServiceClient
+from ._sync import (
+    DeviceClient,
+    Feedback,
+    ReceivedMessage,
+    Registry,
+    SendMany,
+    SendResult,
+    SentMessage,
+    ServiceClient,
+)
 from .errors import (
     AlreadySettledError,
     C2DError,
@@ -70,6 +80,7 @@ __all__ = [
     "Device",
     "DeviceClient",
     "DeviceNotFoundError",
+    "FanOutSummary",
     "Feedback",
     "FeedbackRecord",
     "FeedbackStatus",
@@ -85,6 +96,8 @@ __all__ = [
     "Registry",
     "RetryCallable",
     "RetryPolicy",
+    "SendMany",
+    "SendResult",
     "SentMessage",
     "ServiceClient",
     "ServiceTransport",

@@ -163,6 +163,56 @@ class FeedbackRecord:
         return cls(r[0], r[1], r[2], when, FeedbackStatus(r[4]), r[5])
 
 
+class FanOutSummary:
+    """What a :meth:`ServiceClient.send_many` run did: so far while it runs, in all once it
+    has ended."""
+
+    __slots__ = ("sent", "failed", "retried", "throttled", "elapsed", "stopped", "cancelled")
+
+    def __init__(
+        self,
+        sent: int,
+        failed: "dict[str, int]",
+        retried: int,
+        throttled: int,
+        elapsed: float,
+        stopped: Optional[BaseException],
+        cancelled: bool,
+    ) -> None:
+        #: Devices whose message the hub took.
+        self.sent = sent
+        #: Devices it did not take, by error kind (``{"device_not_found": 10}``).
+        self.failed = failed
+        #: Attempts made again after a throttling or transient error.
+        self.retried = retried
+        #: Attempts the hub refused as throttled (retried or not).
+        self.throttled = throttled
+        #: Seconds from the call to the last result (or to now, while it runs).
+        self.elapsed = elapsed
+        #: The error that ended the run before its last device (``UnauthorizedError``,
+        #: ``ClosedError``): the devices after it were not tried.
+        self.stopped = stopped
+        #: Whether ``stop()`` ended the run early.
+        self.cancelled = cancelled
+
+    @property
+    def failed_total(self) -> int:
+        """Devices whose message the hub did not take."""
+        return sum(self.failed.values())
+
+    @classmethod
+    def _from_native(cls, t: Any) -> "FanOutSummary":
+        sent, failed, retried, throttled, elapsed, stopped, cancelled = t
+        return cls(sent, dict(failed), retried, throttled, elapsed, stopped, cancelled)
+
+    def __repr__(self) -> str:
+        return (
+            f"FanOutSummary(sent={self.sent}, failed={self.failed}, retried={self.retried}, "
+            f"throttled={self.throttled}, elapsed={self.elapsed:.3f}, stopped={self.stopped!r}, "
+            f"cancelled={self.cancelled})"
+        )
+
+
 @dataclass(frozen=True)
 class Device:
     """A device in a hub's registry."""

@@ -16,9 +16,10 @@ blocking one, lines marked ``# asyncio only`` left out), and the test command fa
 from __future__ import annotations
 
 import asyncio  # asyncio only
+import collections
 import os
 from types import TracebackType
-from typing import AsyncIterator, Optional, Type, TypeVar, Union
+from typing import AsyncIterator, Iterable, Optional, Type, TypeVar, Union
 
 from . import _native
 from ._model import (
@@ -26,6 +27,7 @@ from ._model import (
     ConnectionState,
     ConnectionStatus,
     Device,
+    FanOutSummary,
     FeedbackRecord,
     FeedbackStatus,
     Message,
@@ -245,6 +247,69 @@ class SentMessage:
         return FeedbackRecord._from_native(await self._native.outcome_async(timeout))
 
 
+class SendResult:
+    """One device's result of a :meth:`ServiceClient.send_many`: ``sent`` when the hub took
+    the message, else ``error``, the exception of its kind (:class:`~c2d.DeviceNotFoundError`,
+    :class:`~c2d.QueueFullError`, …)."""
+
+    __slots__ = ("device_id", "sent", "error")
+
+    def __init__(
+        self,
+        device_id: str,
+        sent: "Optional[_native.SentMessage]",
+        error: Optional[BaseException],
+    ) -> None:
+        #: The device.
+        self.device_id = device_id
+        #: The message sent to it (its id, its outcome), or ``None``.
+        self.sent = None if sent is None else SentMessage(sent)
+        #: Why it was not sent, or ``None``.
+        self.error = error
+
+    def __repr__(self) -> str:
+        what = f"sent={self.sent.message_id!r}" if self.sent else f"error={self.error!r}"
+        return f"SendResult({self.device_id!r}, {what})"
+
+
+class SendMany:
+    """A :meth:`ServiceClient.send_many` run: iterate over it for each device's
+    :class:`SendResult`, in the order they complete. Sends start only while it is iterated;
+    :meth:`stop` starts no new one (those in flight are still reported, then the iteration
+    ends); :attr:`summary` says what it did."""
+
+    __slots__ = ("_native", "_ready", "_done")
+
+    def __init__(self, native: "_native.SendMany") -> None:
+        self._native = native
+        self._ready: "collections.deque[tuple[str, Optional[_native.SentMessage], Optional[BaseException]]]" = (
+            collections.deque()
+        )
+        self._done = False
+
+    def __aiter__(self) -> "SendMany":
+        return self
+
+    async def __anext__(self) -> SendResult:
+        while not self._ready:
+            if self._done:
+                raise StopAsyncIteration
+            # cancelled here, the run takes nothing: sends start only while it is iterated
+            items, self._done = await self._native.next_batch_async(256)
+            self._ready.extend(items)
+        return SendResult(*self._ready.popleft())
+
+    def stop(self) -> None:
+        """Starts no new send; those in flight are still reported, then the iteration ends
+        and :attr:`summary` says ``cancelled``."""
+        self._native.stop()
+
+    @property
+    def summary(self) -> FanOutSummary:
+        """What the run did so far; final once the iteration has ended."""
+        return FanOutSummary._from_native(self._native.summary())
+
+
 class Feedback:
     """Every feedback record from the moment it was made; iterate over it, or ask for the
     :meth:`next` one with a timeout."""
@@ -343,6 +408,43 @@ class ServiceClient(_Connection):
             message = Message(message)
         return SentMessage(await self._native.send_async(device_id, message._to_native()))
 
+    def send_many(
+        self,
+        devices: Iterable[str],
+        message: Union[Message, bytes, str],
+        *,
+        rate: Optional[float] = None,
+        tier: Optional[str] = None,
+        units: int = 1,
+        in_flight: int = 64,
+        retry: Optional[Retry] = None,
+    ) -> SendMany:
+        """Sends ``message`` to every device of ``devices`` (any iterable of ids, taken as
+        sends start, never all at once), each with its own message id: the message's id and
+        ``:`` and the device id, or a new UUID each when the message has none. Iterate over
+        the result for each device's :class:`SendResult`.
+
+        At most ``in_flight`` sends wait for the hub at once, started at most ``rate`` a
+        second, or at the C2D send throttle of an IoT hub of ``tier`` (``"S1"``: 100 a minute
+        a unit; ``"S3"``: 5 000) with ``units``. Throttling and transient errors are retried
+        per ``retry`` (the client's policy by default), a throttling also slowing the whole
+        run; an unknown device, a full queue or a message too large fail that device at
+        once; refused credentials or a closed client end the run (``summary.stopped``).
+        """
+        if not isinstance(message, Message):
+            message = Message(message)
+        return SendMany(
+            self._native.send_many(
+                devices,
+                message._to_native(),
+                in_flight=in_flight,
+                rate=rate,
+                tier=tier,
+                units=units,
+                retry=retry,
+            )
+        )
+
     def feedback(self) -> Feedback:
         """Every feedback record from now on."""
         return Feedback(self._native.feedback())
@@ -363,6 +465,7 @@ __all__ = [
     "ConnectionStatus",
     "Device",
     "DeviceClient",
+    "FanOutSummary",
     "Feedback",
     "FeedbackRecord",
     "FeedbackStatus",
@@ -370,6 +473,8 @@ __all__ = [
     "ReceivedMessage",
     "Registry",
     "RetryPolicy",
+    "SendMany",
+    "SendResult",
     "SentMessage",
     "ServiceClient",
     "ServiceTransport",

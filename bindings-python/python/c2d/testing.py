@@ -29,6 +29,11 @@ class LocalHub:
     feedback record made within ``feedback_interval`` (15 s by default) of the previous batch
     goes out, and an awaited ``outcome()`` returns, only once the clock is advanced past it. The hub stops at the end of a ``with`` block,
     on :meth:`stop`, or when collected; a temporary data directory is removed then.
+
+    ``tier="S1"`` (``F1``, ``S1``, ``S2``, ``S3``) and ``units`` make the hub throttle as IoT
+    Hub does: C2D sends, HTTPS receives and registry operations at the tier's rates, a request
+    over the rate held up to ``throttle_backlog`` seconds (1 by default), then refused with
+    IoT Hub's throttling error (:class:`~c2d.ThrottledError` to c2d's clients).
     """
 
     __slots__ = ("_native",)
@@ -45,6 +50,9 @@ class LocalHub:
         max_delivery_count: Optional[int] = None,
         feedback_interval: Optional[float] = None,
         durability: str = "fsync",
+        tier: Optional[str] = None,
+        units: int = 1,
+        throttle_backlog: Optional[float] = None,
     ) -> None:
         self._native = _native.LocalHub(
             data_dir=None if data_dir is None else str(data_dir),
@@ -56,6 +64,9 @@ class LocalHub:
             max_delivery_count=max_delivery_count,
             feedback_interval=feedback_interval,
             durability=durability,
+            tier=tier,
+            units=units,
+            throttle_backlog=throttle_backlog,
         )
 
     @property
@@ -131,6 +142,18 @@ class LocalHub:
     def queue_depth(self, device_id: str) -> int:
         """How many messages are queued for a device (locked ones included)."""
         return self._native.queue_depth(device_id)
+
+    def set_throttling(
+        self, tier: Optional[str], units: int = 1, backlog: Optional[float] = None
+    ) -> None:
+        """Throttles as an IoT hub of ``tier`` with ``units`` from now on (``None``: no
+        longer)."""
+        self._native.set_throttling(tier, units, backlog)
+
+    def refusals(self, reason: str) -> int:
+        """Requests the hub refused for ``reason`` since it started (``"throttled"``, …), as
+        ``/metrics`` counts them."""
+        return self._native.refusals(reason)
 
     def advance_clock(self, seconds: float) -> None:
         """Moves a ``manual_clock`` hub's time forward."""

@@ -20,7 +20,7 @@ pub struct ServiceClient {
 /// A message the hub accepted, whose outcome can be waited for.
 #[pyclass(module = "c2d._native", frozen)]
 pub struct SentMessage {
-    sent: c2d::SentMessage,
+    pub(crate) sent: c2d::SentMessage,
 }
 
 #[pymethods]
@@ -108,6 +108,24 @@ impl ServiceClient {
         message: &OutgoingMessage,
     ) -> PyResult<Bound<'py, PyAny>> {
         awaitable(py, self.sent(device_id, message))
+    }
+
+    /// Sends `message` to every device `devices` yields (taken as sends start), each with
+    /// its own message id; see `c2d.ServiceClient.send_many`.
+    #[pyo3(signature = (devices, message, *, in_flight = 64, rate = None, tier = None,
+        units = 1, retry = None))]
+    #[allow(clippy::too_many_arguments)]
+    fn send_many(
+        &self,
+        devices: &Bound<'_, PyAny>,
+        message: &OutgoingMessage,
+        in_flight: usize,
+        rate: Option<f64>,
+        tier: Option<&str>,
+        units: u32,
+        retry: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<crate::service::fanout::SendMany> {
+        self.start_send_many(devices, message, in_flight, rate, tier, units, retry)
     }
 
     /// Every feedback record from now on.

@@ -99,6 +99,13 @@ pub struct SentMessage {
     client: ServiceClient,
 }
 
+/// A message ready to send to one device: its AMQP form, id and ack.
+pub(crate) struct Prepared {
+    amqp: crate::amqp::AmqpMessage,
+    message_id: String,
+    ack: Ack,
+}
+
 /// The error a `rejected` send outcome stands for.
 fn rejection(condition: &ErrorCondition, description: Option<&str>) -> Error {
     let text = description.unwrap_or("no description").to_string();
@@ -438,28 +445,52 @@ impl ServiceClient {
     /// retrying cannot fix (device not found, queue full, too large, unauthorized) are
     /// returned at once; others are retried as the client's policy says.
     pub async fn send(&self, device_id: &str, message: Message) -> Result<SentMessage> {
+        let prepared = self.prepare(device_id, message)?;
+        let inner = &self.inner;
+        inner
+            .until_closed(crate::retry::retry(
+                &inner.config.options.connection.retry,
+                || inner.send_once(&prepared.amqp),
+            ))
+            .await?;
+        Ok(self.sent(prepared))
+    }
+
+    /// Checks the client and the device id, addresses the message and gives it an id.
+    pub(crate) fn prepare(&self, device_id: &str, mut message: Message) -> Result<Prepared> {
         self.inner.check_open()?;
         crate::identity::validate_id(device_id).map_err(Error::invalid_argument)?;
-        let mut message = message;
         message.to = Some(device_bound_address(device_id));
         let id = message
             .message_id
             .get_or_insert_with(|| MessageId::String(uuid::Uuid::new_v4().to_string()))
             .to_string();
-        let ack = message.ack_mode();
-        let amqp = crate::amqp::from_c2d(&message);
-        let inner = &self.inner;
-        inner
-            .until_closed(crate::retry::retry(
-                &inner.config.options.connection.retry,
-                || inner.send_once(&amqp),
-            ))
-            .await?;
-        Ok(SentMessage {
+        Ok(Prepared {
+            amqp: crate::amqp::from_c2d(&message),
             message_id: id,
-            ack,
-            client: self.clone(),
+            ack: message.ack_mode(),
         })
+    }
+
+    /// One attempt to send a prepared message (no retry), ended by the client's close.
+    pub(crate) async fn send_attempt(&self, prepared: &Prepared) -> Result<()> {
+        self.inner
+            .until_closed(self.inner.send_once(&prepared.amqp))
+            .await
+    }
+
+    /// The handle of a prepared message the hub took.
+    pub(crate) fn sent(&self, prepared: Prepared) -> SentMessage {
+        SentMessage {
+            message_id: prepared.message_id,
+            ack: prepared.ack,
+            client: self.clone(),
+        }
+    }
+
+    /// The retry policy of the client's sends.
+    pub(crate) fn retry_policy(&self) -> &RetryPolicy {
+        &self.inner.config.options.connection.retry
     }
 
     fn start_pump(&self) -> Result<()> {

@@ -3,6 +3,8 @@
 
 #[cfg(feature = "service")]
 pub mod client;
+#[cfg(feature = "service")]
+pub mod fanout;
 pub mod feedback;
 #[cfg(feature = "service")]
 pub mod options;
@@ -10,3 +12,4 @@ pub mod options;
 mod pump;
 #[cfg(feature = "service")]
 pub mod registry;
+pub mod tier;

@@ -310,6 +310,13 @@ pub struct c2d_sent_message {
     message_id: CString,
 }
 
+impl c2d_sent_message {
+    /// A sent message with its id as C text.
+    pub(crate) fn new(sent: SentMessage, message_id: CString) -> Self {
+        c2d_sent_message { sent, message_id }
+    }
+}
+
 /// Sends a message to a device's queue, waiting until the hub has accepted it (stored it
 /// durably). Without a message id, a UUID is made for it.
 ///

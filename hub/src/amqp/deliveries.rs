@@ -6,6 +6,7 @@ use c2d::service::feedback::encode_batch;
 use fe2o3_amqp_types::definitions::{AmqpError, ErrorCondition, LinkError, Role};
 use fe2o3_amqp_types::messaging::{Accepted, DeliveryState, Rejected};
 use fe2o3_amqp_types::performatives::{Disposition, Flow, Transfer};
+use fe2o3_amqp_types::primitives::Symbol;
 use tokio::io::AsyncWrite;
 
 use super::connection::Conn;
@@ -17,6 +18,10 @@ use super::session::{
 };
 use crate::auth::Access;
 use crate::state::{SendError, Settlement};
+use crate::throttle::{Admission, Operation};
+
+/// The condition IoT Hub rejects a throttled C2D send with.
+const THROTTLED: &str = "com.microsoft:device-container-throttled";
 
 impl<W: AsyncWrite + Unpin> Conn<W> {
     pub(super) fn on_transfer(
@@ -161,10 +166,26 @@ impl<W: AsyncWrite + Unpin> Conn<W> {
                 ),
             ));
         };
+        let wait = match self.ctx.admit(Operation::C2dSend) {
+            Admission::Now => None,
+            Admission::After(wait) => Some(wait),
+            Admission::Refused => {
+                return Some(reject(
+                    ErrorCondition::Custom(Symbol::from(THROTTLED)),
+                    "IotHubThrottled: 429001 ThrottlingException: the hub's rate of C2D sends \
+                     is exceeded; back off and retry"
+                        .into(),
+                ))
+            }
+        };
         let store = self.ctx.store.clone();
         let delivery_id = d.delivery_id;
         let settled = d.settled;
         self.pending.push(Box::pin(async move {
+            if let Some(wait) = wait {
+                // traffic shaping: the send waits its turn at the throttled rate
+                tokio::time::sleep(wait).await;
+            }
             let result = store
                 .exec(move |s, now| s.send(now, &device, message))
                 .await;

@@ -54,6 +54,7 @@ pub(super) async fn receive(
     headers: HeaderMap,
 ) -> Result<Response, HttpError> {
     authorize(&ctx, &headers, &certificates, &device)?;
+    super::throttled(&ctx, crate::throttle::Operation::HttpsReceive).await?;
     ctx.polled(&device);
     let lock = headers
         .get("iothub-messagelocktimeout")

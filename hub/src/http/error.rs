@@ -35,6 +35,15 @@ impl HttpError {
         HttpError::new(StatusCode::BAD_REQUEST, "ArgumentInvalid", 400004, text)
     }
 
+    pub(crate) fn throttled() -> Self {
+        HttpError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "ThrottlingException",
+            429001,
+            "the hub's rate of these requests is exceeded; back off and retry",
+        )
+    }
+
     pub(crate) fn unavailable(text: impl Into<String>) -> Self {
         HttpError::new(
             StatusCode::SERVICE_UNAVAILABLE,

@@ -49,6 +49,19 @@ fn authorize_device(
     })
 }
 
+/// Waits for `op`'s turn under the hub's throttling, or answers 429 (`ThrottlingException`,
+/// 429001) when its backlog is full.
+async fn throttled(ctx: &HubContext, op: crate::throttle::Operation) -> Result<(), HttpError> {
+    match ctx.admit(op) {
+        crate::throttle::Admission::Now => Ok(()),
+        crate::throttle::Admission::After(wait) => {
+            tokio::time::sleep(wait).await;
+            Ok(())
+        }
+        crate::throttle::Admission::Refused => Err(HttpError::throttled()),
+    }
+}
+
 /// A lock token as sent in a path or `If-Match`: a GUID, quoted (even percent-encoded
 /// quotes) or not.
 fn lock_token(text: &str) -> Option<uuid::Uuid> {

@@ -38,6 +38,7 @@ pub(super) async fn put_device(
         Access::RegistryWrite,
         "device create/update",
     )?;
+    super::throttled(&ctx, crate::throttle::Operation::Registry).await?;
     let device: Device = serde_json::from_slice(&body)
         .map_err(|e| HttpError::bad_request(format!("the body is not a device: {e}")))?;
     let if_match = header(&headers, "if-match").map(str::to_string);
@@ -56,6 +57,7 @@ pub(super) async fn get_device(
     headers: HeaderMap,
 ) -> Result<Response, HttpError> {
     authorize(&ctx, &headers, Access::RegistryRead, "device read")?;
+    super::throttled(&ctx, crate::throttle::Operation::Registry).await?;
     let presence = ctx.sessions.presence();
     let device = ctx.store.read(|s| {
         s.registry
@@ -72,6 +74,7 @@ pub(super) async fn list_devices(
     headers: HeaderMap,
 ) -> Result<Json<Vec<Device>>, HttpError> {
     authorize(&ctx, &headers, Access::RegistryRead, "device list")?;
+    super::throttled(&ctx, crate::throttle::Operation::Registry).await?;
     let top = match query.get("top") {
         Some(t) => t
             .parse::<usize>()
@@ -111,6 +114,7 @@ pub(super) async fn delete_device(
     headers: HeaderMap,
 ) -> Result<StatusCode, HttpError> {
     authorize(&ctx, &headers, Access::RegistryWrite, "device delete")?;
+    super::throttled(&ctx, crate::throttle::Operation::Registry).await?;
     let if_match = header(&headers, "if-match").map(str::to_string);
     let id2 = id.clone();
     ctx.store

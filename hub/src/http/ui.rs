@@ -308,6 +308,13 @@ pub(crate) fn snapshot(ctx: &HubContext, device: Option<&str>) -> Value {
             "lock_timeout_ms": limits.lock_timeout.as_millis() as u64,
         },
         "counters": counters,
+        // IoT Hub's throttling, when the hub keeps it, and the requests it refused
+        "throttling": ctx.throttle.get().map(|t| json!({
+            "tier": t.tier.as_str(),
+            "units": t.units,
+            "c2d_sends_per_minute": t.tier.c2d_sends_per_minute() * t.units,
+        })),
+        "throttled": ctx.refused.with_label_values(&["throttled"]).get(),
         "devices": devices,
         "devices_total": total,
         "device": chosen.map(|(id, depth, messages)| json!({

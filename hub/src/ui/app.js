@@ -77,7 +77,12 @@ function render(state) {
     choose(state.devices[0].id);
     return;
   }
-  renderRates(state.counters);
+  // the hub's throttling, when on: its tier, and its refusals beside the other rates
+  $('throttled').hidden = !state.throttling;
+  $('throttling').textContent = state.throttling
+    ? `(${state.throttling.tier} × ${state.throttling.units}: ${state.throttling.c2d_sends_per_minute} sends / min)`
+    : '';
+  renderRates({ ...state.counters, throttled: state.throttled });
   renderDevices(state);
   renderQueue(state);
   renderFeedback(state);
