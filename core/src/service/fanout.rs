@@ -129,36 +129,71 @@ impl FanOutSummary {
     }
 }
 
-/// The pace of a run: when the next send may start.
+/// The pace of a run: when the next attempt may start (the caller's rate, and a pause after
+/// a throttling), and how many attempts may be outstanding (`in_flight`, halved by each
+/// overload the hub signals and grown back by one per window of successes, as TCP's
+/// congestion window: a hub that shapes traffic then stays busy without refusing).
 #[derive(Debug)]
 struct Pacer {
-    /// The caller's interval (`None`: unlimited).
-    base: Option<Duration>,
+    /// The time between two starts (`None`: no limit).
+    interval: Option<Duration>,
+    /// The most attempts outstanding (`FanOut::in_flight`).
+    cap: usize,
     state: Mutex<PaceState>,
+    /// Signalled when an attempt ends (room may have come free).
+    freed: tokio::sync::Notify,
 }
 
 #[derive(Debug)]
 struct PaceState {
-    /// The interval now: the base, or longer after throttling.
-    interval: Option<Duration>,
-    /// The earliest start of the next send.
+    /// The earliest start of the next attempt.
     next: Instant,
-    /// Until when refusals are taken as the same overload (slowed down for once).
+    /// Until when refusals are taken as the same overload (the window halved once).
     settling: Instant,
+    /// Attempts outstanding at most now, 1 to `cap`.
+    window: f64,
+    /// Attempts outstanding.
+    active: usize,
 }
 
-/// The longest interval throttling can stretch the pace to.
-const SLOWEST: Duration = Duration::from_secs(10);
+/// An attempt's place in the window, given back when it is dropped.
+struct Permit<'a>(&'a Pacer);
+
+impl Drop for Permit<'_> {
+    fn drop(&mut self) {
+        self.0.state.lock().expect("pacer lock").active -= 1;
+        self.0.freed.notify_waiters();
+    }
+}
 
 impl Pacer {
-    fn new(base: Option<Duration>) -> Self {
+    fn new(interval: Option<Duration>, cap: usize) -> Self {
         Pacer {
-            base,
+            interval,
+            cap,
             state: Mutex::new(PaceState {
-                interval: base,
                 next: Instant::now(),
                 settling: Instant::now(),
+                window: cap as f64,
+                active: 0,
             }),
+            freed: tokio::sync::Notify::new(),
+        }
+    }
+
+    /// Waits for room in the window.
+    async fn permit(&self) -> Permit<'_> {
+        loop {
+            // made before the check: an attempt ending in between still wakes this wait
+            let freed = self.freed.notified();
+            {
+                let mut s = self.state.lock().expect("pacer lock");
+                if s.active < (s.window as usize).max(1) {
+                    s.active += 1;
+                    return Permit(self);
+                }
+            }
+            freed.await;
         }
     }
 
@@ -166,7 +201,7 @@ impl Pacer {
     fn slot(&self) -> Option<Instant> {
         let now = Instant::now();
         let mut s = self.state.lock().expect("pacer lock");
-        match s.interval {
+        match self.interval {
             None if s.next <= now => None,
             interval => {
                 let slot = s.next.max(now);
@@ -176,37 +211,25 @@ impl Pacer {
         }
     }
 
-    /// The hub throttled a send after `sent` sends in `elapsed`: hold every start for
-    /// `pause`, and halve the pace, once for the refusals of one overload (those that come
-    /// within the pause of the first).
-    fn throttled(&self, pause: Duration, sent: u64, elapsed: Duration) {
+    /// The hub throttled an attempt: hold every start for `pause`, and halve the window,
+    /// once for the refusals of one overload (those that come within the pause of the
+    /// first). Returns the window when it changed.
+    fn throttled(&self, pause: Duration) -> Option<usize> {
         let now = Instant::now();
         let mut s = self.state.lock().expect("pacer lock");
         s.next = s.next.max(now + pause);
         if now < s.settling {
-            return;
+            return None;
         }
         s.settling = now + pause;
-        let slower = match s.interval {
-            Some(i) => i * 2,
-            // unlimited: half the rate reached so far
-            None if sent > 0 => (elapsed / u32::try_from(sent).unwrap_or(u32::MAX)) * 2,
-            None => Duration::from_millis(100),
-        };
-        s.interval = Some(slower.clamp(Duration::from_micros(100), SLOWEST));
+        s.window = (s.window / 2.0).max(1.0);
+        Some(s.window as usize)
     }
 
-    /// A send went through: take back 2 % of the slowing, down to the caller's pace.
+    /// An attempt went through: grow the window by one per window of successes.
     fn succeeded(&self) {
         let mut s = self.state.lock().expect("pacer lock");
-        if let Some(i) = s.interval {
-            let faster = i.mul_f64(0.98);
-            s.interval = match self.base {
-                Some(b) => Some(faster.max(b)),
-                None if faster < Duration::from_micros(200) => None,
-                None => Some(faster),
-            };
-        }
+        s.window = (s.window + 1.0 / s.window).min(self.cap as f64);
     }
 }
 
@@ -238,16 +261,21 @@ impl Shared {
         let _ = rx.wait_for(|s| *s).await;
     }
 
-    /// Waits for the next start time; `false` when the run stopped first.
-    async fn pace(&self) -> bool {
+    /// Waits for room in the window and the next start time; `None` when the run stopped
+    /// first.
+    async fn pace(&self) -> Option<Permit<'_>> {
         if self.is_stopped() {
-            return false;
+            return None;
         }
+        let permit = tokio::select! {
+            permit = self.pacer.permit() => permit,
+            () = self.stopped() => return None,
+        };
         match self.pacer.slot() {
-            None => true,
+            None => Some(permit),
             Some(at) => tokio::select! {
-                () = tokio::time::sleep_until(at) => !self.is_stopped(),
-                () = self.stopped() => false,
+                () = tokio::time::sleep_until(at) => (!self.is_stopped()).then_some(permit),
+                () = self.stopped() => None,
             },
         }
     }
@@ -367,7 +395,7 @@ impl ServiceClient {
             retry: fan.retry.unwrap_or_else(|| self.retry_policy().clone()),
             message_id: fan.message_id,
             shared: Arc::new(Shared {
-                pacer: Pacer::new(interval),
+                pacer: Pacer::new(interval, fan.in_flight),
                 started: Instant::now(),
                 sent: AtomicU64::new(0),
                 retried: AtomicU64::new(0),
@@ -445,11 +473,13 @@ impl SendMany {
             };
             let mut last: Option<Error> = None;
             for attempt in 1.. {
-                if !shared.pace().await {
+                let Some(permit) = shared.pace().await else {
                     // stopped: a device never tried is not reported
                     return last.map(|e| (device_id, Err(e)));
-                }
-                let e = match client.send_attempt(&prepared).await {
+                };
+                let attempt_result = client.send_attempt(&prepared).await;
+                drop(permit);
+                let e = match attempt_result {
                     Ok(()) => {
                         shared.pacer.succeeded();
                         return Some((device_id, Ok(client.sent(prepared))));
@@ -465,12 +495,9 @@ impl SendMany {
                 };
                 shared.retried.fetch_add(1, Ordering::Relaxed);
                 if throttled {
-                    shared.pacer.throttled(
-                        delay,
-                        shared.sent.load(Ordering::Relaxed),
-                        shared.started.elapsed(),
-                    );
-                    tracing::debug!(device = %device_id, "c2d: send_many throttled; slowing down");
+                    if let Some(window) = shared.pacer.throttled(delay) {
+                        tracing::debug!(device = %device_id, window, "c2d: send_many throttled; fewer sends at once");
+                    }
                 }
                 last = Some(e);
                 tokio::select! {
