@@ -2,7 +2,9 @@
 'use strict';
 // Interop client: the official Node device SDK (azure-iot-device) over one of its
 // transports (DEVICE_TRANSPORT: mqtt, mqttws, amqp, amqpws, http). Receives the messages of
-// run C2D_RUN_ID and settles each as its 'action' property says:
+// run C2D_RUN_ID (a numbered one, with a `seq` property, must have the body
+// `c2d-<run>-<seq>`; one without is told by its message id) and settles each as its
+// 'action' property says:
 //   complete      complete it
 //   reject        reject it (dead-letter: Rejected feedback)
 //   abandon       abandon every delivery (DeliveryCountExceeded after C2D_MAX_DELIVERY)
@@ -60,14 +62,16 @@ function allDone() {
 
 async function onMessage(client, msg) {
   if (run && prop(msg, 'run') !== run) return; // another run's leftovers
+  // a message the sender did not number (a fan-out's) is told by its id and not checked
   const seq = prop(msg, 'seq');
+  const key = seq === undefined ? `id:${msg.messageId}` : seq;
   const action = prop(msg, 'action') || 'complete';
   const body = msg.data ? Buffer.from(msg.data).toString() : '';
-  const s = state.get(seq) || { deliveries: 0, settled: false };
-  state.set(seq, s);
+  const s = state.get(key) || { deliveries: 0, settled: false };
+  state.set(key, s);
   s.deliveries += 1;
   console.log(JSON.stringify({ event: 'received', transport: transportName, seq, action, messageId: msg.messageId, body, delivery: s.deliveries, lockToken: msg.lockToken || null }));
-  if (body !== `c2d-${prop(msg, 'run')}-${seq}`) finish(false, `seq ${seq}: body ${JSON.stringify(body)}`);
+  if (seq !== undefined && body !== `c2d-${prop(msg, 'run')}-${seq}`) finish(false, `seq ${seq}: body ${JSON.stringify(body)}`);
   let how = 'complete';
   if (action === 'reject') how = 'reject';
   if (action === 'abandon') how = 'abandon';
