@@ -116,6 +116,28 @@ pub struct HubState {
     pub wakeups: HashSet<Wakeup>,
     /// What the hub has done since it started (memory only).
     pub stats: Stats,
+    /// No later than the earliest deadline of a queued message (its expiry, its lock's
+    /// end), so that the time rules' task does not scan every message four times a second:
+    /// lowered by each new deadline, made exact by each sweep, computed by a scan only when
+    /// unknown.
+    deadline_hint: std::cell::Cell<DeadlineHint>,
+}
+
+/// What [`HubState`] knows of its queues' next deadline.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum DeadlineHint {
+    /// Not known: the next look scans the queues.
+    Unknown,
+    /// No deadline is earlier than this (`None`: no message has one).
+    Bound(Option<SystemTime>),
+}
+
+/// When the time rules next change a message: its expiry, or its lock's end if sooner.
+fn deadline(m: &QueuedMessage) -> SystemTime {
+    match &m.lock {
+        Some(l) => l.expires.min(m.expires),
+        None => m.expires,
+    }
 }
 
 impl HubState {
@@ -131,11 +153,21 @@ impl HubState {
             journal: Vec::new(),
             wakeups: HashSet::new(),
             stats: Stats::default(),
+            deadline_hint: std::cell::Cell::new(DeadlineHint::Unknown),
+        }
+    }
+
+    /// A new deadline `t`: the next look for one must not pass it.
+    fn note_deadline(&self, t: SystemTime) {
+        if let DeadlineHint::Bound(bound) = self.deadline_hint.get() {
+            let earliest = bound.map_or(t, |b| b.min(t));
+            self.deadline_hint.set(DeadlineHint::Bound(Some(earliest)));
         }
     }
 
     /// Restores a message loaded from the store: whatever its state was, it is Enqueued now.
     pub fn restore_message(&mut self, mut m: QueuedMessage) {
+        self.note_deadline(m.expires);
         m.state = MessageState::Enqueued;
         m.lock = None;
         self.next_seq = self.next_seq.max(m.seq + 1);
@@ -190,6 +222,7 @@ impl HubState {
         }
         let seq = self.next_seq;
         self.next_seq += 1;
+        self.note_deadline(expires);
         self.queues
             .entry(device_id.to_string())
             .or_default()
@@ -247,6 +280,7 @@ impl HubState {
             self.dead_letter(now, device_id, seq, FeedbackStatus::Expired);
         }
         let seq = chosen?;
+        self.note_deadline(now + lock_for);
         let token = Uuid::new_v4();
         let m = self.queues.get_mut(device_id)?.get_mut(&seq)?;
         if let Some(stale) = m.lock.take() {
@@ -401,15 +435,26 @@ impl HubState {
     pub fn sweep(&mut self, now: SystemTime) {
         let mut expired = Vec::new();
         let mut unlocked = Vec::new();
+        // the earliest deadline left once the expired and unlocked are dealt with
+        let mut earliest: Option<SystemTime> = None;
         for (dev, q) in &self.queues {
             for m in q.values() {
-                if m.expires <= now {
+                let left = if m.expires <= now {
                     expired.push((dev.clone(), m.seq));
+                    None
                 } else if m.lock.as_ref().is_some_and(|l| l.expires <= now) {
                     unlocked.push((dev.clone(), m.seq));
-                }
+                    Some(m.expires)
+                } else {
+                    Some(deadline(m))
+                };
+                earliest = match (earliest, left) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
+                };
             }
         }
+        self.deadline_hint.set(DeadlineHint::Bound(earliest));
         for (d, s) in expired {
             self.dead_letter(now, &d, s, FeedbackStatus::Expired);
         }
@@ -425,15 +470,21 @@ impl HubState {
 
     /// The next time at which [`sweep`](Self::sweep) has something to do.
     pub fn next_deadline(&self) -> Option<SystemTime> {
-        let queues = self
-            .queues
-            .values()
-            .flat_map(|q| q.values())
-            .map(|m| match &m.lock {
-                Some(l) => l.expires.min(m.expires),
-                None => m.expires,
-            });
+        let queues = match self.deadline_hint.get() {
+            DeadlineHint::Bound(bound) => bound,
+            DeadlineHint::Unknown => {
+                let scanned = self
+                    .queues
+                    .values()
+                    .flat_map(|q| q.values())
+                    .map(deadline)
+                    .min();
+                self.deadline_hint.set(DeadlineHint::Bound(scanned));
+                scanned
+            }
+        };
         queues
+            .into_iter()
             .chain(self.feedback.next_deadline(&self.limits))
             .min()
     }

@@ -524,3 +524,33 @@ fn the_stats_count_every_outcome_and_keep_the_dead_letters() {
     );
     assert!(h.stats.version > before);
 }
+
+/// The next deadline is never later than the earliest real one (so no expiry or lock end is
+/// missed), and a sweep makes it exact again once settled messages left an earlier one.
+#[test]
+fn the_next_deadline_follows_sends_locks_and_sweeps() {
+    let mut h = hub();
+    assert_eq!(h.next_deadline(), None);
+    let hour = t0() + Duration::from_secs(3600);
+    h.send(t0(), "d1", msg("m1", Ack::None)).unwrap();
+    assert_eq!(h.next_deadline(), Some(hour));
+    // a shorter TTL comes later: the deadline moves earlier
+    let mut short = msg("m2", Ack::None);
+    short.expiry_time = Some(t0() + Duration::from_secs(10));
+    h.send(t0(), "d2", short).unwrap();
+    assert_eq!(h.next_deadline(), Some(t0() + Duration::from_secs(10)));
+    // a lock (60 s) on m1, which is then completed: the bound stays early, which costs one
+    // sweep; the sweep at 11 s expires m2 and finds the one deadline left, m1's hour
+    let d = h.receive(t0(), "d1", OWNER).unwrap();
+    h.settle(t0(), "d1", d.lock_token, Settlement::Complete)
+        .unwrap();
+    h.send(t0(), "d1", msg("m3", Ack::None)).unwrap();
+    assert_eq!(h.next_deadline(), Some(t0() + Duration::from_secs(10)));
+    h.sweep(t0() + Duration::from_secs(11));
+    assert_eq!(h.queue_depth("d2"), 0, "m2 expired");
+    assert_eq!(h.next_deadline(), Some(hour));
+    // a lock taken after the sweep is seen at once
+    h.receive(t0() + Duration::from_secs(12), "d1", OWNER)
+        .unwrap();
+    assert_eq!(h.next_deadline(), Some(t0() + Duration::from_secs(72)));
+}
