@@ -120,14 +120,7 @@ impl ServiceClient {
         retry: Option<&RetryPolicy>,
     ) -> Result<crate::service::fanout::SendMany> {
         let start = || -> c2d::Result<crate::service::fanout::SendMany> {
-            let rate = match (rate, tier) {
-                (Some(_), Some(_)) => {
-                    return Err(Error::invalid_argument("give a rate or a tier, not both"))
-                }
-                (Some(r), None) => c2d::Rate::PerSecond(r),
-                (None, Some(t)) => t.parse::<c2d::Tier>()?.units(units.unwrap_or(1)),
-                (None, None) => c2d::Rate::Unlimited,
-            };
+            let rate = c2d::Rate::from_options(rate, tier.as_deref(), units)?;
             let mut fan = c2d::FanOut::default()
                 .in_flight(in_flight as usize)
                 .rate(rate);

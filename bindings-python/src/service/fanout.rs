@@ -205,16 +205,7 @@ impl ServiceClient {
         units: u32,
         retry: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<SendMany> {
-        let rate = match (rate, tier) {
-            (Some(_), Some(_)) => {
-                return Err(to_py(c2d::Error::invalid_argument(
-                    "give a rate or a tier, not both",
-                )))
-            }
-            (Some(r), None) => c2d::Rate::PerSecond(r),
-            (None, Some(t)) => t.parse::<c2d::Tier>().map_err(to_py)?.units(units),
-            (None, None) => c2d::Rate::Unlimited,
-        };
+        let rate = c2d::Rate::from_options(rate, tier, Some(units)).map_err(to_py)?;
         let mut fan = c2d::FanOut::default().in_flight(in_flight).rate(rate);
         if let Some(retry) = retry {
             fan = fan.retry(crate::retry::from_option(retry)?);

@@ -131,6 +131,21 @@ pub enum Rate {
 }
 
 impl Rate {
+    /// The rate of a binding's options: a number of sends a second, or a tier's name
+    /// (`S1`) with its unit count (1 when absent), or neither (unlimited); not both.
+    pub fn from_options(
+        per_second: Option<f64>,
+        tier: Option<&str>,
+        units: Option<u32>,
+    ) -> Result<Rate> {
+        match (per_second, tier) {
+            (Some(_), Some(_)) => Err(Error::invalid_argument("give a rate or a tier, not both")),
+            (Some(r), None) => Ok(Rate::PerSecond(r)),
+            (None, Some(t)) => Ok(t.parse::<Tier>()?.units(units.unwrap_or(1))),
+            (None, None) => Ok(Rate::Unlimited),
+        }
+    }
+
     /// Sends a second, `None` for [`Rate::Unlimited`].
     pub fn per_second(self) -> Option<f64> {
         match self {
