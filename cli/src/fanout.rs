@@ -1,15 +1,58 @@
-//! `c2d send --devices-file FILE`: one message to many devices through
+//! `c2d send --devices-file FILE` and `--all-devices`: one message to many devices through
 //! `ServiceClient::send_many`, a line (or JSON line) per device, progress on a terminal, a
 //! summary, and an exit status that says whether every device got the message.
 
 use std::fs::File;
 use std::io::{BufRead, BufReader, IsTerminal, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
-use c2d::{FanOut, FanOutSummary, Message, SentMessage, ServiceClient};
+use c2d::{FanOut, FanOutSummary, Message, SendMany, SentMessage, ServiceClient};
 use serde_json::json;
+
+/// Where the devices of a fan-out come from.
+pub enum Fleet {
+    /// A file of ids (`-`: standard input).
+    File(PathBuf),
+    /// Every device of the registry.
+    Registry,
+}
+
+/// Ids asked of the registry at a time.
+const REGISTRY_PAGE: u32 = 1000;
+
+/// Every device id of the registry, a page at a time as the run takes them (a throttled page
+/// retried per the default policy); an error that ends the paging is kept in `failed`.
+fn registry_ids(
+    service: &ServiceClient,
+    failed: Arc<Mutex<Option<c2d::Error>>>,
+) -> impl futures_util::Stream<Item = String> + Send + 'static {
+    use futures_util::StreamExt;
+    let registry = service.registry().clone();
+    futures_util::stream::unfold(Some(None::<String>), move |state| {
+        let (registry, failed) = (registry.clone(), failed.clone());
+        async move {
+            let continuation = state?;
+            let page = c2d::retry::retry(&c2d::RetryPolicy::default(), || {
+                registry.device_ids_page(continuation.as_deref(), REGISTRY_PAGE)
+            })
+            .await;
+            match page {
+                Ok(page) => Some((
+                    futures_util::stream::iter(page.device_ids),
+                    page.continuation.map(Some),
+                )),
+                Err(e) => {
+                    *failed.lock().expect("failed lock") = Some(e);
+                    None
+                }
+            }
+        }
+    })
+    .flatten()
+}
 
 /// The device ids of a file (or of standard input for `-`), read as they are needed: one a
 /// line, blank lines and `#` comments skipped.
@@ -130,17 +173,27 @@ fn summary_json(s: &FanOutSummary) -> serde_json::Value {
 /// each sent message's feedback.
 pub async fn send_many(
     service: &ServiceClient,
-    file: &Path,
+    fleet: Fleet,
     message: Message,
     fan: FanOut,
     wait: bool,
     as_json: bool,
 ) -> Result<()> {
-    let mut run = service.send_many(device_ids(file)?, message, fan)?;
+    let paging_failed = Arc::new(Mutex::new(None));
+    let (mut run, total): (SendMany, Option<u64>) = match &fleet {
+        Fleet::File(file) => (
+            service.send_many(device_ids(file)?, message, fan)?,
+            count_ids(file),
+        ),
+        Fleet::Registry => (
+            service.send_many_stream(registry_ids(service, paging_failed.clone()), message, fan)?,
+            None,
+        ),
+    };
     let stopper = run.stopper();
     let mut progress = Progress {
         terminal: std::io::stderr().is_terminal(),
-        total: count_ids(file),
+        total,
         last: Instant::now(),
     };
     let mut waiting: Vec<SentMessage> = Vec::new();
@@ -231,6 +284,9 @@ pub async fn send_many(
     }
     if let Some(e) = summary.stopped {
         bail!("the run stopped: {e}");
+    }
+    if let Some(e) = paging_failed.lock().expect("failed lock").take() {
+        bail!("reading the registry stopped the run early: {e}");
     }
     if summary.failed_total() > 0 || summary.cancelled {
         bail!(

@@ -107,15 +107,19 @@ pub struct SendArgs {
     #[command(flatten)]
     service: ServiceArgs,
     /// The device to send to.
-    #[arg(long, required_unless_present = "devices_file")]
+    #[arg(long, required_unless_present = "fleet")]
     device: Option<String>,
     /// Send the message to every device listed in FILE, one id a line (`-`: standard
     /// input; empty lines and lines starting with # are skipped), each with its own message
     /// id, and print each device's result, a summary, and exit non-zero when any device did
     /// not get it.
-    #[arg(long, value_name = "FILE", conflicts_with_all = ["device", "count"])]
+    #[arg(long, value_name = "FILE", group = "fleet", conflicts_with_all = ["device", "count"])]
     devices_file: Option<PathBuf>,
-    /// With --devices-file: start at most N sends a second.
+    /// Send the message to every device of the registry (read page by page with IoT Hub's
+    /// device query as the sends go), as --devices-file does.
+    #[arg(long, group = "fleet", conflicts_with_all = ["device", "count", "devices_file"])]
+    all_devices: bool,
+    /// With --devices-file or --all-devices: start at most N sends a second.
     #[arg(
         long,
         value_name = "N",
@@ -123,15 +127,15 @@ pub struct SendArgs {
         conflicts_with = "tier"
     )]
     rate: Option<f64>,
-    /// With --devices-file: pace to the C2D send throttle of an IoT hub of this tier (F1,
+    /// With --devices-file or --all-devices: pace to the C2D send throttle of an IoT hub of this tier (F1,
     /// S1, S2, S3: 100 sends a minute a unit; S3: 5 000).
-    #[arg(long, requires = "devices_file", value_parser = |s: &str| s.parse::<c2d::Tier>())]
+    #[arg(long, value_parser = |s: &str| s.parse::<c2d::Tier>())]
     tier: Option<c2d::Tier>,
     /// With --tier: the hub's unit count.
     #[arg(long, default_value_t = 1, requires = "tier")]
     units: u32,
-    /// With --devices-file: sends waiting for the hub's answer at most.
-    #[arg(long, default_value_t = 64, requires = "devices_file")]
+    /// With --devices-file or --all-devices: sends waiting for the hub's answer at most.
+    #[arg(long, default_value_t = 64)]
     in_flight: usize,
     /// Message id (a UUID is generated when absent).
     #[arg(long)]
@@ -225,15 +229,26 @@ pub async fn send(a: SendArgs) -> Result<()> {
     for (k, v) in a.properties {
         m = m.property(k, v);
     }
+    if (a.rate.is_some() || a.tier.is_some()) && a.devices_file.is_none() && !a.all_devices {
+        bail!(
+            "--rate and --tier pace a send to many devices: give --devices-file or --all-devices"
+        );
+    }
     let service = a.service.connect().await?;
-    if let Some(file) = &a.devices_file {
+    let fleet = match (&a.devices_file, a.all_devices) {
+        (Some(file), _) => Some(crate::fanout::Fleet::File(file.clone())),
+        (None, true) => Some(crate::fanout::Fleet::Registry),
+        (None, false) => None,
+    };
+    if let Some(fleet) = fleet {
         let rate = match (a.rate, a.tier) {
             (Some(r), _) => c2d::Rate::PerSecond(r),
             (None, Some(t)) => t.units(a.units),
             (None, None) => c2d::Rate::Unlimited,
         };
         let fan = c2d::FanOut::default().in_flight(a.in_flight).rate(rate);
-        let result = crate::fanout::send_many(&service, file, m, fan, a.wait, a.service.json).await;
+        let result =
+            crate::fanout::send_many(&service, fleet, m, fan, a.wait, a.service.json).await;
         service.close().await;
         return result;
     }

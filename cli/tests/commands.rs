@@ -730,4 +730,16 @@ fn send_to_many_devices_from_a_file() {
     ]);
     let received = ok(bounded(receive));
     assert_eq!(received.lines().count(), 2, "{received}");
+
+    // every device of the registry, read page by page as the sends go
+    let mut send = cmd();
+    send.args(["send", "--all-devices", "--tier", "S3", "--json", "to all"]);
+    let all = ok(bounded(send));
+    let sent: Vec<serde_json::Value> = all
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .filter(|l: &serde_json::Value| l["event"] == "sent")
+        .collect();
+    assert_eq!(sent.len(), 20, "{all}");
+    assert!(all.contains(r#""sent":20"#), "{all}");
 }

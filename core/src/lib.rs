@@ -53,7 +53,7 @@ pub use service::feedback::{FeedbackRecord, FeedbackStatus};
 #[cfg(feature = "service")]
 pub use service::options::{ServiceClientBuilder, ServiceOptions};
 #[cfg(feature = "service")]
-pub use service::registry::{Device, PurgeResult, RegistryClient, RegistryOptions};
+pub use service::registry::{Device, DeviceIdPage, PurgeResult, RegistryClient, RegistryOptions};
 pub use service::tier::{Rate, Tier};
 pub use status::{ConnectionStatus, StatusReceiver};
 pub use tls::{ClientCertificate, Pem};

@@ -1,5 +1,5 @@
 //! IoT Hub's operation throttles, when a hub is asked to keep them ([`Throttling`]): C2D
-//! sends, device receives over HTTPS and registry operations, each at its tier's rate times
+//! sends, device receives over HTTPS, registry operations and queries, each at its tier's rate times
 //! the unit count (`c2d::Tier`'s table).
 //!
 //! Each throttle shapes traffic as IoT Hub documents it: a request over the rate is first
@@ -50,6 +50,7 @@ impl Throttling {
             Operation::C2dSend => self.tier.c2d_sends_per_minute(),
             Operation::HttpsReceive => self.tier.https_receives_per_minute(),
             Operation::Registry => self.tier.registry_operations_per_minute(),
+            Operation::Query => self.tier.queries_per_minute(),
         }
     }
 }
@@ -69,6 +70,8 @@ pub(crate) enum Operation {
     HttpsReceive,
     /// A registry create, get, list, update or delete.
     Registry,
+    /// A registry query (`POST /devices/query`).
+    Query,
 }
 
 /// Whether a request may go on.
@@ -92,7 +95,7 @@ pub(crate) struct Throttle {
 struct Active {
     config: Throttling,
     /// The earliest turn of the next request, per operation.
-    next: [Instant; 3],
+    next: [Instant; 4],
 }
 
 impl Throttle {
@@ -101,7 +104,7 @@ impl Throttle {
         let now = Instant::now();
         *self.active.lock().expect("throttle lock") = config.map(|config| Active {
             config,
-            next: [now; 3],
+            next: [now; 4],
         });
     }
 

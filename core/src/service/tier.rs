@@ -62,6 +62,15 @@ impl Tier {
         }
     }
 
+    /// Registry queries (`POST /devices/query`) per minute and unit: 20 (F1, S1, S2) or 1 000
+    /// (S3).
+    pub fn queries_per_minute(self) -> u32 {
+        match self {
+            Tier::F1 | Tier::S1 | Tier::S2 => 20,
+            Tier::S3 => 1_000,
+        }
+    }
+
     /// The most units a hub of this tier can have: 1 (F1), 200 (S1, S2), 10 (S3).
     pub fn max_units(self) -> u32 {
         match self {

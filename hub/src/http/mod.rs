@@ -85,6 +85,7 @@ pub(crate) fn router(ctx: Arc<HubContext>) -> Router {
                 .get(registry::get_device)
                 .delete(registry::delete_device),
         )
+        .route("/devices/query", post(registry::query_devices))
         .route("/devices/{id}/commands", delete(registry::purge_queue))
         .route("/devices/{id}/messages/deviceBound", get(device::receive))
         .route("/devices/{id}/messages/devicebound", get(device::receive))

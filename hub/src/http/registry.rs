@@ -1,4 +1,4 @@
-//! `PUT/GET/DELETE /devices/{id}`, `GET /devices` and `DELETE /devices/{id}/commands`.
+//! `PUT/GET/DELETE /devices/{id}`, `GET /devices`, `POST /devices/query` and `DELETE /devices/{id}/commands`.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -7,6 +7,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use base64::Engine;
 use c2d::{Device, PurgeResult};
 
 use super::{authorize, HttpError};
@@ -90,6 +91,103 @@ pub(super) async fn list_devices(
             .collect()
     });
     Ok(Json(devices))
+}
+
+/// Twins a query page holds when the request does not say (`x-ms-max-item-count`), and at most.
+const QUERY_PAGE: (usize, usize) = (100, 1000);
+
+/// `POST /devices/query`: IoT Hub's query of the device twins, as far as a C2D hub keeps
+/// them (no tags, no desired or reported properties): `SELECT * FROM devices` only, paged by
+/// `x-ms-max-item-count` and `x-ms-continuation` as IoT Hub pages it.
+pub(super) async fn query_devices(
+    State(ctx): State<Arc<HubContext>>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Result<Response, HttpError> {
+    authorize(&ctx, &headers, Access::RegistryRead, "device query")?;
+    super::throttled(&ctx, crate::throttle::Operation::Query).await?;
+    #[derive(serde::Deserialize)]
+    struct QuerySpec {
+        query: String,
+    }
+    let spec: QuerySpec = serde_json::from_slice(&body)
+        .map_err(|e| HttpError::bad_request(format!("the body is not a query: {e}")))?;
+    let words: Vec<String> = spec
+        .query
+        .split_whitespace()
+        .map(str::to_ascii_lowercase)
+        .collect();
+    if words != ["select", "*", "from", "devices"] {
+        return Err(HttpError::bad_request(format!(
+            "this hub answers only SELECT * FROM devices (it keeps no twin to filter), not {:?}",
+            spec.query
+        )));
+    }
+    let size = match header(&headers, "x-ms-max-item-count") {
+        Some(n) => n
+            .trim()
+            .parse::<usize>()
+            .map_err(|_| HttpError::bad_request("x-ms-max-item-count must be a number"))?
+            .clamp(1, QUERY_PAGE.1),
+        None => QUERY_PAGE.0,
+    };
+    let after = match header(&headers, "x-ms-continuation") {
+        Some(token) => Some(
+            base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(token.trim())
+                .ok()
+                .and_then(|b| String::from_utf8(b).ok())
+                .ok_or_else(|| {
+                    HttpError::bad_request("x-ms-continuation is not one this hub gave")
+                })?,
+        ),
+        None => None,
+    };
+    let presence = ctx.sessions.presence();
+    let (twins, next) = ctx.store.read(|s| {
+        let mut devices = s.registry.devices_after(after.as_deref());
+        let twins: Vec<serde_json::Value> = devices
+            .by_ref()
+            .take(size)
+            .map(|d| twin(&live(d, s.queue_depth(&d.device_id), &presence)))
+            .collect();
+        let more = devices.next().is_some();
+        let last = twins
+            .last()
+            .and_then(|t| t["deviceId"].as_str())
+            .map(str::to_string);
+        (twins, last.filter(|_| more))
+    });
+    let mut resp = Json(twins).into_response();
+    resp.headers_mut()
+        .insert("x-ms-item-type", HeaderValue::from_static("Twin"));
+    if let Some(last) = next {
+        let token = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(last);
+        if let Ok(v) = HeaderValue::from_str(&token) {
+            resp.headers_mut().insert("x-ms-continuation", v);
+        }
+    }
+    Ok(resp)
+}
+
+/// A device as a query shows it: its twin's device-scoped fields.
+fn twin(d: &Device) -> serde_json::Value {
+    serde_json::json!({
+        "deviceId": d.device_id,
+        "etag": d.etag,
+        "deviceEtag": d.etag,
+        "status": d.status,
+        "statusUpdateTime": d.status_updated_time,
+        "connectionState": d.connection_state,
+        "lastActivityTime": d.last_activity_time,
+        "cloudToDeviceMessageCount": d.cloud_to_device_message_count,
+        "authenticationType": d.authentication.kind,
+        "version": 1,
+        "properties": {
+            "desired": { "$metadata": {}, "$version": 1 },
+            "reported": { "$metadata": {}, "$version": 1 },
+        },
+    })
 }
 
 /// A registered device with what the registry shows of it now: its queue's depth, and

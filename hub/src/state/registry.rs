@@ -150,6 +150,16 @@ impl Registry {
         self.policies.get(name)
     }
 
+    /// The devices whose ids come after `after` (all of them without), in id order.
+    pub fn devices_after<'a>(&'a self, after: Option<&str>) -> impl Iterator<Item = &'a Device> {
+        use std::ops::Bound;
+        let from = match after {
+            Some(id) => Bound::Excluded(id.to_string()),
+            None => Bound::Unbounded,
+        };
+        self.devices.range((from, Bound::Unbounded)).map(|(_, d)| d)
+    }
+
     /// All devices, by id.
     pub fn devices(&self) -> impl Iterator<Item = &Device> {
         self.devices.values()

@@ -274,3 +274,36 @@ async fn a_throttled_registry_answers_429() {
     assert_eq!(h.hub.refusals("throttled"), 1);
     service.close().await;
 }
+
+/// The registry read page by page with IoT Hub's device query: every id once, in order, the
+/// last page without a continuation; a query the hub cannot answer is a clear error.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_registry_is_read_page_by_page() {
+    let h = TestHub::start(|_| {}).await;
+    let ids: Vec<String> = (0..250).map(|i| format!("q{i:03}")).collect();
+    for id in &ids {
+        h.hub.create_device(id).await.unwrap();
+    }
+    let service = h.service().await;
+    let registry = service.registry();
+    let (mut seen, mut pages, mut continuation) = (Vec::new(), 0, None::<String>);
+    loop {
+        let page = registry
+            .device_ids_page(continuation.as_deref(), 100)
+            .await
+            .unwrap();
+        pages += 1;
+        seen.extend(page.device_ids);
+        match page.continuation {
+            Some(c) => continuation = Some(c),
+            None => break,
+        }
+    }
+    assert_eq!((pages, seen), (3, ids));
+    let bad = registry
+        .device_ids_page(Some("not a token of this hub"), 10)
+        .await
+        .unwrap_err();
+    assert_eq!(bad.kind(), ErrorKind::InvalidArgument, "{bad}");
+    service.close().await;
+}
