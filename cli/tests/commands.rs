@@ -742,4 +742,43 @@ fn send_to_many_devices_from_a_file() {
         .collect();
     assert_eq!(sent.len(), 20, "{all}");
     assert!(all.contains(r#""sent":20"#), "{all}");
+
+    // --wait: each device's outcome, as its device completes the message
+    let receivers: Vec<_> = ["fan00", "fan01"]
+        .iter()
+        .map(|d| {
+            let mut receive = cmd();
+            receive.args(["receive", "--device", d, "--count", "4", "--timeout", "30s"]);
+            receive
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let two = hub.root.path().join("two.txt");
+    std::fs::write(&two, "fan00\nfan01\n").unwrap();
+    let mut send = cmd();
+    send.args(["send", "--devices-file"]).arg(&two);
+    send.args([
+        "--ack",
+        "full",
+        "--wait",
+        "--json",
+        "--message-id",
+        "w",
+        "waited",
+    ]);
+    let waited = ok(bounded(send));
+    for d in ["fan00", "fan01"] {
+        let record = waited
+            .lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+            .find(|l| l["originalMessageId"] == format!("w:{d}"))
+            .unwrap_or_else(|| panic!("no outcome of w:{d}: {waited}"));
+        assert_eq!(record["statusCode"], "Success");
+    }
+    for mut r in receivers {
+        assert!(r.wait().unwrap().success());
+    }
 }
