@@ -50,12 +50,8 @@ fn throttling(
     units: Option<u32>,
     backlog_ms: Option<f64>,
 ) -> c2d::Result<Option<c2d_hub::Throttling>> {
-    let Some(tier) = tier else { return Ok(None) };
-    let mut t = c2d_hub::Throttling::new(tier.parse()?, units.unwrap_or(1))?;
-    if let Some(b) = opt_millis("throttleBacklogMs", backlog_ms)? {
-        t = t.backlog(b);
-    }
-    Ok(Some(t))
+    let backlog = opt_millis("throttleBacklogMs", backlog_ms)?;
+    c2d_hub::Throttling::from_options(tier, units, backlog)
 }
 
 struct Running {

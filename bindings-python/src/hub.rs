@@ -29,12 +29,10 @@ fn throttling(
     units: u32,
     backlog: Option<f64>,
 ) -> PyResult<Option<c2d_hub::Throttling>> {
-    let Some(tier) = tier else { return Ok(None) };
-    let mut t = c2d_hub::Throttling::new(tier.parse().map_err(to_py)?, units).map_err(to_py)?;
-    if let Some(b) = backlog {
-        t = t.backlog(seconds("throttle_backlog", b)?);
-    }
-    Ok(Some(t))
+    let backlog = backlog
+        .map(|b| seconds("throttle_backlog", b))
+        .transpose()?;
+    c2d_hub::Throttling::from_options(tier, Some(units), backlog).map_err(to_py)
 }
 
 fn stopped() -> PyErr {

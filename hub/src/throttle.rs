@@ -39,6 +39,18 @@ impl Throttling {
         })
     }
 
+    /// The throttling a binding's options ask for: a tier's name (`S1`; none, no throttling),
+    /// its units (1 when absent) and a backlog (one second when absent).
+    pub fn from_options(
+        tier: Option<&str>,
+        units: Option<u32>,
+        backlog: Option<Duration>,
+    ) -> Result<Option<Self>, c2d::Error> {
+        let Some(tier) = tier else { return Ok(None) };
+        let t = Throttling::new(tier.parse()?, units.unwrap_or(1))?;
+        Ok(Some(backlog.map_or(t, |b| t.backlog(b))))
+    }
+
     /// Sets [`backlog`](Self::backlog).
     pub fn backlog(mut self, backlog: Duration) -> Self {
         self.backlog = backlog;

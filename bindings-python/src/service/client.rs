@@ -125,7 +125,12 @@ impl ServiceClient {
         units: u32,
         retry: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<crate::service::fanout::SendMany> {
-        self.start_send_many(devices, message, in_flight, rate, tier, units, retry)
+        let rate = c2d::Rate::from_options(rate, tier, Some(units)).map_err(to_py)?;
+        let mut fan = c2d::FanOut::default().in_flight(in_flight).rate(rate);
+        if let Some(retry) = retry {
+            fan = fan.retry(crate::retry::from_option(retry)?);
+        }
+        crate::service::fanout::SendMany::start(&self.client, devices, message, fan)
     }
 
     /// Every feedback record from now on.

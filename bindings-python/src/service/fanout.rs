@@ -11,7 +11,7 @@ use pyo3::types::{PyIterator, PyTuple};
 use crate::error::to_py;
 use crate::message::OutgoingMessage;
 use crate::runtime::{awaitable, wait};
-use crate::service::client::{SentMessage, ServiceClient};
+use crate::service::client::SentMessage;
 
 /// Device ids taken from a Python iterator, a batch at a time with the GIL; the iterator's
 /// exception, if it raises, ends the ids and is kept to be raised at the end of the run.
@@ -110,9 +110,12 @@ type Summary = (
 
 impl SendMany {
     /// Up to `max` results: waits for the first, takes the others that are ready; `done`
-    /// once the run has ended.
-    fn batch(&self, max: usize) -> impl std::future::Future<Output = (Vec<Item>, bool)> + Send {
-        let (run, summary) = (self.run.clone(), self.summary.clone());
+    /// once the run has ended, or the ids' iterator's exception then, if it raised one.
+    fn batch(
+        &self,
+        max: usize,
+    ) -> impl std::future::Future<Output = PyResult<(Vec<Item>, bool)>> + Send {
+        let (run, summary, failed) = (self.run.clone(), self.summary.clone(), self.failed.clone());
         async move {
             let mut run = run.lock().await;
             let mut items = Vec::new();
@@ -129,7 +132,10 @@ impl SendMany {
                 }
             }
             *summary.lock().expect("summary lock") = run.summary();
-            (items, done)
+            match done.then(|| failed.lock().expect("ids lock").take()) {
+                Some(Some(e)) => Err(e),
+                _ => Ok((items, done)),
+            }
         }
     }
 }
@@ -138,24 +144,12 @@ impl SendMany {
 impl SendMany {
     /// Up to `max` results, `(device_id, sent, error)` each, and whether the run has ended.
     fn next_batch(&self, py: Python<'_>, max: usize) -> PyResult<(Vec<Item>, bool)> {
-        let batch = wait(py, self.batch(max))?;
-        self.raise_iterator_error(batch.1)?;
-        Ok(batch)
+        wait(py, self.batch(max))?
     }
 
     /// [`next_batch`](Self::next_batch), awaitable.
     fn next_batch_async<'py>(&self, py: Python<'py>, max: usize) -> PyResult<Bound<'py, PyAny>> {
-        let batch = self.batch(max);
-        let failed = self.failed.clone();
-        awaitable(py, async move {
-            let (items, done) = batch.await;
-            if done {
-                if let Some(e) = failed.lock().expect("ids lock").take() {
-                    return Err(e);
-                }
-            }
-            Ok((items, done))
-        })
+        awaitable(py, self.batch(max))
     }
 
     /// Starts no new send; those in flight are still awaited and reported.
@@ -183,33 +177,13 @@ impl SendMany {
 }
 
 impl SendMany {
-    /// Raises what the ids' iterator raised, once the run it cut short has ended.
-    fn raise_iterator_error(&self, done: bool) -> PyResult<()> {
-        match done.then(|| self.failed.lock().expect("ids lock").take()) {
-            Some(Some(e)) => Err(e),
-            _ => Ok(()),
-        }
-    }
-}
-
-impl ServiceClient {
-    /// `ServiceClient.send_many` (its signature is in `client.rs`).
-    #[allow(clippy::too_many_arguments)]
-    pub(crate) fn start_send_many(
-        &self,
+    /// A run of `message` to the ids of a Python iterable (`ServiceClient.send_many`).
+    pub(crate) fn start(
+        client: &c2d::ServiceClient,
         devices: &Bound<'_, PyAny>,
         message: &OutgoingMessage,
-        in_flight: usize,
-        rate: Option<f64>,
-        tier: Option<&str>,
-        units: u32,
-        retry: Option<&Bound<'_, PyAny>>,
+        fan: c2d::FanOut,
     ) -> PyResult<SendMany> {
-        let rate = c2d::Rate::from_options(rate, tier, Some(units)).map_err(to_py)?;
-        let mut fan = c2d::FanOut::default().in_flight(in_flight).rate(rate);
-        if let Some(retry) = retry {
-            fan = fan.retry(crate::retry::from_option(retry)?);
-        }
         let failed = Arc::new(Mutex::new(None));
         let ids = PythonIds {
             iterator: devices.try_iter()?.unbind(),
@@ -217,8 +191,7 @@ impl ServiceClient {
             failed: failed.clone(),
             done: false,
         };
-        let run = self
-            .client
+        let run = client
             .send_many(ids, message.0.clone(), fan)
             .map_err(to_py)?;
         Ok(SendMany {

@@ -13,31 +13,15 @@ env: IOTHUB_SERVICE_CONNECTION_STRING, IOTHUB_CA_FILE, C2D_DEVICES_FILE, C2D_IN_
 Last stdout line: 'OK: ...' (exit 0) or 'FAIL: ...' (exit 1).
 """
 import asyncio
-import os
 import sys
 import time
 
-
-def env(name, default=None):
-    v = os.environ.get(name)
-    return default if v in (None, "") else v
-
-
-def done(ok, msg):
-    print(("OK: " if ok else "FAIL: ") + msg, flush=True)
-    sys.exit(0 if ok else 1)
+# beside this script: the environment, the closing line and the official SDK's CA patch
+from hub_service import done, env, trust_ca
 
 
 def official(cs, ca, ids):
-    os.environ["REQUESTS_CA_BUNDLE"] = ca
-    import uamqp.authentication
-
-    class TrustingJWTTokenAuth(uamqp.authentication.JWTTokenAuth):
-        def __init__(self, *args, **kwargs):
-            kwargs.setdefault("verify", ca)
-            super().__init__(*args, **kwargs)
-
-    uamqp.authentication.JWTTokenAuth = TrustingJWTTokenAuth
+    trust_ca(ca)
     from azure.iot.hub import IoTHubRegistryManager
 
     registry = IoTHubRegistryManager.from_connection_string(cs)

@@ -35,20 +35,26 @@ def done(ok, msg):
     sys.exit(0 if ok else 1)
 
 
+def trust_ca(ca):
+    """Makes the SDK trust the PEM file `ca`: REST through REQUESTS_CA_BUNDLE, AMQP through
+    the verify= that uamqp's JWTTokenAuth is given (also for fanout_rate.py)."""
+    os.environ["REQUESTS_CA_BUNDLE"] = ca
+    import uamqp.authentication
+
+    class TrustingJWTTokenAuth(uamqp.authentication.JWTTokenAuth):
+        def __init__(self, *args, **kwargs):
+            kwargs.setdefault("verify", ca)
+            super().__init__(*args, **kwargs)
+
+    uamqp.authentication.JWTTokenAuth = TrustingJWTTokenAuth
+
+
 def main():
     action, device_id = sys.argv[1], sys.argv[2]
     cs = env("IOTHUB_SERVICE_CONNECTION_STRING") or done(False, "IOTHUB_SERVICE_CONNECTION_STRING is required")
     ca = env("IOTHUB_CA_FILE")
     if ca:
-        os.environ["REQUESTS_CA_BUNDLE"] = ca
-        import uamqp.authentication
-
-        class TrustingJWTTokenAuth(uamqp.authentication.JWTTokenAuth):
-            def __init__(self, *args, **kwargs):
-                kwargs.setdefault("verify", ca)
-                super().__init__(*args, **kwargs)
-
-        uamqp.authentication.JWTTokenAuth = TrustingJWTTokenAuth
+        trust_ca(ca)
     import uamqp
     from azure.iot.hub import IoTHubRegistryManager, IoTHubHttpRuntimeManager
 
