@@ -65,7 +65,7 @@ export declare const ConnectionState: {
 /** Where a client's connection stands. */
 export type ConnectionState = (typeof ConnectionState)[keyof typeof ConnectionState];
 /** The `code` of every c2d error. */
-export type ErrorCode = 'C2D_INVALID_ARGUMENT' | 'C2D_UNAUTHORIZED' | 'C2D_DEVICE_NOT_FOUND' | 'C2D_QUEUE_FULL' | 'C2D_MESSAGE_TOO_LARGE' | 'C2D_THROTTLED' | 'C2D_UNAVAILABLE' | 'C2D_TIMEOUT' | 'C2D_MESSAGE_LOCK_LOST' | 'C2D_ALREADY_SETTLED' | 'C2D_UNSUPPORTED' | 'C2D_CLOSED' | 'C2D_PROTOCOL' | 'C2D_INTERNAL';
+export type ErrorCode = 'C2D_INVALID_ARGUMENT' | 'C2D_UNAUTHORIZED' | 'C2D_DEVICE_NOT_FOUND' | 'C2D_QUEUE_FULL' | 'C2D_MESSAGE_TOO_LARGE' | 'C2D_THROTTLED' | 'C2D_UNAVAILABLE' | 'C2D_TIMEOUT' | 'C2D_MESSAGE_LOCK_LOST' | 'C2D_ALREADY_SETTLED' | 'C2D_UNSUPPORTED' | 'C2D_CLOSED' | 'C2D_PROTOCOL' | 'C2D_INTERNAL' | 'C2D_QUOTA_EXCEEDED';
 /** The base class of every error c2d raises; `err.code` says its kind. */
 export declare class C2DError extends Error {
     /** The kind of error, stable across versions. */
@@ -313,6 +313,24 @@ declare const InternalError_base: {
 /** A bug of c2d: please report it. */
 export declare class InternalError extends InternalError_base {
 }
+declare const QuotaExceededError_base: {
+    new (message: string): {
+        readonly code: "C2D_QUOTA_EXCEEDED";
+        /** Whether retrying the same operation later may succeed. */
+        get transient(): boolean;
+        name: string;
+        message: string;
+        stack?: string;
+        cause?: unknown;
+    };
+    captureStackTrace(targetObject: object, constructorOpt?: Function): void;
+    prepareStackTrace(err: Error, stackTraces: NodeJS.CallSite[]): any;
+    stackTraceLimit: number;
+};
+/** The hub's daily message quota is used up (IoT Hub 403002): retrying within the day does
+ * not help; wait for the quota to reset (00:00 UTC) or add units. */
+export declare class QuotaExceededError extends QuotaExceededError_base {
+}
 /** What every call that waits takes. */
 export interface AbortOptions {
     /** Aborting it rejects the call at once with the signal's reason (an `AbortError`
@@ -465,6 +483,16 @@ export interface DeviceClientOptions extends ClientOptions {
     key?: string | Buffer;
     /** A PEM file of the key. */
     keyFile?: string;
+    /** Hand each message over once: the ids of the messages the application completed or
+     * rejected are remembered (the last 10 000, for 48 hours), and one that comes again (its
+     * acknowledgement was lost, its connection dropped) is settled the same way without being
+     * handed over, counted in `duplicatesSuppressed`. Messages without a message id are always
+     * handed over. */
+    suppressDuplicates?: boolean;
+    /** Keep those ids in this file too (implies `suppressDuplicates`), written before each
+     * settlement is sent: a process killed after handling a message and before its
+     * acknowledgement reached the hub does not see it again after a restart. */
+    duplicatesFile?: string;
 }
 /** A service client's options. */
 export interface ServiceClientOptions extends ClientOptions {
@@ -510,6 +538,9 @@ export declare class DeviceClient extends EventEmitter<DeviceClientEvents> {
     [Symbol.asyncIterator](): AsyncGenerator<ReceivedMessage, void, undefined>;
     /** The transport. */
     get transport(): Transport;
+    /** How many duplicates were settled without being handed over (with
+     * `suppressDuplicates`). */
+    get duplicatesSuppressed(): number;
     /** The connection's status now. */
     get status(): ConnectionStatus;
     /** The status changes from now on; the iteration ends with the disconnected one (the
@@ -803,9 +834,77 @@ export declare class LocalHub {
     /** Moves the manual clock forward by `ms` (the hub must have been started with
      * `manualClock: true`). */
     advanceClock(ms: number): void;
+    /** Faults on demand: drop connections, lose acknowledgements, delay deliveries, stall the
+     * store, refuse sends, expire locks. */
+    get faults(): Faults;
     /** Stops the hub (its clients see the connection end) and removes a temporary data
      * directory. Stopping twice does nothing. */
     stop(): Promise<void>;
+}
+/** A fault in force, as `Faults.active()` lists it. */
+export type ActiveFault = {
+    fault: 'lose-acks';
+    device: string;
+    count: number;
+} | {
+    fault: 'delay';
+    device: string;
+    delay_ms: number;
+} | {
+    fault: 'stall-store';
+    for_ms: number;
+} | {
+    fault: 'refuse-sends';
+    error: SendRefusal;
+    count?: number;
+    for_ms?: number;
+};
+/** The IoT Hub error a refused send gets: `throttled` (429001, `ThrottledError`), `busy`
+ * (503001, `UnavailableError`), `quota` (403002, `QuotaExceededError`). */
+export type SendRefusal = 'throttled' | 'busy' | 'quota';
+/** Faults on demand in a running `LocalHub` (`hub.faults`): the hub misbehaves the way IoT
+ * Hub, or the network in front of it, can — for real, over the wire, so every client sees
+ * it. Each is logged by the hub, counted in its `/metrics` (`c2d_hub_faults_total`) and shown
+ * on its live page while it lasts; `c2d hub fault …` does the same to a running `c2d hub`. */
+export declare class Faults {
+    #private;
+    /** @internal */
+    constructor(hub: native.LocalHub);
+    /** Ends the device's connections now, the way a network drop looks (no DISCONNECT or close
+     * frame), or with the protocol's close when `polite`; the messages they held locked go back
+     * to the queue and the device reconnects by itself. Returns how many ended (HTTPS devices
+     * hold none). */
+    dropConnections(deviceId: string, options?: {
+        polite?: boolean;
+    }): number;
+    /** Ends every device connection over `transport` (`'mqtt'`, `'mqtt_ws'`, `'amqp'`,
+     * `'amqp_ws'`); returns how many. */
+    dropTransport(transport: Transport | `${Transport}`, options?: {
+        polite?: boolean;
+    }): number;
+    /** Loses the device's next `count` acknowledgements (complete, reject, abandon), as a
+     * PUBACK lost on the way is: the message stays locked until its lock runs out (or
+     * `expireLocks()`), then comes again. */
+    loseAcks(deviceId: string, count?: number): void;
+    /** Holds every delivery to the device for `ms` before it is sent, until `clear()`. */
+    delayDeliveries(deviceId: string, ms: number): void;
+    /** Holds the hub's store commits for `ms`, as a slow disk would: sends wait for their
+     * answer, nothing is lost. */
+    stallStore(ms: number): void;
+    /** Refuses C2D sends with one of IoT Hub's errors: the next `count`, or all for `ms`. */
+    refuseSends(error: SendRefusal, options: {
+        count?: number;
+        ms?: number;
+    }): void;
+    /** Ends every message lock now, as if each had run out: the messages come again. Returns
+     * how many. */
+    expireLocks(): number;
+    /** Ends every fault in force. */
+    clear(): void;
+    /** The faults in force, with what is left of each. */
+    active(): ActiveFault[];
+    /** Acknowledgements lost to `loseAcks()` since the hub started. */
+    get acksLost(): number;
 }
 /** The version of the package and its engine. */
 export declare const version: string;

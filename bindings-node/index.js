@@ -39,7 +39,7 @@ var __importStar = (this && this.__importStar) || (function () {
     };
 })();
 Object.defineProperty(exports, "__esModule", { value: true });
-exports.version = exports.LocalHub = exports.SendMany = exports.ServiceClient = exports.Registry = exports.SentMessage = exports.DeviceClient = exports.ReceivedMessage = exports.Message = exports.RetryPolicy = exports.InternalError = exports.ProtocolError = exports.ClosedError = exports.UnsupportedError = exports.AlreadySettledError = exports.MessageLockLostError = exports.OperationTimeoutError = exports.UnavailableError = exports.ThrottledError = exports.MessageTooLargeError = exports.QueueFullError = exports.DeviceNotFoundError = exports.UnauthorizedError = exports.InvalidArgumentError = exports.C2DError = exports.ConnectionState = exports.FeedbackStatus = exports.Ack = exports.ServiceTransport = exports.Transport = void 0;
+exports.version = exports.Faults = exports.LocalHub = exports.SendMany = exports.ServiceClient = exports.Registry = exports.SentMessage = exports.DeviceClient = exports.ReceivedMessage = exports.Message = exports.RetryPolicy = exports.QuotaExceededError = exports.InternalError = exports.ProtocolError = exports.ClosedError = exports.UnsupportedError = exports.AlreadySettledError = exports.MessageLockLostError = exports.OperationTimeoutError = exports.UnavailableError = exports.ThrottledError = exports.MessageTooLargeError = exports.QueueFullError = exports.DeviceNotFoundError = exports.UnauthorizedError = exports.InvalidArgumentError = exports.C2DError = exports.ConnectionState = exports.FeedbackStatus = exports.Ack = exports.ServiceTransport = exports.Transport = void 0;
 const node_events_1 = require("node:events");
 const native = __importStar(require("./native"));
 // ---------------------------------------------------------------------------------------
@@ -188,6 +188,11 @@ exports.ProtocolError = ProtocolError;
 class InternalError extends errorClass('InternalError', 'C2D_INTERNAL') {
 }
 exports.InternalError = InternalError;
+/** The hub's daily message quota is used up (IoT Hub 403002): retrying within the day does
+ * not help; wait for the quota to reset (00:00 UTC) or add units. */
+class QuotaExceededError extends errorClass('QuotaExceededError', 'C2D_QUOTA_EXCEEDED') {
+}
+exports.QuotaExceededError = QuotaExceededError;
 const errorClasses = {
     C2D_INVALID_ARGUMENT: InvalidArgumentError,
     C2D_UNAUTHORIZED: UnauthorizedError,
@@ -203,6 +208,7 @@ const errorClasses = {
     C2D_CLOSED: ClosedError,
     C2D_PROTOCOL: ProtocolError,
     C2D_INTERNAL: InternalError,
+    C2D_QUOTA_EXCEEDED: QuotaExceededError,
 };
 /** The error the engine's error of `code` becomes. */
 function makeError(code, message) {
@@ -496,6 +502,11 @@ class DeviceClient extends node_events_1.EventEmitter {
     /** The transport. */
     get transport() {
         return this.#native.transport;
+    }
+    /** How many duplicates were settled without being handed over (with
+     * `suppressDuplicates`). */
+    get duplicatesSuppressed() {
+        return this.#native.duplicatesSuppressed;
     }
     /** The connection's status now. */
     get status() {
@@ -914,6 +925,11 @@ class LocalHub {
     advanceClock(ms) {
         this.#native.advanceClock(ms);
     }
+    /** Faults on demand: drop connections, lose acknowledgements, delay deliveries, stall the
+     * store, refuse sends, expire locks. */
+    get faults() {
+        return new Faults(this.#native);
+    }
     /** Stops the hub (its clients see the connection end) and removes a temporary data
      * directory. Stopping twice does nothing. */
     async stop() {
@@ -921,5 +937,68 @@ class LocalHub {
     }
 }
 exports.LocalHub = LocalHub;
+/** Faults on demand in a running `LocalHub` (`hub.faults`): the hub misbehaves the way IoT
+ * Hub, or the network in front of it, can — for real, over the wire, so every client sees
+ * it. Each is logged by the hub, counted in its `/metrics` (`c2d_hub_faults_total`) and shown
+ * on its live page while it lasts; `c2d hub fault …` does the same to a running `c2d hub`. */
+class Faults {
+    #native;
+    /** @internal */
+    constructor(hub) {
+        this.#native = hub;
+    }
+    #apply(fault) {
+        return this.#native.applyFault(JSON.stringify(fault));
+    }
+    /** Ends the device's connections now, the way a network drop looks (no DISCONNECT or close
+     * frame), or with the protocol's close when `polite`; the messages they held locked go back
+     * to the queue and the device reconnects by itself. Returns how many ended (HTTPS devices
+     * hold none). */
+    dropConnections(deviceId, options = {}) {
+        return this.#apply({ fault: 'drop', device: checkString(deviceId, 'deviceId'), polite: options.polite ?? false });
+    }
+    /** Ends every device connection over `transport` (`'mqtt'`, `'mqtt_ws'`, `'amqp'`,
+     * `'amqp_ws'`); returns how many. */
+    dropTransport(transport, options = {}) {
+        return this.#apply({ fault: 'drop', transport, polite: options.polite ?? false });
+    }
+    /** Loses the device's next `count` acknowledgements (complete, reject, abandon), as a
+     * PUBACK lost on the way is: the message stays locked until its lock runs out (or
+     * `expireLocks()`), then comes again. */
+    loseAcks(deviceId, count = 1) {
+        this.#apply({ fault: 'lose-acks', device: checkString(deviceId, 'deviceId'), count });
+    }
+    /** Holds every delivery to the device for `ms` before it is sent, until `clear()`. */
+    delayDeliveries(deviceId, ms) {
+        this.#apply({ fault: 'delay', device: checkString(deviceId, 'deviceId'), delay_ms: ms });
+    }
+    /** Holds the hub's store commits for `ms`, as a slow disk would: sends wait for their
+     * answer, nothing is lost. */
+    stallStore(ms) {
+        this.#apply({ fault: 'stall-store', for_ms: ms });
+    }
+    /** Refuses C2D sends with one of IoT Hub's errors: the next `count`, or all for `ms`. */
+    refuseSends(error, options) {
+        this.#apply({ fault: 'refuse-sends', error, count: options.count, for_ms: options.ms });
+    }
+    /** Ends every message lock now, as if each had run out: the messages come again. Returns
+     * how many. */
+    expireLocks() {
+        return this.#apply({ fault: 'expire-locks' });
+    }
+    /** Ends every fault in force. */
+    clear() {
+        this.#native.clearFaults();
+    }
+    /** The faults in force, with what is left of each. */
+    active() {
+        return JSON.parse(this.#native.activeFaults());
+    }
+    /** Acknowledgements lost to `loseAcks()` since the hub started. */
+    get acksLost() {
+        return this.#native.acksLost();
+    }
+}
+exports.Faults = Faults;
 /** The version of the package and its engine. */
 exports.version = native.version();

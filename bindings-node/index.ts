@@ -105,7 +105,8 @@ export type ErrorCode =
   | 'C2D_UNSUPPORTED'
   | 'C2D_CLOSED'
   | 'C2D_PROTOCOL'
-  | 'C2D_INTERNAL';
+  | 'C2D_INTERNAL'
+  | 'C2D_QUOTA_EXCEEDED';
 
 /** The base class of every error c2d raises; `err.code` says its kind. */
 export class C2DError extends Error {
@@ -165,6 +166,9 @@ export class ClosedError extends errorClass('ClosedError', 'C2D_CLOSED') {}
 export class ProtocolError extends errorClass('ProtocolError', 'C2D_PROTOCOL') {}
 /** A bug of c2d: please report it. */
 export class InternalError extends errorClass('InternalError', 'C2D_INTERNAL') {}
+/** The hub's daily message quota is used up (IoT Hub 403002): retrying within the day does
+ * not help; wait for the quota to reset (00:00 UTC) or add units. */
+export class QuotaExceededError extends errorClass('QuotaExceededError', 'C2D_QUOTA_EXCEEDED') {}
 
 const errorClasses: Record<ErrorCode, new (message: string) => C2DError> = {
   C2D_INVALID_ARGUMENT: InvalidArgumentError,
@@ -181,6 +185,7 @@ const errorClasses: Record<ErrorCode, new (message: string) => C2DError> = {
   C2D_CLOSED: ClosedError,
   C2D_PROTOCOL: ProtocolError,
   C2D_INTERNAL: InternalError,
+  C2D_QUOTA_EXCEEDED: QuotaExceededError,
 };
 
 /** The error the engine's error of `code` becomes. */
@@ -502,6 +507,16 @@ export interface DeviceClientOptions extends ClientOptions {
   key?: string | Buffer;
   /** A PEM file of the key. */
   keyFile?: string;
+  /** Hand each message over once: the ids of the messages the application completed or
+   * rejected are remembered (the last 10 000, for 48 hours), and one that comes again (its
+   * acknowledgement was lost, its connection dropped) is settled the same way without being
+   * handed over, counted in `duplicatesSuppressed`. Messages without a message id are always
+   * handed over. */
+  suppressDuplicates?: boolean;
+  /** Keep those ids in this file too (implies `suppressDuplicates`), written before each
+   * settlement is sent: a process killed after handling a message and before its
+   * acknowledgement reached the hub does not see it again after a restart. */
+  duplicatesFile?: string;
 }
 
 /** A service client's options. */
@@ -638,6 +653,12 @@ export class DeviceClient extends EventEmitter<DeviceClientEvents> {
   /** The transport. */
   get transport(): Transport {
     return this.#native.transport as Transport;
+  }
+
+  /** How many duplicates were settled without being handed over (with
+   * `suppressDuplicates`). */
+  get duplicatesSuppressed(): number {
+    return this.#native.duplicatesSuppressed;
   }
 
   /** The connection's status now. */
@@ -1235,10 +1256,92 @@ export class LocalHub {
   advanceClock(ms: number): void {
     this.#native.advanceClock(ms);
   }
+  /** Faults on demand: drop connections, lose acknowledgements, delay deliveries, stall the
+   * store, refuse sends, expire locks. */
+  get faults(): Faults {
+    return new Faults(this.#native);
+  }
   /** Stops the hub (its clients see the connection end) and removes a temporary data
    * directory. Stopping twice does nothing. */
   async stop(): Promise<void> {
     await this.#native.stop();
+  }
+}
+
+/** A fault in force, as `Faults.active()` lists it. */
+export type ActiveFault =
+  | { fault: 'lose-acks'; device: string; count: number }
+  | { fault: 'delay'; device: string; delay_ms: number }
+  | { fault: 'stall-store'; for_ms: number }
+  | { fault: 'refuse-sends'; error: SendRefusal; count?: number; for_ms?: number };
+
+/** The IoT Hub error a refused send gets: `throttled` (429001, `ThrottledError`), `busy`
+ * (503001, `UnavailableError`), `quota` (403002, `QuotaExceededError`). */
+export type SendRefusal = 'throttled' | 'busy' | 'quota';
+
+/** Faults on demand in a running `LocalHub` (`hub.faults`): the hub misbehaves the way IoT
+ * Hub, or the network in front of it, can — for real, over the wire, so every client sees
+ * it. Each is logged by the hub, counted in its `/metrics` (`c2d_hub_faults_total`) and shown
+ * on its live page while it lasts; `c2d hub fault …` does the same to a running `c2d hub`. */
+export class Faults {
+  readonly #native: native.LocalHub;
+
+  /** @internal */
+  constructor(hub: native.LocalHub) {
+    this.#native = hub;
+  }
+
+  #apply(fault: Record<string, unknown>): number {
+    return this.#native.applyFault(JSON.stringify(fault));
+  }
+
+  /** Ends the device's connections now, the way a network drop looks (no DISCONNECT or close
+   * frame), or with the protocol's close when `polite`; the messages they held locked go back
+   * to the queue and the device reconnects by itself. Returns how many ended (HTTPS devices
+   * hold none). */
+  dropConnections(deviceId: string, options: { polite?: boolean } = {}): number {
+    return this.#apply({ fault: 'drop', device: checkString(deviceId, 'deviceId'), polite: options.polite ?? false });
+  }
+  /** Ends every device connection over `transport` (`'mqtt'`, `'mqtt_ws'`, `'amqp'`,
+   * `'amqp_ws'`); returns how many. */
+  dropTransport(transport: Transport | `${Transport}`, options: { polite?: boolean } = {}): number {
+    return this.#apply({ fault: 'drop', transport, polite: options.polite ?? false });
+  }
+  /** Loses the device's next `count` acknowledgements (complete, reject, abandon), as a
+   * PUBACK lost on the way is: the message stays locked until its lock runs out (or
+   * `expireLocks()`), then comes again. */
+  loseAcks(deviceId: string, count = 1): void {
+    this.#apply({ fault: 'lose-acks', device: checkString(deviceId, 'deviceId'), count });
+  }
+  /** Holds every delivery to the device for `ms` before it is sent, until `clear()`. */
+  delayDeliveries(deviceId: string, ms: number): void {
+    this.#apply({ fault: 'delay', device: checkString(deviceId, 'deviceId'), delay_ms: ms });
+  }
+  /** Holds the hub's store commits for `ms`, as a slow disk would: sends wait for their
+   * answer, nothing is lost. */
+  stallStore(ms: number): void {
+    this.#apply({ fault: 'stall-store', for_ms: ms });
+  }
+  /** Refuses C2D sends with one of IoT Hub's errors: the next `count`, or all for `ms`. */
+  refuseSends(error: SendRefusal, options: { count?: number; ms?: number }): void {
+    this.#apply({ fault: 'refuse-sends', error, count: options.count, for_ms: options.ms });
+  }
+  /** Ends every message lock now, as if each had run out: the messages come again. Returns
+   * how many. */
+  expireLocks(): number {
+    return this.#apply({ fault: 'expire-locks' });
+  }
+  /** Ends every fault in force. */
+  clear(): void {
+    this.#native.clearFaults();
+  }
+  /** The faults in force, with what is left of each. */
+  active(): ActiveFault[] {
+    return JSON.parse(this.#native.activeFaults()) as ActiveFault[];
+  }
+  /** Acknowledgements lost to `loseAcks()` since the hub started. */
+  get acksLost(): number {
+    return this.#native.acksLost();
   }
 }
 

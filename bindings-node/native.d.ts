@@ -35,6 +35,8 @@ export declare class DeviceClient {
   close(): Promise<void>
   /** The transport, as its name (`amqp`). */
   get transport(): string
+  /** Duplicates settled without being handed over (with `suppressDuplicates`). */
+  get duplicatesSuppressed(): number
   /** The connection's status now. */
   get status(): Status
   /** The status changes from now on. */
@@ -88,6 +90,17 @@ export declare class LocalHub {
   setThrottling(tier?: string | undefined | null, units?: number | undefined | null, backlogMs?: number | undefined | null): void
   /** Requests the hub refused for `reason` since it started (`throttled`, …). */
   refusals(reason: string): number
+  /**
+   * Applies a fault given as JSON (`Faults` in index.ts builds it); returns how many
+   * connections it dropped or locks it ended.
+   */
+  applyFault(fault: string): number
+  /** The faults in force, as JSON. */
+  activeFaults(): string
+  /** Ends every fault in force. */
+  clearFaults(): void
+  /** Acknowledgements lost to faults since the hub started. */
+  acksLost(): number
   /** How many messages are queued for a device (locked ones included). */
   queueDepth(deviceId: string): number
   /**
@@ -301,6 +314,13 @@ export interface ClientOptions {
   keyFile?: string
   /** An HTTP proxy, `http://[user:password@]host:port`. */
   proxy?: string
+  /**
+   * Hand each message over once (a message completed or rejected that comes again is
+   * settled the same way, not handed over).
+   */
+  suppressDuplicates?: boolean
+  /** Keep the ids of settled messages in this file too (implies `suppressDuplicates`). */
+  duplicatesFile?: string
 }
 
 /**

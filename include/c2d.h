@@ -222,6 +222,11 @@ enum c2d_result
    * object the call was given may be unusable; free it.
    */
   C2D_RESULT_PANIC = 15,
+  /**
+   * The hub's daily message quota is used up (IoT Hub 403002): not transient within the
+   * day; wait for the quota to reset (00:00 UTC) or add units.
+   */
+  C2D_RESULT_QUOTA_EXCEEDED = 16,
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L
@@ -457,6 +462,13 @@ typedef uint32_t c2d_tier;
 typedef uint32_t c2d_hub_text_kind;
 #endif
 
+#if defined(C2D_HUB)
+/**
+ * The IoT Hub error `c2d_hub_fault_refuse_sends` answers sends with.
+ */
+typedef uint32_t c2d_send_refusal;
+#endif
+
 /**
  * Which outcomes of a sent message produce a feedback record (`iothub-ack`).
  */
@@ -517,9 +529,10 @@ typedef struct c2d_fan_out_summary {
    */
   uint64_t failed;
   /**
-   * Of those, how many failed with each result (indexed by its `c2d_result` value).
+   * Of those, how many failed with each result (indexed by its `c2d_result` value; room
+   * for the codes to come).
    */
-  uint64_t failed_by_result[16];
+  uint64_t failed_by_result[32];
   /**
    * Attempts made again after a throttling or transient error.
    */
@@ -534,7 +547,8 @@ typedef struct c2d_fan_out_summary {
   uint64_t elapsed_ms;
   /**
    * `C2D_RESULT_OK`, or what ended the run before its last device
-   * (`C2D_RESULT_UNAUTHORIZED`, `C2D_RESULT_CLOSED`): the devices after it were not tried.
+   * (`C2D_RESULT_UNAUTHORIZED`, `C2D_RESULT_QUOTA_EXCEEDED`, `C2D_RESULT_CLOSED`): the
+   * devices after it were not tried.
    */
   c2d_result stopped;
   /**
@@ -629,6 +643,28 @@ typedef struct c2d_fan_out_summary {
  * `/metrics` as `Authorization: Bearer {token}`.
  */
 #define C2D_HUB_TEXT_UI_URL 5
+#endif
+
+#if defined(C2D_HUB)
+/**
+ * 429001 ThrottlingException (`C2D_RESULT_THROTTLED` to c2d's clients, retried).
+ */
+#define C2D_SEND_REFUSAL_THROTTLED 0
+#endif
+
+#if defined(C2D_HUB)
+/**
+ * 503001 ServiceUnavailable, server busy (`C2D_RESULT_UNAVAILABLE`, retried).
+ */
+#define C2D_SEND_REFUSAL_BUSY 1
+#endif
+
+#if defined(C2D_HUB)
+/**
+ * 403002 IotHubQuotaExceeded, the daily message quota used up (`C2D_RESULT_QUOTA_EXCEEDED`,
+ * not retried).
+ */
+#define C2D_SEND_REFUSAL_QUOTA 2
 #endif
 
 /**
@@ -807,6 +843,41 @@ c2d_result c2d_device_options_set_client_certificate_pem(struct c2d_device_optio
                                                          size_t cert_len,
                                                          const uint8_t *key_pem,
                                                          size_t key_len);
+
+/**
+ * Hands each message over once: the ids of the messages the application completed or
+ * rejected are remembered (the last 10 000, for 48 hours), and one that comes again (its
+ * acknowledgement was lost, its connection dropped) is settled the same way without being
+ * handed over, counted by `c2d_device_client_duplicates_suppressed`. Messages without a
+ * message id are always handed over. Off by default.
+ *
+ * @param options The options.
+ * @param on Whether to suppress duplicates.
+ * @retval C2D_RESULT_OK The option was set.
+ * @retval C2D_RESULT_INVALID_ARGUMENT `options` is NULL.
+ *
+ * Thread safety: not concurrently with other calls on the same options.
+ */
+C2D_NODISCARD
+c2d_result c2d_device_options_set_suppress_duplicates(struct c2d_device_options *options,
+                                                      bool on);
+
+/**
+ * Suppresses duplicates (`c2d_device_options_set_suppress_duplicates`) with the window kept
+ * in a file too: each id is written before its settlement is sent, so a process killed
+ * after handling a message and before its acknowledgement reached the hub does not see it
+ * again after a restart. One client at a time per file.
+ *
+ * @param options The options.
+ * @param path The file (made if missing, with its directory).
+ * @retval C2D_RESULT_OK The option was set (the file is opened at connect).
+ * @retval C2D_RESULT_INVALID_ARGUMENT An argument is NULL or not UTF-8.
+ *
+ * Thread safety: not concurrently with other calls on the same options.
+ */
+C2D_NODISCARD
+c2d_result c2d_device_options_set_duplicates_file(struct c2d_device_options *options,
+                                                  const char *path);
 
 /**
  * Like `c2d_device_options_set_client_certificate_pem`, from files.
@@ -1035,6 +1106,21 @@ c2d_result c2d_device_client_receive(const struct c2d_device_client *client,
 C2D_NODISCARD
 c2d_result c2d_device_client_connection_status(const struct c2d_device_client *client,
                                                c2d_connection_status *out_status);
+
+/**
+ * Reads how many duplicates the client settled without handing them over (with
+ * `c2d_device_options_set_suppress_duplicates`; 0 without).
+ *
+ * @param client The client.
+ * @param out_count Receives the count.
+ * @retval C2D_RESULT_OK The count was read.
+ * @retval C2D_RESULT_INVALID_ARGUMENT An argument is NULL.
+ *
+ * Thread safety: callable from any thread.
+ */
+C2D_NODISCARD
+c2d_result c2d_device_client_duplicates_suppressed(const struct c2d_device_client *client,
+                                                   uint64_t *out_count);
 
 /**
  * Disconnects, after the settlements already made have reached the hub, and stops the
@@ -1392,6 +1478,164 @@ C2D_NODISCARD
 c2d_result c2d_hub_refusals(const struct c2d_hub *hub,
                             const char *reason,
                             uint64_t *out_count);
+#endif
+
+#if defined(C2D_HUB)
+/**
+ * A fault: ends the device's connections now (its MQTT session, its AMQP connection), the
+ * way a network drop looks (no DISCONNECT or close frame), or with the protocol's close when
+ * `polite`. The messages they held locked go back to the queue; the device reconnects by
+ * itself. Each fault is logged, counted in `/metrics` (`c2d_hub_faults_total`) and, while
+ * it lasts, shown on the hub's page.
+ *
+ * @param hub The hub.
+ * @param device_id The device (NULL: every device).
+ * @param polite Close with the protocol's close instead.
+ * @param out_count Receives how many connections ended (may be NULL).
+ * @retval C2D_RESULT_OK Done.
+ * @retval C2D_RESULT_INVALID_ARGUMENT `hub` is NULL.
+ * @retval C2D_RESULT_CLOSED The hub was stopped.
+ *
+ * Thread safety: callable from any thread.
+ */
+C2D_NODISCARD
+c2d_result c2d_hub_fault_drop(const struct c2d_hub *hub,
+                              const char *device_id,
+                              bool polite,
+                              size_t *out_count);
+#endif
+
+#if defined(C2D_HUB)
+/**
+ * A fault: loses the device's next `count` acknowledgements (complete, reject, abandon) on
+ * any transport, as a PUBACK lost on the way is: the message stays locked until its lock
+ * runs out (or `c2d_hub_fault_expire_locks`), then comes again.
+ *
+ * @param hub The hub.
+ * @param device_id A registered device.
+ * @param count How many (at least 1).
+ * @retval C2D_RESULT_OK Done.
+ * @retval C2D_RESULT_INVALID_ARGUMENT An argument is NULL, the device is unknown or `count`
+ *         is 0.
+ * @retval C2D_RESULT_CLOSED The hub was stopped.
+ *
+ * Thread safety: callable from any thread.
+ */
+C2D_NODISCARD
+c2d_result c2d_hub_fault_lose_acks(const struct c2d_hub *hub,
+                                   const char *device_id,
+                                   uint32_t count);
+#endif
+
+#if defined(C2D_HUB)
+/**
+ * A fault: holds every delivery to the device for `delay_ms` before it is sent (its lock
+ * runs meanwhile), until `c2d_hub_fault_clear` (or a delay of 0).
+ *
+ * @param hub The hub.
+ * @param device_id A registered device.
+ * @param delay_ms The delay in milliseconds.
+ * @retval C2D_RESULT_OK Done.
+ * @retval C2D_RESULT_INVALID_ARGUMENT An argument is NULL or the device is unknown.
+ * @retval C2D_RESULT_CLOSED The hub was stopped.
+ *
+ * Thread safety: callable from any thread.
+ */
+C2D_NODISCARD
+c2d_result c2d_hub_fault_delay(const struct c2d_hub *hub,
+                               const char *device_id,
+                               uint64_t delay_ms);
+#endif
+
+#if defined(C2D_HUB)
+/**
+ * A fault: holds the hub's store commits for `for_ms`, as a slow disk would: sends wait for
+ * their answer (each answered once durable), nothing is lost.
+ *
+ * @param hub The hub.
+ * @param for_ms How long, in milliseconds.
+ * @retval C2D_RESULT_OK Done.
+ * @retval C2D_RESULT_INVALID_ARGUMENT `hub` is NULL.
+ * @retval C2D_RESULT_CLOSED The hub was stopped.
+ *
+ * Thread safety: callable from any thread.
+ */
+C2D_NODISCARD
+c2d_result c2d_hub_fault_stall_store(const struct c2d_hub *hub,
+                                     uint64_t for_ms);
+#endif
+
+#if defined(C2D_HUB)
+/**
+ * A fault: refuses C2D sends with one of IoT Hub's errors, the next `count` of them, or all
+ * for `for_ms` (exactly one of the two non-zero).
+ *
+ * @param hub The hub.
+ * @param error `C2D_SEND_REFUSAL_THROTTLED`, `_BUSY` or `_QUOTA`.
+ * @param count How many sends (0: use `for_ms`).
+ * @param for_ms For how long, in milliseconds (0: use `count`).
+ * @retval C2D_RESULT_OK Done.
+ * @retval C2D_RESULT_INVALID_ARGUMENT `hub` is NULL, `error` is unknown, or not exactly
+ *         one of `count` and `for_ms` is non-zero.
+ * @retval C2D_RESULT_CLOSED The hub was stopped.
+ *
+ * Thread safety: callable from any thread.
+ */
+C2D_NODISCARD
+c2d_result c2d_hub_fault_refuse_sends(const struct c2d_hub *hub,
+                                      c2d_send_refusal error,
+                                      uint32_t count,
+                                      uint64_t for_ms);
+#endif
+
+#if defined(C2D_HUB)
+/**
+ * A fault: ends every message lock now, as if each had run out: the messages come again.
+ *
+ * @param hub The hub.
+ * @param out_count Receives how many locks ended (may be NULL).
+ * @retval C2D_RESULT_OK Done.
+ * @retval C2D_RESULT_INVALID_ARGUMENT `hub` is NULL.
+ * @retval C2D_RESULT_CLOSED The hub was stopped.
+ *
+ * Thread safety: callable from any thread.
+ */
+C2D_NODISCARD
+c2d_result c2d_hub_fault_expire_locks(const struct c2d_hub *hub,
+                                      size_t *out_count);
+#endif
+
+#if defined(C2D_HUB)
+/**
+ * Ends every fault in force (acknowledgements still to lose, delays, a stall, refusals).
+ *
+ * @param hub The hub.
+ * @retval C2D_RESULT_OK Done.
+ * @retval C2D_RESULT_INVALID_ARGUMENT `hub` is NULL.
+ * @retval C2D_RESULT_CLOSED The hub was stopped.
+ *
+ * Thread safety: callable from any thread.
+ */
+C2D_NODISCARD
+c2d_result c2d_hub_fault_clear(const struct c2d_hub *hub);
+#endif
+
+#if defined(C2D_HUB)
+/**
+ * Reads how many acknowledgements `c2d_hub_fault_lose_acks` made the hub lose since it
+ * started.
+ *
+ * @param hub The hub.
+ * @param out_count Receives the count.
+ * @retval C2D_RESULT_OK Done.
+ * @retval C2D_RESULT_INVALID_ARGUMENT An argument is NULL.
+ * @retval C2D_RESULT_CLOSED The hub was stopped.
+ *
+ * Thread safety: callable from any thread.
+ */
+C2D_NODISCARD
+c2d_result c2d_hub_acks_lost(const struct c2d_hub *hub,
+                             uint64_t *out_count);
 #endif
 
 #if defined(C2D_HUB)

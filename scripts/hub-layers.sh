@@ -5,7 +5,7 @@
 #     never import local_hub or listener (only local_hub wires the hub together);
 #   context and sessions import no protocol and not metrics;
 #   auth/ imports no more than state/; state/ imports nothing of the crate but itself;
-#   throttle.rs imports nothing of the crate.
+#   faults.rs imports no protocol; throttle.rs and fault_state.rs import nothing of the crate.
 set -euo pipefail
 cd "$(dirname "$0")/../hub/src"
 found=0
@@ -24,13 +24,14 @@ forbid() { # description, pattern, paths...
 modules='(local_hub|listener)'
 forbid "only local_hub.rs imports the listener, and nothing imports local_hub" \
     "crate::$modules\b" mqtt amqp http metrics.rs context.rs sessions.rs auth store state config.rs \
-    data_dir.rs tls.rs clock.rs throttle.rs
+    data_dir.rs tls.rs clock.rs throttle.rs faults.rs fault_state.rs
+forbid "faults.rs imports no protocol and not metrics" "crate::(mqtt|amqp|http|metrics)\b" faults.rs
 forbid "context and sessions import no protocol, and not metrics" \
     "crate::(mqtt|amqp|http|metrics)\b" context.rs sessions.rs
 forbid "auth imports no more than state" \
     "crate::(mqtt|amqp|http|metrics|context|sessions|store|config|tls|data_dir)\b" auth
 allow='crate::state::' forbid "state is pure: it imports nothing of the crate but itself, and no tokio" \
     "crate::[a-z_]+|tokio::" state
-forbid "throttle.rs imports nothing of the crate" "crate::[a-z_]+" throttle.rs
+forbid "throttle.rs and fault_state.rs import nothing of the crate" "crate::[a-z_]+" throttle.rs fault_state.rs
 [ "$found" = 0 ] && echo "hub layers: every import points down"
 exit "$found"

@@ -97,6 +97,12 @@ impl DeviceClient {
         self.client.transport().as_str()
     }
 
+    /// Duplicates settled without being handed over (with `suppressDuplicates`).
+    #[napi(getter)]
+    pub fn duplicates_suppressed(&self) -> f64 {
+        self.client.duplicates_suppressed() as f64
+    }
+
     /// The connection's status now.
     #[napi(getter)]
     pub fn status(&self) -> Status {

@@ -265,6 +265,53 @@ impl LocalHub {
         }
     }
 
+    /// Applies a fault given as JSON (`Faults` in index.ts builds it); returns how many
+    /// connections it dropped or locks it ended.
+    #[napi]
+    pub fn apply_fault(&self, env: &Env, fault: String) -> Result<u32> {
+        let guard = self.running.blocking_read();
+        match guard.as_ref() {
+            Some(r) => match r.hub.faults().apply_json(&fault) {
+                Ok(n) => Ok(n as u32),
+                Err(e) => throw(env, e.into()),
+            },
+            None => throw(env, stopped()),
+        }
+    }
+
+    /// The faults in force, as JSON.
+    #[napi]
+    pub fn active_faults(&self, env: &Env) -> Result<String> {
+        let guard = self.running.blocking_read();
+        match guard.as_ref() {
+            Some(r) => Ok(r.hub.faults().active_json()),
+            None => throw(env, stopped()),
+        }
+    }
+
+    /// Ends every fault in force.
+    #[napi]
+    pub fn clear_faults(&self, env: &Env) -> Result<()> {
+        let guard = self.running.blocking_read();
+        match guard.as_ref() {
+            Some(r) => {
+                r.hub.faults().clear();
+                Ok(())
+            }
+            None => throw(env, stopped()),
+        }
+    }
+
+    /// Acknowledgements lost to faults since the hub started.
+    #[napi]
+    pub fn acks_lost(&self, env: &Env) -> Result<f64> {
+        let guard = self.running.blocking_read();
+        match guard.as_ref() {
+            Some(r) => Ok(r.hub.faults().acks_lost() as f64),
+            None => throw(env, stopped()),
+        }
+    }
+
     /// How many messages are queued for a device (locked ones included).
     #[napi]
     pub fn queue_depth(&self, env: &Env, device_id: String) -> Result<u32> {

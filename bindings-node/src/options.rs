@@ -60,6 +60,11 @@ pub struct ClientOptions {
     pub key_file: Option<String>,
     /// An HTTP proxy, `http://[user:password@]host:port`.
     pub proxy: Option<String>,
+    /// Hand each message over once (a message completed or rejected that comes again is
+    /// settled the same way, not handed over).
+    pub suppress_duplicates: Option<bool>,
+    /// Keep the ids of settled messages in this file too (implies `suppressDuplicates`).
+    pub duplicates_file: Option<String>,
 }
 
 impl ClientOptions {
@@ -101,6 +106,10 @@ impl ClientOptions {
                 pem("cert", self.cert, self.cert_file)?,
                 pem("key", self.key, self.key_file)?,
             )?,
+            duplicates: c2d::DuplicateOptions::from_options(
+                self.suppress_duplicates.unwrap_or(false),
+                self.duplicates_file.map(Into::into),
+            ),
         };
         Ok(c2d::DeviceClient::builder(connection_string)?.options(options))
     }

@@ -22,6 +22,7 @@ const EXPECTED = {
   C2D_CLOSED: c2d.ClosedError,
   C2D_PROTOCOL: c2d.ProtocolError,
   C2D_INTERNAL: c2d.InternalError,
+  C2D_QUOTA_EXCEEDED: c2d.QuotaExceededError,
 };
 
 test('every engine error kind has its own class and code', () => {

@@ -3,8 +3,8 @@
 import * as assert from 'node:assert/strict';
 
 import {
-  Ack, C2DError, ConnectionStatus, DeviceClient, FeedbackRecord, FeedbackStatus, LocalHub, Message,
-  FanOutSummary, ReceivedMessage, RetryPolicy, SendResult, ServiceClient, Transport, UnsupportedError,
+  Ack, ActiveFault, C2DError, ConnectionStatus, DeviceClient, FeedbackRecord, FeedbackStatus, LocalHub, Message,
+  FanOutSummary, ReceivedMessage, RetryPolicy, SendRefusal, SendResult, ServiceClient, Transport, UnsupportedError,
 } from 'c2d';
 
 async function main(): Promise<void> {
@@ -59,6 +59,21 @@ async function main(): Promise<void> {
   assert.ok(m);
   await assert.rejects(m.reject(), (e: unknown) => e instanceof UnsupportedError && e.code === 'C2D_UNSUPPORTED');
   await hub.advanceClock(61_000);
+
+  // faults on demand, and a device that hands each message over once
+  const once = await DeviceClient.connect(devCs, { transport: Transport.Amqp, suppressDuplicates: true, ...hub.deviceOptions() });
+  hub.faults.delayDeliveries('dev1', 10);
+  const active: ActiveFault[] = hub.faults.active();
+  assert.deepEqual(active, [{ fault: 'delay', device: 'dev1', delay_ms: 10 }]);
+  const refusal: SendRefusal = 'busy';
+  hub.faults.refuseSends(refusal, { count: 1 });
+  const strict = await ServiceClient.connect(hub.serviceConnectionString, { ...hub.serviceOptions(), retry: RetryPolicy.none() });
+  await assert.rejects(strict.send('dev1', 'refused'), (e: unknown) => e instanceof C2DError && e.code === 'C2D_UNAVAILABLE');
+  await strict.close();
+  hub.faults.clear();
+  const dupes: number = once.duplicatesSuppressed;
+  assert.equal(dupes, 0);
+  await once.close();
 
   await mqtt.close();
   await svc.close();

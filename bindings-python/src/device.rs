@@ -101,6 +101,12 @@ impl DeviceClient {
         self.client.transport().as_str()
     }
 
+    /// Duplicates settled without being handed over (with `suppress_duplicates`).
+    #[getter]
+    fn duplicates_suppressed(&self) -> u64 {
+        self.client.duplicates_suppressed()
+    }
+
     /// The connection's status now.
     #[getter]
     fn status(&self) -> Status {

@@ -24,6 +24,7 @@ pub fn class_name(kind: ErrorKind) -> &'static str {
         ErrorKind::Closed => "ClosedError",
         ErrorKind::Protocol => "ProtocolError",
         ErrorKind::Internal => "InternalError",
+        ErrorKind::QuotaExceeded => "QuotaExceededError",
         // ErrorKind is non_exhaustive for Rust callers; a kind added to core without a class
         // here is a bug of this crate, caught by the test that walks every kind
         _ => "InternalError",

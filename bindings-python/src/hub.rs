@@ -215,6 +215,33 @@ impl LocalHub {
         Ok(guard.as_ref().ok_or_else(stopped)?.refusals(reason))
     }
 
+    /// Applies a fault given as JSON (`c2d.testing.Faults` builds it); returns how many
+    /// connections it dropped or locks it ended.
+    fn apply_fault(&self, fault: &str) -> PyResult<usize> {
+        let guard = self.hub.lock().unwrap_or_else(|e| e.into_inner());
+        let hub = guard.as_ref().ok_or_else(stopped)?;
+        hub.faults().apply_json(fault).map_err(|e| to_py(e.into()))
+    }
+
+    /// The faults in force, as JSON.
+    fn active_faults(&self) -> PyResult<String> {
+        let guard = self.hub.lock().unwrap_or_else(|e| e.into_inner());
+        Ok(guard.as_ref().ok_or_else(stopped)?.faults().active_json())
+    }
+
+    /// Ends every fault in force.
+    fn clear_faults(&self) -> PyResult<()> {
+        let guard = self.hub.lock().unwrap_or_else(|e| e.into_inner());
+        guard.as_ref().ok_or_else(stopped)?.faults().clear();
+        Ok(())
+    }
+
+    /// Acknowledgements lost to faults since the hub started.
+    fn acks_lost(&self) -> PyResult<u64> {
+        let guard = self.hub.lock().unwrap_or_else(|e| e.into_inner());
+        Ok(guard.as_ref().ok_or_else(stopped)?.faults().acks_lost())
+    }
+
     /// Moves the hub's manual clock forward by `seconds` (TTL and lock expiry without
     /// sleeping); the hub must have been started with `manual_clock=True`.
     fn advance_clock(&self, by: f64) -> PyResult<()> {

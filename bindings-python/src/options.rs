@@ -52,7 +52,7 @@ impl ClientOptions {
         trusted_ca_file = None, port = None, mqtt_port = None, amqp_port = None,
         https_port = None, retry = None, timeout = None, sas_token_ttl = None, in_flight = None,
         poll_interval = None, cert = None, cert_file = None, key = None, key_file = None,
-        proxy = None))]
+        proxy = None, suppress_duplicates = false, duplicates_file = None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         connection_string: String,
@@ -73,6 +73,8 @@ impl ClientOptions {
         key: Option<&Bound<'_, PyAny>>,
         key_file: Option<std::path::PathBuf>,
         proxy: Option<&str>,
+        suppress_duplicates: bool,
+        duplicates_file: Option<std::path::PathBuf>,
     ) -> PyResult<Self> {
         let (c, d) = (ConnectionOptions::default(), DeviceOptions::default());
         let connection = ConnectionOptions {
@@ -98,6 +100,7 @@ impl ClientOptions {
                 pem("key", key, key_file)?,
             )
             .map_err(to_py)?,
+            duplicates: c2d::DuplicateOptions::from_options(suppress_duplicates, duplicates_file),
             ..d
         };
         Ok(ClientOptions {

@@ -27,6 +27,7 @@ EXPECTED = {
     "closed": (c2d.ClosedError, None),
     "protocol": (c2d.ProtocolError, None),
     "internal": (c2d.InternalError, None),
+    "quota_exceeded": (c2d.QuotaExceededError, None),
 }
 
 

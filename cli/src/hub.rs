@@ -25,6 +25,10 @@ enum HubAction {
     /// Print the hub's connection strings, CA file, host name, ports and the address of its
     /// live page without starting it.
     Info(InfoArgs),
+    /// Make the running local hub misbehave on demand (drop connections, lose
+    /// acknowledgements, delay deliveries, stall the store, refuse sends, expire locks), for
+    /// testing what devices and services do then.
+    Fault(crate::fault::FaultArgs),
 }
 
 #[derive(Args)]
@@ -107,6 +111,7 @@ struct RunArgs {
 pub async fn run(args: HubArgs) -> Result<()> {
     match args.action {
         Some(HubAction::Info(info)) => print_info(&info),
+        Some(HubAction::Fault(fault)) => crate::fault::run(fault).await,
         None => serve(args.run).await,
     }
 }

@@ -3,6 +3,7 @@
 mod bench;
 mod demo;
 mod fanout;
+mod fault;
 mod hub;
 mod hub_process;
 mod messaging;

@@ -410,6 +410,15 @@ pub struct ReceiveArgs {
     /// Stop when no message arrives for this long (e.g. 30s).
     #[arg(long, value_parser = humantime::parse_duration)]
     timeout: Option<Duration>,
+    /// Hand each message over once: a message completed (or rejected) that comes again (a
+    /// lost acknowledgement, a dropped connection) is settled the same way and not printed;
+    /// how many were is printed at exit.
+    #[arg(long)]
+    suppress_duplicates: bool,
+    /// Keep the ids of handled messages in this file too, so that a message handled before a
+    /// crash or restart is not handed over again (implies --suppress-duplicates).
+    #[arg(long, value_name = "PATH")]
+    duplicates_file: Option<PathBuf>,
     /// Print JSON lines.
     #[arg(long)]
     json: bool,
@@ -502,16 +511,29 @@ pub async fn receive(a: ReceiveArgs) -> Result<()> {
             |p: &PathBuf| std::fs::read(p).with_context(|| format!("reading {}", p.display()));
         b = b.client_certificate(read(cert)?, read(key)?);
     }
+    let suppress = a.suppress_duplicates || a.duplicates_file.is_some();
+    if let Some(path) = &a.duplicates_file {
+        b = b.duplicates_file(path);
+    } else if suppress {
+        b = b.suppress_duplicates(true);
+    }
     let device = b.connect().await?;
     progress("waiting for messages… (Ctrl-C to stop)");
     let mut seen = 0;
+    let mut interrupted = std::pin::pin!(tokio::signal::ctrl_c());
     while a.count.is_none_or(|c| seen < c) {
-        let next = match a.timeout {
-            Some(t) => match tokio::time::timeout(t, device.recv()).await {
-                Ok(r) => r?,
-                Err(_) => break,
+        let recv = async {
+            match a.timeout {
+                Some(t) => tokio::time::timeout(t, device.recv()).await.ok(),
+                None => Some(device.recv().await),
+            }
+        };
+        let next = tokio::select! {
+            r = recv => match r {
+                Some(r) => r?,
+                None => break,
             },
-            None => device.recv().await?,
+            _ = &mut interrupted => break,
         };
         let Some(m) = next else { break };
         let line = message_json(&m);
@@ -539,5 +561,11 @@ pub async fn receive(a: ReceiveArgs) -> Result<()> {
         seen += 1;
     }
     device.close().await;
+    if suppress {
+        eprintln!(
+            "{} duplicate(s) suppressed (settled again without being handed over)",
+            device.duplicates_suppressed()
+        );
+    }
     Ok(())
 }

@@ -7,7 +7,11 @@
 //! `--chaos kill` it is SIGKILLed at random moments and started again on the same ports; the
 //! clients reconnect by themselves. With `--chaos network` every client connection goes
 //! through a TCP proxy in this process that, at random moments, closes a connection, resets it
-//! (RST) or stalls it for a while.
+//! (RST) or stalls it for a while. With `--chaos faults` the hub itself misbehaves through its
+//! fault API (`c2d hub fault`): dropped connections, lost acknowledgements, a stalled store,
+//! refused sends, delayed deliveries, locks expired at once; the devices then use every
+//! transport in turn, and `duplicated` counts the messages handed to the application more
+//! than once — 0 with `--suppress-duplicates`, more than 0 without (the faults bite).
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -55,6 +59,9 @@ pub struct SoakArgs {
     /// The shortest and longest wait between two faults (or kills).
     #[arg(long, num_args = 2, value_names = ["MIN", "MAX"], default_values = ["500ms", "3s"], value_parser = humantime::parse_duration)]
     every: Vec<Duration>,
+    /// The devices suppress duplicates (hand each message to the application once).
+    #[arg(long)]
+    suppress_duplicates: bool,
     /// Print the result as JSON.
     #[arg(long)]
     json: bool,
@@ -66,6 +73,9 @@ enum Chaos {
     Kill,
     /// Close, reset and stall the clients' TCP connections through a proxy.
     Network,
+    /// The hub's own faults, through its fault API: drop, lose-acks, stall-store,
+    /// refuse-sends, delay, expire-locks (devices on every transport in turn).
+    Faults,
 }
 
 /// What a message's life looked like, by message number.
@@ -132,10 +142,22 @@ pub async fn run(a: SoakArgs) -> Result<()> {
     let hub = Arc::new(Mutex::new(Some(hub)));
 
     // the clients dial the hub, or the proxy in front of it
-    let device_port_index = match a.transport {
-        TransportArg::Mqtt => 0,
-        TransportArg::Amqp => 1,
-        TransportArg::MqttWs | TransportArg::AmqpWs | TransportArg::Https => 2,
+    let port_index = |t: c2d::Transport| match t {
+        c2d::Transport::Mqtt => 0,
+        c2d::Transport::Amqp => 1,
+        _ => 2,
+    };
+    let admin = if a.chaos == Chaos::Faults {
+        let token = c2d_hub::data_dir::read_token(dir.path()).context("the hub's page token")?;
+        let endpoints = crate::target::Endpoints {
+            hostname: "localhost".into(),
+            mqtt_port: ports[0],
+            amqp_port: ports[1],
+            https_port: ports[2],
+        };
+        Some(crate::fault::Admin::new(&endpoints, &ca, token)?)
+    } else {
+        None
     };
     let mut proxies = Vec::new();
     let dial = if a.chaos == Chaos::Network {
@@ -165,6 +187,10 @@ pub async fn run(a: SoakArgs) -> Result<()> {
     let mut receivers = Vec::new();
     for i in 0..a.devices {
         let id = format!("soak-{i}");
+        let transport = match a.chaos {
+            Chaos::Faults => c2d::Transport::ALL[i % c2d::Transport::ALL.len()],
+            _ => a.transport.into(),
+        };
         let cs = service
             .registry()
             .create_device(&id)
@@ -172,12 +198,13 @@ pub async fn run(a: SoakArgs) -> Result<()> {
             .connection_string(&host)
             .context("the device has no key")?;
         let device = DeviceClient::builder(&cs)?
-            .transport(a.transport.into())
+            .transport(transport)
             .trusted_ca_pem(ca.clone())
-            .port(dial[device_port_index])
+            .port(dial[port_index(transport)])
             .retry(retry.clone())
             // HTTPS devices poll as fast as a development hub allows
             .poll_interval(Duration::from_millis(50))
+            .suppress_duplicates(a.suppress_duplicates)
             .connect()
             .await
             .with_context(|| format!("connecting {id}"))?;
@@ -222,7 +249,9 @@ pub async fn run(a: SoakArgs) -> Result<()> {
             while !stop.load(Ordering::Relaxed) {
                 let n = next.fetch_add(1, Ordering::Relaxed);
                 let device = &ids[n as usize % ids.len()];
-                let m = Message::new(body.clone()).property("n", n.to_string());
+                let mut m = Message::new(body.clone()).property("n", n.to_string());
+                // the id duplicate suppression knows a message by
+                m.message_id = Some(format!("soak-{n}").into());
                 ledger.sent.fetch_add(1, Ordering::Relaxed);
                 let begun = Instant::now();
                 let sent = service.send(device, m).await;
@@ -252,6 +281,8 @@ pub async fn run(a: SoakArgs) -> Result<()> {
     // the chaos, until the duration is up
     let mut faults: HashMap<&'static str, usize> = HashMap::new();
     let mut restart_times = Vec::new();
+    let device_ids: Vec<String> = devices.iter().map(|(id, _)| id.clone()).collect();
+    let mut delayed: Option<String> = None;
     while start.elapsed() < a.duration {
         tokio::time::sleep(between(&a.every)).await;
         if start.elapsed() >= a.duration {
@@ -272,6 +303,24 @@ pub async fn run(a: SoakArgs) -> Result<()> {
                 })
                 .await??;
                 restart_times.push(t);
+            }
+            Chaos::Faults => {
+                let admin = admin.as_ref().expect("made for --chaos faults");
+                // a delay lasts until the next fault
+                if let Some(device) = delayed.take() {
+                    admin
+                        .apply(&c2d_hub::Fault::Delay {
+                            device,
+                            delay_ms: 0,
+                        })
+                        .await?;
+                }
+                let fault = random_fault(&device_ids);
+                if let c2d_hub::Fault::Delay { device, .. } = &fault {
+                    delayed = Some(device.clone());
+                }
+                admin.apply(&fault).await?;
+                *faults.entry(fault.name()).or_default() += 1;
             }
             Chaos::Network => {
                 // a proxy at random among those with a live connection
@@ -298,6 +347,10 @@ pub async fn run(a: SoakArgs) -> Result<()> {
         s.await?;
     }
     let load_time = start.elapsed();
+    if let Some(admin) = &admin {
+        // the faults end with the load (a delay left in force would slow the drain)
+        admin.clear().await?;
+    }
     if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
         eprintln!();
     }
@@ -309,6 +362,7 @@ pub async fn run(a: SoakArgs) -> Result<()> {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let drain_time = drain_start.elapsed();
+    let suppressed: u64 = devices.iter().map(|(_, d)| d.duplicates_suppressed()).sum();
     for (_, d) in &devices {
         d.close().await;
     }
@@ -337,8 +391,11 @@ pub async fn run(a: SoakArgs) -> Result<()> {
         .map(|t| t.as_secs_f64() * 1000.0)
         .collect();
     let result = json!({
-        "chaos": match a.chaos { Chaos::Kill => "kill", Chaos::Network => "network" },
-        "transport": format!("{:?}", c2d::Transport::from(a.transport)),
+        "chaos": match a.chaos { Chaos::Kill => "kill", Chaos::Network => "network", Chaos::Faults => "faults" },
+        "transport": match a.chaos {
+            Chaos::Faults => "every transport in turn".to_string(),
+            _ => format!("{:?}", c2d::Transport::from(a.transport)),
+        },
         "devices": a.devices,
         "seconds": load_time.as_secs_f64(),
         "faults": faults,
@@ -349,6 +406,8 @@ pub async fn run(a: SoakArgs) -> Result<()> {
         "delivered_unconfirmed": unconfirmed_delivered,
         "lost": lost.len(),
         "duplicated": duplicated,
+        "suppress_duplicates": a.suppress_duplicates,
+        "duplicates_suppressed": suppressed,
         "drain_seconds": drain_time.as_secs_f64(),
         "slowest_send_seconds": ledger.slowest_send_us.load(Ordering::Relaxed) as f64 / 1e6,
         "hub_restart_ms": restarts_ms,
@@ -399,7 +458,10 @@ pub async fn run(a: SoakArgs) -> Result<()> {
             "  slowest send  {:.1} s (waiting out a fault)",
             ledger.slowest_send_us.load(Ordering::Relaxed) as f64 / 1e6
         );
-        println!("  duplicated    {duplicated} deliveries");
+        println!("  duplicated    {duplicated} deliveries handed to the application again");
+        if a.suppress_duplicates {
+            println!("  suppressed    {suppressed} duplicates settled without being handed over");
+        }
         println!(
             "  drained in    {:.1} s after the load stopped",
             drain_time.as_secs_f64()
@@ -413,6 +475,41 @@ pub async fn run(a: SoakArgs) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// A fault of the hub's at random: what `--chaos faults` asks for next.
+fn random_fault(devices: &[String]) -> c2d_hub::Fault {
+    use c2d_hub::{Fault, SendRefusal};
+    let mut rng = rand::rng();
+    let device = devices[rng.random_range(0..devices.len())].clone();
+    match rng.random_range(0..6) {
+        0 => Fault::Drop {
+            device: Some(device),
+            transport: None,
+            polite: rng.random_bool(0.3),
+        },
+        1 => Fault::LoseAcks {
+            device,
+            count: rng.random_range(1..=3),
+        },
+        2 => Fault::StallStore {
+            for_ms: rng.random_range(100..=1000),
+        },
+        3 => Fault::RefuseSends {
+            error: if rng.random_bool(0.5) {
+                SendRefusal::Throttled
+            } else {
+                SendRefusal::Busy
+            },
+            count: Some(rng.random_range(1..=5)),
+            for_ms: None,
+        },
+        4 => Fault::Delay {
+            device,
+            delay_ms: rng.random_range(100..=500),
+        },
+        _ => Fault::ExpireLocks,
+    }
 }
 
 /// A TCP proxy in front of one hub port that breaks its connections on demand.

@@ -145,6 +145,16 @@ async fn find_local_hub(instead: &str) -> Result<RunningHub> {
     })
 }
 
+/// The running local hub's admin endpoint: its HTTPS address, its CA and the page's token
+/// (the only credential `/admin/faults` takes).
+pub async fn local_hub_admin() -> Result<(Endpoints, Vec<u8>, String)> {
+    let hub = find_local_hub("this command works on the local hub only").await?;
+    let dir = local_hub_dir();
+    let token = c2d_hub::data_dir::read_token(&dir)
+        .with_context(|| format!("{} holds no page token", dir.display()))?;
+    Ok((hub.endpoints, read_ca(&hub.ca_file)?, token))
+}
+
 fn read_ca(path: &Path) -> Result<Vec<u8>> {
     std::fs::read(path).with_context(|| format!("reading {}", path.display()))
 }

@@ -275,17 +275,14 @@ fn send_receive_feedback_and_purge_from_the_command_line() {
 
 /// `c2d soak` for a few seconds, parsed: every accepted message must be delivered.
 fn soak(chaos: &str) -> serde_json::Value {
+    soak_with(chaos, &["--devices", "2", "--every", "1s", "2s"])
+}
+
+fn soak_with(chaos: &str, args: &[&str]) -> serde_json::Value {
     let out = ok(c2d()
-        .args([
-            "soak",
-            "--chaos",
-            chaos,
-            "--duration",
-            "6s",
-            "--devices",
-            "2",
-        ])
-        .args(["--every", "1s", "2s", "--json"])
+        .args(["soak", "--chaos", chaos, "--duration", "6s"])
+        .args(args)
+        .arg("--json")
         .output()
         .unwrap());
     let r: serde_json::Value = serde_json::from_str(&out).unwrap();
@@ -314,6 +311,97 @@ fn soak_with_the_hub_killed_loses_nothing() {
 #[test]
 fn soak_through_a_faulty_network_loses_nothing() {
     soak("network");
+}
+
+/// The hub's own faults, devices on every transport: nothing lost; with duplicate suppression
+/// no message is handed to the application twice, though duplicates came.
+#[test]
+fn soak_with_the_hubs_faults_loses_nothing_and_suppression_hands_each_message_over_once() {
+    let r = soak_with(
+        "faults",
+        &[
+            "--devices",
+            "5",
+            "--every",
+            "200ms",
+            "600ms",
+            "--suppress-duplicates",
+        ],
+    );
+    assert_eq!(r["duplicated"], 0, "{r}");
+    assert_eq!(r["suppress_duplicates"], true);
+}
+
+/// `c2d hub fault …` against the running local hub, and a `c2d receive
+/// --suppress-duplicates` that does not print a message twice when its ack was lost.
+#[test]
+fn hub_faults_from_the_command_line() {
+    let hub = start_hub_with(&["--lock-timeout", "5s"]);
+    let cmd = || zero_config(hub.root.path(), None);
+    let mut create = cmd();
+    create.args(["device", "create", "dev1"]);
+    ok(bounded(create));
+    let fault = |args: &[&str]| {
+        let mut c = cmd();
+        c.args(["hub", "fault"]).args(args);
+        bounded(c)
+    };
+    let listed = ok(fault(&["list"]));
+    assert!(listed.contains("no fault in force"), "{listed}");
+    ok(fault(&["lose-acks", "--device", "dev1", "--count", "1"]));
+    ok(fault(&["refuse-sends", "--error", "busy", "--for", "30s"]));
+    let listed = ok(fault(&["list", "--json"]));
+    let v: serde_json::Value = serde_json::from_str(&listed).unwrap();
+    assert_eq!(v["faults"][0]["fault"], "lose-acks", "{v}");
+    assert_eq!(v["faults"][1]["error"], "busy", "{v}");
+    ok(fault(&["clear"]));
+    // refused twice as busy (503001), retried by the service client, then through
+    ok(fault(&["refuse-sends", "--error", "busy", "--count", "2"]));
+    let mut send = cmd();
+    send.args(["send", "--device", "dev1", "retried"]);
+    ok(bounded(send));
+    let mut purge = cmd();
+    purge.args(["purge", "--device", "dev1"]);
+    ok(bounded(purge));
+    ok(fault(&["clear"]));
+    ok(fault(&["lose-acks", "--device", "dev1"]));
+    let unknown = fault(&["lose-acks", "--device", "nobody"]);
+    assert!(!unknown.status.success());
+    assert!(
+        stderr(&unknown).contains("no device 'nobody'"),
+        "{}",
+        stderr(&unknown)
+    );
+    for (id, body) in [("m1", "first"), ("m2", "second")] {
+        let mut send = cmd();
+        send.args(["send", "--device", "dev1", "--message-id", id, body]);
+        ok(bounded(send));
+    }
+    // the first completion is lost; its lock ends in 5 s and it comes again, settled without
+    // being printed
+    let mut receive = cmd();
+    receive.args([
+        "receive",
+        "--device",
+        "dev1",
+        "--suppress-duplicates",
+        "--timeout",
+        "8s",
+    ]);
+    let out = bounded(receive);
+    let printed = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success(), "{printed}{}", stderr(&out));
+    assert_eq!(printed.matches("first").count(), 1, "{printed}");
+    assert_eq!(printed.matches("second").count(), 1, "{printed}");
+    assert!(
+        stderr(&out).contains("1 duplicate(s) suppressed"),
+        "{}",
+        stderr(&out)
+    );
+    let dropped = ok(fault(&["drop", "--transport", "amqp"]));
+    assert!(dropped.contains("dropped 0 connection(s)"), "{dropped}");
+    let expired = ok(fault(&["expire-locks"]));
+    assert!(expired.contains("ended 0 lock(s)"), "{expired}");
 }
 
 /// A `c2d` command that knows of no hub but the local one: no connection string or CA in its

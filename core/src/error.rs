@@ -35,11 +35,14 @@ pub enum ErrorKind {
     Protocol,
     /// A bug in c2d: report it.
     Internal,
+    /// The hub's daily message quota is used up (IoT Hub 403002 IotHubQuotaExceeded): not
+    /// transient within the day; wait for the quota to reset (00:00 UTC) or add units.
+    QuotaExceeded,
 }
 
 impl ErrorKind {
     /// Every kind, in declaration order (bindings walk this list in their tests).
-    pub const ALL: [ErrorKind; 14] = [
+    pub const ALL: [ErrorKind; 15] = [
         ErrorKind::InvalidArgument,
         ErrorKind::Unauthorized,
         ErrorKind::DeviceNotFound,
@@ -54,6 +57,7 @@ impl ErrorKind {
         ErrorKind::Closed,
         ErrorKind::Protocol,
         ErrorKind::Internal,
+        ErrorKind::QuotaExceeded,
     ];
 
     /// A short, stable name for the kind (`"device not found"`).
@@ -73,6 +77,7 @@ impl ErrorKind {
             ErrorKind::Closed => "closed",
             ErrorKind::Protocol => "protocol error",
             ErrorKind::Internal => "internal error",
+            ErrorKind::QuotaExceeded => "quota exceeded",
         }
     }
 
@@ -94,6 +99,7 @@ impl ErrorKind {
             ErrorKind::Closed => "closed",
             ErrorKind::Protocol => "protocol",
             ErrorKind::Internal => "internal",
+            ErrorKind::QuotaExceeded => "quota_exceeded",
         }
     }
 
@@ -115,6 +121,7 @@ impl ErrorKind {
             ErrorKind::Closed => "C2D_CLOSED",
             ErrorKind::Protocol => "C2D_PROTOCOL",
             ErrorKind::Internal => "C2D_INTERNAL",
+            ErrorKind::QuotaExceeded => "C2D_QUOTA_EXCEEDED",
         }
     }
 

@@ -86,6 +86,7 @@ pub(crate) async fn status_error(resp: reqwest::Response) -> Error {
     let kind = match (status.as_u16(), code.as_str()) {
         (_, "DeviceNotFound") | (404, _) => ErrorKind::DeviceNotFound,
         (_, "DeviceMessageLockLost") | (412, "") => ErrorKind::MessageLockLost,
+        (_, "IotHubQuotaExceeded") => ErrorKind::QuotaExceeded,
         (401 | 403, _) => ErrorKind::Unauthorized,
         (413, _) => ErrorKind::MessageTooLarge,
         (429, _) => ErrorKind::Throttled,

@@ -38,8 +38,8 @@ pub mod transport;
 
 pub use connection_string::{ConnectionString, ConnectionStringKind, Credential};
 pub use device::{
-    Delivered, DeviceClient, DeviceClientBuilder, DeviceOptions, ReceivedMessage, SettleOnce,
-    Settlement, Transport,
+    Delivered, DeviceClient, DeviceClientBuilder, DeviceOptions, DuplicateOptions, ReceivedMessage,
+    SettleOnce, Settlement, Transport,
 };
 pub use error::{Error, ErrorKind, Result};
 pub use message::{Ack, Message, MessageId};

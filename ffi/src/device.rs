@@ -236,6 +236,55 @@ pub extern "C" fn c2d_device_options_set_client_certificate_pem(
     })
 }
 
+/// Hands each message over once: the ids of the messages the application completed or
+/// rejected are remembered (the last 10 000, for 48 hours), and one that comes again (its
+/// acknowledgement was lost, its connection dropped) is settled the same way without being
+/// handed over, counted by `c2d_device_client_duplicates_suppressed`. Messages without a
+/// message id are always handed over. Off by default.
+///
+/// @param options The options.
+/// @param on Whether to suppress duplicates.
+/// @retval C2D_RESULT_OK The option was set.
+/// @retval C2D_RESULT_INVALID_ARGUMENT `options` is NULL.
+///
+/// Thread safety: not concurrently with other calls on the same options.
+#[no_mangle]
+#[must_use]
+pub extern "C" fn c2d_device_options_set_suppress_duplicates(
+    options: *mut c2d_device_options,
+    on: bool,
+) -> c2d_result {
+    set_option(options, |o| {
+        let file = o.options.duplicates.take().and_then(|d| d.file);
+        o.options.duplicates = c2d_core::DuplicateOptions::from_options(on, file);
+        Ok(())
+    })
+}
+
+/// Suppresses duplicates (`c2d_device_options_set_suppress_duplicates`) with the window kept
+/// in a file too: each id is written before its settlement is sent, so a process killed
+/// after handling a message and before its acknowledgement reached the hub does not see it
+/// again after a restart. One client at a time per file.
+///
+/// @param options The options.
+/// @param path The file (made if missing, with its directory).
+/// @retval C2D_RESULT_OK The option was set (the file is opened at connect).
+/// @retval C2D_RESULT_INVALID_ARGUMENT An argument is NULL or not UTF-8.
+///
+/// Thread safety: not concurrently with other calls on the same options.
+#[no_mangle]
+#[must_use]
+pub extern "C" fn c2d_device_options_set_duplicates_file(
+    options: *mut c2d_device_options,
+    path: *const c_char,
+) -> c2d_result {
+    set_option(options, |o| {
+        let path = text(path, "path")?;
+        o.options.duplicates = c2d_core::DuplicateOptions::from_options(true, Some(path.into()));
+        Ok(())
+    })
+}
+
 /// Like `c2d_device_options_set_client_certificate_pem`, from files.
 ///
 /// @param options The options.
@@ -755,6 +804,28 @@ pub extern "C" fn c2d_device_client_connection_status(
             ConnectionStatus::Reconnecting => c2d_connection_status::Reconnecting,
             ConnectionStatus::Disconnected(_) => c2d_connection_status::Disconnected,
         });
+        Ok(())
+    })
+}
+
+/// Reads how many duplicates the client settled without handing them over (with
+/// `c2d_device_options_set_suppress_duplicates`; 0 without).
+///
+/// @param client The client.
+/// @param out_count Receives the count.
+/// @retval C2D_RESULT_OK The count was read.
+/// @retval C2D_RESULT_INVALID_ARGUMENT An argument is NULL.
+///
+/// Thread safety: callable from any thread.
+#[no_mangle]
+#[must_use]
+pub extern "C" fn c2d_device_client_duplicates_suppressed(
+    client: *const c2d_device_client,
+    out_count: *mut u64,
+) -> c2d_result {
+    call(|| {
+        let out = Out::new(out_count, "out_count")?;
+        out.write(get(client, "client")?.client.duplicates_suppressed());
         Ok(())
     })
 }

@@ -50,6 +50,9 @@ pub enum c2d_result {
     /// c2d panicked inside this call (a bug: report it). The process was not aborted, but the
     /// object the call was given may be unusable; free it.
     Panic = 15,
+    /// The hub's daily message quota is used up (IoT Hub 403002): not transient within the
+    /// day; wait for the quota to reset (00:00 UTC) or add units.
+    QuotaExceeded = 16,
 }
 
 impl c2d_result {
@@ -70,6 +73,7 @@ impl c2d_result {
             ErrorKind::Closed => c2d_result::Closed,
             ErrorKind::Protocol => c2d_result::Protocol,
             ErrorKind::Internal => c2d_result::Internal,
+            ErrorKind::QuotaExceeded => c2d_result::QuotaExceeded,
             // ErrorKind is non_exhaustive for Rust callers; a kind added to core without a
             // code here is a bug of this crate, reported as such.
             _ => c2d_result::Internal,

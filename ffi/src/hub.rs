@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use ::c2d_hub::{Durability, HubConfig, LocalHub, ManualClock};
+use ::c2d_hub::{Durability, Fault, HubConfig, LocalHub, ManualClock, SendRefusal};
 use c2d_core::{Error, ErrorKind};
 
 use crate::args::{from_handle, get, into_handle, owned_string, set_option, text, Out};
@@ -501,6 +501,233 @@ pub extern "C" fn c2d_hub_refusals(
         let out = Out::new(out_count, "out_count")?;
         let reason = text(reason, "reason")?;
         out.write(get(hub, "hub")?.with(|h| Ok(h.refusals(reason)))?);
+        Ok(())
+    })
+}
+
+/// The IoT Hub error `c2d_hub_fault_refuse_sends` answers sends with.
+pub type c2d_send_refusal = u32;
+/// 429001 ThrottlingException (`C2D_RESULT_THROTTLED` to c2d's clients, retried).
+pub const C2D_SEND_REFUSAL_THROTTLED: c2d_send_refusal = 0;
+/// 503001 ServiceUnavailable, server busy (`C2D_RESULT_UNAVAILABLE`, retried).
+pub const C2D_SEND_REFUSAL_BUSY: c2d_send_refusal = 1;
+/// 403002 IotHubQuotaExceeded, the daily message quota used up (`C2D_RESULT_QUOTA_EXCEEDED`,
+/// not retried).
+pub const C2D_SEND_REFUSAL_QUOTA: c2d_send_refusal = 2;
+
+fn fault(hub: *const c2d_hub, fault: Fault) -> c2d_core::Result<usize> {
+    get(hub, "hub")?.with(|h| h.faults().apply(&fault).map_err(Into::into))
+}
+
+fn write_count(out: *mut usize, n: usize) -> c2d_core::Result<()> {
+    if !out.is_null() {
+        Out::new(out, "out_count")?.write(n);
+    }
+    Ok(())
+}
+
+/// A fault: ends the device's connections now (its MQTT session, its AMQP connection), the
+/// way a network drop looks (no DISCONNECT or close frame), or with the protocol's close when
+/// `polite`. The messages they held locked go back to the queue; the device reconnects by
+/// itself. Each fault is logged, counted in `/metrics` (`c2d_hub_faults_total`) and, while
+/// it lasts, shown on the hub's page.
+///
+/// @param hub The hub.
+/// @param device_id The device (NULL: every device).
+/// @param polite Close with the protocol's close instead.
+/// @param out_count Receives how many connections ended (may be NULL).
+/// @retval C2D_RESULT_OK Done.
+/// @retval C2D_RESULT_INVALID_ARGUMENT `hub` is NULL.
+/// @retval C2D_RESULT_CLOSED The hub was stopped.
+///
+/// Thread safety: callable from any thread.
+#[no_mangle]
+#[must_use]
+pub extern "C" fn c2d_hub_fault_drop(
+    hub: *const c2d_hub,
+    device_id: *const c_char,
+    polite: bool,
+    out_count: *mut usize,
+) -> c2d_result {
+    call(|| {
+        let device = (!device_id.is_null())
+            .then(|| text(device_id, "device_id").map(str::to_string))
+            .transpose()?;
+        let n = fault(
+            hub,
+            Fault::Drop {
+                device,
+                transport: None,
+                polite,
+            },
+        )?;
+        write_count(out_count, n)
+    })
+}
+
+/// A fault: loses the device's next `count` acknowledgements (complete, reject, abandon) on
+/// any transport, as a PUBACK lost on the way is: the message stays locked until its lock
+/// runs out (or `c2d_hub_fault_expire_locks`), then comes again.
+///
+/// @param hub The hub.
+/// @param device_id A registered device.
+/// @param count How many (at least 1).
+/// @retval C2D_RESULT_OK Done.
+/// @retval C2D_RESULT_INVALID_ARGUMENT An argument is NULL, the device is unknown or `count`
+///         is 0.
+/// @retval C2D_RESULT_CLOSED The hub was stopped.
+///
+/// Thread safety: callable from any thread.
+#[no_mangle]
+#[must_use]
+pub extern "C" fn c2d_hub_fault_lose_acks(
+    hub: *const c2d_hub,
+    device_id: *const c_char,
+    count: u32,
+) -> c2d_result {
+    call(|| {
+        let device = text(device_id, "device_id")?.to_string();
+        fault(hub, Fault::LoseAcks { device, count }).map(drop)
+    })
+}
+
+/// A fault: holds every delivery to the device for `delay_ms` before it is sent (its lock
+/// runs meanwhile), until `c2d_hub_fault_clear` (or a delay of 0).
+///
+/// @param hub The hub.
+/// @param device_id A registered device.
+/// @param delay_ms The delay in milliseconds.
+/// @retval C2D_RESULT_OK Done.
+/// @retval C2D_RESULT_INVALID_ARGUMENT An argument is NULL or the device is unknown.
+/// @retval C2D_RESULT_CLOSED The hub was stopped.
+///
+/// Thread safety: callable from any thread.
+#[no_mangle]
+#[must_use]
+pub extern "C" fn c2d_hub_fault_delay(
+    hub: *const c2d_hub,
+    device_id: *const c_char,
+    delay_ms: u64,
+) -> c2d_result {
+    call(|| {
+        let device = text(device_id, "device_id")?.to_string();
+        fault(hub, Fault::Delay { device, delay_ms }).map(drop)
+    })
+}
+
+/// A fault: holds the hub's store commits for `for_ms`, as a slow disk would: sends wait for
+/// their answer (each answered once durable), nothing is lost.
+///
+/// @param hub The hub.
+/// @param for_ms How long, in milliseconds.
+/// @retval C2D_RESULT_OK Done.
+/// @retval C2D_RESULT_INVALID_ARGUMENT `hub` is NULL.
+/// @retval C2D_RESULT_CLOSED The hub was stopped.
+///
+/// Thread safety: callable from any thread.
+#[no_mangle]
+#[must_use]
+pub extern "C" fn c2d_hub_fault_stall_store(hub: *const c2d_hub, for_ms: u64) -> c2d_result {
+    call(|| fault(hub, Fault::StallStore { for_ms }).map(drop))
+}
+
+/// A fault: refuses C2D sends with one of IoT Hub's errors, the next `count` of them, or all
+/// for `for_ms` (exactly one of the two non-zero).
+///
+/// @param hub The hub.
+/// @param error `C2D_SEND_REFUSAL_THROTTLED`, `_BUSY` or `_QUOTA`.
+/// @param count How many sends (0: use `for_ms`).
+/// @param for_ms For how long, in milliseconds (0: use `count`).
+/// @retval C2D_RESULT_OK Done.
+/// @retval C2D_RESULT_INVALID_ARGUMENT `hub` is NULL, `error` is unknown, or not exactly
+///         one of `count` and `for_ms` is non-zero.
+/// @retval C2D_RESULT_CLOSED The hub was stopped.
+///
+/// Thread safety: callable from any thread.
+#[no_mangle]
+#[must_use]
+pub extern "C" fn c2d_hub_fault_refuse_sends(
+    hub: *const c2d_hub,
+    error: c2d_send_refusal,
+    count: u32,
+    for_ms: u64,
+) -> c2d_result {
+    call(|| {
+        let error = match error {
+            C2D_SEND_REFUSAL_THROTTLED => SendRefusal::Throttled,
+            C2D_SEND_REFUSAL_BUSY => SendRefusal::Busy,
+            C2D_SEND_REFUSAL_QUOTA => SendRefusal::Quota,
+            other => {
+                return Err(c2d_core::Error::invalid_argument(format!(
+                    "{other} is not a c2d_send_refusal"
+                )))
+            }
+        };
+        let f = Fault::RefuseSends {
+            error,
+            count: (count > 0).then_some(count),
+            for_ms: (for_ms > 0).then_some(for_ms),
+        };
+        fault(hub, f).map(drop)
+    })
+}
+
+/// A fault: ends every message lock now, as if each had run out: the messages come again.
+///
+/// @param hub The hub.
+/// @param out_count Receives how many locks ended (may be NULL).
+/// @retval C2D_RESULT_OK Done.
+/// @retval C2D_RESULT_INVALID_ARGUMENT `hub` is NULL.
+/// @retval C2D_RESULT_CLOSED The hub was stopped.
+///
+/// Thread safety: callable from any thread.
+#[no_mangle]
+#[must_use]
+pub extern "C" fn c2d_hub_fault_expire_locks(
+    hub: *const c2d_hub,
+    out_count: *mut usize,
+) -> c2d_result {
+    call(|| {
+        let n = fault(hub, Fault::ExpireLocks)?;
+        write_count(out_count, n)
+    })
+}
+
+/// Ends every fault in force (acknowledgements still to lose, delays, a stall, refusals).
+///
+/// @param hub The hub.
+/// @retval C2D_RESULT_OK Done.
+/// @retval C2D_RESULT_INVALID_ARGUMENT `hub` is NULL.
+/// @retval C2D_RESULT_CLOSED The hub was stopped.
+///
+/// Thread safety: callable from any thread.
+#[no_mangle]
+#[must_use]
+pub extern "C" fn c2d_hub_fault_clear(hub: *const c2d_hub) -> c2d_result {
+    call(|| {
+        get(hub, "hub")?.with(|h| {
+            h.faults().clear();
+            Ok(())
+        })
+    })
+}
+
+/// Reads how many acknowledgements `c2d_hub_fault_lose_acks` made the hub lose since it
+/// started.
+///
+/// @param hub The hub.
+/// @param out_count Receives the count.
+/// @retval C2D_RESULT_OK Done.
+/// @retval C2D_RESULT_INVALID_ARGUMENT An argument is NULL.
+/// @retval C2D_RESULT_CLOSED The hub was stopped.
+///
+/// Thread safety: callable from any thread.
+#[no_mangle]
+#[must_use]
+pub extern "C" fn c2d_hub_acks_lost(hub: *const c2d_hub, out_count: *mut u64) -> c2d_result {
+    call(|| {
+        let out = Out::new(out_count, "out_count")?;
+        out.write(get(hub, "hub")?.with(|h| Ok(h.faults().acks_lost()))?);
         Ok(())
     })
 }

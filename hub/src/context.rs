@@ -1,6 +1,6 @@
 //! [`HubContext`]: what every connection of the hub holds (an `Arc` of it) — the store, the
 //! authorizer, the sessions, the shutdown signal, the count of live connections, the page's
-//! secret and the refusal counters.
+//! secret, the refusal counters and the faults in force.
 //!
 //! May import the store, auth, sessions and state, never a protocol, the listener or
 //! `local_hub` (which makes the context and hands it down).
@@ -13,6 +13,7 @@ use tokio::sync::{watch, Notify};
 
 use crate::auth::x509::{DeviceCas, PeerCertificates};
 use crate::auth::{Access, AuthError, Grant};
+use crate::fault_state::{FaultState, SendRefusal};
 use crate::sessions::{Presence, Sessions};
 use crate::store::Store;
 use crate::throttle::{Admission, Operation, Throttle};
@@ -37,6 +38,10 @@ pub(crate) struct HubContext {
     pub refused: prometheus::IntCounterVec,
     /// IoT Hub's operation throttles, when the hub keeps them.
     pub throttle: Throttle,
+    /// The delays and send refusals faults asked for.
+    pub faults: FaultState,
+    /// Faults applied, by kind (`c2d_hub_faults_total`).
+    pub faults_applied: prometheus::IntCounterVec,
     shutdown: watch::Receiver<bool>,
     connections: AtomicUsize,
     idle: Notify,
@@ -65,6 +70,15 @@ impl HubContext {
             https_port,
             refused,
             throttle: Throttle::default(),
+            faults: FaultState::default(),
+            faults_applied: prometheus::IntCounterVec::new(
+                prometheus::Opts::new(
+                    "c2d_hub_faults_total",
+                    "Faults the hub was asked for (fault API, `c2d hub fault`), by kind",
+                ),
+                &["fault"],
+            )
+            .expect("valid counter options"),
             shutdown,
             connections: AtomicUsize::new(0),
             idle: Notify::new(),
@@ -112,6 +126,15 @@ impl HubContext {
             self.refuse("throttled");
         }
         admission
+    }
+
+    /// The error a C2D send is refused with by a fault, if one is in force; a refusal is
+    /// counted (`reason="fault"`) and logged.
+    pub fn refused_by_fault(&self) -> Option<SendRefusal> {
+        let refusal = self.faults.refuse_send()?;
+        tracing::info!(error = refusal.code(), "C2D send refused by a fault");
+        self.refuse("fault");
+        Some(refusal)
     }
 
     /// Counts a refused connection or request.

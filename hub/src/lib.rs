@@ -14,9 +14,10 @@
 //! config.rs      HubConfig, StartError
 //! listener.rs    accept loops: TCP, TLS, dispatch to the port's protocol
 //! mqtt/ amqp/ http/   the protocols: each serves one connection with the context it is given
+//! faults.rs      faults on demand: the API `LocalHub::faults` and `/admin/faults` drive
 //! metrics.rs     Prometheus text from the context
 //! context.rs     HubContext: what every connection holds (store, authorizer, sessions,
-//!                shutdown, connection count, the page's secret, refusal counters)
+//!                shutdown, connection count, the page's secret, refusal counters, faults)
 //! sessions.rs    who is connected over which transport; the typed signals between connections
 //! auth/          SAS tokens and X.509 certificates: who a credential is, what it may reach
 //! store/         SQLite persistence: the writer thread, group commit, the time rules' task
@@ -24,6 +25,7 @@
 //!                counters, limits (no tokio, no I/O, time passed in)
 //! tls.rs, data_dir.rs, clock.rs   the TLS identity, the data directory's files, the clock
 //! throttle.rs    IoT Hub's operation throttles, when asked for
+//! fault_state.rs the delays and send refusals faults asked for, which the protocols consult
 //! ```
 
 #![warn(missing_docs)]
@@ -34,6 +36,8 @@ pub mod clock;
 mod config;
 mod context;
 pub mod data_dir;
+mod fault_state;
+mod faults;
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub mod fuzzing;
@@ -50,6 +54,8 @@ mod tls;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::{HubConfig, StartError};
+pub use fault_state::SendRefusal;
+pub use faults::{Fault, FaultError, Faults};
 pub use local_hub::{Endpoints, LocalHub};
 pub use state::limits::Limits;
 pub use store::Durability;

@@ -307,6 +307,12 @@ impl LocalHub {
         self.ctx.refused.with_label_values(&[reason]).get()
     }
 
+    /// Faults on demand: drop connections, lose acknowledgements, delay deliveries, stall
+    /// the store, refuse sends, expire locks ([`Faults`](crate::Faults)).
+    pub fn faults(&self) -> crate::Faults {
+        crate::faults::Faults::new(self.ctx.clone())
+    }
+
     /// Messages queued for a device (any state).
     pub fn queue_depth(&self, id: &str) -> usize {
         self.ctx.store.read(|s| s.queue_depth(id))

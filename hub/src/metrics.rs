@@ -143,6 +143,14 @@ pub(crate) fn render(ctx: &HubContext) -> String {
     register(Box::new(store.commit_seconds.clone()));
     register(Box::new(store.fsyncs.clone()));
     register(Box::new(ctx.refused.clone()));
+    register(Box::new(ctx.faults_applied.clone()));
+    let acks_lost = prometheus::IntCounter::new(
+        "c2d_hub_acks_lost_total",
+        "Device acknowledgements the hub lost because a fault asked it to (lose-acks)",
+    )
+    .expect("valid counter options");
+    acks_lost.inc_by(ctx.store.read(|s| s.acks_lost));
+    register(Box::new(acks_lost));
     register(Box::new(gauge(
         "c2d_hub_throttling_c2d_sends_per_minute",
         "The C2D sends a minute the hub's IoT Hub throttling allows (0: not throttling)",

@@ -72,6 +72,13 @@ pub(crate) enum SessionSignal {
     Replaced,
     /// The device was deleted from the registry.
     DeviceDeleted,
+    /// A fault asked for the connection to end: `polite`, with the protocol's close (AMQP
+    /// `close`, TLS close_notify); otherwise the way a network drop looks (the socket just
+    /// goes, with no close frame).
+    Dropped {
+        /// End it with the protocol's close.
+        polite: bool,
+    },
 }
 
 /// How a session is told a [`SessionSignal`]: whatever reaches its connection (a oneshot for
@@ -237,6 +244,28 @@ impl Sessions {
             }
         }
         all
+    }
+
+    /// Tells the connections of `device` (every device when `None`) over `transport` (any
+    /// when `None`) to end (a fault); returns how many were told.
+    pub fn drop_connections(
+        &self,
+        device: Option<&str>,
+        transport: Option<c2d::Transport>,
+        polite: bool,
+    ) -> usize {
+        let mut told = 0;
+        for map in [&self.mqtt, &self.amqp] {
+            for (id, session) in lock(map).iter_mut() {
+                let chosen = device.is_none_or(|d| d == id)
+                    && transport.is_none_or(|t| t == session.presence.transport);
+                if chosen && session.notify.is_some() {
+                    session.signal(SessionSignal::Dropped { polite });
+                    told += 1;
+                }
+            }
+        }
+        told
     }
 
     /// Ends a deleted device's sessions and forgets everything about it.

@@ -155,6 +155,113 @@ async fn metrics_need_the_token_or_a_registry_read_sas_token() {
     );
 }
 
+/// `/admin/faults` opens for the page's token only: never for a SAS token, not even the
+/// owner's or the device's own, nor without a token. With the token it applies, lists and
+/// clears faults, and `/metrics` counts them.
+#[tokio::test(flavor = "multi_thread")]
+async fn admin_faults_take_the_page_token_and_no_sas_token() {
+    let th = hub().await;
+    let cs = th.device("dev1").await;
+    let http = client(&th);
+    let url = format!("{}/admin/faults", base(&th));
+    let drop_dev1 = serde_json::json!({"fault": "lose-acks", "device": "dev1", "count": 2});
+    let none = http.post(&url).json(&drop_dev1).send().await.unwrap();
+    assert_eq!(none.status(), 401);
+    assert!(none.headers().contains_key("www-authenticate"));
+    for auth in [
+        th.policy_token("iothubowner"),
+        th.policy_token("service"),
+        th.policy_token("device"),
+        th.policy_token("registryReadWrite"),
+        device_token(&cs),
+        "Bearer wrong".to_string(),
+    ] {
+        for req in [
+            http.get(&url),
+            http.delete(&url),
+            http.post(&url).json(&drop_dev1),
+        ] {
+            assert_eq!(
+                status(req.header("authorization", &auth)).await,
+                401,
+                "{auth}"
+            );
+        }
+    }
+    assert!(th.hub.faults().active().is_empty(), "nothing was applied");
+    let bearer = format!("Bearer {}", token(&th));
+    let applied = http
+        .post(&url)
+        .header("authorization", &bearer)
+        .json(&drop_dev1)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(applied.status(), 200);
+    let v: Value = applied.json().await.unwrap();
+    assert_eq!(v["fault"], "lose-acks");
+    // what is wrong with a fault is said
+    for (bad, why) in [
+        (
+            serde_json::json!({"fault": "lose-acks", "device": "nobody", "count": 1}),
+            "no device",
+        ),
+        (serde_json::json!({"fault": "melt"}), "not a fault"),
+        (
+            serde_json::json!({"fault": "refuse-sends", "error": "busy"}),
+            "a count or a duration",
+        ),
+    ] {
+        let resp = http
+            .post(&url)
+            .header("authorization", &bearer)
+            .json(&bad)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 400);
+        let v: Value = resp.json().await.unwrap();
+        assert!(v["message"].as_str().unwrap().contains(why), "{v}");
+    }
+    let listed: Value = http
+        .get(&url)
+        .header("authorization", &bearer)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(listed["faults"], serde_json::json!([drop_dev1]));
+    // shown on the page while it lasts
+    let cookie = sign_in(&th).await;
+    let mut events = Events::open(&th, &cookie, "dev1").await;
+    let state = events.next().await;
+    assert_eq!(state["faults"][0]["fault"], "lose-acks", "{state}");
+    let metrics = http
+        .get(format!("{}/metrics", base(&th)))
+        .header("authorization", &bearer)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("c2d_hub_faults_total{fault=\"lose-acks\"} 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("c2d_hub_refused_total{reason=\"admin\"} 16"),
+        "{metrics}"
+    );
+    assert_eq!(
+        status(http.delete(&url).header("authorization", &bearer)).await,
+        204
+    );
+    assert!(th.hub.faults().active().is_empty());
+}
+
 /// The page's event stream.
 struct Events {
     resp: reqwest::Response,

@@ -15,9 +15,10 @@ int main(void) {
         C2D_RESULT_THROTTLED, C2D_RESULT_UNAVAILABLE, C2D_RESULT_TIMEOUT,
         C2D_RESULT_MESSAGE_LOCK_LOST, C2D_RESULT_ALREADY_SETTLED, C2D_RESULT_UNSUPPORTED,
         C2D_RESULT_CLOSED, C2D_RESULT_PROTOCOL, C2D_RESULT_INTERNAL, C2D_RESULT_PANIC,
+        C2D_RESULT_QUOTA_EXCEEDED,
     };
     const size_t n = sizeof codes / sizeof codes[0];
-    CHECK(n == 16); /* 14 error kinds, OK and PANIC */
+    CHECK(n == 17); /* 15 error kinds, OK and PANIC */
     for (size_t i = 0; i < n; i++) {
         CHECK(codes[i] == i);
         const char *name = c2d_result_str(codes[i]);
@@ -25,7 +26,7 @@ int main(void) {
         for (size_t j = 0; j < i; j++) CHECK(strcmp(name, c2d_result_str(codes[j])) != 0);
     }
     CHECK_STR(c2d_result_str(C2D_RESULT_DEVICE_NOT_FOUND), "device not found");
-    CHECK_STR(c2d_result_str(16), "unknown result");
+    CHECK_STR(c2d_result_str(17), "unknown result");
     CHECK_STR(c2d_feedback_status_str(C2D_FEEDBACK_STATUS_DELIVERY_COUNT_EXCEEDED),
               "DeliveryCountExceeded");
     CHECK_STR(c2d_feedback_status_str(99), "Unknown");

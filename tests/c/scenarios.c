@@ -688,6 +688,106 @@ static void fan_out_paced(void) {
     test_hub_free(&t);
 }
 
+/* Faults on demand as a C device and service see them: a dropped connection and the
+ * reconnect, a lost acknowledgement that brings the message again (handed over once with
+ * duplicate suppression), refused sends and their errors. */
+static void faults(c2d_transport transport) {
+    test_hub t;
+    test_hub_start(&t);
+    char *cs = NULL;
+    OK(c2d_hub_create_device(t.hub, "dev", &cs));
+    c2d_device_options *dopts = test_device_options(&t, transport);
+    EXPECT(C2D_RESULT_INVALID_ARGUMENT, c2d_device_options_set_duplicates_file(dopts, NULL));
+    OK(c2d_device_options_set_suppress_duplicates(dopts, true));
+    c2d_device_client *device = NULL;
+    OK(c2d_device_client_connect(cs, dopts, &device));
+    c2d_device_options_free(dopts);
+    c2d_service_client *service = test_service(&t);
+
+    step("drop: the device reconnects by itself and receives");
+    size_t dropped = 0;
+    OK(c2d_hub_fault_drop(t.hub, "dev", false, &dropped));
+    CHECK(dropped == 1);
+    c2d_connection_status status = C2D_CONNECTION_STATUS_CONNECTED;
+    for (int i = 0; i < 300; i++) { /* it sees the drop, then connects again */
+        OK(c2d_device_client_connection_status(device, &status));
+        if (status != C2D_CONNECTION_STATUS_CONNECTED) break;
+        nanosleep(&(struct timespec){.tv_nsec = 10 * 1000 * 1000}, NULL);
+    }
+    CHECK(status != C2D_CONNECTION_STATUS_CONNECTED);
+    c2d_message *m1 = new_message("first", C2D_ACK_NONE);
+    OK(c2d_message_set_message_id(m1, "m1"));
+    OK(c2d_service_client_send(service, "dev", m1, NULL));
+    c2d_message_free(m1);
+    c2d_message *got = receive(device);
+    check_body(got, "first");
+
+    step("lose-acks: the message comes again, and is not handed over twice");
+    OK(c2d_hub_fault_lose_acks(t.hub, "dev", 1));
+    OK(c2d_message_complete(got));
+    c2d_message_free(got);
+    uint64_t lost = 0;
+    for (int i = 0; i < 1500 && lost == 0; i++) {
+        OK(c2d_hub_acks_lost(t.hub, &lost));
+        if (lost == 0) nanosleep(&(struct timespec){.tv_nsec = 10 * 1000 * 1000}, NULL);
+    }
+    CHECK(lost == 1);
+    size_t depth = 0, expired = 0;
+    OK(c2d_hub_queue_depth(t.hub, "dev", &depth));
+    CHECK(depth == 1);
+    OK(c2d_hub_fault_expire_locks(t.hub, &expired));
+    CHECK(expired == 1);
+    c2d_message *m2 = new_message("second", C2D_ACK_NONE);
+    OK(c2d_message_set_message_id(m2, "m2"));
+    OK(c2d_service_client_send(service, "dev", m2, NULL));
+    c2d_message_free(m2);
+    got = receive(device);
+    check_body(got, "second"); /* not "first" again */
+    OK(c2d_message_complete(got));
+    c2d_message_free(got);
+    uint64_t suppressed = 0;
+    OK(c2d_device_client_duplicates_suppressed(device, &suppressed));
+    CHECK(suppressed == 1);
+
+    step("refuse-sends: the error of each, the next send goes through");
+    c2d_service_options *sopts = NULL;
+    c2d_retry_policy *none = NULL;
+    OK(c2d_service_options_new(&sopts));
+    OK(c2d_service_options_set_trusted_ca_pem(sopts, (const uint8_t *)t.ca_pem, strlen(t.ca_pem)));
+    OK(c2d_service_options_set_port(sopts, t.amqp));
+    OK(c2d_retry_policy_none_new(&none));
+    OK(c2d_service_options_set_retry(sopts, none));
+    c2d_retry_policy_free(none);
+    c2d_service_client *once = NULL;
+    OK(c2d_service_client_connect(t.owner, sopts, &once));
+    c2d_service_options_free(sopts);
+    c2d_message *x = new_message("x", C2D_ACK_NONE);
+    OK(c2d_hub_fault_refuse_sends(t.hub, C2D_SEND_REFUSAL_THROTTLED, 1, 0));
+    EXPECT(C2D_RESULT_THROTTLED, c2d_service_client_send(once, "dev", x, NULL));
+    OK(c2d_hub_fault_refuse_sends(t.hub, C2D_SEND_REFUSAL_BUSY, 1, 0));
+    EXPECT(C2D_RESULT_UNAVAILABLE, c2d_service_client_send(once, "dev", x, NULL));
+    OK(c2d_hub_fault_refuse_sends(t.hub, C2D_SEND_REFUSAL_QUOTA, 1, 0));
+    EXPECT(C2D_RESULT_QUOTA_EXCEEDED, c2d_service_client_send(once, "dev", x, NULL));
+    EXPECT(C2D_RESULT_INVALID_ARGUMENT, c2d_hub_fault_refuse_sends(t.hub, C2D_SEND_REFUSAL_BUSY, 0, 0));
+    EXPECT(C2D_RESULT_INVALID_ARGUMENT, c2d_hub_fault_refuse_sends(t.hub, 7, 1, 0));
+    OK(c2d_service_client_send(once, "dev", x, NULL));
+    OK(c2d_hub_fault_refuse_sends(t.hub, C2D_SEND_REFUSAL_BUSY, 2, 0));
+    OK(c2d_service_client_send(service, "dev", x, NULL)); /* retried by the default policy */
+    uint64_t refused = 0;
+    OK(c2d_hub_refusals(t.hub, "fault", &refused));
+    CHECK(refused == 5);
+    OK(c2d_hub_fault_delay(t.hub, "dev", 10));
+    OK(c2d_hub_fault_stall_store(t.hub, 10));
+    OK(c2d_hub_fault_clear(t.hub));
+    EXPECT(C2D_RESULT_INVALID_ARGUMENT, c2d_hub_fault_lose_acks(t.hub, "nobody", 1));
+    c2d_message_free(x);
+    c2d_service_client_free(once);
+    c2d_service_client_free(service);
+    OK(c2d_device_client_free(device));
+    c2d_string_free(cs);
+    test_hub_free(&t);
+}
+
 int main(void) {
     setvbuf(stdout, NULL, _IOLBF, 0); /* progress shows even if the test hangs */
     static const struct {
@@ -710,6 +810,12 @@ int main(void) {
         printf("ok fan-out\n");
         fan_out_paced();
         printf("ok fan-out paced\n");
+    }
+    if (!only || strcmp(only, "faults") == 0) {
+        faults(C2D_TRANSPORT_MQTT);
+        printf("ok faults mqtt\n");
+        faults(C2D_TRANSPORT_AMQP);
+        printf("ok faults amqp\n");
     }
     if (!only || strcmp(only, "proxy") == 0) {
         proxies();

@@ -154,6 +154,8 @@ class DeviceClient(_Connection):
         key: Union[str, bytes, None] = None,
         key_file: Optional[PathLike] = None,
         proxy: Optional[str] = None,
+        suppress_duplicates: bool = False,
+        duplicates_file: Optional[PathLike] = None,
     ) -> "DeviceClient":
         """Connects, retrying as ``retry`` says (exponential back-off by default).
 
@@ -170,6 +172,15 @@ class DeviceClient(_Connection):
         reach the hub through with ``CONNECT``; it carries ``MQTT_WS``, ``AMQP_WS`` and
         ``HTTPS`` (plain MQTT or AMQP with a proxy is an ``InvalidArgumentError``). The
         environment is not read: pass ``proxy=os.environ.get("HTTPS_PROXY")`` to use its proxy.
+
+        ``suppress_duplicates=True`` hands each message over once: the ids of the messages
+        the application completed or rejected are remembered (the last 10 000, for 48 hours),
+        and one that comes again (its acknowledgement was lost, its connection dropped) is
+        settled the same way without being handed over, counted in
+        :attr:`duplicates_suppressed`. ``duplicates_file`` (which implies it) keeps the ids in
+        a file too, written before each settlement is sent, so a process killed after
+        handling a message and before its acknowledgement reached the hub does not see it
+        again after a restart. Messages without a message id are always handed over.
         """
         # first, while the arguments are all the locals there are
         options = client_options(Transport, locals())
@@ -212,6 +223,12 @@ class DeviceClient(_Connection):
     @property
     def transport(self) -> Transport:
         return Transport(self._native.transport)
+
+    @property
+    def duplicates_suppressed(self) -> int:
+        """How many duplicates were settled without being handed over (with
+        ``suppress_duplicates``)."""
+        return self._native.duplicates_suppressed
 
 
 

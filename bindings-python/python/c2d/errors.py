@@ -105,6 +105,13 @@ class InternalError(C2DError):
     kind = "internal"
 
 
+class QuotaExceededError(C2DError):
+    """The hub's daily message quota is used up (IoT Hub 403002): retrying within the day
+    does not help; wait for the quota to reset (00:00 UTC) or add units."""
+
+    kind = "quota_exceeded"
+
+
 __all__ = [
     "C2DError",
     "InvalidArgumentError",
@@ -121,4 +128,5 @@ __all__ = [
     "ClosedError",
     "ProtocolError",
     "InternalError",
+    "QuotaExceededError",
 ]

@@ -3,6 +3,7 @@ process, on free ports, with its data in a temporary directory."""
 
 from __future__ import annotations
 
+import json
 import os
 from types import TracebackType
 from typing import Any, NamedTuple, Optional, Type, Union
@@ -19,6 +20,91 @@ class X509Identity(NamedTuple):
     """The device's certificate, PEM."""
     key_pem: str
     """Its private key, PEM."""
+
+
+def _millis(seconds: float, name: str) -> int:
+    if not seconds >= 0:
+        raise ValueError(f"{name} must be a number of seconds, at least 0")
+    return round(seconds * 1000)
+
+
+class Faults:
+    """Faults on demand in a running :class:`LocalHub` (``hub.faults``): the hub misbehaves
+    the way IoT Hub, or the network in front of it, can — for real, over the wire, so any
+    client (c2d's or an official SDK) sees it. Each is logged by the hub, counted in its
+    ``/metrics`` (``c2d_hub_faults_total``) and shown on its live page while it lasts; the
+    command line does the same to a running ``c2d hub`` (``c2d hub fault …``)."""
+
+    __slots__ = ("_native",)
+
+    def __init__(self, native: Any) -> None:
+        self._native = native
+
+    def _apply(self, fault: "dict[str, Any]") -> int:
+        return int(self._native.apply_fault(json.dumps(fault)))
+
+    def drop_connections(self, device_id: str, *, polite: bool = False) -> int:
+        """Ends the device's connections now, the way a network drop looks (no DISCONNECT
+        or close frame), or with the protocol's close when ``polite``; the messages they held
+        locked go back to the queue, and the device reconnects by itself. Returns how many
+        connections ended (HTTPS devices hold none)."""
+        return self._apply({"fault": "drop", "device": device_id, "polite": polite})
+
+    def drop_transport(self, transport: str, *, polite: bool = False) -> int:
+        """Ends every device connection over ``transport`` (``"mqtt"``, ``"mqtt_ws"``,
+        ``"amqp"``, ``"amqp_ws"``) now; returns how many."""
+        return self._apply({"fault": "drop", "transport": transport, "polite": polite})
+
+    def lose_acks(self, device_id: str, count: int = 1) -> None:
+        """Loses the device's next ``count`` acknowledgements (complete, reject, abandon),
+        as a PUBACK lost on the way is: the message stays locked until its lock runs out (or
+        :meth:`expire_locks`), then comes again."""
+        self._apply({"fault": "lose-acks", "device": device_id, "count": count})
+
+    def delay_deliveries(self, device_id: str, seconds: float) -> None:
+        """Holds every delivery to the device for ``seconds`` before it is sent (its lock
+        runs meanwhile), until :meth:`clear` (or a delay of 0)."""
+        self._apply(
+            {"fault": "delay", "device": device_id, "delay_ms": _millis(seconds, "seconds")}
+        )
+
+    def stall_store(self, seconds: float) -> None:
+        """Holds the hub's store commits for ``seconds``, as a slow disk would: sends wait
+        for their answer (each answered once durable), nothing is lost."""
+        self._apply({"fault": "stall-store", "for_ms": _millis(seconds, "seconds")})
+
+    def refuse_sends(
+        self, error: str, *, count: Optional[int] = None, seconds: Optional[float] = None
+    ) -> None:
+        """Refuses C2D sends with one of IoT Hub's errors — ``"throttled"`` (429001,
+        :class:`~c2d.ThrottledError`), ``"busy"`` (503001, :class:`~c2d.UnavailableError`) or
+        ``"quota"`` (403002, :class:`~c2d.QuotaExceededError`) — the next ``count`` of them, or all for ``seconds``."""
+        fault: "dict[str, Any]" = {"fault": "refuse-sends", "error": error}
+        if count is not None:
+            fault["count"] = count
+        if seconds is not None:
+            fault["for_ms"] = _millis(seconds, "seconds")
+        self._apply(fault)
+
+    def expire_locks(self) -> int:
+        """Ends every message lock now, as if each had run out: the messages come again.
+        Returns how many."""
+        return self._apply({"fault": "expire-locks"})
+
+    def clear(self) -> None:
+        """Ends every fault in force."""
+        self._native.clear_faults()
+
+    def active(self) -> "list[dict[str, Any]]":
+        """The faults in force, with what is left of each (``{"fault": "lose-acks",
+        "device": "dev1", "count": 1}``, …)."""
+        active: "list[dict[str, Any]]" = json.loads(self._native.active_faults())
+        return active
+
+    @property
+    def acks_lost(self) -> int:
+        """Acknowledgements lost to :meth:`lose_acks` since the hub started."""
+        return int(self._native.acks_lost())
 
 
 class LocalHub:
@@ -159,6 +245,12 @@ class LocalHub:
         """Moves a ``manual_clock`` hub's time forward."""
         self._native.advance_clock(seconds)
 
+    @property
+    def faults(self) -> Faults:
+        """Faults on demand: drop connections, lose acknowledgements, delay deliveries,
+        stall the store, refuse sends, expire locks (:class:`Faults`)."""
+        return Faults(self._native)
+
     def stop(self) -> None:
         """Stops the hub; its clients see their connections end. Stopping twice does nothing."""
         self._native.stop()
@@ -175,4 +267,4 @@ class LocalHub:
         self.stop()
 
 
-__all__ = ["LocalHub", "X509Identity"]
+__all__ = ["Faults", "LocalHub", "X509Identity"]

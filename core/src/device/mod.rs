@@ -9,13 +9,17 @@
 
 #[cfg(feature = "amqp")]
 mod amqp;
+mod duplicates;
 #[cfg(feature = "https")]
 mod https;
 #[cfg(feature = "mqtt")]
 mod mqtt;
 mod options;
 
+pub use duplicates::DuplicateOptions;
 pub use options::{DeviceClientBuilder, DeviceOptions, Transport, DEFAULT_POLL_INTERVAL};
+
+use duplicates::Duplicates;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -175,6 +179,8 @@ pub(crate) struct Link {
     /// The epoch of the connection that is up, 0 while there is none: a message of another
     /// epoch can no longer be settled.
     pub live: Arc<AtomicU64>,
+    /// The window of settled message ids, when duplicates are suppressed.
+    pub duplicates: Option<Arc<Duplicates>>,
 }
 
 /// What a received message holds, as its transport read it: readable before and after it
@@ -206,7 +212,12 @@ impl Link {
             live: self.live.clone(),
             commands: Some(self.commands_tx.clone()),
             inbox: self.put_back.clone(),
+            duplicates: self.duplicates.clone(),
         };
+        if m.is_duplicate() {
+            m.settle_duplicate();
+            return true;
+        }
         self.messages.send(m).is_ok()
     }
 
@@ -277,6 +288,7 @@ struct DeviceInner {
     task: Mutex<Option<tokio::task::JoinHandle<()>>>,
     commands: mpsc::UnboundedSender<Command>,
     transport: Transport,
+    duplicates: Option<Arc<Duplicates>>,
 }
 
 /// A device's connection to its hub. Cheap to clone; clones share the connection.
@@ -338,6 +350,10 @@ impl DeviceClient {
         let status_tx = StatusSender::new(ConnectionStatus::Reconnecting);
         let (first_tx, first_rx) = oneshot::channel();
         let fatal = Arc::new(Mutex::new(None));
+        let duplicates = match &config.options.duplicates {
+            Some(options) => Some(Arc::new(Duplicates::open(options.clone())?)),
+            None => None,
+        };
         let link = Link {
             config: config.clone(),
             tls,
@@ -349,6 +365,7 @@ impl DeviceClient {
             first: Some(first_tx),
             fatal: fatal.clone(),
             live: Arc::new(AtomicU64::new(0)),
+            duplicates: duplicates.clone(),
         };
         let task = match config.options.transport {
             #[cfg(feature = "mqtt")]
@@ -389,6 +406,7 @@ impl DeviceClient {
                 task: Mutex::new(Some(task)),
                 commands: commands_tx,
                 transport: config.options.transport,
+                duplicates,
             }),
         })
     }
@@ -399,16 +417,27 @@ impl DeviceClient {
     /// Cancel safe: a `recv` dropped before it returns (a timeout, a `select!` that took
     /// another branch, an aborted task) takes no message: the message that arrives next is
     /// the next `recv`'s. Messages [put back](ReceivedMessage::put_back) come first.
+    ///
+    /// With duplicates suppressed ([`DeviceOptions::duplicates`]), a message the application
+    /// already completed or rejected is settled so again here and not returned.
     pub async fn recv(&self) -> Result<Option<ReceivedMessage>> {
         let mut inbox = self.inner.inbox.lock().await;
         let Inbox {
             put_back,
             delivered,
         } = &mut *inbox;
-        let next = tokio::select! {
-            biased;
-            Some(m) = put_back.recv() => Some(m),
-            m = delivered.recv() => m,
+        let next = loop {
+            let next = tokio::select! {
+                biased;
+                Some(m) = put_back.recv() => Some(m),
+                m = delivered.recv() => m,
+            };
+            match next {
+                // (checked on arrival too: this catches a second copy that arrived before the
+                // application settled the first)
+                Some(m) if m.is_duplicate() => m.settle_duplicate(),
+                other => break other,
+            }
         };
         match next {
             Some(m) => Ok(Some(m)),
@@ -423,6 +452,15 @@ impl DeviceClient {
                 None => Ok(None),
             },
         }
+    }
+
+    /// How many duplicates were settled without being handed over since the client
+    /// connected (0 when duplicates are not suppressed).
+    pub fn duplicates_suppressed(&self) -> u64 {
+        self.inner
+            .duplicates
+            .as_ref()
+            .map_or(0, |d| d.suppressed_count())
     }
 
     /// What [`recv`](Self::recv) returns if it can without waiting: `None` when no message
@@ -462,6 +500,9 @@ impl DeviceClient {
             t.abort();
             let _ = t.await;
         }
+        if let Some(d) = &self.inner.duplicates {
+            d.sync();
+        }
         self.inner
             .status
             .send(ConnectionStatus::Disconnected("closed".into()));
@@ -484,6 +525,8 @@ pub struct ReceivedMessage {
     commands: Option<mpsc::UnboundedSender<Command>>,
     /// Its client's queue of messages put back.
     inbox: mpsc::UnboundedSender<ReceivedMessage>,
+    /// Its client's window of settled ids, when duplicates are suppressed.
+    duplicates: Option<Arc<Duplicates>>,
 }
 
 impl Drop for ReceivedMessage {
@@ -582,6 +625,7 @@ impl ReceivedMessage {
         if !self.supports(how) {
             return Some(Err(unsupported(self.transport, how)));
         }
+        self.remember(how);
         if self.live.load(Ordering::Acquire) != self.epoch {
             // its connection is gone: the hub delivers it again
             self.commands = None;
@@ -604,10 +648,77 @@ impl ReceivedMessage {
         if !self.supports(how) {
             return Err(unsupported(self.transport, how));
         }
+        self.remember(how);
         let (reply, rx) = oneshot::channel();
         self.command(how, Some(reply))?;
         rx.await
             .map_err(|_| Error::new(ErrorKind::Closed, "the device client was closed"))?
+    }
+
+    /// Records a completion or rejection in the client's window of settled ids (before it is
+    /// sent: a process killed after this does not have the message handed over again).
+    fn remember(&self, how: Settlement) {
+        if how == Settlement::Abandon {
+            return;
+        }
+        if let (Some(window), Some(id)) = (&self.duplicates, &self.delivered.message.message_id) {
+            window.remember(&id.to_string(), how);
+        }
+    }
+
+    /// Whether this is a message the application already completed or rejected (with
+    /// duplicates suppressed): it is not to be handed over.
+    fn is_duplicate(&self) -> bool {
+        let (Some(window), Some(id)) = (&self.duplicates, &self.delivered.message.message_id)
+        else {
+            return false;
+        };
+        window.seen(&id.to_string()).is_some()
+    }
+
+    /// Settles a duplicate the way its first delivery was, without handing it over, and
+    /// counts it.
+    fn settle_duplicate(mut self) {
+        let Some(window) = self.duplicates.take() else {
+            return;
+        };
+        let id = self
+            .delivered
+            .message
+            .message_id
+            .as_ref()
+            .map(ToString::to_string);
+        let Some(how) = id.as_deref().and_then(|id| window.seen(id)) else {
+            return;
+        };
+        window.suppressed();
+        tracing::debug!(
+            message_id = id.as_deref().unwrap_or(""),
+            how = how.as_str(),
+            delivery_count = self.delivered.delivery_count,
+            "c2d device: duplicate settled without handing it over"
+        );
+        // MQTT cannot reject: a rejected message that comes again is completed there
+        let how = if self.supports(how) {
+            how
+        } else {
+            Settlement::Complete
+        };
+        match self.settle_unanswered(how) {
+            Some(result) => {
+                if let Err(e) = result {
+                    tracing::debug!(error = %e, "c2d device: settling a duplicate failed; it comes again");
+                }
+            }
+            None => {
+                // HTTPS: a request, answered by the hub, off this caller's way
+                let _ = crate::runtime::spawn(async move {
+                    if let Err(e) = self.request(how).await {
+                        tracing::debug!(error = %e, "c2d device: settling a duplicate failed; it comes again");
+                    }
+                });
+            }
+        }
     }
 
     /// Hands the settlement to the connection task.

@@ -4,6 +4,7 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use super::duplicates::DuplicateOptions;
 use crate::error::{Error, Result};
 use crate::tls::{ClientCertificate, Pem};
 use crate::transport::ConnectionOptions;
@@ -111,6 +112,12 @@ pub struct DeviceOptions {
     /// common name). Needed with a connection string that says `x509=true`; with a key or a
     /// token in the connection string, the token is used and the certificate only offered.
     pub client_certificate: Option<ClientCertificate>,
+    /// Suppress duplicates (`None`: off, every delivery is handed over): the ids of the
+    /// messages the application completed or rejected are remembered, and one that comes
+    /// again is settled the same way without being handed over
+    /// ([`DeviceClient::duplicates_suppressed`](crate::DeviceClient::duplicates_suppressed)
+    /// counts them). Messages without a message id are always handed over.
+    pub duplicates: Option<DuplicateOptions>,
 }
 
 impl Default for DeviceOptions {
@@ -122,6 +129,7 @@ impl Default for DeviceOptions {
             in_flight: 16,
             poll_interval: DEFAULT_POLL_INTERVAL,
             client_certificate: None,
+            duplicates: None,
         }
     }
 }
@@ -195,6 +203,22 @@ impl DeviceClientBuilder {
             cert: Pem::Text(cert_pem.into()),
             key: Pem::Text(key_pem.into()),
         });
+        self
+    }
+
+    /// Suppresses duplicates with the default window ([`DeviceOptions::duplicates`]), or
+    /// stops suppressing them.
+    pub fn suppress_duplicates(mut self, on: bool) -> Self {
+        self.options.duplicates = on.then(|| self.options.duplicates.take().unwrap_or_default());
+        self
+    }
+
+    /// Suppresses duplicates with the window kept in `path` too, across restarts and crashes
+    /// of the process ([`DuplicateOptions::file`]).
+    pub fn duplicates_file(mut self, path: impl Into<std::path::PathBuf>) -> Self {
+        let mut d = self.options.duplicates.take().unwrap_or_default();
+        d.file = Some(path.into());
+        self.options.duplicates = Some(d);
         self
     }
 

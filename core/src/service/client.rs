@@ -116,9 +116,8 @@ fn rejection(condition: &ErrorCondition, description: Option<&str>) -> Error {
         ErrorCondition::AmqpError(AmqpError::UnauthorizedAccess) => ErrorKind::Unauthorized,
         ErrorCondition::AmqpError(AmqpError::InternalError)
         | ErrorCondition::LinkError(LinkError::DetachForced) => ErrorKind::Unavailable,
-        ErrorCondition::Custom(s) if s.0.contains("throttl") || s.0.contains("quota") => {
-            ErrorKind::Throttled
-        }
+        ErrorCondition::Custom(s) if s.0.contains("quota") => ErrorKind::QuotaExceeded,
+        ErrorCondition::Custom(s) if s.0.contains("throttl") => ErrorKind::Throttled,
         ErrorCondition::Custom(s) if s.0.contains("timeout") => ErrorKind::Timeout,
         _ => ErrorKind::Protocol,
     };

@@ -107,8 +107,8 @@ pub struct FanOutSummary {
     /// From the call to the last result (or to now, while it runs).
     pub elapsed: Duration,
     /// The error that ended the run before its last device: the credentials were refused
-    /// (`Unauthorized`) or the client was closed (`Closed`). The devices after it were not
-    /// tried.
+    /// (`Unauthorized`), the hub's daily quota is used up (`QuotaExceeded`) or the client was
+    /// closed (`Closed`). The devices after it were not tried.
     pub stopped: Option<Error>,
     /// Whether [`SendMany::stop`] ended the run before its last device.
     pub cancelled: bool,
@@ -292,7 +292,11 @@ impl Shared {
                     .position(|k| *k == e.kind())
                     .expect("every kind is in ALL");
                 self.failed[i].fetch_add(1, Ordering::Relaxed);
-                if matches!(e.kind(), ErrorKind::Unauthorized | ErrorKind::Closed) {
+                // what every later send would meet too
+                if matches!(
+                    e.kind(),
+                    ErrorKind::Unauthorized | ErrorKind::Closed | ErrorKind::QuotaExceeded
+                ) {
                     let mut stopped = self.stopped.lock().expect("stop lock");
                     if stopped.is_none() {
                         tracing::warn!(error = %e, "c2d: send_many stopped");
@@ -358,8 +362,8 @@ impl ServiceClient {
     ///
     /// Per device: throttling (`Throttled`) and transient errors are retried per the
     /// policy, each throttling also slowing the pace of the whole run; an unknown device,
-    /// a full queue or a message too large fail at once. `Unauthorized` or `Closed` ends the
-    /// run ([`FanOutSummary::stopped`]). Fails at once only when `fan` is wrong (a zero
+    /// a full queue or a message too large fail at once. `Unauthorized`, `QuotaExceeded` or
+    /// `Closed` ends the run ([`FanOutSummary::stopped`]). Fails at once only when `fan` is wrong (a zero
     /// `in_flight`, a rate that is not positive, units a tier does not have).
     pub fn send_many<I>(&self, devices: I, message: Message, fan: FanOut) -> Result<SendMany>
     where

@@ -169,8 +169,9 @@ pub struct c2d_fan_out_summary {
     pub sent: u64,
     /// Devices whose message it did not take.
     pub failed: u64,
-    /// Of those, how many failed with each result (indexed by its `c2d_result` value).
-    pub failed_by_result: [u64; 16],
+    /// Of those, how many failed with each result (indexed by its `c2d_result` value; room
+    /// for the codes to come).
+    pub failed_by_result: [u64; 32],
     /// Attempts made again after a throttling or transient error.
     pub retried: u64,
     /// Attempts the hub refused as throttled (retried or not).
@@ -178,7 +179,8 @@ pub struct c2d_fan_out_summary {
     /// Milliseconds from the call to the last result.
     pub elapsed_ms: u64,
     /// `C2D_RESULT_OK`, or what ended the run before its last device
-    /// (`C2D_RESULT_UNAUTHORIZED`, `C2D_RESULT_CLOSED`): the devices after it were not tried.
+    /// (`C2D_RESULT_UNAUTHORIZED`, `C2D_RESULT_QUOTA_EXCEEDED`, `C2D_RESULT_CLOSED`): the
+    /// devices after it were not tried.
     pub stopped: c2d_result,
     /// Whether the callback ended the run early (the devices after were not tried).
     pub cancelled: bool,

@@ -158,6 +158,8 @@ impl<W: AsyncWrite + Unpin> Conn<W> {
         let why = match signal {
             SessionSignal::Replaced => "a new receiving link for this device replaced this one",
             SessionSignal::DeviceDeleted => "the device was deleted",
+            // the whole connection ends (its loop sees this signal first)
+            SessionSignal::Dropped { .. } => return,
         };
         tracing::info!(peer = %self.peer, reason = why, "AMQP: detaching a device's receiving link");
         let error = amqp_error(LinkError::Stolen, why);

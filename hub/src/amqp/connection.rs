@@ -32,7 +32,7 @@ use super::session::{
 use super::Control;
 use crate::auth::{Access, Grant};
 use crate::context::{until_true, HubContext};
-use crate::sessions::Peer;
+use crate::sessions::{Peer, SessionSignal};
 
 pub(super) struct Conn<W> {
     pub(super) ctx: Arc<HubContext>,
@@ -99,6 +99,8 @@ pub(super) async fn run<S>(
     let mut shutdown = ctx.shutdown_signal();
     let mut heartbeat: Option<tokio::time::Interval> = None;
     let mut auth_check = tokio::time::interval(Duration::from_secs(5));
+    // a fault dropped the connection: it ends as a network drop does, with nothing more sent
+    let mut dropped = false;
     let result: Result<(), Fatal> = loop {
         // what is ready now is answered before anything is written, so that the answers to
         // a burst of transfers (their dispositions, the next deliveries) share TLS records
@@ -132,6 +134,14 @@ pub(super) async fn run<S>(
             }
             Some(control) = control_rx.recv() => match control {
                 Control::Wake(device) => conn.wake(|k| matches!(k, LinkKind::DeviceReceive { device: d, .. } if *d == device)),
+                Control::Signal(_, SessionSignal::Dropped { polite: true }) => {
+                    break Err(Fatal(ConnectionError::ConnectionForced.into(), "the connection was closed by a fault".into()));
+                }
+                Control::Signal(_, SessionSignal::Dropped { polite: false }) => {
+                    tracing::info!(peer = %conn.peer, "AMQP: dropping the connection (a fault): no close frame");
+                    dropped = true;
+                    break Ok(());
+                }
                 Control::Signal(owner, signal) => conn.signalled(owner, signal),
             },
             _ = async { heartbeat.as_mut().expect("guarded").tick().await }, if heartbeat.is_some() => {
@@ -158,8 +168,11 @@ pub(super) async fn run<S>(
             &mut conn.out,
         );
     }
-    let _ = conn.flush().await;
-    let _ = conn.writer.shutdown().await;
+    // (a dropped connection's socket goes when this task ends, in a moment)
+    if !dropped {
+        let _ = conn.flush().await;
+        let _ = conn.writer.shutdown().await;
+    }
     // finish the store operations under way, then give back what this connection held
     while conn.pending.next().await.is_some() {}
     let kinds: Vec<LinkKind> = conn

@@ -17,11 +17,14 @@ use super::session::{
     Outgoing, Partial, CREDIT, WINDOW,
 };
 use crate::auth::Access;
+use crate::fault_state::SendRefusal;
 use crate::state::{SendError, Settlement};
 use crate::throttle::{Admission, Operation};
 
 /// The condition IoT Hub rejects a throttled C2D send with.
 const THROTTLED: &str = "com.microsoft:device-container-throttled";
+/// The condition IoT Hub rejects a send with when its daily message quota is used up.
+const QUOTA_EXCEEDED: &str = "com.microsoft:quota-exceeded";
 
 impl<W: AsyncWrite + Unpin> Conn<W> {
     pub(super) fn on_transfer(
@@ -166,6 +169,21 @@ impl<W: AsyncWrite + Unpin> Conn<W> {
                 ),
             ));
         };
+        if let Some(refusal) = self.ctx.refused_by_fault() {
+            let condition = match refusal {
+                SendRefusal::Throttled => ErrorCondition::Custom(Symbol::from(THROTTLED)),
+                SendRefusal::Busy => AmqpError::InternalError.into(),
+                SendRefusal::Quota => ErrorCondition::Custom(Symbol::from(QUOTA_EXCEEDED)),
+            };
+            return Some(reject(
+                condition,
+                format!(
+                    "{} {}: refused by a fault the hub was asked for",
+                    refusal.code(),
+                    refusal.name()
+                ),
+            ));
+        }
         let wait = match self.ctx.admit(Operation::C2dSend) {
             Admission::Now => None,
             Admission::After(wait) => Some(wait),
@@ -356,7 +374,7 @@ impl<W: AsyncWrite + Unpin> Conn<W> {
                 let fetch = match &link.kind {
                     LinkKind::Feedback { owner } => Fetch::Feedback(*owner),
                     LinkKind::DeviceReceive { device, owner } => {
-                        Fetch::Device(device.clone(), *owner)
+                        Fetch::Device(device.clone(), *owner, self.ctx.faults.delay(device))
                     }
                     _ => continue,
                 };
@@ -404,8 +422,13 @@ impl<W: AsyncWrite + Unpin> Conn<W> {
                                     .await;
                                 (owner, d.ok().flatten().map(Outgoing::Feedback))
                             }
-                            Fetch::Device(device, owner) => {
+                            Fetch::Device(device, owner, delay) => {
                                 let d = store.apply(move |s, now| s.receive(now, &device, owner));
+                                if let (Some(_), Some(delay)) = (&d, delay) {
+                                    // a fault: every delivery to this device is late (its
+                                    // lock runs)
+                                    tokio::time::sleep(delay).await;
+                                }
                                 (owner, d.map(|d| Outgoing::Message(Box::new(d))))
                             }
                         };

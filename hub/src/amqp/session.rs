@@ -167,7 +167,8 @@ pub(super) enum Done {
 /// What a sending link fetches from the store.
 pub(super) enum Fetch {
     Feedback(u64),
-    Device(String, u64),
+    /// A device's queue, for the link's owner; each delivery waits the delay a fault set.
+    Device(String, u64, Option<std::time::Duration>),
 }
 
 /// The answer to a settlement whose lock is gone.

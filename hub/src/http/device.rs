@@ -66,6 +66,10 @@ pub(super) async fn receive(
         let lock = lock.unwrap_or(s.limits.lock_timeout);
         s.receive_with_lock(now, &d, HTTP_OWNER, lock)
     });
+    if let (Some(_), Some(delay)) = (&delivery, ctx.faults.delay(&device)) {
+        // a fault: every delivery to this device is late (its lock runs)
+        tokio::time::sleep(delay).await;
+    }
     Ok(match delivery {
         None => StatusCode::NO_CONTENT.into_response(),
         Some(d) => message_response(d),

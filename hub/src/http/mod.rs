@@ -1,6 +1,7 @@
 //! HTTPS on 443, as IoT Hub answers it: the registry, queue purge,
 //! feedback over REST, device C2D over HTTPS, and WebSockets for MQTT and AMQP.
 
+mod admin;
 mod device;
 mod error;
 mod feedback;
@@ -127,6 +128,7 @@ pub(crate) fn router(ctx: Arc<HubContext>) -> Router {
         .route("/$servicebus/websocket", get(websocket::upgrade))
         .route("/$servicebus/websocket/", get(websocket::upgrade))
         .merge(ui::routes(ctx.clone()))
+        .merge(admin::routes())
         .fallback(error::not_found)
         .with_state(ctx)
 }

@@ -315,6 +315,8 @@ pub(crate) fn snapshot(ctx: &HubContext, device: Option<&str>) -> Value {
             "c2d_sends_per_minute": t.tier.c2d_sends_per_minute() * t.units,
         })),
         "throttled": ctx.refused.with_label_values(&["throttled"]).get(),
+        // the faults in force (`c2d hub fault`), shown while they last
+        "faults": crate::faults::active(ctx),
         "devices": devices,
         "devices_total": total,
         "device": chosen.map(|(id, depth, messages)| json!({
@@ -497,33 +499,43 @@ async fn purge(
     }
 }
 
-/// `GET /metrics`, for a bearer token that is the hub's page token or a SAS token with
-/// RegistryRead.
-async fn metrics(State(ctx): State<Arc<HubContext>>, headers: HeaderMap) -> Response {
+/// Whether the request carries the page's token as a bearer token (a wrong one is counted,
+/// `reason="ui_token"`); `None` when it carries no bearer token at all.
+pub(super) fn bearer_is_page_token(ctx: &HubContext, headers: &HeaderMap) -> Option<bool> {
     let auth = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
-    let allowed = match auth.strip_prefix("Bearer ") {
-        Some(t) => {
-            let ok = same(t.trim().as_bytes(), ctx.ui_token.as_bytes());
-            if !ok {
-                ctx.refuse("ui_token");
-            }
-            ok
-        }
-        None if auth.is_empty() => false,
+    let t = auth.strip_prefix("Bearer ")?;
+    let ok = same(t.trim().as_bytes(), ctx.ui_token.as_bytes());
+    if !ok {
+        ctx.refuse("ui_token");
+    }
+    Some(ok)
+}
+
+/// 401 for a request that needs the page's token as a bearer token.
+pub(super) fn bearer_unauthorized() -> Response {
+    let mut resp = unauthorized(false);
+    resp.headers_mut().insert(
+        header::WWW_AUTHENTICATE,
+        HeaderValue::from_static("Bearer realm=\"c2d hub\""),
+    );
+    resp
+}
+
+/// `GET /metrics`, for a bearer token that is the hub's page token or a SAS token with
+/// RegistryRead.
+async fn metrics(State(ctx): State<Arc<HubContext>>, headers: HeaderMap) -> Response {
+    let allowed = match bearer_is_page_token(&ctx, &headers) {
+        Some(ok) => ok,
+        None if !headers.contains_key(header::AUTHORIZATION) => false,
         None => {
             super::authorize(&ctx, &headers, crate::auth::Access::RegistryRead, "metrics").is_ok()
         }
     };
     if !allowed {
-        let mut resp = unauthorized(false);
-        resp.headers_mut().insert(
-            header::WWW_AUTHENTICATE,
-            HeaderValue::from_static("Bearer realm=\"c2d hub\""),
-        );
-        return resp;
+        return bearer_unauthorized();
     }
     (
         [(header::CONTENT_TYPE, crate::metrics::CONTENT_TYPE)],

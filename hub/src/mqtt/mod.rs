@@ -51,6 +51,12 @@ enum End {
     /// The SAS token of the CONNECT expired (plus the allowed skew); the device must
     /// reconnect with a new one.
     TokenExpired,
+    /// A fault dropped the connection: `polite`, with TLS's close_notify (MQTT 3.1.1 has no
+    /// server DISCONNECT); otherwise the socket just goes, as in a network drop.
+    Dropped {
+        /// Closed politely.
+        polite: bool,
+    },
 }
 
 struct InFlight {
@@ -195,7 +201,9 @@ async fn session<S>(
         }
         other => tracing::info!(device = %device_id, reason = ?other, "MQTT: connection closed"),
     }
-    let _ = writer.shutdown().await;
+    if !matches!(end, End::Dropped { polite: false }) {
+        let _ = writer.shutdown().await;
+    }
     finish(&ctx, &device_id, owner, clean_session, done_tx).await;
 }
 
@@ -305,6 +313,7 @@ impl Connection {
                 changed = wake.changed() => if changed.is_err() { return End::HubStopping },
                 signal = &mut signal => return match signal {
                     Ok(SessionSignal::DeviceDeleted) => End::DeviceDeleted,
+                    Ok(SessionSignal::Dropped { polite }) => End::Dropped { polite },
                     Ok(SessionSignal::Replaced) | Err(_) => End::Replaced,
                 },
                 end = self.timed_out(keep_alive.map(|d| last_heard + d), token_expiry) => return end,
@@ -359,6 +368,10 @@ impl Connection {
         });
         if batch.is_empty() {
             return Ok(());
+        }
+        if let Some(delay) = self.ctx.faults.delay(&self.device_id) {
+            // a fault: every delivery to this device is late by `delay` (its lock runs)
+            tokio::time::sleep(delay).await;
         }
         // one write (one TLS record, one syscall) for the whole batch
         let mut out = BytesMut::new();

@@ -116,6 +116,11 @@ pub struct HubState {
     pub wakeups: HashSet<Wakeup>,
     /// What the hub has done since it started (memory only).
     pub stats: Stats,
+    /// Acknowledgements still to lose, by device (a fault asked for them): the device's next
+    /// settles change nothing, as if they never reached the hub (memory only).
+    pub lost_acks: HashMap<String, u32>,
+    /// How many acknowledgements were lost that way.
+    pub acks_lost: u64,
     /// No later than the earliest deadline of a queued message (its expiry, its lock's
     /// end), so that the time rules' task does not scan every message four times a second:
     /// lowered by each new deadline, made exact by each sweep, computed by a scan only when
@@ -153,6 +158,8 @@ impl HubState {
             journal: Vec::new(),
             wakeups: HashSet::new(),
             stats: Stats::default(),
+            lost_acks: HashMap::new(),
+            acks_lost: 0,
             deadline_hint: std::cell::Cell::new(DeadlineHint::Unknown),
         }
     }
@@ -317,6 +324,16 @@ impl HubState {
         token: Uuid,
         how: Settlement,
     ) -> Result<(), LockLost> {
+        if let Some(left) = self.lost_acks.get_mut(device_id) {
+            // lost on the way: the message stays locked until its lock ends, then comes again
+            *left -= 1;
+            if *left == 0 {
+                self.lost_acks.remove(device_id);
+            }
+            self.acks_lost += 1;
+            self.stats.changed();
+            return Ok(());
+        }
         let (dev, seq) = self.locks.get(&token).cloned().ok_or(LockLost)?;
         if dev != device_id {
             return Err(LockLost);
@@ -360,6 +377,25 @@ impl HubState {
             }
         }
         Ok(())
+    }
+
+    /// Loses the next `count` settles (complete, reject, abandon) of `device_id`'s messages,
+    /// on any transport, on top of those still to lose.
+    pub fn lose_acks(&mut self, device_id: &str, count: u32) {
+        if count > 0 {
+            *self.lost_acks.entry(device_id.to_string()).or_default() += count;
+            self.stats.changed();
+        }
+    }
+
+    /// Ends every lock now, as if each had run out: the messages are Enqueued again (their
+    /// delivery counts as they were) and come again; returns how many.
+    pub fn expire_locks(&mut self, now: SystemTime) -> usize {
+        let locked: Vec<(String, u64)> = self.locks.values().cloned().collect();
+        for (d, s) in &locked {
+            self.unlock(now, d, *s);
+        }
+        locked.len()
     }
 
     /// Puts back every message `owner` holds locked (its connection went away); their

@@ -554,3 +554,61 @@ fn the_next_deadline_follows_sends_locks_and_sweeps() {
         .unwrap();
     assert_eq!(h.next_deadline(), Some(t0() + Duration::from_secs(72)));
 }
+
+#[test]
+fn a_lost_ack_changes_nothing_until_the_count_is_used_up() {
+    let mut h = hub();
+    h.send(t0(), "d1", msg("m1", Ack::Full)).unwrap();
+    h.send(t0(), "d2", msg("m2", Ack::Full)).unwrap();
+    h.lose_acks("d1", 2);
+    let d = h.receive(t0(), "d1", OWNER).unwrap();
+    // answered as done, but the message is still there, locked
+    assert!(h
+        .settle(t0(), "d1", d.lock_token, Settlement::Complete)
+        .is_ok());
+    assert_eq!(h.queue_depth("d1"), 1);
+    assert!(h.receive(t0(), "d1", OWNER).is_none(), "still locked");
+    assert_eq!((h.acks_lost, h.lost_acks.get("d1").copied()), (1, Some(1)));
+    // another device's acknowledgements are not touched
+    let d2 = h.receive(t0(), "d2", OWNER).unwrap();
+    h.settle(t0(), "d2", d2.lock_token, Settlement::Complete)
+        .unwrap();
+    assert_eq!(h.queue_depth("d2"), 0);
+    // the lock ends, the message comes again; the second lost ack goes, the third lands
+    assert_eq!(h.expire_locks(t0()), 1);
+    let again = h.receive(t0(), "d1", OWNER).unwrap();
+    assert_eq!(again.message.body, b"body-m1");
+    h.settle(t0(), "d1", again.lock_token, Settlement::Reject)
+        .unwrap();
+    assert_eq!(h.queue_depth("d1"), 1);
+    assert!(h.lost_acks.is_empty());
+    h.expire_locks(t0());
+    let third = h.receive(t0(), "d1", OWNER).unwrap();
+    h.settle(t0(), "d1", third.lock_token, Settlement::Complete)
+        .unwrap();
+    assert_eq!(h.queue_depth("d1"), 0);
+    assert_eq!(h.acks_lost, 2);
+    assert_eq!(feedback(&mut h, t0() + Duration::from_secs(1)).len(), 2);
+}
+
+#[test]
+fn expire_locks_ends_every_lock_and_counts_them() {
+    let mut h = hub();
+    for i in 0..3 {
+        h.send(t0(), "d1", msg(&format!("m{i}"), Ack::None))
+            .unwrap();
+    }
+    let first = h.receive(t0(), "d1", OWNER).unwrap();
+    h.receive(t0(), "d1", OWNER).unwrap();
+    assert_eq!(h.expire_locks(t0()), 2);
+    assert_eq!(h.expire_locks(t0()), 0);
+    assert!(
+        h.settle(t0(), "d1", first.lock_token, Settlement::Complete)
+            .is_err(),
+        "its lock is gone"
+    );
+    // all three can be delivered again
+    for _ in 0..3 {
+        assert!(h.receive(t0(), "d1", OWNER).is_some());
+    }
+}

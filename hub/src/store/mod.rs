@@ -155,6 +155,8 @@ struct Inner {
     waker: Arc<Waker>,
     clock: Arc<dyn Clock>,
     thread: Mutex<Option<JoinHandle<()>>>,
+    /// Commits wait until then (a fault: a slow disk).
+    stall: Arc<Mutex<Option<std::time::Instant>>>,
 }
 
 /// The hub's durable state and its writer thread. Cheap to clone.
@@ -202,6 +204,7 @@ impl Store {
         let waker = Arc::new(Waker::new());
         let (tx, rx) = mpsc::channel::<Job>();
         let metrics = StoreMetrics::new();
+        let stall = Arc::new(Mutex::new(None));
         let thread = {
             let state = state.clone();
             let waker = waker.clone();
@@ -209,6 +212,7 @@ impl Store {
             let committed = Committed {
                 metrics: metrics.clone(),
                 synced: durability == Durability::Fsync,
+                stall: stall.clone(),
             };
             std::thread::Builder::new()
                 .name("c2d-hub-store".into())
@@ -223,6 +227,7 @@ impl Store {
                 waker,
                 clock,
                 thread: Mutex::new(Some(thread)),
+                stall,
             }),
         })
     }
@@ -310,6 +315,22 @@ impl Store {
         &self.inner.clock
     }
 
+    /// Holds every commit for `duration` from now, as a slow disk would (a fault): sends
+    /// wait for their answer, nothing is lost. Zero ends a stall.
+    pub fn stall_commits(&self, duration: Duration) {
+        let until = std::time::Instant::now() + duration;
+        *self.inner.stall.lock().unwrap_or_else(|e| e.into_inner()) =
+            (!duration.is_zero()).then_some(until);
+    }
+
+    /// How much longer commits are held, if they are.
+    pub fn stalled_for(&self) -> Option<Duration> {
+        let stall = *self.inner.stall.lock().unwrap_or_else(|e| e.into_inner());
+        stall
+            .map(|u| u.saturating_duration_since(std::time::Instant::now()))
+            .filter(|d| !d.is_zero())
+    }
+
     /// Stops the writer after the jobs already sent, and waits for it.
     pub fn close(&self) {
         self.inner
@@ -354,6 +375,8 @@ struct Committed {
     metrics: StoreMetrics,
     /// Whether a commit syncs (durability fsync).
     synced: bool,
+    /// Commits wait until then (see [`Store::stall_commits`]).
+    stall: Arc<Mutex<Option<std::time::Instant>>>,
 }
 
 fn writer(
@@ -429,6 +452,16 @@ fn commit(
     let result = (|| -> rusqlite::Result<()> {
         if u.journal.is_empty() {
             return Ok(());
+        }
+        // a stall asked for as a fault: this commit (and the jobs behind it) waits it out
+        loop {
+            let until = *committed.stall.lock().unwrap_or_else(|e| e.into_inner());
+            match until.map(|u| u.saturating_duration_since(std::time::Instant::now())) {
+                Some(left) if !left.is_zero() => {
+                    std::thread::sleep(left.min(Duration::from_millis(100)))
+                }
+                _ => break,
+            }
         }
         let started = std::time::Instant::now();
         let tx = conn.transaction()?;

@@ -82,12 +82,31 @@ function render(state) {
   $('throttling').textContent = state.throttling
     ? `(${state.throttling.tier} × ${state.throttling.units}: ${state.throttling.c2d_sends_per_minute} sends / min)`
     : '';
+  renderFaults(state.faults || []);
   renderRates({ ...state.counters, throttled: state.throttled });
   renderDevices(state);
   renderQueue(state);
   renderFeedback(state);
   renderDeadLetters(state);
   renderOutcomes(state);
+}
+
+// the faults a test or a person asked the hub for, while they last
+function describeFault(f) {
+  switch (f.fault) {
+    case 'lose-acks': return `losing the next ${f.count} acknowledgement(s) of ${f.device}`;
+    case 'delay': return `delaying deliveries to ${f.device} by ${f.delay_ms} ms`;
+    case 'stall-store': return `store commits stalled for ${(f.for_ms / 1000).toFixed(1)} s more`;
+    case 'refuse-sends': return f.count != null
+      ? `refusing the next ${f.count} send(s) as ${f.error}`
+      : `refusing sends as ${f.error} for ${(f.for_ms / 1000).toFixed(1)} s more`;
+    default: return f.fault;
+  }
+}
+
+function renderFaults(faults) {
+  $('faults').hidden = faults.length === 0;
+  $('faults-list').textContent = faults.map(describeFault).join('; ');
 }
 
 function renderRates(counters) {
