@@ -879,7 +879,7 @@ export declare class Faults {
     }): number;
     /** Ends every device connection over `transport` (`'mqtt'`, `'mqtt_ws'`, `'amqp'`,
      * `'amqp_ws'`); returns how many. */
-    dropTransport(transport: Transport | `${Transport}`, options?: {
+    dropTransport(transport: Transport, options?: {
         polite?: boolean;
     }): number;
     /** Loses the device's next `count` acknowledgements (complete, reject, abandon), as a

@@ -1304,7 +1304,7 @@ export class Faults {
   }
   /** Ends every device connection over `transport` (`'mqtt'`, `'mqtt_ws'`, `'amqp'`,
    * `'amqp_ws'`); returns how many. */
-  dropTransport(transport: Transport | `${Transport}`, options: { polite?: boolean } = {}): number {
+  dropTransport(transport: Transport, options: { polite?: boolean } = {}): number {
     return this.#apply({ fault: 'drop', transport, polite: options.polite ?? false });
   }
   /** Loses the device's next `count` acknowledgements (complete, reject, abandon), as a

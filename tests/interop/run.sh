@@ -451,6 +451,37 @@ else
     result $name 1 "python device did not start: $(tail -n 3 "$work/$name-py.err")"
 fi
 
+# 13. Faults on demand (`c2d hub fault`) as the official SDKs see them.
+fault() { C2D_HUB_DIR=$work/hub "$c2d" hub fault "$@" >>"$work/faults.log" 2>&1; }
+#  the Python device SDK (MQTT): its PUBACK lost, the message comes again once the locks are
+#  expired; its connection dropped (no DISCONNECT, no close_notify), it reconnects by itself
+#  and receives what comes next
+name=official-python-device_lost-ack-and-dropped-connection
+fault_cs=$(create fault-py) || exit 1
+if device_start "$work/$name-dev" IOTHUB_DEVICE_CONNECTION_STRING="$fault_cs" C2D_COUNT=3 C2D_RUN_ID=$name \
+    C2D_CONNECTION_RETRY=1 TIMEOUT_S=60; then
+    fault lose-acks --device fault-py --count 1
+    node_send C2D_DEVICE_ID=fault-py C2D_COUNT=2 C2D_RUN_ID=$name C2D_WAIT_FEEDBACK=0 >"$work/$name-svc1.out" 2>&1
+    for _ in $(seq 100); do [ "$(grep -c '"event": "received"' "$work/$name-dev.out")" -ge 2 ] && break; sleep 0.1; done
+    sleep 0.5
+    fault expire-locks
+    for _ in $(seq 100); do [ "$(grep -c '"event": "received"' "$work/$name-dev.out")" -ge 3 ] && break; sleep 0.1; done
+    fault drop --device fault-py
+    node_send C2D_DEVICE_ID=fault-py C2D_COUNT=3 C2D_RUN_ID=$name C2D_WAIT_FEEDBACK=0 >"$work/$name-svc2.out" 2>&1
+    device_wait; d=$?
+    again=$(grep -c 'more than once' "$work/$name-dev.out")
+    [ "$d" = 0 ] && [ "$again" = 1 ]
+    result $name $? "device: $(tail -n 1 "$work/$name-dev.out") $(tail -n 2 "$work/$name-dev.err" | tr '\n' ' ')"
+else
+    result $name 1 "device did not start: $(tail -n 3 "$work/$name-dev.err")"
+fi
+#  the Node service SDK: each refusal as its own error class
+name=official-node-service_refused-sends
+create refused-dev >/dev/null || exit 1
+C2D_DEVICE_ID=refused-dev C2D_BIN="$c2d" C2D_HUB_DIR=$work/hub node "$here/node/refused.js" \
+    >"$work/$name.out" 2>"$work/$name.err"
+result $name $? "$(tail -n 1 "$work/$name.out"); $(tail -n 3 "$work/$name.err")"
+
 if [ "$failed" -gt 0 ]; then
     echo "--- hub log (last 40 lines)"; tail -n 40 "$work/hub.log"
 fi

@@ -1,7 +1,8 @@
 // The hub's live page in headless Chromium: the token opens it (and nothing else does), a
 // device and its queue depth show, messages sent by a c2d ServiceClient appear and leave as
 // a device completes them without the page reloading, a body with HTML in it is shown as
-// text, and the page's own actions (a test message with its outcome, purge) work.
+// text, the page's own actions (a test message with its outcome, purge) work, and a fault
+// in force is shown while it lasts.
 'use strict';
 const { test } = require('node:test');
 const assert = require('node:assert/strict');
@@ -123,6 +124,14 @@ test('the live page follows the hub without reloading', async () => {
     // an HTTPS device is never connected; its last poll shows
     const valve = await c2d.DeviceClient.connect(valveCs, { transport: c2d.Transport.Https, pollIntervalMs: 200, ...hub.deviceOptions() });
     await until(page, () => document.querySelector('#devices tr[data-device="valve-9"] td[data-connection]')?.textContent.startsWith('https, polled'));
+
+    // a fault in force shows while it lasts, and goes when cleared
+    assert.equal(await page.isHidden('#faults'), true);
+    hub.faults.loseAcks('pump-3', 2);
+    await until(page, () => !document.getElementById('faults').hidden
+      && document.getElementById('faults-list').textContent.includes('losing the next 2 acknowledgement(s) of pump-3'));
+    hub.faults.clear();
+    await until(page, () => document.getElementById('faults').hidden);
 
     // something in the queue for the picture, then the pictures (wide, and a phone's)
     for (const [i, setpoint] of [21.5, 22, 19].entries()) {

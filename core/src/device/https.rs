@@ -241,12 +241,12 @@ pub(super) async fn run(mut link: Link) {
                 Some(Command::Settle { id, how, reply, .. }) => {
                     let result = match held.get(&id).cloned() {
                         Some(token) => {
-                            let r = poller.settle(&link, &token, how).await;
-                            // settled, or refused for good: either way no longer held
-                            if r.as_ref().map_or_else(|e| !e.is_transient(), |_| true) {
-                                held.remove(&id);
-                            }
-                            r
+                            // settled, refused, or not answered: no longer held either way
+                            // (the settle consumed the application's message, so nothing can
+                            // settle it again; unsettled, its lock ends at the hub and it
+                            // comes again)
+                            held.remove(&id);
+                            poller.settle(&link, &token, how).await
                         }
                         None => Err(Error::new(
                             ErrorKind::MessageLockLost,

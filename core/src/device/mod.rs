@@ -214,11 +214,10 @@ impl Link {
             inbox: self.put_back.clone(),
             duplicates: self.duplicates.clone(),
         };
-        if m.is_duplicate() {
-            m.settle_duplicate();
-            return true;
+        match m.unless_duplicate() {
+            Some(m) => self.messages.send(m).is_ok(),
+            None => true,
         }
-        self.messages.send(m).is_ok()
     }
 
     /// Records a connection failure; returns the wait before the next attempt, or `None`
@@ -432,11 +431,12 @@ impl DeviceClient {
                 Some(m) = put_back.recv() => Some(m),
                 m = delivered.recv() => m,
             };
-            match next {
-                // (checked on arrival too: this catches a second copy that arrived before the
-                // application settled the first)
-                Some(m) if m.is_duplicate() => m.settle_duplicate(),
-                other => break other,
+            // (checked on arrival too: this catches a second copy that arrived before the
+            // application settled the first)
+            match next.map(ReceivedMessage::unless_duplicate) {
+                Some(None) => continue,
+                Some(Some(m)) => break Some(m),
+                None => break None,
             }
         };
         match next {
@@ -666,34 +666,23 @@ impl ReceivedMessage {
         }
     }
 
-    /// Whether this is a message the application already completed or rejected (with
-    /// duplicates suppressed): it is not to be handed over.
-    fn is_duplicate(&self) -> bool {
+    /// This message, unless it is one the application already completed or rejected (with
+    /// duplicates suppressed): then it is settled the same way, without being handed over, and
+    /// counted.
+    fn unless_duplicate(mut self) -> Option<ReceivedMessage> {
         let (Some(window), Some(id)) = (&self.duplicates, &self.delivered.message.message_id)
         else {
-            return false;
+            return Some(self);
         };
-        window.seen(&id.to_string()).is_some()
-    }
-
-    /// Settles a duplicate the way its first delivery was, without handing it over, and
-    /// counts it.
-    fn settle_duplicate(mut self) {
-        let Some(window) = self.duplicates.take() else {
-            return;
+        let id = id.to_string();
+        let Some(how) = window.seen(&id) else {
+            return Some(self);
         };
-        let id = self
-            .delivered
-            .message
-            .message_id
-            .as_ref()
-            .map(ToString::to_string);
-        let Some(how) = id.as_deref().and_then(|id| window.seen(id)) else {
-            return;
-        };
+        // settled below without being remembered again
+        let window = self.duplicates.take().expect("checked above");
         window.suppressed();
         tracing::debug!(
-            message_id = id.as_deref().unwrap_or(""),
+            message_id = %id,
             how = how.as_str(),
             delivery_count = self.delivered.delivery_count,
             "c2d device: duplicate settled without handing it over"
@@ -719,6 +708,7 @@ impl ReceivedMessage {
                 });
             }
         }
+        None
     }
 
     /// Hands the settlement to the connection task.

@@ -36,7 +36,8 @@ use crate::sessions::{Peer, SessionSignal};
 
 pub(super) struct Conn<W> {
     pub(super) ctx: Arc<HubContext>,
-    pub(super) writer: W,
+    /// The socket's write half (gone once a fault dropped the connection).
+    pub(super) writer: Option<W>,
     pub(super) out: Vec<u8>,
     pub(super) peer: Peer,
     pub(super) remote_max_frame: usize,
@@ -65,7 +66,7 @@ pub(super) async fn run<S>(
     let (tx, mut rx) = mpsc::channel::<Result<RawFrame, String>>(64);
     // aborted however this task ends (it may be dropped when the hub stops): the reader
     // holds half of the socket, which must close with the connection
-    let _reader = AbortOnDrop(tokio::spawn(async move {
+    let reader_task = AbortOnDrop(tokio::spawn(async move {
         loop {
             let frame = frames::read_frame(&mut reader, MAX_FRAME).await;
             let end = !matches!(frame, Ok(Some(_)));
@@ -82,7 +83,7 @@ pub(super) async fn run<S>(
     let (control, mut control_rx) = mpsc::unbounded_channel();
     let mut conn: Conn<WriteHalf<S>> = Conn {
         ctx: ctx.clone(),
-        writer,
+        writer: Some(writer),
         out: Vec::with_capacity(8192),
         peer,
         remote_max_frame: 512,
@@ -168,10 +169,16 @@ pub(super) async fn run<S>(
             &mut conn.out,
         );
     }
-    // (a dropped connection's socket goes when this task ends, in a moment)
-    if !dropped {
+    if dropped {
+        // the socket goes now, with nothing written, before the store gives back what the
+        // connection held (a stalled store must not keep it open)
+        conn.writer = None;
+        drop(reader_task);
+    } else {
         let _ = conn.flush().await;
-        let _ = conn.writer.shutdown().await;
+        if let Some(w) = conn.writer.as_mut() {
+            let _ = w.shutdown().await;
+        }
     }
     // finish the store operations under way, then give back what this connection held
     while conn.pending.next().await.is_some() {}
@@ -193,9 +200,13 @@ impl<W: AsyncWrite + Unpin> Conn<W> {
         if self.out.is_empty() {
             return Ok(());
         }
-        self.writer.write_all(&self.out).await?;
+        let Some(writer) = self.writer.as_mut() else {
+            self.out.clear();
+            return Ok(());
+        };
+        writer.write_all(&self.out).await?;
         self.out.clear();
-        self.writer.flush().await
+        writer.flush().await
     }
 
     /// Empty frames at half the peer's idle timeout keep the connection open.

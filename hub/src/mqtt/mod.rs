@@ -204,6 +204,9 @@ async fn session<S>(
     if !matches!(end, End::Dropped { polite: false }) {
         let _ = writer.shutdown().await;
     }
+    // the socket goes now, before the store gives back what the session held (a stalled
+    // store must not keep it open)
+    drop((reader, writer));
     finish(&ctx, &device_id, owner, clean_session, done_tx).await;
 }
 

@@ -14,7 +14,8 @@ env: IOTHUB_DEVICE_CONNECTION_STRING (required), IOTHUB_CA_FILE (the hub's CA, P
      IOTHUB_MQTT_PORT / IOTHUB_WS_PORT: for a hub on other ports than 8883 / 443, which the
      SDK cannot be told (the benchmarks' hubs use free ports); C2D_CERT_FILE and C2D_KEY_FILE
      for an X.509 device (the SDK's X509 and create_from_x509_certificate, with the host name
-     and device id of an `x509=true` connection string).
+     and device id of an `x509=true` connection string); C2D_CONNECTION_RETRY=1 to let the
+     SDK reconnect by itself after a dropped connection (off by default: a drop fails the run).
 Prints READY on stderr once subscribed; the last stdout line is 'OK: ...' (exit 0) or
 'FAIL: ...' (exit 1).
 """
@@ -115,7 +116,8 @@ def main():
         outcome.end(False, "C2D_PROPERTIES is not a JSON object: %s" % e)
     expect = Expectations(setting("C2D_RUN_ID"), properties)
 
-    options = {"websockets": transport == "mqttws", "connection_retry": False}
+    retry = setting("C2D_CONNECTION_RETRY") == "1"
+    options = {"websockets": transport == "mqttws", "connection_retry": retry}
     if setting("IOTHUB_CA_FILE"):
         with open(setting("IOTHUB_CA_FILE")) as f:
             options["server_verification_cert"] = f.read()

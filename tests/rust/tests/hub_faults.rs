@@ -255,3 +255,34 @@ async fn a_delay_holds_each_delivery_and_a_stalled_store_holds_each_send() {
     assert_eq!(h.hub.queue_depth("slow-mqtt"), 1, "nothing lost");
     service.close().await;
 }
+
+/// A settlement the hub does not answer in time (its store stalled past the client's
+/// timeout) leaves the HTTPS device able to receive: the message it held no longer counts
+/// against its in-flight limit (once, 16 such settles stopped its polling for good).
+#[tokio::test(flavor = "multi_thread")]
+async fn an_unanswered_https_settle_does_not_stop_the_device() {
+    let h = TestHub::start(|_| {}).await;
+    let service = h.service().await;
+    let cs = h.hub.create_sas_device("dev").await.unwrap();
+    let device = device_with(&h, &cs, Transport::Https, |b| {
+        b.in_flight(1).timeout(Duration::from_millis(500))
+    })
+    .await;
+    service.send("dev", Message::new("first")).await.unwrap();
+    let m = recv(&device).await;
+    h.hub.faults().stall_store(Duration::from_secs(2));
+    let e = m.complete().await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Timeout, "{e}");
+    h.hub.faults().clear();
+    // the first comes again when its lock ends (the stalled completion may also land)
+    service.send("dev", Message::new("second")).await.unwrap();
+    let next = recv(&device).await;
+    assert!(
+        [&b"first"[..], b"second"].contains(&next.body()),
+        "{:?}",
+        next.body()
+    );
+    next.complete().await.unwrap();
+    device.close().await;
+    service.close().await;
+}
