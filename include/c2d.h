@@ -1534,9 +1534,10 @@ c2d_result c2d_hub_fault_lose_acks(const struct c2d_hub *hub,
  *
  * @param hub The hub.
  * @param device_id A registered device.
- * @param delay_ms The delay in milliseconds.
+ * @param delay_ms The delay in milliseconds (at most 24 hours).
  * @retval C2D_RESULT_OK Done.
- * @retval C2D_RESULT_INVALID_ARGUMENT An argument is NULL or the device is unknown.
+ * @retval C2D_RESULT_INVALID_ARGUMENT An argument is NULL, the device is unknown or the delay
+ *         is over 24 hours.
  * @retval C2D_RESULT_CLOSED The hub was stopped.
  *
  * Thread safety: callable from any thread.
@@ -1553,9 +1554,9 @@ c2d_result c2d_hub_fault_delay(const struct c2d_hub *hub,
  * their answer (each answered once durable), nothing is lost.
  *
  * @param hub The hub.
- * @param for_ms How long, in milliseconds.
+ * @param for_ms How long, in milliseconds (at most 24 hours).
  * @retval C2D_RESULT_OK Done.
- * @retval C2D_RESULT_INVALID_ARGUMENT `hub` is NULL.
+ * @retval C2D_RESULT_INVALID_ARGUMENT `hub` is NULL or `for_ms` is over 24 hours.
  * @retval C2D_RESULT_CLOSED The hub was stopped.
  *
  * Thread safety: callable from any thread.
@@ -1573,7 +1574,7 @@ c2d_result c2d_hub_fault_stall_store(const struct c2d_hub *hub,
  * @param hub The hub.
  * @param error `C2D_SEND_REFUSAL_THROTTLED`, `_BUSY` or `_QUOTA`.
  * @param count How many sends (0: use `for_ms`).
- * @param for_ms For how long, in milliseconds (0: use `count`).
+ * @param for_ms For how long, in milliseconds (0: use `count`; at most 24 hours).
  * @retval C2D_RESULT_OK Done.
  * @retval C2D_RESULT_INVALID_ARGUMENT `hub` is NULL, `error` is unknown, or not exactly
  *         one of `count` and `for_ms` is non-zero.

@@ -122,6 +122,21 @@ fn millis(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
+/// The longest delay, stall or refusal a fault may ask for.
+const MAX_FAULT_TIME: Duration = Duration::from_secs(24 * 3600);
+
+/// `ms` as a duration a fault may last.
+fn fault_time(what: &str, ms: u64) -> Result<Duration, FaultError> {
+    let d = Duration::from_millis(ms);
+    if d > MAX_FAULT_TIME {
+        return Err(FaultError(format!(
+            "{what} of {ms} ms: at most 24 hours ({} ms)",
+            MAX_FAULT_TIME.as_millis()
+        )));
+    }
+    Ok(d)
+}
+
 impl Faults {
     pub(crate) fn new(ctx: Arc<HubContext>) -> Faults {
         Faults { ctx }
@@ -162,14 +177,14 @@ impl Faults {
                 0
             }
             Fault::Delay { device, delay_ms } => {
+                let delay = fault_time("a delay", *delay_ms)?;
                 self.registered(device)?;
-                self.ctx
-                    .faults
-                    .set_delay(device, Duration::from_millis(*delay_ms));
+                self.ctx.faults.set_delay(device, delay);
                 0
             }
             Fault::StallStore { for_ms } => {
-                self.ctx.store.stall_commits(Duration::from_millis(*for_ms));
+                let stall = fault_time("a stall", *for_ms)?;
+                self.ctx.store.stall_commits(stall);
                 0
             }
             Fault::RefuseSends {
@@ -181,7 +196,7 @@ impl Faults {
                     (Some(0), _) => return Err(FaultError("count must be at least 1".into())),
                     (Some(_), None) => None,
                     (None, Some(ms)) => {
-                        Some(tokio::time::Instant::now() + Duration::from_millis(*ms))
+                        Some(tokio::time::Instant::now() + fault_time("a refusal", *ms)?)
                     }
                     _ => {
                         return Err(FaultError(
@@ -274,11 +289,12 @@ impl Faults {
         .map(drop)
     }
 
-    /// Holds the store's commits for `duration` ([`Fault::StallStore`]).
-    pub fn stall_store(&self, duration: Duration) {
-        let _ = self.apply(&Fault::StallStore {
+    /// Holds the store's commits for `duration` ([`Fault::StallStore`]; at most 24 hours).
+    pub fn stall_store(&self, duration: Duration) -> Result<(), FaultError> {
+        self.apply(&Fault::StallStore {
             for_ms: millis(duration),
-        });
+        })
+        .map(drop)
     }
 
     /// Refuses the next `count` C2D sends with `error`.
@@ -291,13 +307,18 @@ impl Faults {
         .map(drop)
     }
 
-    /// Refuses every C2D send with `error` for `duration`.
-    pub fn refuse_sends_for(&self, error: SendRefusal, duration: Duration) {
-        let _ = self.apply(&Fault::RefuseSends {
+    /// Refuses every C2D send with `error` for `duration` (at most 24 hours).
+    pub fn refuse_sends_for(
+        &self,
+        error: SendRefusal,
+        duration: Duration,
+    ) -> Result<(), FaultError> {
+        self.apply(&Fault::RefuseSends {
             error,
             count: None,
             for_ms: Some(millis(duration)),
-        });
+        })
+        .map(drop)
     }
 
     /// Ends every message lock now; returns how many ([`Fault::ExpireLocks`]).

@@ -211,6 +211,10 @@ async fn admin_faults_take_the_page_token_and_no_sas_token() {
             serde_json::json!({"fault": "refuse-sends", "error": "busy"}),
             "a count or a duration",
         ),
+        (
+            serde_json::json!({"fault": "stall-store", "for_ms": u64::MAX}),
+            "at most 24 hours",
+        ),
     ] {
         let resp = http
             .post(&url)

@@ -213,7 +213,8 @@ async fn refused_sends_surface_as_their_errors_and_transient_ones_are_retried() 
     assert_eq!(h.hub.refusals("fault"), 5);
     h.hub
         .faults()
-        .refuse_sends_for(SendRefusal::Throttled, Duration::from_secs(60));
+        .refuse_sends_for(SendRefusal::Throttled, Duration::from_secs(60))
+        .unwrap();
     assert!(once.send("dev", Message::new("w")).await.is_err());
     h.hub.faults().clear();
     once.send("dev", Message::new("w")).await.unwrap();
@@ -241,7 +242,12 @@ async fn a_delay_holds_each_delivery_and_a_stalled_store_holds_each_send() {
     }
     h.hub.faults().clear();
     let stall = Duration::from_millis(500);
-    h.hub.faults().stall_store(stall);
+    h.hub.faults().stall_store(stall).unwrap();
+    assert!(h
+        .hub
+        .faults()
+        .stall_store(Duration::from_secs(25 * 3600))
+        .is_err());
     let begun = Instant::now();
     service
         .send("slow-mqtt", Message::new("slow disk"))
@@ -270,7 +276,7 @@ async fn an_unanswered_https_settle_does_not_stop_the_device() {
     .await;
     service.send("dev", Message::new("first")).await.unwrap();
     let m = recv(&device).await;
-    h.hub.faults().stall_store(Duration::from_secs(2));
+    h.hub.faults().stall_store(Duration::from_secs(2)).unwrap();
     let e = m.complete().await.unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Timeout, "{e}");
     h.hub.faults().clear();
