@@ -889,7 +889,7 @@ export declare class Faults {
     /** Holds every delivery to the device for `ms` before it is sent, until `clear()`. */
     delayDeliveries(deviceId: string, ms: number): void;
     /** Holds the hub's store commits for `ms`, as a slow disk would: sends wait for their
-     * answer, nothing is lost. */
+     * answer (unless their device completes them first), nothing is lost. */
     stallStore(ms: number): void;
     /** Refuses C2D sends with one of IoT Hub's errors: the next `count`, or all for `ms`. */
     refuseSends(error: SendRefusal, options: {

@@ -973,7 +973,7 @@ class Faults {
         this.#apply({ fault: 'delay', device: checkString(deviceId, 'deviceId'), delay_ms: ms });
     }
     /** Holds the hub's store commits for `ms`, as a slow disk would: sends wait for their
-     * answer, nothing is lost. */
+     * answer (unless their device completes them first), nothing is lost. */
     stallStore(ms) {
         this.#apply({ fault: 'stall-store', for_ms: ms });
     }

@@ -1551,7 +1551,8 @@ c2d_result c2d_hub_fault_delay(const struct c2d_hub *hub,
 #if defined(C2D_HUB)
 /**
  * A fault: holds the hub's store commits for `for_ms`, as a slow disk would: sends wait for
- * their answer (each answered once durable), nothing is lost.
+ * their answer (each answered once durable, or once its device has completed it), nothing
+ * is lost.
  *
  * @param hub The hub.
  * @param for_ms How long, in milliseconds (at most 24 hours).

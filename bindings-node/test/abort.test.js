@@ -25,8 +25,10 @@ test('a hundred receives each aborted racing one send lose nothing', async () =>
       for (let i = 0; i < rounds; i++) {
         const controller = new AbortController();
         const receiving = device.receive({ signal: controller.signal });
-        await service.send('dev1', `m${i}`);
-        // aborted at once, or after the message had time to arrive: both sides of the race
+        // the hub delivers a message before it answers its send (it answers once the message
+        // is on disk or completed): aborted at once after the send went out, or after the
+        // message had time to arrive; both sides of the race
+        const sending = service.send('dev1', `m${i}`);
         if (i % 5) await new Promise((resolve) => setTimeout(resolve, i % 5));
         controller.abort();
         try {
@@ -37,6 +39,7 @@ test('a hundred receives each aborted racing one send lose nothing', async () =>
           assert.ok(isAbortError(e), `${transport}: ${e}`);
           aborted++;
         }
+        await sending;
       }
       while ([...seen.values()].reduce((a, b) => a + b, 0) < rounds) {
         const m = await received(device);

@@ -140,3 +140,27 @@ test('refused sends reject with their errors, and transient ones are retried', a
     await hub.stop();
   }
 });
+
+test('a send is answered by its completion while the disk is stalled', async () => {
+  // a message its device completes before the hub has written it needs no disk: with the
+  // store stalled for a minute, the send is answered by the device's completion
+  const hub = await startHub();
+  try {
+    const d = await device(hub, await hub.createDevice('quick'), c2d.Transport.Mqtt);
+    const service = await c2d.ServiceClient.connect(hub.ownerConnectionString, hub.serviceOptions());
+    hub.faults.stallStore(60_000);
+    const begun = Date.now();
+    const sending = service.send('quick', 'no disk needed');
+    const m = await received(d);
+    assert.equal(m.body.toString(), 'no disk needed');
+    await m.complete();
+    await sending;
+    assert.ok(Date.now() - begun < 60_000, `${Date.now() - begun} ms`);
+    assert.equal(hub.queueDepth('quick'), 0);
+    hub.faults.clear();
+    await d.close();
+    await service.close();
+  } finally {
+    await hub.stop();
+  }
+});

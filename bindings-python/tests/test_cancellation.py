@@ -104,19 +104,23 @@ async def test_a_hundred_receives_each_cancelled_racing_one_send_lose_nothing(
                                                        **hub.service_options()) as svc:
             for i in range(rounds):
                 task = asyncio.ensure_future(device.receive())
-                await svc.send("dev1", f"m{i}")
-                # cancelled at once, or after the message had time to arrive: both sides of
-                # the race, with the arrival in between
+                # the hub delivers a message before it answers its send (it answers once the
+                # message is on disk or completed): the receive is cancelled 0-2 ms after the
+                # send went out, before the message can have arrived or after, with the
+                # arrival in between
+                sending = asyncio.ensure_future(svc.send("dev1", f"m{i}"))
                 await asyncio.sleep((i % 5) * 0.0005)
                 task.cancel()
                 try:
                     m = await task
                 except asyncio.CancelledError:
                     cancelled += 1
+                    await sending
                     continue
                 assert m is not None
                 seen[m.body] = seen.get(m.body, 0) + 1
                 await m.complete()
+                await sending
             while sum(seen.values()) < rounds:
                 m = await device.receive(timeout=WAIT)
                 assert m is not None, f"lost: {sorted(set(f'm{i}'.encode() for i in range(rounds)) - set(seen))}"

@@ -4,6 +4,7 @@ the device's process."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import subprocess
@@ -150,6 +151,29 @@ async def test_a_delayed_delivery_and_a_stalled_store_with_asyncio(hub: LocalHub
         assert m is not None and m.body == b"slow disk"
         await m.complete()
     finally:
+        await d.close()
+        await svc.close()
+
+
+@pytest.mark.asyncio
+async def test_a_send_is_answered_by_its_completion_while_the_disk_is_stalled(hub: LocalHub) -> None:
+    # a message its device completes before the hub has written it needs no disk: with the
+    # store stalled for a minute, the send is answered by the device's completion
+    cs = hub.create_device("quick")
+    d = await c2d.aio.DeviceClient.connect(cs, retry=fast_retry(), **hub.device_options())
+    svc = await c2d.aio.ServiceClient.connect(hub.owner_connection_string, **hub.service_options())
+    try:
+        hub.faults.stall_store(60)
+        begun = time.monotonic()
+        sending = asyncio.create_task(svc.send("quick", c2d.Message("no disk needed")))
+        m = await d.receive(timeout=WAIT)
+        assert m is not None and m.body == b"no disk needed"
+        await m.complete()
+        await asyncio.wait_for(sending, WAIT)
+        assert time.monotonic() - begun < 60
+        assert hub.queue_depth("quick") == 0
+    finally:
+        hub.faults.clear()
         await d.close()
         await svc.close()
 

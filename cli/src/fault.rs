@@ -56,7 +56,8 @@ enum FaultAction {
         #[arg(long = "for", value_name = "DELAY", value_parser = humantime::parse_duration)]
         delay: Duration,
     },
-    /// Stall the store's commits, as a slow disk would: sends wait, nothing is lost.
+    /// Stall the store's commits, as a slow disk would: sends wait (unless their device
+    /// completes them first), nothing is lost.
     StallStore {
         /// How long (e.g. 2s).
         #[arg(long = "for", value_name = "DURATION", value_parser = humantime::parse_duration)]

@@ -402,6 +402,28 @@ fn hub_faults_from_the_command_line() {
     assert!(dropped.contains("dropped 0 connection(s)"), "{dropped}");
     let expired = ok(fault(&["expire-locks"]));
     assert!(expired.contains("ended 0 lock(s)"), "{expired}");
+    // a stalled disk holds a send only until its device completes the message: the receiver
+    // below takes it, and the send is answered long before the stall ends
+    ok(fault(&["stall-store", "--for", "120s"]));
+    let mut receive = cmd();
+    receive.args([
+        "receive",
+        "--device",
+        "dev1",
+        "--count",
+        "1",
+        "--timeout",
+        "25s",
+    ]);
+    let receiving = std::thread::spawn(move || bounded(receive));
+    let mut send = cmd();
+    send.args(["send", "--device", "dev1", "completed before its commit"]);
+    ok(bounded(send));
+    let out = receiving.join().unwrap();
+    let printed = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success(), "{printed}{}", stderr(&out));
+    assert!(printed.contains("completed before its commit"), "{printed}");
+    ok(fault(&["clear"]));
 }
 
 /// A `c2d` command that knows of no hub but the local one: no connection string or CA in its

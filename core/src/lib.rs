@@ -36,6 +36,37 @@ pub mod timestamp;
 pub mod tls;
 pub mod transport;
 
+/// The clients' decoders of what a hub sends, for the fuzz targets (`fuzz/`); not an API.
+#[doc(hidden)]
+pub mod decoders {
+    /// A PUBLISH on a device's C2D topic → the message a device hands over.
+    #[cfg(feature = "mqtt")]
+    pub fn mqtt_publish(topic: &str, payload: Vec<u8>) -> crate::Message {
+        crate::device::mqtt::message_of_publish(topic, payload)
+    }
+
+    /// A C2D message over AMQP → the message a device hands over.
+    #[cfg(feature = "amqp")]
+    pub fn amqp_received(m: &crate::amqp::AmqpMessage) -> crate::Result<crate::Message> {
+        crate::device::amqp::received(m).map(|(m, ..)| m)
+    }
+
+    /// An HTTPS receive's answer (headers and body) → the message a device hands over.
+    #[cfg(feature = "https")]
+    pub fn https_receive(
+        headers: &reqwest::header::HeaderMap,
+        body: Vec<u8>,
+    ) -> crate::Result<crate::Message> {
+        crate::device::https::to_message(headers, body).map(|(m, _)| m)
+    }
+
+    /// A CBS reply to a put-token → accepted, or why not.
+    #[cfg(feature = "amqp")]
+    pub fn cbs_reply(m: &crate::amqp::AmqpMessage) -> crate::Result<()> {
+        crate::amqp::session::cbs_outcome(m)
+    }
+}
+
 pub use connection_string::{ConnectionString, ConnectionStringKind, Credential};
 pub use device::{
     Delivered, DeviceClient, DeviceClientBuilder, DeviceOptions, DuplicateOptions, ReceivedMessage,

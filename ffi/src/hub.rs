@@ -617,7 +617,8 @@ pub extern "C" fn c2d_hub_fault_delay(
 }
 
 /// A fault: holds the hub's store commits for `for_ms`, as a slow disk would: sends wait for
-/// their answer (each answered once durable), nothing is lost.
+/// their answer (each answered once durable, or once its device has completed it), nothing
+/// is lost.
 ///
 /// @param hub The hub.
 /// @param for_ms How long, in milliseconds (at most 24 hours).

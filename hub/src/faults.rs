@@ -59,7 +59,8 @@ pub enum Fault {
         delay_ms: u64,
     },
     /// Holds the store's commits for `for_ms` from now, as a slow disk would: sends wait for
-    /// their answer (each is answered once durable, as always), nothing is lost.
+    /// their answer (each is answered once durable, or once its device has completed it, as
+    /// always), nothing is lost.
     StallStore {
         /// How long, in milliseconds.
         for_ms: u64,

@@ -45,6 +45,10 @@ pub const TARGETS: &[&str] = &[
     "property_bag",
     "amqp_message",
     "feedback_batch",
+    "mqtt_publish",
+    "amqp_received",
+    "https_receive",
+    "cbs_reply",
 ];
 
 /// The device every authenticated input acts as.
@@ -435,6 +439,49 @@ fn parse_only(target: &str, data: &[u8]) {
         "feedback_batch" => {
             let _ = c2d::service::feedback::decode_batch(data);
         }
+        // the clients' side: what a device or service makes of what a hub sends
+        "mqtt_publish" => {
+            // packets as a device's MQTT connection reads them; each PUBLISH to a message
+            let mut buf = BytesMut::from(data);
+            while let Ok(packet) = rumqttc::mqttbytes::v4::Packet::read(&mut buf, 256 * 1024) {
+                if let rumqttc::mqttbytes::v4::Packet::Publish(p) = packet {
+                    let m = c2d::decoders::mqtt_publish(&p.topic, p.payload.to_vec());
+                    assert_eq!(m.body, p.payload.to_vec(), "the body changed");
+                }
+            }
+        }
+        "amqp_received" => {
+            if let Ok(m) = c2d::amqp::decode(data) {
+                let _ = c2d::decoders::amqp_received(&m);
+            }
+        }
+        "https_receive" => {
+            // header lines (`name: value`), an empty line, the body: what the device's HTTP
+            // client hands over of a 200 answer to a receive
+            let (head, body) = match data.windows(2).position(|w| w == b"\n\n") {
+                Some(i) => (&data[..i], &data[i + 2..]),
+                None => (data, &[][..]),
+            };
+            let mut headers = http::HeaderMap::new();
+            for line in head.split(|b| *b == b'\n') {
+                let Some(colon) = line.iter().position(|b| *b == b':') else {
+                    continue;
+                };
+                let value = line[colon + 1..].trim_ascii();
+                if let (Ok(name), Ok(value)) = (
+                    http::HeaderName::from_bytes(&line[..colon]),
+                    http::HeaderValue::from_bytes(value),
+                ) {
+                    headers.append(name, value);
+                }
+            }
+            let _ = c2d::decoders::https_receive(&headers, body.to_vec());
+        }
+        "cbs_reply" => {
+            if let Ok(m) = c2d::amqp::decode(data) {
+                let _ = c2d::decoders::cbs_reply(&m);
+            }
+        }
         other => panic!("no fuzz target named '{other}'"),
     }
 }
@@ -442,7 +489,7 @@ fn parse_only(target: &str, data: &[u8]) {
 /// Inputs that reach deep into each target, to start a corpus from: `(target, name, bytes)`.
 pub fn seeds() -> Vec<(&'static str, &'static str, Vec<u8>)> {
     use c2d::{Ack, Message};
-    use rumqttc::mqttbytes::v4::{Connect, PubAck, Subscribe};
+    use rumqttc::mqttbytes::v4::{Connect, PubAck, Publish, Subscribe};
     use rumqttc::mqttbytes::QoS;
 
     let mut mqtt = BytesMut::new();
@@ -562,7 +609,40 @@ pub fn seeds() -> Vec<(&'static str, &'static str, Vec<u8>)> {
             "system-and-user",
             b"%24.mid=m-1&%24.to=%2Fdevices%2Fd%2Fmessages%2FdeviceBound&iothub-ack=full&k=v&flag".to_vec(),
         ),
-        ("amqp_message", "c2d", c2d_message),
+        ("amqp_message", "c2d", c2d_message.clone()),
+        ("mqtt_publish", "c2d-publish", {
+            let mut p = Publish::new(
+                format!(
+                    "devices/{DEVICE}/messages/devicebound/{}",
+                    c2d::property_bag::encode(&message, &c2d::message::device_bound_address(DEVICE))
+                ),
+                QoS::AtLeastOnce,
+                message.body.clone(),
+            );
+            p.pkid = 1;
+            let mut b = BytesMut::new();
+            p.write(&mut b).expect("PUBLISH encodes");
+            b.to_vec()
+        }),
+        ("amqp_received", "delivered", {
+            let delivery = crate::state::Delivery {
+                seq: 42,
+                lock_token: uuid::Uuid::nil(),
+                lock_expires: std::time::UNIX_EPOCH,
+                message: message.clone(),
+                delivery_count: 1,
+                enqueued: std::time::UNIX_EPOCH + Duration::from_secs(1_700_000_000),
+                expires: std::time::UNIX_EPOCH + Duration::from_secs(1_800_000_000),
+            };
+            c2d::amqp::encode(&crate::amqp::convert::device_message(&delivery))
+        }),
+        (
+            "https_receive",
+            "delivered",
+            b"etag: \"0b5cb1a0-1b2c-4d5e-8f90-a1b2c3d4e5f6\"\niothub-messageid: m-1\niothub-ack: full\niothub-deliverycount: 1\niothub-sequencenumber: 42\niothub-enqueuedtime: Tue, 14 Nov 2023 22:13:20 GMT\niothub-expiry: Wed, 15 Nov 2023 22:13:20 GMT\niothub-app-k: v\ncontent-type: application/json\n\n{\"on\":true}".to_vec(),
+        ),
+        ("cbs_reply", "ok", c2d::amqp::encode(&crate::amqp::convert::cbs_reply(None, 200, "OK"))),
+        ("cbs_reply", "refused", c2d::amqp::encode(&crate::amqp::convert::cbs_reply(None, 401, "Unauthorized"))),
         ("feedback_batch", "one", c2d::service::feedback::encode_batch(&[record])),
     ]
 }

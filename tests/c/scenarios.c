@@ -691,6 +691,28 @@ static void fan_out_paced(void) {
 /* Faults on demand as a C device and service see them: a dropped connection and the
  * reconnect, a lost acknowledgement that brings the message again (handed over once with
  * duplicate suppression), refused sends and their errors. */
+/* Receives and completes `device`'s messages until the one with body `until`. */
+struct completer {
+    c2d_device_client *device;
+    const char *until;
+};
+
+static void *complete_until(void *arg) {
+    struct completer *c = arg;
+    for (;;) {
+        c2d_message *m = receive(c->device);
+        const uint8_t *body = NULL;
+        size_t len = 0;
+        OK(c2d_message_body(m, &body, &len));
+        int last = len == strlen(c->until) && memcmp(body, c->until, len) == 0;
+        OK(c2d_message_complete(m));
+        c2d_message_free(m);
+        if (last) {
+            return NULL;
+        }
+    }
+}
+
 static void faults(c2d_transport transport) {
     test_hub t;
     test_hub_start(&t);
@@ -777,7 +799,19 @@ static void faults(c2d_transport transport) {
     OK(c2d_hub_refusals(t.hub, "fault", &refused));
     CHECK(refused == 5);
     OK(c2d_hub_fault_delay(t.hub, "dev", 10));
-    OK(c2d_hub_fault_stall_store(t.hub, 10));
+    OK(c2d_hub_fault_clear(t.hub));
+
+    step("stall-store: a send its device completes is answered by the completion, not the disk");
+    OK(c2d_hub_fault_stall_store(t.hub, 60000));
+    struct completer completer = {device, "no disk needed"};
+    pthread_t taker;
+    CHECK(pthread_create(&taker, NULL, complete_until, &completer) == 0);
+    long long begun = now_ms();
+    c2d_message *quick = new_message("no disk needed", C2D_ACK_NONE);
+    OK(c2d_service_client_send(service, "dev", quick, NULL));
+    CHECK(now_ms() - begun < 60000);
+    CHECK(pthread_join(taker, NULL) == 0);
+    c2d_message_free(quick);
     OK(c2d_hub_fault_clear(t.hub));
     EXPECT(C2D_RESULT_INVALID_ARGUMENT, c2d_hub_fault_lose_acks(t.hub, "nobody", 1));
     c2d_message_free(x);

@@ -70,7 +70,8 @@ class Faults:
 
     def stall_store(self, seconds: float) -> None:
         """Holds the hub's store commits for ``seconds``, as a slow disk would: sends wait
-        for their answer (each answered once durable), nothing is lost."""
+        for their answer (each answered once durable, or once its device has completed it),
+        nothing is lost."""
         self._apply({"fault": "stall-store", "for_ms": _millis(seconds, "seconds")})
 
     def refuse_sends(

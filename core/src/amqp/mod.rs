@@ -27,8 +27,9 @@ const MAX_NESTING: usize = 32;
 /// serde_amqp allocates a binary, string, symbol or compound value's declared size before it
 /// reads the bytes, so a 20-byte frame declaring a 4 GiB string makes it allocate 4 GiB; and it
 /// decodes nested values by recursion. Everything decoded from a peer goes through this check
-/// first: every declared size must fit in the bytes present, every count in its size, and
-/// values nest at most 32 deep.
+/// first: every declared size must fit in the bytes present, every count in its size, the
+/// elements of a list, map or array must fill its size exactly, an empty array has no
+/// element constructor (as serde_amqp reads it), and values nest at most 32 deep.
 pub fn check_encoding(bytes: &[u8]) -> Result<usize, String> {
     value_len(bytes, 0)
 }
@@ -75,6 +76,19 @@ fn compound(b: &[u8], w: usize) -> Result<(usize, usize, &[u8]), String> {
     Ok((total, count, elements))
 }
 
+/// Whether a compound value's elements (`at` bytes of them) fill its declared size exactly:
+/// serde_amqp reads on from the last element, not from the declared end, so bytes left over
+/// inside a size would be decoded next without having been checked.
+fn filled(at: usize, elements: &[u8]) -> Result<(), String> {
+    if at == elements.len() {
+        Ok(())
+    } else {
+        Err(bad(
+            "a compound value's elements do not fill its declared size",
+        ))
+    }
+}
+
 /// The length of the bytes after constructor `code`, at the start of `b`.
 fn body_len(code: u8, b: &[u8], depth: usize) -> Result<usize, String> {
     let need = |n: usize| {
@@ -102,11 +116,22 @@ fn body_len(code: u8, b: &[u8], depth: usize) -> Result<usize, String> {
             for _ in 0..count {
                 at += value_len(&elements[at..], depth + 1)?;
             }
+            filled(at, elements)?;
             Ok(total)
         }
         // array: size, count, one constructor, then the elements' bodies
         0xe0 | 0xf0 => {
             let (total, count, elements) = compound(b, if code == 0xe0 { 1 } else { 4 })?;
+            if count == 0 {
+                // serde_amqp writes an empty array as its size and count alone, and reading
+                // one it does not take the element constructor the spec puts after the count:
+                // it would read that constructor as the next value, unchecked
+                return if elements.is_empty() {
+                    Ok(total)
+                } else {
+                    Err(bad("an empty array with an element constructor"))
+                };
+            }
             let constructor = |at: usize| {
                 elements
                     .get(at)
@@ -124,6 +149,7 @@ fn body_len(code: u8, b: &[u8], depth: usize) -> Result<usize, String> {
             for _ in 0..count {
                 at += body_len(element, &elements[at..], depth + 1)?;
             }
+            filled(at, elements)?;
             Ok(total)
         }
         other => Err(bad(&format!("unknown constructor 0x{other:02x}"))),
@@ -354,6 +380,19 @@ mod tests {
         };
         assert_eq!(check_encoding(&nested(32)).unwrap(), nested(32).len());
         assert!(check_encoding(&nested(40)).is_err());
+        // serde_amqp reads on from a compound's last element, not from its declared end, and
+        // takes no constructor for an empty array: bytes left inside a size, or an empty
+        // array's constructor, would be read next unchecked (a 4 GiB symbol, found by
+        // fuzzing a CBS reply); both are refused
+        for unfilled in [
+            &[0xc1, 0x04, 0x02, 0x40, 0x40, 0x40][..],
+            &[0xc0, 0x05, 0x01, 0x40, 0xb3, 0xff, 0xff][..],
+            &[0xe0, 0x02, 0x00, 0xb3][..],
+        ] {
+            assert!(check_encoding(unfilled).is_err(), "{unfilled:x?} passed");
+        }
+        assert_eq!(check_encoding(&[0xe0, 0x01, 0x00]), Ok(3));
+        assert_eq!(check_encoding(&[0xc1, 0x03, 0x02, 0x40, 0x40]), Ok(5));
     }
 
     #[test]

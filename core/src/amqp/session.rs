@@ -233,38 +233,7 @@ impl AmqpSession {
             let _ = receiver.accept(&reply).await;
             let _ = sender.close().await;
             let _ = receiver.close().await;
-            let m = reply.message();
-            let app = m.application_properties.as_ref().map(|p| &p.0);
-            let status = app
-                .and_then(|p| p.get("status-code"))
-                .and_then(|v| match v {
-                    SimpleValue::Int(n) => Some(*n),
-                    SimpleValue::Uint(n) => i32::try_from(*n).ok(),
-                    SimpleValue::Long(n) => i32::try_from(*n).ok(),
-                    _ => None,
-                });
-            let description = app
-                .and_then(|p| p.get("status-description"))
-                .map(|v| match v {
-                    SimpleValue::String(s) => s.clone(),
-                    other => format!("{other:?}"),
-                })
-                .unwrap_or_default();
-            match status {
-                Some(200 | 202) => Ok(()),
-                Some(401 | 403) => Err(Error::new(
-                    ErrorKind::Unauthorized,
-                    format!("CBS refused the token: {description}"),
-                )),
-                Some(404) => Err(Error::new(
-                    ErrorKind::DeviceNotFound,
-                    format!("CBS: {description}"),
-                )),
-                other => Err(Error::new(
-                    ErrorKind::Protocol,
-                    format!("CBS answered {other:?}: {description}"),
-                )),
-            }
+            cbs_outcome(reply.message())
         };
         tokio::time::timeout(timeout, exchange).await.map_err(|_| {
             Error::new(
@@ -278,5 +247,41 @@ impl AmqpSession {
     pub async fn close(mut self) {
         let _ = self.session.end().await;
         let _ = self.connection.close().await;
+    }
+}
+
+/// What a CBS reply says of a put-token: its `status-code` (200 or 202 accepted; 401 and 403
+/// refused; 404 no such device) and `status-description` application properties.
+pub(crate) fn cbs_outcome(m: &crate::amqp::AmqpMessage) -> Result<()> {
+    let app = m.application_properties.as_ref().map(|p| &p.0);
+    let status = app
+        .and_then(|p| p.get("status-code"))
+        .and_then(|v| match v {
+            SimpleValue::Int(n) => Some(*n),
+            SimpleValue::Uint(n) => i32::try_from(*n).ok(),
+            SimpleValue::Long(n) => i32::try_from(*n).ok(),
+            _ => None,
+        });
+    let description = app
+        .and_then(|p| p.get("status-description"))
+        .map(|v| match v {
+            SimpleValue::String(s) => s.clone(),
+            other => format!("{other:?}"),
+        })
+        .unwrap_or_default();
+    match status {
+        Some(200 | 202) => Ok(()),
+        Some(401 | 403) => Err(Error::new(
+            ErrorKind::Unauthorized,
+            format!("CBS refused the token: {description}"),
+        )),
+        Some(404) => Err(Error::new(
+            ErrorKind::DeviceNotFound,
+            format!("CBS: {description}"),
+        )),
+        other => Err(Error::new(
+            ErrorKind::Protocol,
+            format!("CBS answered {other:?}: {description}"),
+        )),
     }
 }

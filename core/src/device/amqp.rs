@@ -61,10 +61,11 @@ async fn open(link: &Link) -> Result<(AmqpSession, Receiver, Option<SystemTime>)
     Ok((amqp, receiver, expiry))
 }
 
-fn received(
-    delivery: &fe2o3_amqp::link::delivery::Delivery<Body<Value>>,
+/// What a device makes of a C2D message that came over AMQP: the message, its delivery count,
+/// when the hub enqueued it and its sequence number.
+pub(crate) fn received(
+    m: &crate::amqp::AmqpMessage,
 ) -> Result<(crate::Message, u32, Option<SystemTime>, Option<u64>)> {
-    let m = delivery.message();
     let message = crate::amqp::to_c2d(m).map_err(|e| Error::new(ErrorKind::Protocol, e))?;
     let delivery_count = m.header.as_ref().map_or(0, |h| h.delivery_count);
     let mut enqueued = None;
@@ -127,7 +128,7 @@ pub(super) async fn run(mut link: Link) {
                     let lock_token = (delivery.delivery_tag().len() == 16)
                         .then(|| uuid::Uuid::from_slice_le(delivery.delivery_tag()).ok().map(|u| u.to_string()))
                         .flatten();
-                    match received(&delivery) {
+                    match received(delivery.message()) {
                         Ok((message, delivery_count, enqueued_time, sequence_number)) => {
                             next_id += 1;
                             held.insert(next_id, Held { info: DeliveryInfo::from(delivery), received: tokio::time::Instant::now() });

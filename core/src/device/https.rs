@@ -117,7 +117,7 @@ impl Poller {
 
 /// What the hub says about one delivery, beside the message.
 #[derive(Debug)]
-struct Delivery {
+pub(crate) struct Delivery {
     lock_token: String,
     delivery_count: u32,
     enqueued_time: Option<SystemTime>,
@@ -127,7 +127,7 @@ struct Delivery {
 /// The message of a 200 answer: its body, and its properties from IoT Hub's headers
 /// (`iothub-messageid`, …, `iothub-app-{name}`; HTTP header names are not case-sensitive, so
 /// application property names arrive in lower case, as from IoT Hub).
-fn to_message(headers: &HeaderMap, body: Vec<u8>) -> Result<(Message, Delivery)> {
+pub(crate) fn to_message(headers: &HeaderMap, body: Vec<u8>) -> Result<(Message, Delivery)> {
     let text = |name: &str| {
         headers
             .get(name)

@@ -8,12 +8,12 @@
 //! instead, and "connected" means the last request reached the hub.
 
 #[cfg(feature = "amqp")]
-mod amqp;
+pub(crate) mod amqp;
 mod duplicates;
 #[cfg(feature = "https")]
-mod https;
+pub(crate) mod https;
 #[cfg(feature = "mqtt")]
-mod mqtt;
+pub(crate) mod mqtt;
 mod options;
 
 pub use duplicates::DuplicateOptions;

@@ -65,6 +65,23 @@ fn options(link: &Link) -> Result<(MqttOptions, Option<SystemTime>)> {
     Ok((o, expiry))
 }
 
+/// The C2D message of a PUBLISH on `devices/{id}/messages/devicebound/{property bag}`: its
+/// payload, and its properties from the bag. A bag that cannot be read gives the message
+/// without properties (it is still handed over, and completed, to keep the queue moving).
+pub(crate) fn message_of_publish(topic: &str, payload: Vec<u8>) -> crate::Message {
+    let bag = topic.splitn(5, '/').nth(4).unwrap_or("");
+    match crate::property_bag::to_message(Vec::new(), bag) {
+        Ok(mut m) => {
+            m.body = payload;
+            m
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, %topic, "c2d device: unreadable C2D topic; the message is completed to keep the queue moving");
+            crate::Message::new(payload)
+        }
+    }
+}
+
 fn connection_error(e: ConnectionError) -> Error {
     match e {
         ConnectionError::ConnectionRefused(
@@ -135,14 +152,7 @@ pub(super) async fn run(mut link: Link) {
                         link.connected();
                     }
                     Ok(Event::Incoming(Packet::Publish(p))) => {
-                        let bag = p.topic.splitn(5, '/').nth(4).unwrap_or("");
-                        let message = match crate::property_bag::to_message(p.payload.to_vec(), bag) {
-                            Ok(m) => m,
-                            Err(e) => {
-                                tracing::warn!(error = %e, topic = %p.topic, "c2d device: unreadable C2D topic; the message is completed to keep the queue moving");
-                                crate::property_bag::to_message(p.payload.to_vec(), "").unwrap_or_default()
-                            }
-                        };
+                        let message = message_of_publish(&p.topic, p.payload.to_vec());
                         next_id += 1;
                         pending.push_back(Pending { id: next_id, publish: p, completed: false, given_up: false, received: tokio::time::Instant::now() });
                         let d = Delivered { message, delivery_count: 0, enqueued_time: None, sequence_number: None, lock_token: None };

@@ -204,9 +204,7 @@ impl<W: AsyncWrite + Unpin> Conn<W> {
                 // traffic shaping: the send waits its turn at the throttled rate
                 tokio::time::sleep(wait).await;
             }
-            let result = store
-                .exec(move |s, now| s.send(now, &device, message))
-                .await;
+            let result = store.send(&device, message).await;
             let outcome = match result {
                 Ok(Ok(_)) => DeliveryState::Accepted(Accepted {}),
                 Ok(Err(e @ SendError::DeviceNotFound(_))) => {
@@ -273,7 +271,7 @@ impl<W: AsyncWrite + Unpin> Conn<W> {
                 let result = match kind {
                     LinkKind::DeviceReceive { device, .. } => {
                         store
-                            .exec(move |s, now| s.settle(now, &device, token, how))
+                            .apply_durably(move |s, now| s.settle(now, &device, token, how))
                             .await
                     }
                     _ => {

@@ -10,7 +10,7 @@
 mod attach;
 mod cbs;
 mod connection;
-mod convert;
+pub(crate) mod convert;
 mod deliveries;
 pub(crate) mod frames;
 mod sasl;

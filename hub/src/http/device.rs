@@ -140,7 +140,7 @@ async fn settle(
 ) -> Result<StatusCode, HttpError> {
     let result: Result<(), LockLost> = ctx
         .store
-        .exec(move |s, now| s.settle(now, &device, token, how))
+        .apply_durably(move |s, now| s.settle(now, &device, token, how))
         .await?;
     result
         .map(|_| StatusCode::NO_CONTENT)

@@ -458,10 +458,7 @@ async fn send_test(
     }
     message.to = Some(format!("/devices/{id}/messages/devicebound"));
     let device = id.clone();
-    let sent = ctx
-        .store
-        .exec(move |s, now| s.send(now, &device, message))
-        .await;
+    let sent = ctx.store.send(&device, message).await;
     match sent {
         Ok(Ok(seq)) => {
             tracing::info!(device = %id, %message_id, "test message sent from the hub's page");

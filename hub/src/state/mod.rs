@@ -121,6 +121,14 @@ pub struct HubState {
     pub lost_acks: HashMap<String, u32>,
     /// How many acknowledgements were lost that way.
     pub acks_lost: u64,
+    /// Messages whose sender waits for its answer and that are neither on disk nor gone:
+    /// the store answers each once its row is committed, or once it has gone
+    /// ([`answerable`](Self::answerable)).
+    pub unanswered: HashSet<u64>,
+    /// Sends that may be answered now, without waiting for a commit: their message was
+    /// settled (or expired, or purged) before its row was written, and nothing of its end
+    /// has to be kept (no feedback record).
+    pub answerable: Vec<u64>,
     /// No later than the earliest deadline of a queued message (its expiry, its lock's
     /// end), so that the time rules' task does not scan every message four times a second:
     /// lowered by each new deadline, made exact by each sweep, computed by a scan only when
@@ -160,6 +168,8 @@ impl HubState {
             stats: Stats::default(),
             lost_acks: HashMap::new(),
             acks_lost: 0,
+            unanswered: HashSet::new(),
+            answerable: Vec::new(),
             deadline_hint: std::cell::Cell::new(DeadlineHint::Unknown),
         }
     }
@@ -597,7 +607,35 @@ impl HubState {
         self.journal
             .push(Dirty::Message(device_id.to_string(), seq));
         self.stats.changed();
-        let Some(status) = outcome else { return };
+        // a sender still waiting for this message's answer gets it now, unless its end
+        // leaves a feedback record: then the commit that writes the record answers it
+        match self.feedback_record(now, device_id, &m, outcome) {
+            Some(record) => {
+                self.stats.feedback(&record);
+                let (dirty, wake) = self.feedback.add(now, record, &self.limits);
+                self.journal.extend(dirty);
+                if wake {
+                    self.wakeups.insert(Wakeup::Feedback);
+                }
+            }
+            None => {
+                if self.unanswered.remove(&seq) {
+                    self.answerable.push(seq);
+                }
+            }
+        }
+    }
+
+    /// The feedback record a message's end leaves, if its ack asks for one (and the dead
+    /// letter it is counted as, if it did not end completed).
+    fn feedback_record(
+        &mut self,
+        now: SystemTime,
+        device_id: &str,
+        m: &QueuedMessage,
+        outcome: Option<FeedbackStatus>,
+    ) -> Option<FeedbackRecord> {
+        let status = outcome?;
         let ack = m.message.ack_mode();
         let message_id = || {
             m.message
@@ -622,20 +660,20 @@ impl HubState {
             ack.wants_negative()
         };
         if !wanted {
-            return;
+            return None;
         }
         let generation = self
             .registry
             .device(device_id)
             .map(|d| d.generation_id.clone())
             .unwrap_or_default();
-        let record = FeedbackRecord::new(message_id(), device_id, generation, now, status);
-        self.stats.feedback(&record);
-        let (dirty, wake) = self.feedback.add(now, record, &self.limits);
-        self.journal.extend(dirty);
-        if wake {
-            self.wakeups.insert(Wakeup::Feedback);
-        }
+        Some(FeedbackRecord::new(
+            message_id(),
+            device_id,
+            generation,
+            now,
+            status,
+        ))
     }
 }
 

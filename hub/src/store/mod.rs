@@ -6,7 +6,10 @@
 //! only after that transaction has committed (synced to disk with [`Durability::Fsync`]).
 //! Many jobs share one commit and one fsync. If a commit fails, the batch's jobs fail and
 //! the memory state is reloaded from disk, so the two never disagree. Changes that recovery
-//! never needs (a delivery's lock) skip the writer: [`Store::apply`].
+//! never needs (a delivery's lock) skip the writer: [`Store::apply`]. A send changes the
+//! state on the sender's task and is answered by its message's commit or by its settlement,
+//! whichever comes first; a message settled before its commit is never written
+//! ([`Store::send`]).
 
 mod rows;
 
@@ -65,11 +68,32 @@ pub enum StoreError {
 type Reply = Box<dyn FnOnce(bool) + Send>;
 type Change = Box<dyn FnOnce(&mut HubState, SystemTime) -> Reply + Send>;
 
-/// A change for the writer thread, and whether its answer waits for its commit (the answer
-/// of one that does not is empty: [`Store::apply`]'s).
+/// A change for the writer thread, and how soon the rows it changed are to be committed
+/// (its answer, if it has one, waits for that commit).
 struct Job {
     run: Change,
-    waits: bool,
+    within: Duration,
+}
+
+/// The senders waiting for their answer, by the sequence number of their message.
+type Waiters = Mutex<HashMap<u64, oneshot::Sender<bool>>>;
+
+/// Answers the senders of `seqs` (those still waiting).
+fn answer(waiters: &Waiters, seqs: impl IntoIterator<Item = u64>, ok: bool) {
+    let mut waiting = waiters.lock().unwrap_or_else(|e| e.into_inner());
+    for seq in seqs {
+        if let Some(w) = waiting.remove(&seq) {
+            let _ = w.send(ok);
+        }
+    }
+}
+
+/// Answers every sender still waiting.
+fn answer_all(waiters: &Waiters, ok: bool) {
+    let waiting = std::mem::take(&mut *waiters.lock().unwrap_or_else(|e| e.into_inner()));
+    for w in waiting.into_values() {
+        let _ = w.send(ok);
+    }
 }
 
 /// Wakes the tasks waiting for a device's messages or for feedback.
@@ -157,6 +181,12 @@ struct Inner {
     thread: Mutex<Option<JoinHandle<()>>>,
     /// Commits wait until then (a fault: a slow disk).
     stall: Arc<Mutex<Option<std::time::Instant>>>,
+    /// Senders waiting for their answer ([`Store::send`]).
+    waiters: Arc<Waiters>,
+    /// The soonest commit asked for by [`Store::apply`] and [`Store::send`] and not yet
+    /// begun: they ask only for a sooner one (one wake-up of the writer per commit, not per
+    /// change).
+    asked: Arc<Mutex<Option<std::time::Instant>>>,
 }
 
 /// The hub's durable state and its writer thread. Cheap to clone.
@@ -205,6 +235,8 @@ impl Store {
         let (tx, rx) = mpsc::channel::<Job>();
         let metrics = StoreMetrics::new();
         let stall = Arc::new(Mutex::new(None));
+        let waiters: Arc<Waiters> = Arc::default();
+        let asked = Arc::new(Mutex::new(None));
         let thread = {
             let state = state.clone();
             let waker = waker.clone();
@@ -213,6 +245,8 @@ impl Store {
                 metrics: metrics.clone(),
                 synced: durability == Durability::Fsync,
                 stall: stall.clone(),
+                waiters: waiters.clone(),
+                asked: asked.clone(),
             };
             std::thread::Builder::new()
                 .name("c2d-hub-store".into())
@@ -228,6 +262,8 @@ impl Store {
                 clock,
                 thread: Mutex::new(Some(thread)),
                 stall,
+                waiters,
+                asked,
             }),
         })
     }
@@ -250,7 +286,10 @@ impl Store {
                 });
             })
         });
-        self.submit(Job { run, waits: true })?;
+        self.submit(Job {
+            run,
+            within: Duration::ZERO,
+        })?;
         rx.await.unwrap_or_else(|_| {
             Err(StoreError::Io(
                 "the store stopped during the operation".into(),
@@ -264,18 +303,139 @@ impl Store {
     /// on the way (an expired message it met is dead-lettered) are written by the writer's
     /// next commit, which this asks for; a crash before it only means doing them again.
     pub fn apply<R>(&self, f: impl FnOnce(&mut HubState, SystemTime) -> R) -> R {
-        let (r, changed) = {
+        let (r, changed, answerable) = {
             let mut st = self.lock();
             let r = f(&mut st, self.inner.clock.now());
-            (r, !st.journal.is_empty() || !st.wakeups.is_empty())
+            let changed = !st.journal.is_empty() || !st.wakeups.is_empty();
+            (r, changed, std::mem::take(&mut st.answerable))
         };
+        answer(&self.inner.waiters, answerable, true);
         if changed {
-            // an empty job: the writer takes what `f` left in the journal and the wake-ups
-            let run: Change = Box::new(|_, _| Box::new(|_| {}));
-            // a closed store has no writer: what `f` changed stays in memory, as in a crash
-            let _ = self.submit(Job { run, waits: false });
+            self.nudge(LAZY_COMMIT);
         }
         r
+    }
+
+    /// Runs `f` on the state at once, on the caller's thread, and answers once what it changed
+    /// is committed (its wake-ups go with that commit, as [`exec`](Self::exec)'s do). For
+    /// settlements: a completion ends its message at once, so the send that waits for it is
+    /// answered then, and the message's row, if it was never written, is not written at all.
+    pub async fn apply_durably<R>(
+        &self,
+        f: impl FnOnce(&mut HubState, SystemTime) -> R,
+    ) -> Result<R, StoreError> {
+        let (r, changed, answerable) = {
+            let mut st = self.lock();
+            let before = st.journal.len();
+            let r = f(&mut st, self.inner.clock.now());
+            let changed = st.journal.len() != before || !st.wakeups.is_empty();
+            (r, changed, std::mem::take(&mut st.answerable))
+        };
+        answer(&self.inner.waiters, answerable, true);
+        if !changed {
+            return Ok(r);
+        }
+        let (tx, rx) = oneshot::channel::<bool>();
+        let run: Change = Box::new(move |_, _| {
+            Box::new(move |ok| {
+                let _ = tx.send(ok);
+            })
+        });
+        self.submit(Job {
+            run,
+            within: Duration::ZERO,
+        })?;
+        match rx.await {
+            Ok(true) => Ok(r),
+            Ok(false) => Err(StoreError::Io("the commit failed".into())),
+            Err(_) => Err(StoreError::Io(
+                "the store stopped during the operation".into(),
+            )),
+        }
+    }
+
+    /// Asks the writer for a commit within `within` of what the state's journal holds.
+    fn nudge(&self, within: Duration) {
+        let by = std::time::Instant::now() + within;
+        {
+            let mut asked = self.inner.asked.lock().unwrap_or_else(|e| e.into_inner());
+            if asked.is_some_and(|t| t <= by) {
+                // a commit at least as soon is coming, and takes the journal as it then is
+                return;
+            }
+            *asked = Some(by);
+        }
+        // an empty job: the writer takes what the journal holds and the wake-ups
+        let run: Change = Box::new(|_, _| Box::new(|_| {}));
+        // a closed store has no writer: what changed stays in memory, as in a crash
+        let _ = self.submit(Job { run, within });
+    }
+
+    /// Accepts `message` for `device` (or refuses it) at once, on the caller's thread, and
+    /// wakes the device's receivers at once; answers once the message is on disk, or once
+    /// it has been settled, if that comes first. So a message its device completes before the
+    /// writer's next commit (up to [`GROUP_COMMIT`] away) never touches the disk; its send is
+    /// answered by its completion (with its feedback record on disk first, if its ack asked
+    /// for one). "Accepted" means on disk, or delivered and settled; a crash before either
+    /// leaves the send unanswered, and its sender sends it again (at least once).
+    pub async fn send(
+        &self,
+        device: &str,
+        message: c2d::Message,
+    ) -> Result<Result<u64, crate::state::SendError>, StoreError> {
+        let (tx, rx) = oneshot::channel::<bool>();
+        let (sent, wakeups) = {
+            let mut st = self.lock();
+            let earlier = std::mem::take(&mut st.wakeups);
+            let sent = st.send(self.inner.clock.now(), device, message);
+            // only the send's own wake-up goes now; the others wait for their commit
+            let mine = std::mem::replace(&mut st.wakeups, earlier);
+            if let Ok(seq) = sent {
+                st.unanswered.insert(seq);
+                // registered before the state is let go: nothing can settle it before
+                self.inner
+                    .waiters
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .insert(seq, tx);
+            }
+            (sent, mine)
+        };
+        if sent.is_err() {
+            return Ok(sent);
+        }
+        for w in &wakeups {
+            self.inner.waker.wake(w);
+        }
+        self.nudge(GROUP_COMMIT);
+        if let (true, Ok(seq)) = (self.is_closed(), &sent) {
+            // no writer to answer it (close answers those it finds; this one may have come
+            // after): not accepted, unless the writer's last commit took it already
+            let waiter = self
+                .inner
+                .waiters
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .remove(seq);
+            if waiter.is_some() {
+                return Err(StoreError::Closed);
+            }
+        }
+        match rx.await {
+            Ok(true) => Ok(sent),
+            Ok(false) => Err(StoreError::Io("the commit failed".into())),
+            Err(_) => Err(StoreError::Io(
+                "the store stopped during the operation".into(),
+            )),
+        }
+    }
+
+    fn is_closed(&self) -> bool {
+        self.inner
+            .jobs
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .is_none()
     }
 
     /// Hands `job` to the writer thread.
@@ -347,6 +507,8 @@ impl Store {
         if let Some(t) = thread {
             let _ = t.join();
         }
+        // sends the writer's last commit did not take: not accepted
+        answer_all(&self.inner.waiters, false);
     }
 }
 
@@ -360,7 +522,11 @@ const MAX_BATCH: usize = 512;
 /// How long rows changed by jobs that wait for no commit (see [`Store::apply`]) may wait for
 /// a job that does, to share its commit, before they are committed by themselves (also when
 /// such jobs keep coming: a device draining its queue).
-const LAZY_COMMIT: std::time::Duration = std::time::Duration::from_millis(20);
+const LAZY_COMMIT: Duration = Duration::from_millis(20);
+
+/// How long a sent message may wait for its commit ([`Store::send`]): time for a connected
+/// device to receive and complete it first, so that its row is never written.
+pub const GROUP_COMMIT: Duration = Duration::from_millis(2);
 
 /// What the writer has run and not yet committed.
 #[derive(Default)]
@@ -377,6 +543,10 @@ struct Committed {
     synced: bool,
     /// Commits wait until then (see [`Store::stall_commits`]).
     stall: Arc<Mutex<Option<std::time::Instant>>>,
+    /// Senders waiting for their answer.
+    waiters: Arc<Waiters>,
+    /// The soonest commit asked for (see [`Inner::asked`]).
+    asked: Arc<Mutex<Option<std::time::Instant>>>,
 }
 
 fn writer(
@@ -397,22 +567,27 @@ fn writer(
             std::mem::take(pending),
         )
     };
-    // when the oldest uncommitted row change was made
-    let mut deferred_since: Option<std::time::Instant> = None;
+    // when the rows run so far are to be committed
+    let mut due: Option<std::time::Instant> = None;
     loop {
-        let first = match deferred_since {
+        let first = match due {
             None => rx.recv().ok(),
-            Some(since) => match rx.recv_timeout(LAZY_COMMIT.saturating_sub(since.elapsed())) {
-                Ok(job) => Some(job),
-                Err(mpsc::RecvTimeoutError::Timeout) => {
-                    commit_now(&mut pending);
-                    deferred_since = None;
-                    continue;
+            Some(due) => {
+                match rx.recv_timeout(due.saturating_duration_since(std::time::Instant::now())) {
+                    Ok(job) => Some(job),
+                    Err(mpsc::RecvTimeoutError::Timeout) => None,
+                    Err(mpsc::RecvTimeoutError::Disconnected) => break,
                 }
-                Err(mpsc::RecvTimeoutError::Disconnected) => None,
-            },
+            }
         };
-        let Some(first) = first else { break };
+        let Some(first) = first else {
+            if due.is_none() {
+                break; // the store closed
+            }
+            commit_now(&mut pending);
+            due = None;
+            continue;
+        };
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
             match rx.try_recv() {
@@ -420,20 +595,20 @@ fn writer(
                 Err(_) => break,
             }
         }
-        let mut waits = false;
+        let mut answerable = Vec::new();
         for job in batch {
             let mut st = state.lock().unwrap_or_else(|e| e.into_inner());
-            waits |= job.waits;
+            let by = std::time::Instant::now() + job.within;
+            due = Some(due.map_or(by, |d| d.min(by)));
             pending.replies.push((job.run)(&mut st, clock.now()));
             pending.wakeups.extend(st.wakeups.drain());
             pending.journal.append(&mut st.journal);
+            answerable.append(&mut st.answerable);
         }
-        let overdue = deferred_since.is_some_and(|t| t.elapsed() >= LAZY_COMMIT);
-        if waits || overdue || pending.journal.is_empty() {
+        answer(&committed.waiters, answerable, true);
+        if pending.journal.is_empty() || due.is_some_and(|d| d <= std::time::Instant::now()) {
             commit_now(&mut pending);
-            deferred_since = None;
-        } else if deferred_since.is_none() {
-            deferred_since = Some(std::time::Instant::now());
+            due = None;
         }
     }
     commit_now(&mut pending);
@@ -449,7 +624,19 @@ fn commit(
     committed: &Committed,
     u: Uncommitted,
 ) {
+    let mut u = u;
+    // the sends this commit answers: those whose message it writes, or whose message went
+    // before its row was written, leaving a record this commit writes
+    let mut answered = Vec::new();
     let result = (|| -> rusqlite::Result<()> {
+        {
+            let mut st = state.lock().unwrap_or_else(|e| e.into_inner());
+            // begun: a change from now on asks for a commit of its own (cleared before the
+            // journal is taken, so that a change this commit does not take has asked again)
+            *committed.asked.lock().unwrap_or_else(|e| e.into_inner()) = None;
+            u.journal.append(&mut st.journal);
+            u.wakeups.extend(st.wakeups.drain());
+        }
         if u.journal.is_empty() {
             return Ok(());
         }
@@ -464,12 +651,26 @@ fn commit(
             }
         }
         let started = std::time::Instant::now();
+        let mut st = state.lock().unwrap_or_else(|e| e.into_inner());
+        // everything changed until now, not only what the jobs run so far left: a send is
+        // answered once every row its message's end changed is on disk
+        u.journal.append(&mut st.journal);
+        u.wakeups.extend(st.wakeups.drain());
+        for d in &u.journal {
+            if let crate::state::Dirty::NewMessage(_, seq) = d {
+                if st.unanswered.remove(seq) {
+                    answered.push(*seq);
+                }
+            }
+        }
+        // rows of messages sent and settled since the last commit are never written
+        let live = rows::live(&st, &u.journal);
+        if live.is_empty() {
+            return Ok(());
+        }
         let tx = conn.transaction()?;
-        rows::write(
-            &tx,
-            &state.lock().unwrap_or_else(|e| e.into_inner()),
-            &u.journal,
-        )?;
+        rows::write(&tx, &st, &live)?;
+        drop(st);
         tx.commit()?;
         committed
             .metrics
@@ -485,6 +686,9 @@ fn commit(
         Err(e) => {
             tracing::error!(error = %e, "store commit failed; reloading the state from disk");
             let mut st = state.lock().unwrap_or_else(|e| e.into_inner());
+            // every send still waiting had its message in this commit or after it, and the
+            // state goes back to the disk's: none of them is accepted
+            answer_all(&committed.waiters, false);
             let limits = st.limits.clone();
             match rows::load(conn, limits) {
                 Ok(fresh) => {
@@ -499,6 +703,7 @@ fn commit(
             false
         }
     };
+    answer(&committed.waiters, answered, ok);
     for reply in u.replies {
         reply(ok);
     }
@@ -617,6 +822,130 @@ mod tests {
                 "device {id} lost"
             );
         }
+        store.close();
+    }
+
+    /// A store with device `dev`.
+    async fn with_device(dir: &Path) -> Store {
+        let store = open(dir);
+        store
+            .exec(|s, now| {
+                s.put_device(now, "dev", c2d::Device::new_sas("dev"), None)
+                    .unwrap()
+            })
+            .await
+            .unwrap();
+        store
+    }
+
+    /// A store with device `dev`, its commits held (a slow disk), and what the store has
+    /// synced so far.
+    async fn stalled_with_device(dir: &Path) -> (Store, u64) {
+        let store = with_device(dir).await;
+        store.stall_commits(Duration::from_secs(30));
+        let synced = store.metrics().fsyncs.get();
+        (store, synced)
+    }
+
+    /// Receives `dev`'s next message and settles it, in memory, as a device's PUBACK does.
+    async fn receive_and_settle(store: &Store, how: crate::state::Settlement) {
+        let delivery = loop {
+            if let Some(d) = store.apply(|s, now| s.receive(now, "dev", 1)) {
+                break d;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        };
+        store
+            .apply(|s, now| s.settle(now, "dev", delivery.lock_token, how))
+            .unwrap();
+    }
+
+    fn rows(dir: &Path, table: &str) -> i64 {
+        let conn = Connection::open(dir.join("hub.db")).unwrap();
+        conn.query_row(&format!("SELECT COUNT(*) FROM {table}"), [], |r| r.get(0))
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_message_completed_before_its_commit_is_answered_and_never_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, synced) = stalled_with_device(dir.path()).await;
+        let sending = tokio::spawn({
+            let store = store.clone();
+            async move { store.send("dev", c2d::Message::new(b"x".to_vec())).await }
+        });
+        // delivered before it is on disk (the commits are held for 30 s), completed, and the
+        // send answered by the completion
+        receive_and_settle(&store, crate::state::Settlement::Complete).await;
+        let seq = tokio::time::timeout(Duration::from_secs(10), sending)
+            .await
+            .expect("the send waited for the stalled commit")
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        assert!(seq > 0);
+        store.stall_commits(Duration::ZERO);
+        store.close();
+        assert_eq!(rows(dir.path(), "messages"), 0);
+        assert_eq!(store.metrics().fsyncs.get(), synced, "a commit was synced");
+    }
+
+    #[tokio::test]
+    async fn a_send_whose_message_left_a_record_is_answered_once_the_record_is_on_disk() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, _) = stalled_with_device(dir.path()).await;
+        let message = c2d::Message::new(b"x".to_vec()).ack(c2d::Ack::Full);
+        let mut sending = tokio::spawn({
+            let store = store.clone();
+            async move { store.send("dev", message).await }
+        });
+        receive_and_settle(&store, crate::state::Settlement::Reject).await;
+        // the Rejected record is not on disk yet: the send waits for it
+        assert!(
+            tokio::time::timeout(Duration::from_millis(300), &mut sending)
+                .await
+                .is_err(),
+            "answered before its feedback record was written"
+        );
+        store.stall_commits(Duration::ZERO);
+        tokio::time::timeout(Duration::from_secs(10), sending)
+            .await
+            .expect("not answered after the commit")
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        assert_eq!(rows(dir.path(), "feedback_records"), 1);
+        assert_eq!(rows(dir.path(), "messages"), 0);
+        store.close();
+    }
+
+    #[tokio::test]
+    async fn a_send_to_a_closed_store_is_refused_not_left_waiting() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = with_device(dir.path()).await;
+        store.close();
+        let sent = tokio::time::timeout(
+            Duration::from_secs(10),
+            store.send("dev", c2d::Message::new(b"x".to_vec())),
+        )
+        .await
+        .expect("a send to a closed store waited");
+        assert_eq!(sent, Err(StoreError::Closed));
+    }
+
+    #[tokio::test]
+    async fn a_message_nobody_takes_is_answered_once_on_disk() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = with_device(dir.path()).await;
+        for _ in 0..3 {
+            store
+                .send("dev", c2d::Message::new(b"x".to_vec()))
+                .await
+                .unwrap()
+                .unwrap();
+        }
+        // answered: on disk, seen by another connection at once
+        assert_eq!(rows(dir.path(), "messages"), 3);
         store.close();
     }
 

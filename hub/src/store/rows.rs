@@ -1,5 +1,7 @@
 //! Rows: how [`HubState`] is written to and read from SQLite.
 
+use std::collections::HashSet;
+
 use c2d::timestamp::{from_unix_millis, to_unix_millis};
 use c2d::{Device, FeedbackRecord, Message};
 use rusqlite::{params, Connection, Transaction};
@@ -39,13 +41,33 @@ fn token_blob(l: Option<&crate::state::Lock>) -> (Option<Vec<u8>>, Option<i64>) 
     }
 }
 
+/// The entries of `journal` that still change a row: a message that was sent and has gone
+/// again (completed, rejected, expired, purged) since the journal's last commit never had a
+/// row, so neither its insert nor its delete is written.
+pub(super) fn live<'a>(state: &HubState, journal: &'a [Dirty]) -> Vec<&'a Dirty> {
+    let gone: HashSet<u64> = journal
+        .iter()
+        .filter_map(|d| match d {
+            Dirty::NewMessage(dev, seq) if state.message(dev, *seq).is_none() => Some(*seq),
+            _ => None,
+        })
+        .collect();
+    journal
+        .iter()
+        .filter(|d| match d {
+            Dirty::NewMessage(_, seq) | Dirty::Message(_, seq) => !gone.contains(seq),
+            _ => true,
+        })
+        .collect()
+}
+
 /// Writes the rows named by `journal`, as they now are in `state`.
 pub(super) fn write(
     tx: &Transaction<'_>,
     state: &HubState,
-    journal: &[Dirty],
+    journal: &[&Dirty],
 ) -> rusqlite::Result<()> {
-    for dirty in journal {
+    for &dirty in journal {
         match dirty {
             Dirty::Device(id) => match state.registry.device(id) {
                 Some(d) => {

@@ -262,6 +262,42 @@ async fn a_delay_holds_each_delivery_and_a_stalled_store_holds_each_send() {
     service.close().await;
 }
 
+/// A message its device completes before the hub has written it needs no disk: with the
+/// store stalled (a disk that does not answer), a send to a connected device is answered by
+/// the device's completion, over every transport; nothing is lost or left queued.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_send_is_answered_by_its_completion_while_the_disk_is_stalled() {
+    let h = TestHub::start(|_| {}).await;
+    let service = h.service().await;
+    for t in [Transport::Mqtt, Transport::Amqp, Transport::Https] {
+        let id = format!("quick-{t}");
+        let cs = h.hub.create_sas_device(&id).await.unwrap();
+        let device = h.device(&cs, t).await.unwrap();
+        h.hub.faults().stall_store(Duration::from_secs(60)).unwrap();
+        let begun = Instant::now();
+        let sending = tokio::spawn({
+            let (service, id) = (service.clone(), id.clone());
+            async move { service.send(&id, Message::new("no disk needed")).await }
+        });
+        let m = recv(&device).await;
+        assert_eq!(m.body(), b"no disk needed");
+        // an AMQP or HTTPS device's completion is itself answered once committed: it waits
+        // for the stall, the send does not
+        let completing = tokio::spawn(async move { m.complete().await });
+        tokio::time::timeout(WAIT, sending)
+            .await
+            .unwrap_or_else(|_| panic!("{t}: the send waited for the stalled disk"))
+            .unwrap()
+            .unwrap();
+        assert!(begun.elapsed() < Duration::from_secs(60));
+        assert_eq!(h.hub.queue_depth(&id), 0, "{t}");
+        h.hub.faults().clear();
+        completing.await.unwrap().unwrap();
+        device.close().await;
+    }
+    service.close().await;
+}
+
 /// A settlement the hub does not answer in time (its store stalled past the client's
 /// timeout) leaves the HTTPS device able to receive: the message it held no longer counts
 /// against its in-flight limit (once, 16 such settles stopped its polling for good).
