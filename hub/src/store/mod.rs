@@ -88,6 +88,18 @@ fn answer(waiters: &Waiters, seqs: impl IntoIterator<Item = u64>, ok: bool) {
     }
 }
 
+/// Waits for the answer of a commit: `Ok` once it is on disk (or, for a send, its message
+/// settled), the commit's failure, or the store's stop.
+async fn committed(rx: oneshot::Receiver<bool>) -> Result<(), StoreError> {
+    match rx.await {
+        Ok(true) => Ok(()),
+        Ok(false) => Err(StoreError::Io("the commit failed".into())),
+        Err(_) => Err(StoreError::Io(
+            "the store stopped during the operation".into(),
+        )),
+    }
+}
+
 /// Answers every sender still waiting.
 fn answer_all(waiters: &Waiters, ok: bool) {
     let waiting = std::mem::take(&mut *waiters.lock().unwrap_or_else(|e| e.into_inner()));
@@ -345,13 +357,7 @@ impl Store {
             run,
             within: Duration::ZERO,
         })?;
-        match rx.await {
-            Ok(true) => Ok(r),
-            Ok(false) => Err(StoreError::Io("the commit failed".into())),
-            Err(_) => Err(StoreError::Io(
-                "the store stopped during the operation".into(),
-            )),
-        }
+        committed(rx).await.map(|()| r)
     }
 
     /// Asks the writer for a commit within `within` of what the state's journal holds.
@@ -421,13 +427,7 @@ impl Store {
                 return Err(StoreError::Closed);
             }
         }
-        match rx.await {
-            Ok(true) => Ok(sent),
-            Ok(false) => Err(StoreError::Io("the commit failed".into())),
-            Err(_) => Err(StoreError::Io(
-                "the store stopped during the operation".into(),
-            )),
-        }
+        committed(rx).await.map(|()| sent)
     }
 
     fn is_closed(&self) -> bool {
